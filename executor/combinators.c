@@ -1,0 +1,163 @@
+/*
+ * executor/combinators.c — Promise.all, allSettled, any and race.
+ *
+ * Each follows its algorithm in ECMA-262 27.2.4: every input goes through
+ * PromiseResolve (a native promise of this loop as is, anything else wrapped,
+ * a thenable through ResolveThenableJob) and gets one reaction; a counter
+ * that starts at 1 and drops once after the inputs settles the result when
+ * the last element arrives. That makes the tick counts V8's.
+ *
+ * all, allSettled and any keep one state block: the counters, the result
+ * array and the n element reactions, embedded so that n inputs cost one
+ * allocation. The block lives while any element reaction is outstanding
+ * (refs) and is freed by the last one, run or dropped.
+ */
+#include "internal.h"
+
+#include <string.h>
+
+enum { COMBI_ALL, COMBI_ALL_SETTLED, COMBI_ANY };
+
+typedef struct aw__combi {
+  uint32_t refs;      /* element reactions outstanding, +1 while building */
+  uint32_t kind;
+  uint32_t remaining; /* remainingElementsCount */
+  uint32_t n;
+  aw_loop *loop;
+  aw_promise *result;
+  aw_array *values; /* values, outcomes, or errors (any) */
+  aw__elem_r elems[];
+} aw__combi;
+
+static size_t combi_size(uint32_t n) { return sizeof(aw__combi) + (size_t)n * sizeof(aw__elem_r); }
+
+static void combi_unref(aw__combi *s) {
+  if (--s->refs)
+    return;
+  aw_release(s->values);
+  aw_release(s->result);
+  aw__pool_put(s->loop, s, combi_size(s->n));
+}
+
+static void combi_done(aw__combi *s) {
+  if (s->kind == COMBI_ANY) {
+    aw_error *e = aw_error_new("AggregateError", "All promises were rejected");
+    e->errors = aw_retain(s->values);
+    aw__reject_once(s->result, aw_obj_val(e));
+  } else {
+    aw__resolve_once(s->result, aw_obj_val(aw_retain(s->values)));
+  }
+}
+
+void aw__combi_elem_run(aw_loop *L, aw__elem_r *e, aw_val v) {
+  (void)L;
+  aw__combi *s = e->state;
+  aw_val *slot = &s->values->items[e->index];
+  switch (s->kind) {
+  case COMBI_ALL:
+    if (aw_is_thrown(v)) {
+      aw__reject_once(s->result, v);
+      break;
+    }
+    *slot = v;
+    if (--s->remaining == 0)
+      combi_done(s);
+    break;
+  case COMBI_ALL_SETTLED:
+    *slot = v; /* the outcome: the value, or the reason marked thrown */
+    if (--s->remaining == 0)
+      combi_done(s);
+    break;
+  case COMBI_ANY:
+    if (!aw_is_thrown(v)) {
+      aw__resolve_once(s->result, v);
+      break;
+    }
+    *slot = aw_caught(v);
+    if (--s->remaining == 0)
+      combi_done(s);
+    break;
+  }
+  combi_unref(s);
+}
+
+void aw__combi_elem_drop(aw__elem_r *e) { combi_unref(e->state); }
+
+static void release_all(size_t n, const aw_val *values) {
+  for (size_t i = 0; i < n; i++)
+    aw_release_val(values[i]);
+}
+
+static bool usable(aw_loop *L, size_t n, const aw_val *values) {
+  if (!L || !aw__on_owner(L) || L->freeing || (n && !values) || n > UINT32_MAX / 2) {
+    if (values)
+      release_all(n, values);
+    return false;
+  }
+  return true;
+}
+
+static aw_promise *combi(aw_loop *L, size_t n, const aw_val *values, uint32_t kind) {
+  if (!usable(L, n, values))
+    return NULL;
+  aw__combi *s = aw__pool_get(L, combi_size((uint32_t)n));
+  s->refs = 1;
+  s->kind = kind;
+  s->remaining = 1;
+  s->n = (uint32_t)n;
+  s->loop = L;
+  s->result = aw__promise_alloc(L);
+  s->values = aw_array_new(n);
+  s->values->len = (uint32_t)n;
+  memset(s->values->items, 0, n * sizeof(aw_val)); /* undefined */
+  aw_promise *result = aw_retain(s->result);
+  for (uint32_t i = 0; i < n; i++) {
+    aw_promise *next = aw__promise_coerce(L, values[i]);
+    aw__elem_r *e = &s->elems[i];
+    e->state = s;
+    e->index = i;
+    e->pad_ = 0;
+    s->refs++;
+    s->remaining++;
+    aw__promise_add_reaction(next, &e->link, AW__R_ELEM);
+    aw_release(next);
+  }
+  if (--s->remaining == 0)
+    combi_done(s);
+  combi_unref(s);
+  return result;
+}
+
+aw_promise *aw_promise_all(aw_loop *L, size_t n, const aw_val *values) {
+  return combi(L, n, values, COMBI_ALL);
+}
+aw_promise *aw_promise_all_settled(aw_loop *L, size_t n, const aw_val *values) {
+  return combi(L, n, values, COMBI_ALL_SETTLED);
+}
+aw_promise *aw_promise_any(aw_loop *L, size_t n, const aw_val *values) {
+  return combi(L, n, values, COMBI_ANY);
+}
+
+/* race: each input's reaction settles the result through its resolving functions. */
+static aw_val race_fulfilled(aw_loop *L, aw_val v, void *arg) {
+  (void)L;
+  aw__resolve_once(arg, aw_retain_val(v));
+  return aw_undefined();
+}
+static aw_val race_rejected(aw_loop *L, aw_val v, void *arg) {
+  (void)L;
+  aw__reject_once(arg, aw_retain_val(v));
+  return aw_undefined();
+}
+
+aw_promise *aw_promise_race(aw_loop *L, size_t n, const aw_val *values) {
+  if (!usable(L, n, values))
+    return NULL;
+  aw_promise *result = aw__promise_alloc(L);
+  for (size_t i = 0; i < n; i++) {
+    aw_promise *next = aw__promise_coerce(L, values[i]);
+    aw__promise_then_internal(next, race_fulfilled, race_rejected, aw_retain(result));
+    aw_release(next);
+  }
+  return result;
+}

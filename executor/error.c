@@ -1,0 +1,182 @@
+/*
+ * executor/error.c — error codes and error objects.
+ *
+ * An error captures its async stack when it is created: the file:line that
+ * created it, then the async function running on this thread's loop and, up
+ * the chain, each async function awaiting the previous one's promise (found
+ * through the promise's reaction list, as V8 builds async stack traces).
+ * Capturing copies pointers to static strings only; formatting waits until
+ * someone prints the error.
+ */
+#include "internal.h"
+
+#include <string.h>
+
+/* ---- codes ------------------------------------------------------------------- */
+
+const char *aw_err_name(int code) {
+  if (code < 0)
+    code = -code;
+  switch (code) {
+#define XX(name, msg)                                                                              \
+  case name:                                                                                       \
+    return #name;
+    AW_ERRNO_MAP(XX)
+#undef XX
+  case -AW_EUNCAUGHT:
+    return "EUNCAUGHT";
+  case -AW_ENOURING:
+    return "ENOURING";
+  default:
+    return "UNKNOWN";
+  }
+}
+
+const char *aw_strerror(int code) {
+  if (code < 0)
+    code = -code;
+  switch (code) {
+#define XX(name, msg)                                                                              \
+  case name:                                                                                       \
+    return msg;
+    AW_ERRNO_MAP(XX)
+#undef XX
+  case -AW_EUNCAUGHT:
+    return "Uncaught exception";
+  case -AW_ENOURING:
+    return "io_uring is not available";
+  default:
+    return "Unknown error";
+  }
+}
+
+/* ---- async stacks ---------------------------------------------------------- */
+
+/* The async frame awaiting promise p, if one is (directly) in its reactions. */
+static aw_frame *awaiting_frame(aw_promise *p) {
+  if (!p || p->hdr.bits != AW_PENDING)
+    return NULL;
+  for (aw__rlink *r = p->u.q.head; r; r = aw__r_next(r))
+    if (aw__r_kind(r) == AW__R_FRAME)
+      return (aw_frame *)r;
+  return NULL;
+}
+
+static uint32_t capture(aw_stack_entry *st, const char *file, int line) {
+  uint32_t n = 0;
+  st[n++] = (aw_stack_entry){NULL, file, line};
+  aw_loop *L = aw__tls_loop;
+  aw_frame *f = L ? L->cur_frame : NULL;
+  while (f && n < AW_STACK_MAX) {
+    st[n++] = (aw_stack_entry){f->desc->name, f->desc->file, (int)f->line};
+    f = awaiting_frame(f->promise);
+  }
+  return n;
+}
+
+static aw_error *error_alloc(const char *file, int line, const char *name, aw_str *msg) {
+  aw_stack_entry st[AW_STACK_MAX];
+  uint32_t n = capture(st, file, line);
+  aw_error *e = aw__alloc(sizeof *e + n * sizeof(aw_stack_entry));
+  e->hdr = (aw_obj){1, AW_T_ERROR, 0, 0};
+  aw__tls_objects++;
+  e->errnum = 0;
+  e->name = name ? name : "Error";
+  e->message = msg;
+  e->cause = aw_undefined();
+  e->errors = NULL;
+  e->nstack = n;
+  memcpy(e->stack, st, n * sizeof st[0]);
+  return e;
+}
+
+aw_error *aw__error_new(const char *file, int line, const char *name, const char *fmt, ...) {
+  aw_str *msg;
+  if (fmt) {
+    va_list ap;
+    va_start(ap, fmt);
+    msg = aw_vstrf(fmt, ap);
+    va_end(ap);
+  } else {
+    msg = aw_str_new("", 0);
+  }
+  return error_alloc(file, line, name, msg);
+}
+
+aw_error *aw__error_errno(const char *file, int line, int code, const char *op, const char *path) {
+  if (code < 0)
+    code = -code;
+  aw_str *msg;
+  if (path)
+    msg = aw_strf("%s %s: %s (%s)", op ? op : "?", path, aw_strerror(code), aw_err_name(code));
+  else
+    msg = aw_strf("%s: %s (%s)", op ? op : "?", aw_strerror(code), aw_err_name(code));
+  aw_error *e = error_alloc(file, line, "Error", msg);
+  e->errnum = code;
+  return e;
+}
+
+void aw_error_set_cause(aw_error *e, aw_val cause) {
+  if (!e) {
+    aw_release_val(cause);
+    return;
+  }
+  aw_release_val(e->cause);
+  e->cause = aw_caught(cause);
+}
+
+void aw__error_free(aw_error *e) {
+  aw_release(e->message);
+  aw_release_val(e->cause);
+  aw_release(e->errors);
+  aw__free(e, sizeof *e + e->nstack * sizeof(aw_stack_entry));
+}
+
+/* ---- printing --------------------------------------------------------------------- */
+
+static void print_error(FILE *f, aw_error *e, int depth) {
+  fprintf(f, "%s", e->name);
+  if (e->message->len)
+    fprintf(f, ": %s", e->message->data);
+  fputc('\n', f);
+  for (uint32_t i = 0; i < e->nstack; i++) {
+    const aw_stack_entry *s = &e->stack[i];
+    if (s->function)
+      fprintf(f, "    at async %s (%s:%d)\n", s->function, s->file, s->line);
+    else
+      fprintf(f, "    at %s:%d\n", s->file, s->line);
+  }
+  if (e->errors) {
+    for (uint32_t i = 0; i < e->errors->len; i++) {
+      fprintf(f, "  [errors][%u]: ", i);
+      aw_error *sub = aw_as_error(e->errors->items[i]);
+      if (sub && depth < 8)
+        print_error(f, sub, depth + 1);
+      else {
+        aw__print_value(f, e->errors->items[i]);
+        fputc('\n', f);
+      }
+    }
+  }
+  if (!aw_is_undefined(e->cause)) {
+    fprintf(f, "  [cause]: ");
+    aw_error *c = aw_as_error(e->cause);
+    if (c && depth < 8)
+      print_error(f, c, depth + 1);
+    else {
+      aw__print_value(f, e->cause);
+      fputc('\n', f);
+    }
+  }
+}
+
+void aw_error_print(aw_val v, void *file) {
+  FILE *f = file ? (FILE *)file : stderr;
+  aw_error *e = aw_as_error(v);
+  if (e) {
+    print_error(f, e, 0);
+    return;
+  }
+  aw__print_value(f, v);
+  fputc('\n', f);
+}

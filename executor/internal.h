@@ -1,0 +1,360 @@
+/*
+ * executor/internal.h — what the executor's files share. Not installed.
+ *
+ * Memory layout of the hot objects (sizes on LP64):
+ *
+ *   aw_promise        32  header, loop, result or the reaction list
+ *   then-promise      64  a promise and the reaction that will settle it,
+ *                         allocated together by aw_promise_then
+ *   aw__then_r        32  an internal reaction: two handlers and an object arg
+ *   aw_frame          80  the header of an async function's frame; its first
+ *                         word is the reaction node used when it awaits
+ *   aw__job           32  a microtask job, stored by value in a ring
+ *
+ * A pending promise keeps its reactions in a singly linked FIFO list of
+ * aw__rlink nodes. The low three bits of a node's link word hold the node's
+ * own kind (all nodes are 8-aligned), so one list holds every kind and a
+ * reaction costs no separate kind field.
+ */
+#ifndef AW_EXECUTOR_INTERNAL_H
+#define AW_EXECUTOR_INTERNAL_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "aw.h"
+
+#define AW__LIKELY(x) __builtin_expect(!!(x), 1)
+#define AW__UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define AW__CONTAINER(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
+
+/* ---- allocation ----------------------------------------------------------- */
+
+/* The library's allocator (jemalloc mallocx/sdallocx, or libc). Aborts on OOM. */
+void *aw__alloc(size_t size);
+void *aw__calloc(size_t size);
+void *aw__realloc(void *p, size_t old_size, size_t new_size);
+void aw__free(void *p, size_t size);
+/* For values that may fail softly (buffers): NULL on failure. */
+void *aw__try_alloc(size_t size);
+_Noreturn void aw__oom(size_t size);
+
+extern _Thread_local int64_t aw__tls_objects;
+
+/*
+ * Per-loop free lists in 16-byte size classes up to AW__POOL_MAX bytes, each
+ * holding at most AW__POOL_CAP blocks; larger blocks go straight to the
+ * allocator. With -Dpools=false (sanitizer builds) every block does, so
+ * ASan sees every use after free.
+ */
+#define AW__POOL_MAX 512
+#define AW__POOL_CLASSES (AW__POOL_MAX / 16)
+#define AW__POOL_CAP 65536
+
+typedef struct aw__pool {
+  void *head[AW__POOL_CLASSES + 1];
+  uint32_t count[AW__POOL_CLASSES + 1];
+} aw__pool;
+
+/* ---- jobs ----------------------------------------------------------------- */
+
+typedef void (*aw__job_fn)(aw_loop *L, void *ptr, aw_val v);
+typedef struct aw__job {
+  aw__job_fn fn;
+  void *ptr;
+  aw_val v;
+} aw__job;
+
+/* A FIFO ring of jobs; head and tail run freely and wrap (mask = cap - 1). */
+typedef struct aw__ring {
+  aw__job *buf;
+  uint32_t head, tail, mask;
+} aw__ring;
+
+void aw__ring_grow(aw__ring *r);
+void aw__ring_free(aw__ring *r);
+
+static inline void aw__ring_push(aw__ring *r, aw__job_fn fn, void *ptr, aw_val v) {
+  if (AW__UNLIKELY(r->tail - r->head > r->mask))
+    aw__ring_grow(r);
+  aw__job *j = &r->buf[r->tail++ & r->mask];
+  j->fn = fn;
+  j->ptr = ptr;
+  j->v = v;
+}
+static inline bool aw__ring_empty(const aw__ring *r) { return r->head == r->tail; }
+
+/* ---- reactions ------------------------------------------------------------ */
+
+enum {
+  AW__R_THEN = 1,    /* aw__then_r, standalone; arg is an object it owns */
+  AW__R_DERIVED = 2, /* aw__then_r inside a then-promise; settles it */
+  AW__R_FRAME = 3,   /* an async frame awaiting */
+  AW__R_ELEM = 4     /* a combinator element inside its state block */
+};
+
+typedef struct aw__rlink {
+  uintptr_t link; /* next node | own kind */
+} aw__rlink;
+
+static inline unsigned aw__r_kind(const aw__rlink *r) { return (unsigned)(r->link & 7u); }
+static inline aw__rlink *aw__r_next(const aw__rlink *r) { return (aw__rlink *)(r->link & ~(uintptr_t)7); }
+
+typedef struct aw__then_r {
+  aw__rlink link;
+  aw_then_fn on_fulfilled, on_rejected;
+  void *arg;
+} aw__then_r;
+
+/* ---- promises ------------------------------------------------------------- */
+
+enum {
+  AW__PF_RESOLVED = 1 << 0,  /* the promise's own resolve/reject were used */
+  AW__PF_HANDLED = 1 << 1,   /* [[PromiseIsHandled]] */
+  AW__PF_MAYBE = 1 << 2,     /* rejected without handler, not handled since */
+  AW__PF_WARNED = 1 << 3,    /* reported as unhandled */
+  AW__PF_THEN = 1 << 4,      /* a then-promise (64-byte block) */
+  AW__PF_COMBI = 1 << 5      /* lives inside a combinator state block */
+};
+
+struct aw_promise {
+  aw_obj hdr; /* bits: enum aw_state */
+  aw_loop *loop;
+  union {
+    aw_val result;
+    struct {
+      aw__rlink *head, *tail;
+    } q;
+  } u;
+};
+
+typedef struct aw__tpromise {
+  aw_promise p;
+  aw__then_r r;
+} aw__tpromise;
+
+struct aw_resolver {
+  aw_obj hdr; /* bits: already resolved */
+  uint32_t pad_;
+  aw_promise *promise;
+};
+
+aw_promise *aw__promise_alloc(aw_loop *L);
+/* Runs the resolution procedure; v consumed (thrown: reject). */
+void aw__promise_settle_with(aw_promise *p, aw_val v);
+void aw__promise_resolve_value(aw_promise *p, aw_val v);
+void aw__promise_reject_value(aw_promise *p, aw_val reason);
+/* PerformPromiseThen with a reaction node (sets the handled flag). */
+void aw__promise_add_reaction(aw_promise *p, aw__rlink *r, unsigned kind);
+/* An internal then with an owned object arg (released after it runs). */
+void aw__promise_then_internal(aw_promise *p, aw_then_fn onf, aw_then_fn onr, aw_obj *arg);
+void aw__promise_free(aw_promise *p);
+/* Promise.resolve(v) for this loop: a native promise of L as is, else a new one. */
+aw_promise *aw__promise_coerce(aw_loop *L, aw_val v);
+/* The resolving functions of an internal promise, with "already resolved". */
+void aw__resolve_once(aw_promise *p, aw_val v);
+void aw__reject_once(aw_promise *p, aw_val reason);
+void aw__queue_frame_job(aw_loop *L, aw_frame *f, aw_val v);
+/* Queues ResolveThenableJob(p, thenable); takes a reference to p and thenable. */
+void aw__queue_rtj(aw_loop *L, aw_promise *p, aw_val thenable);
+void aw__job_drop(aw_loop *L, aw__job *j);
+bool aw__is_thenable(aw_val v);
+bool aw__promise_usable(const aw_promise *p);
+
+/* ---- combinators ---------------------------------------------------------- */
+
+typedef struct aw__elem_r {
+  aw__rlink link;
+  struct aw__combi *state;
+  uint32_t index;
+  uint32_t pad_;
+} aw__elem_r;
+
+void aw__combi_elem_run(aw_loop *L, aw__elem_r *e, aw_val v);
+void aw__combi_elem_drop(aw__elem_r *e);
+
+/* ---- async frames --------------------------------------------------------- */
+
+void aw__frame_resume(aw_loop *L, aw_frame *f, aw_val v);
+void aw__frame_drop(aw_frame *f);
+
+/* ---- timers --------------------------------------------------------------- */
+
+typedef struct aw__timer {
+  uint32_t next, prev; /* links in its duration list (slot numbers; 0 = none) */
+  uint32_t gen;        /* id generation */
+  uint32_t list;       /* its list (slot number) or 0 */
+  uint64_t start;      /* when it was (re)inserted, loop ms */
+  aw_task_fn fn;
+  void *arg;
+  uint32_t repeat; /* interval ms, or 0 */
+  uint32_t flags;
+} aw__timer;
+
+typedef struct aw__tlist {
+  uint32_t head, tail;
+  uint32_t msecs;
+  uint32_t heap_pos; /* 0: not in the heap */
+  uint64_t expiry;
+  uint64_t id;
+} aw__tlist;
+
+typedef struct aw__timers {
+  aw__timer *slot; /* slot 0 unused */
+  uint32_t nslot, cap, free_head;
+  aw__tlist *list; /* list 0 unused */
+  uint32_t nlist, list_cap, list_free;
+  uint32_t *heap; /* list numbers, 1-based */
+  uint32_t heap_len, heap_cap;
+  uint32_t *map_key, *map_val; /* msecs -> list, open addressing */
+  uint32_t map_cap, map_len;
+  uint32_t running; /* list being run, or 0 */
+  uint64_t next_id;
+  uint64_t active, refd;
+} aw__timers;
+
+void aw__timers_init(aw__timers *t);
+void aw__timers_free(aw__timers *t);
+void aw__timers_run(aw_loop *L);
+/* Milliseconds until the next timer is due: -1 if none, 0 if due now. */
+int64_t aw__timers_timeout(aw_loop *L);
+
+/* ---- immediates ----------------------------------------------------------- */
+
+typedef struct aw__imm {
+  uint32_t next;
+  uint32_t gen;
+  aw_task_fn fn; /* NULL once cleared */
+  void *arg;
+} aw__imm;
+
+typedef struct aw__imms {
+  aw__imm *slot;
+  uint32_t nslot, cap, free_head;
+  uint32_t head, tail; /* the queue */
+  uint64_t count;      /* queued and not cleared (all are ref'd) */
+} aw__imms;
+
+void aw__imms_free(aw__imms *q);
+void aw__imms_run(aw_loop *L);
+
+/* ---- the loop -------------------------------------------------------------- */
+
+typedef struct aw__task {
+  aw_task_fn fn;
+  void *arg;
+} aw__task;
+
+typedef struct aw__pvec {
+  aw_promise **items;
+  uint32_t len, cap;
+} aw__pvec;
+
+struct aw_loop {
+  /* hot: microtask machinery */
+  aw__ring micro;
+  aw__ring ticks;
+  aw_frame *cur_frame;
+  aw__pool pool;
+  uint64_t promises, frames, live; /* live = promises + frames (keeps L) */
+
+  aw__timers timers;
+  aw__imms imms;
+  aw__task *closing;
+  uint32_t nclosing, closing_cap;
+
+  /* rejection tracking */
+  aw__pvec unhandled;
+  aw__pvec handled_later;
+  enum aw_rejection_mode rejections;
+  aw_unhandled_fn on_unhandled;
+  void *on_unhandled_arg;
+  aw_handled_fn on_handled;
+  void *on_handled_arg;
+  aw_uncaught_fn on_uncaught;
+  void *on_uncaught_arg;
+
+  /* state */
+  pthread_t owner;
+  uint64_t now; /* ms, cached per iteration */
+  uint64_t base_ns;
+  int refs;
+  bool running, stop, failed, freeing;
+  aw_val exception;
+
+  /* cross-thread inbox (aw_loop_post) */
+  pthread_mutex_t inbox_lock;
+  aw__task *inbox;
+  uint32_t inbox_len, inbox_cap;
+  atomic_uint inbox_count;
+  atomic_int sleeping;
+  atomic_int closed;
+  int wake_fd;
+
+  aw_loop_stats stats;
+};
+
+extern _Thread_local aw_loop *aw__tls_loop;
+
+static inline bool aw__on_owner(const aw_loop *L) {
+  return pthread_equal(L->owner, pthread_self()) != 0;
+}
+
+void aw__checkpoint(aw_loop *L);
+uint64_t aw__hrtime_ms(aw_loop *L);
+void aw__loop_release(aw_loop *L); /* a promise or frame of a freeing loop went */
+void aw__pvec_push(aw__pvec *v, aw_promise *p);
+
+/* Rejection tracker (HostPromiseRejectionTracker). */
+void aw__track_reject(aw_loop *L, aw_promise *p);
+void aw__track_handle(aw_loop *L, aw_promise *p);
+bool aw__process_rejections(aw_loop *L);
+
+/* Pools. */
+void *aw__pool_get_slow(aw_loop *L, size_t size);
+void aw__pool_drain(aw_loop *L);
+
+#ifndef AW_POOLS
+#define AW_POOLS 1
+#endif
+
+static inline void *aw__pool_get(aw_loop *L, size_t size) {
+#if AW_POOLS
+  size_t c = (size + 15) >> 4;
+  if (AW__LIKELY(c <= AW__POOL_CLASSES)) {
+    void *b = L->pool.head[c];
+    if (AW__LIKELY(b != NULL)) {
+      L->pool.head[c] = *(void **)b;
+      L->pool.count[c]--;
+      return b;
+    }
+  }
+  return aw__pool_get_slow(L, size);
+#else
+  (void)L;
+  return aw__alloc((size + 15) & ~(size_t)15);
+#endif
+}
+
+static inline void aw__pool_put(aw_loop *L, void *b, size_t size) {
+#if AW_POOLS
+  size_t c = (size + 15) >> 4;
+  if (AW__LIKELY(c <= AW__POOL_CLASSES && L->pool.count[c] < AW__POOL_CAP)) {
+    *(void **)b = L->pool.head[c];
+    L->pool.head[c] = b;
+    L->pool.count[c]++;
+    return;
+  }
+  aw__free(b, c << 4);
+#else
+  (void)L;
+  aw__free(b, (size + 15) & ~(size_t)15);
+#endif
+}
+
+/* Formatting helpers shared by errors and printing. */
+void aw__print_value(FILE *f, aw_val v);
+
+#endif

@@ -1,0 +1,630 @@
+/*
+ * executor/loop.c — the event loop: phases, the microtask checkpoint, the
+ * rejection tracker, immediates and the cross-thread inbox.
+ *
+ * One iteration, as libuv runs Node's loop:
+ *
+ *   update the time
+ *   timers     (executor/timers.c), a checkpoint after each callback
+ *   I/O        wait if nothing is runnable (until the next timer or a post),
+ *              then every posted task, a checkpoint after each
+ *   check      the immediates queued before the phase, a checkpoint after each
+ *   close      close callbacks, a checkpoint after each
+ *
+ * The checkpoint is Node's processTicksAndRejections: all nextTicks, then
+ * all microtasks, again while nextTicks were queued; then the rejection
+ * tracker reports, and if it reported anything (its hooks may queue more
+ * work) the whole checkpoint runs again.
+ *
+ * The inbox is the only state shared with other threads: a mutex-protected
+ * array plus an atomic count the loop reads without the lock, and an eventfd
+ * written only when the loop is asleep (the sleeping flag and the count are
+ * both seq_cst, so a poster either sees the loop asleep or the loop sees the
+ * post before it sleeps).
+ */
+#include "internal.h"
+
+#include <poll.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+_Thread_local aw_loop *aw__tls_loop;
+
+/* ---- rings ------------------------------------------------------------------ */
+
+void aw__ring_grow(aw__ring *r) {
+  uint32_t cap = r->mask + 1;
+  uint32_t ncap = r->buf ? cap * 2 : 256;
+  aw__job *nb = aw__alloc((size_t)ncap * sizeof(aw__job));
+  uint32_t n = r->tail - r->head;
+  for (uint32_t i = 0; i < n; i++)
+    nb[i] = r->buf[(r->head + i) & r->mask];
+  if (r->buf)
+    aw__free(r->buf, (size_t)cap * sizeof(aw__job));
+  r->buf = nb;
+  r->head = 0;
+  r->tail = n;
+  r->mask = ncap - 1;
+}
+
+void aw__ring_free(aw__ring *r) {
+  if (r->buf)
+    aw__free(r->buf, (size_t)(r->mask + 1) * sizeof(aw__job));
+  r->buf = NULL;
+  r->head = r->tail = r->mask = 0;
+}
+
+void aw__pvec_push(aw__pvec *v, aw_promise *p) {
+  if (v->len == v->cap) {
+    uint32_t ncap = v->cap ? v->cap * 2 : 16;
+    v->items = aw__realloc(v->items, v->cap * sizeof(aw_promise *), ncap * sizeof(aw_promise *));
+    v->cap = ncap;
+  }
+  v->items[v->len++] = p;
+}
+
+static void pvec_free(aw__pvec *v) {
+  for (uint32_t i = 0; i < v->len; i++)
+    aw_release(v->items[i]);
+  aw__free(v->items, v->cap * sizeof(aw_promise *));
+  *v = (aw__pvec){0};
+}
+
+/* ---- time ------------------------------------------------------------------------ */
+
+static uint64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t aw__hrtime_ms(aw_loop *L) {
+  L->now = (mono_ns() - L->base_ns) / 1000000u;
+  return L->now;
+}
+
+uint64_t aw_loop_now(aw_loop *L) { return L ? aw__hrtime_ms(L) : 0; }
+
+/* ---- creation and destruction ------------------------------------------------------ */
+
+aw_loop *aw_loop_new(const aw_loop_config *cfg, aw_val *err) {
+  aw_loop *L = aw__calloc(sizeof *L);
+  L->owner = pthread_self();
+  /* Start one second in, so that "now - start" never underflows for timers. */
+  L->base_ns = mono_ns() - 1000000000u;
+  aw__hrtime_ms(L);
+  L->rejections = cfg ? cfg->rejections : AW_REJECTIONS_THROW;
+  L->exception = aw_undefined();
+  aw__timers_init(&L->timers);
+  aw__ring_grow(&L->micro); /* rings always have a buffer: push never checks */
+  aw__ring_grow(&L->ticks);
+  L->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (L->wake_fd < 0) {
+    int e = errno;
+    if (err)
+      *err = aw_obj_val(aw_error_errno(-e, "eventfd", NULL));
+    aw__timers_free(&L->timers);
+    aw__free(L, sizeof *L);
+    return NULL;
+  }
+  pthread_mutex_init(&L->inbox_lock, NULL);
+  atomic_init(&L->inbox_count, 0);
+  atomic_init(&L->sleeping, 0);
+  atomic_init(&L->closed, 0);
+  return L;
+}
+
+static void loop_destroy(aw_loop *L) {
+  aw__pool_drain(L);
+  pthread_mutex_destroy(&L->inbox_lock);
+  aw__free(L, sizeof *L);
+}
+
+/* A promise or frame of L went away; the last one frees a loop being freed. */
+void aw__loop_release(aw_loop *L) {
+  if (--L->live == 0 && L->freeing)
+    loop_destroy(L);
+}
+
+static void drop_queues(aw_loop *L) {
+  /* Dropping a job may free promises whose reactions queue nothing, but
+   * freeing can release objects held by other jobs: loop until all are empty. */
+  while (!aw__ring_empty(&L->micro) || !aw__ring_empty(&L->ticks)) {
+    while (!aw__ring_empty(&L->micro)) {
+      aw__job j = L->micro.buf[L->micro.head++ & L->micro.mask];
+      aw__job_drop(L, &j);
+    }
+    L->ticks.head = L->ticks.tail;
+  }
+}
+
+int aw_loop_free(aw_loop *L) {
+  if (!L)
+    return -EINVAL;
+  if (!aw__on_owner(L))
+    return -EPERM;
+  if (L->running)
+    return -EBUSY;
+  atomic_store(&L->closed, 1);
+  L->freeing = true; /* from here, no new work is accepted */
+  aw__tls_loop = L;
+  drop_queues(L);
+  aw__ring_free(&L->micro);
+  aw__ring_free(&L->ticks);
+  aw__timers_free(&L->timers);
+  aw__imms_free(&L->imms);
+  aw__free(L->closing, L->closing_cap * sizeof(aw__task));
+  pvec_free(&L->unhandled);
+  pvec_free(&L->handled_later);
+  aw_release_val(L->exception);
+  L->exception = aw_undefined();
+  pthread_mutex_lock(&L->inbox_lock);
+  aw__free(L->inbox, L->inbox_cap * sizeof(aw__task));
+  L->inbox = NULL;
+  L->inbox_len = L->inbox_cap = 0;
+  pthread_mutex_unlock(&L->inbox_lock);
+  close(L->wake_fd);
+  L->wake_fd = -1;
+  aw__tls_loop = NULL;
+  if (L->live == 0)
+    loop_destroy(L);
+  return 0;
+}
+
+/* ---- hooks and failure -------------------------------------------------------------- */
+
+void aw_loop_on_unhandled_rejection(aw_loop *L, aw_unhandled_fn fn, void *arg) {
+  if (L && aw__on_owner(L)) {
+    L->on_unhandled = fn;
+    L->on_unhandled_arg = arg;
+  }
+}
+void aw_loop_on_rejection_handled(aw_loop *L, aw_handled_fn fn, void *arg) {
+  if (L && aw__on_owner(L)) {
+    L->on_handled = fn;
+    L->on_handled_arg = arg;
+  }
+}
+void aw_loop_on_uncaught_exception(aw_loop *L, aw_uncaught_fn fn, void *arg) {
+  if (L && aw__on_owner(L)) {
+    L->on_uncaught = fn;
+    L->on_uncaught_arg = arg;
+  }
+}
+void aw_loop_set_rejection_mode(aw_loop *L, enum aw_rejection_mode mode) {
+  if (L && aw__on_owner(L) && mode >= AW_REJECTIONS_THROW && mode <= AW_REJECTIONS_NONE)
+    L->rejections = mode;
+}
+
+aw_val aw_loop_exception(aw_loop *L) { return L ? L->exception : aw_undefined(); }
+
+static void fail(aw_loop *L, aw_val err, const char *what) {
+  fprintf(stderr, "%s: ", what);
+  aw_error_print(err, stderr);
+  fflush(stderr);
+  aw_release_val(L->exception);
+  L->exception = aw_caught(err);
+  L->failed = true;
+}
+
+void aw_uncaught(aw_loop *L, aw_val err) {
+  if (!L || !aw__on_owner(L)) {
+    aw_release_val(err);
+    return;
+  }
+  if (L->on_uncaught) {
+    L->on_uncaught(L, aw_caught(err), L->on_uncaught_arg);
+    aw_release_val(err);
+    return;
+  }
+  fail(L, err, "Uncaught");
+}
+
+/* ---- the rejection tracker (Node's lib/internal/process/promises.js) ---------------- */
+
+void aw__track_reject(aw_loop *L, aw_promise *p) {
+  p->hdr.flags |= AW__PF_MAYBE;
+  aw__pvec_push(&L->unhandled, aw_retain(p));
+}
+
+void aw__track_handle(aw_loop *L, aw_promise *p) {
+  if (!(p->hdr.flags & AW__PF_MAYBE))
+    return;
+  p->hdr.flags &= (uint16_t)~AW__PF_MAYBE;
+  if (p->hdr.flags & AW__PF_WARNED)
+    aw__pvec_push(&L->handled_later, aw_retain(p));
+}
+
+static void report_unhandled(aw_loop *L, aw_promise *p) {
+  aw_val reason = p->u.result;
+  if (L->on_unhandled) {
+    L->on_unhandled(L, reason, p, L->on_unhandled_arg);
+    return;
+  }
+  switch (L->rejections) {
+  case AW_REJECTIONS_THROW:
+    if (L->on_uncaught) {
+      L->on_uncaught(L, reason, L->on_uncaught_arg);
+      return;
+    }
+    fail(L, aw_retain_val(reason), "Uncaught (in promise)");
+    return;
+  case AW_REJECTIONS_WARN:
+    fprintf(stderr, "(libawait) warning: unhandled promise rejection: ");
+    aw_error_print(reason, stderr);
+    return;
+  case AW_REJECTIONS_NONE:
+    return;
+  }
+}
+
+/* processPromiseRejections(): true if anything was reported. */
+bool aw__process_rejections(aw_loop *L) {
+  bool did = L->handled_later.len > 0;
+  while (L->handled_later.len) {
+    aw__pvec hl = L->handled_later;
+    L->handled_later = (aw__pvec){0};
+    for (uint32_t i = 0; i < hl.len; i++) {
+      if (L->on_handled)
+        L->on_handled(L, hl.items[i], L->on_handled_arg);
+      else if (L->rejections != AW_REJECTIONS_NONE && !L->on_unhandled)
+        fprintf(stderr, "(libawait) warning: promise rejection was handled asynchronously\n");
+    }
+    pvec_free(&hl);
+  }
+  aw__pvec un = L->unhandled;
+  L->unhandled = (aw__pvec){0};
+  for (uint32_t i = 0; i < un.len; i++) {
+    aw_promise *p = un.items[i];
+    if (!(p->hdr.flags & AW__PF_MAYBE) || L->failed)
+      continue;
+    p->hdr.flags |= AW__PF_WARNED;
+    report_unhandled(L, p);
+    did = true;
+  }
+  pvec_free(&un);
+  return did || L->unhandled.len > 0;
+}
+
+/* ---- microtasks and nextTick -------------------------------------------------------- */
+
+static void job_task(aw_loop *L, void *fn, aw_val v) { ((aw_task_fn)fn)(L, v.u.p); }
+
+static bool task_ok(aw_loop *L, aw_task_fn fn) { return L && fn && aw__on_owner(L) && !L->freeing; }
+
+int aw_queue_microtask(aw_loop *L, aw_task_fn fn, void *arg) {
+  if (!L || !fn)
+    return -EINVAL;
+  if (!task_ok(L, fn))
+    return -EPERM;
+  aw__ring_push(&L->micro, job_task, (void *)fn, aw_ptr(arg));
+  return 0;
+}
+
+int aw_next_tick(aw_loop *L, aw_task_fn fn, void *arg) {
+  if (!L || !fn)
+    return -EINVAL;
+  if (!task_ok(L, fn))
+    return -EPERM;
+  aw__ring_push(&L->ticks, job_task, (void *)fn, aw_ptr(arg));
+  return 0;
+}
+
+static void run_ring(aw_loop *L, aw__ring *r) {
+  uint64_t n = 0;
+  while (r->head != r->tail && !L->failed) {
+    aw__job j = r->buf[r->head++ & r->mask];
+    j.fn(L, j.ptr, j.v);
+    n++;
+  }
+  L->stats.microtasks += n;
+}
+
+void aw__checkpoint(aw_loop *L) {
+  do {
+    do {
+      run_ring(L, &L->ticks);
+      run_ring(L, &L->micro);
+    } while (!aw__ring_empty(&L->ticks) && !L->failed);
+  } while (!L->failed && aw__process_rejections(L));
+}
+
+/* A macrotask: the callback, then the checkpoint. */
+static inline void macrotask(aw_loop *L, aw_task_fn fn, void *arg) {
+  fn(L, arg);
+  L->stats.macrotasks++;
+  aw__checkpoint(L);
+}
+void aw__macrotask(aw_loop *L, aw_task_fn fn, void *arg) { macrotask(L, fn, arg); }
+
+/* ---- immediates ----------------------------------------------------------------------- */
+
+#define IMM_ID(idx, gen) (((uint64_t)(gen) << 32) | (idx))
+
+aw_immediate aw_set_immediate(aw_loop *L, aw_task_fn fn, void *arg) {
+  if (!task_ok(L, fn))
+    return 0;
+  aw__imms *q = &L->imms;
+  uint32_t idx = q->free_head;
+  if (idx) {
+    q->free_head = q->slot[idx].next;
+  } else {
+    if (q->nslot + 1 >= q->cap) {
+      uint32_t ncap = q->cap ? q->cap * 2 : 64;
+      q->slot = aw__realloc(q->slot, q->cap * sizeof(aw__imm), ncap * sizeof(aw__imm));
+      q->cap = ncap;
+      if (q->nslot == 0)
+        q->nslot = 1; /* slot 0 means none */
+    }
+    idx = q->nslot++;
+    q->slot[idx].gen = 1;
+  }
+  aw__imm *s = &q->slot[idx];
+  s->next = 0;
+  s->fn = fn;
+  s->arg = arg;
+  if (q->tail)
+    q->slot[q->tail].next = idx;
+  else
+    q->head = idx;
+  q->tail = idx;
+  q->count++;
+  return IMM_ID(idx, s->gen);
+}
+
+static void imm_release(aw__imms *q, uint32_t idx) {
+  q->slot[idx].gen++;
+  q->slot[idx].next = q->free_head;
+  q->free_head = idx;
+}
+
+void aw_clear_immediate(aw_loop *L, aw_immediate id) {
+  if (!L || !aw__on_owner(L) || !id)
+    return;
+  aw__imms *q = &L->imms;
+  uint32_t idx = (uint32_t)id, gen = (uint32_t)(id >> 32);
+  if (idx == 0 || idx >= q->nslot || q->slot[idx].gen != gen || !q->slot[idx].fn)
+    return;
+  q->slot[idx].fn = NULL; /* unlinked when the check phase reaches it */
+  q->slot[idx].gen++;     /* the id is dead now */
+  q->count--;
+}
+
+/* processImmediate(): the queue as it was when the phase began. */
+void aw__imms_run(aw_loop *L) {
+  aw__imms *q = &L->imms;
+  uint32_t idx = q->head;
+  q->head = q->tail = 0;
+  while (idx) {
+    aw__imm *s = &q->slot[idx];
+    uint32_t next = s->next;
+    aw_task_fn fn = s->fn;
+    void *arg = s->arg;
+    if (fn) {
+      q->count--;
+      s->fn = NULL;
+      imm_release(q, idx);
+      if (!L->failed)
+        macrotask(L, fn, arg);
+    } else {
+      imm_release(q, idx); /* cleared while queued */
+    }
+    idx = next;
+  }
+}
+
+void aw__imms_free(aw__imms *q) {
+  aw__free(q->slot, q->cap * sizeof(aw__imm));
+  *q = (aw__imms){0};
+}
+
+/* ---- close callbacks ------------------------------------------------------------------ */
+
+void aw__loop_queue_close(aw_loop *L, aw_task_fn fn, void *arg) {
+  if (L->nclosing == L->closing_cap) {
+    uint32_t ncap = L->closing_cap ? L->closing_cap * 2 : 16;
+    L->closing = aw__realloc(L->closing, L->closing_cap * sizeof(aw__task), ncap * sizeof(aw__task));
+    L->closing_cap = ncap;
+  }
+  L->closing[L->nclosing++] = (aw__task){fn, arg};
+}
+
+static void run_closing(aw_loop *L) {
+  uint32_t i = 0;
+  while (i < L->nclosing && !L->failed) {
+    aw__task t = L->closing[i++];
+    macrotask(L, t.fn, t.arg);
+  }
+  memmove(L->closing, L->closing + i, (L->nclosing - i) * sizeof(aw__task));
+  L->nclosing -= i;
+}
+
+/* ---- the inbox -------------------------------------------------------------------------- */
+
+int aw_loop_post(aw_loop *L, aw_task_fn fn, void *arg) {
+  if (!L || !fn)
+    return -EINVAL;
+  if (atomic_load(&L->closed))
+    return -ESHUTDOWN;
+  pthread_mutex_lock(&L->inbox_lock);
+  if (L->inbox_len == L->inbox_cap) {
+    uint32_t ncap = L->inbox_cap ? L->inbox_cap * 2 : 64;
+    aw__task *n = aw__try_alloc(ncap * sizeof(aw__task));
+    if (!n) {
+      pthread_mutex_unlock(&L->inbox_lock);
+      return -ENOMEM;
+    }
+    if (L->inbox_len)
+      memcpy(n, L->inbox, L->inbox_len * sizeof(aw__task));
+    aw__free(L->inbox, L->inbox_cap * sizeof(aw__task));
+    L->inbox = n;
+    L->inbox_cap = ncap;
+  }
+  L->inbox[L->inbox_len++] = (aw__task){fn, arg};
+  atomic_fetch_add(&L->inbox_count, 1);
+  pthread_mutex_unlock(&L->inbox_lock);
+  /* seq_cst: pairs with the loop's store to sleeping before its check of the count */
+  if (atomic_load(&L->sleeping)) {
+    uint64_t one = 1;
+    ssize_t w = write(L->wake_fd, &one, sizeof one);
+    (void)w; /* EAGAIN means the counter is already non-zero: the loop wakes anyway */
+  }
+  return 0;
+}
+
+static void run_inbox(aw_loop *L) {
+  if (atomic_load_explicit(&L->inbox_count, memory_order_relaxed) == 0)
+    return;
+  pthread_mutex_lock(&L->inbox_lock);
+  aw__task *items = L->inbox;
+  uint32_t n = L->inbox_len, cap = L->inbox_cap;
+  L->inbox = NULL;
+  L->inbox_len = L->inbox_cap = 0;
+  atomic_fetch_sub(&L->inbox_count, n);
+  pthread_mutex_unlock(&L->inbox_lock);
+  uint32_t i = 0;
+  for (; i < n && !L->failed && !L->freeing; i++)
+    macrotask(L, items[i].fn, items[i].arg);
+  if (i < n) { /* put back what a failure left unrun */
+    pthread_mutex_lock(&L->inbox_lock);
+    for (; i < n; i++) {
+      if (L->inbox_len == L->inbox_cap) {
+        uint32_t ncap = L->inbox_cap ? L->inbox_cap * 2 : 64;
+        L->inbox = aw__realloc(L->inbox, L->inbox_cap * sizeof(aw__task), ncap * sizeof(aw__task));
+        L->inbox_cap = ncap;
+      }
+      L->inbox[L->inbox_len++] = items[i];
+      atomic_fetch_add(&L->inbox_count, 1);
+    }
+    pthread_mutex_unlock(&L->inbox_lock);
+  }
+  aw__free(items, cap * sizeof(aw__task));
+}
+
+/* ---- keep-alive and iteration ----------------------------------------------------------- */
+
+void aw_loop_ref(aw_loop *L) {
+  if (L && aw__on_owner(L))
+    L->refs++;
+}
+void aw_loop_unref(aw_loop *L) {
+  if (L && aw__on_owner(L) && L->refs > 0)
+    L->refs--;
+}
+
+static bool alive(aw_loop *L) {
+  return L->refs > 0 || L->timers.refd > 0 || L->imms.count > 0 || L->nclosing > 0 ||
+         atomic_load_explicit(&L->inbox_count, memory_order_relaxed) > 0;
+}
+
+/* How long the I/O phase may block: 0 if anything is runnable, -1 for ever. */
+static int poll_timeout(aw_loop *L) {
+  if (L->stop || L->imms.count > 0 || L->nclosing > 0 || !alive(L))
+    return 0;
+  int64_t t = aw__timers_timeout(L);
+  if (t > INT32_MAX)
+    t = INT32_MAX;
+  return (int)t;
+}
+
+static void io_wait(aw_loop *L, int timeout) {
+  if (timeout != 0) {
+    atomic_store(&L->sleeping, 1);
+    if (atomic_load(&L->inbox_count) == 0) {
+      struct pollfd pfd = {L->wake_fd, POLLIN, 0};
+      int r = poll(&pfd, 1, timeout);
+      L->stats.wakeups++;
+      if (r > 0) {
+        uint64_t v;
+        ssize_t rd = read(L->wake_fd, &v, sizeof v);
+        (void)rd;
+      }
+    }
+    atomic_store(&L->sleeping, 0);
+  }
+  run_inbox(L);
+}
+
+static int check_caller(aw_loop *L) {
+  if (!L)
+    return -EINVAL;
+  if (!aw__on_owner(L))
+    return -EPERM;
+  if (L->running || L->freeing)
+    return -EBUSY;
+  return 0;
+}
+
+static void iterate(aw_loop *L, bool wait) {
+  L->stats.iterations++;
+  aw__hrtime_ms(L);
+  aw__timers_run(L);
+  if (L->failed)
+    return;
+  io_wait(L, wait ? poll_timeout(L) : 0);
+  if (L->failed)
+    return;
+  aw__imms_run(L);
+  if (L->failed)
+    return;
+  run_closing(L);
+}
+
+static int finish_run(aw_loop *L, aw_loop *saved, int r) {
+  L->running = false;
+  aw__tls_loop = saved;
+  return r;
+}
+
+int aw_loop_run(aw_loop *L) {
+  int r = check_caller(L);
+  if (r)
+    return r;
+  aw_loop *saved = aw__tls_loop;
+  aw__tls_loop = L;
+  L->running = true;
+  L->stop = false;
+  if (!L->failed)
+    aw__checkpoint(L);
+  while (!L->failed && !L->stop && alive(L))
+    iterate(L, true);
+  if (L->failed)
+    return finish_run(L, saved, AW_EUNCAUGHT);
+  r = L->stop && alive(L) ? 1 : 0;
+  L->stop = false;
+  return finish_run(L, saved, r);
+}
+
+int aw_loop_run_once(aw_loop *L, bool wait) {
+  int r = check_caller(L);
+  if (r)
+    return r;
+  aw_loop *saved = aw__tls_loop;
+  aw__tls_loop = L;
+  L->running = true;
+  if (!L->failed)
+    aw__checkpoint(L);
+  if (!L->failed)
+    iterate(L, wait);
+  L->stop = false;
+  if (L->failed)
+    return finish_run(L, saved, AW_EUNCAUGHT);
+  return finish_run(L, saved, alive(L) ? 1 : 0);
+}
+
+void aw_loop_stop(aw_loop *L) {
+  if (L && aw__on_owner(L))
+    L->stop = true;
+}
+
+void aw_loop_stats_get(const aw_loop *L, aw_loop_stats *out) {
+  if (!L || !out)
+    return;
+  *out = L->stats;
+  out->promises = L->promises;
+  out->frames = L->frames;
+  out->timers = L->timers.active;
+  out->immediates = L->imms.count;
+}

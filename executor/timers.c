@@ -1,0 +1,430 @@
+/*
+ * executor/timers.c — setTimeout/setInterval, as Node's lib/internal/timers.js
+ * keeps them.
+ *
+ * Timers with the same duration share a list, in insertion order; since they
+ * share the duration, the list is also in due-time order. A binary heap holds
+ * the lists, keyed by (expiry of the list, list id), and a hash map finds the
+ * list of a duration. So inserting and clearing cost O(1) plus a heap update
+ * only when a list appears or disappears, and a million timers over a hundred
+ * durations are a hundred heap entries.
+ *
+ * Running the timers phase is Node's processTimers(now)/listOnTimeout(list,
+ * now) step for step, with `now` fixed for the phase:
+ *  - take the heap's first list while its expiry <= now;
+ *  - run its timers from the head while now - start >= duration, each one
+ *    unlinked first, then called, then (an interval) re-inserted with the
+ *    time taken just before its callback, then a microtask checkpoint;
+ *  - at the first timer not yet due, give the list expiry
+ *    max(start + duration, now + 1) and a new id, and move on;
+ *  - an emptied list leaves the heap and the map.
+ * A timer's start is the loop time when it was inserted, read fresh, as
+ * Node's getLibuvNow() does, so a timer made inside a callback is never due
+ * in the same phase.
+ *
+ * Timers live in a slot array and are linked by slot number. An id is
+ * (generation << 32 | slot); a slot's generation changes when it is freed,
+ * so clearing an old id is harmless.
+ */
+#include "internal.h"
+
+#include <string.h>
+
+#define TIMEOUT_MAX 2147483647
+
+enum { T_LIVE = 1, T_LISTED = 2, T_FIRING = 4, T_CLEARED = 8, T_UNREF = 16 };
+
+void aw__timers_init(aw__timers *T) {
+  memset(T, 0, sizeof *T);
+  T->next_id = 1;
+}
+
+void aw__timers_free(aw__timers *T) {
+  aw__free(T->slot, (size_t)T->cap * sizeof(aw__timer));
+  aw__free(T->list, (size_t)T->list_cap * sizeof(aw__tlist));
+  aw__free(T->heap, (size_t)T->heap_cap * sizeof(uint32_t));
+  aw__free(T->map_key, (size_t)T->map_cap * sizeof(uint32_t));
+  aw__free(T->map_val, (size_t)T->map_cap * sizeof(uint32_t));
+  memset(T, 0, sizeof *T);
+}
+
+/* ---- the duration map: msecs -> list, linear probing, backward-shift delete ---- */
+
+static inline uint32_t map_hash(uint32_t k, uint32_t mask) { return (k * 2654435761u) & mask; }
+
+static uint32_t map_get(aw__timers *T, uint32_t k) {
+  if (!T->map_cap)
+    return 0;
+  uint32_t mask = T->map_cap - 1;
+  for (uint32_t i = map_hash(k, mask);; i = (i + 1) & mask) {
+    if (T->map_key[i] == k)
+      return T->map_val[i];
+    if (T->map_key[i] == 0)
+      return 0;
+  }
+}
+
+static void map_put_raw(aw__timers *T, uint32_t k, uint32_t v) {
+  uint32_t mask = T->map_cap - 1;
+  uint32_t i = map_hash(k, mask);
+  while (T->map_key[i])
+    i = (i + 1) & mask;
+  T->map_key[i] = k;
+  T->map_val[i] = v;
+}
+
+static void map_put(aw__timers *T, uint32_t k, uint32_t v) {
+  if ((T->map_len + 1) * 2 > T->map_cap) {
+    uint32_t ocap = T->map_cap, ncap = ocap ? ocap * 2 : 16;
+    uint32_t *ok = T->map_key, *ov = T->map_val;
+    T->map_key = aw__calloc(ncap * sizeof(uint32_t));
+    T->map_val = aw__calloc(ncap * sizeof(uint32_t));
+    T->map_cap = ncap;
+    for (uint32_t i = 0; i < ocap; i++)
+      if (ok[i])
+        map_put_raw(T, ok[i], ov[i]);
+    aw__free(ok, ocap * sizeof(uint32_t));
+    aw__free(ov, ocap * sizeof(uint32_t));
+  }
+  map_put_raw(T, k, v);
+  T->map_len++;
+}
+
+static void map_del(aw__timers *T, uint32_t k) {
+  uint32_t mask = T->map_cap - 1;
+  uint32_t i = map_hash(k, mask);
+  while (T->map_key[i] != k) {
+    if (!T->map_key[i])
+      return;
+    i = (i + 1) & mask;
+  }
+  T->map_len--;
+  for (uint32_t j = (i + 1) & mask; T->map_key[j]; j = (j + 1) & mask) {
+    uint32_t home = map_hash(T->map_key[j], mask);
+    /* move j back to i if its home is not in the cyclic range (i, j] */
+    if ((j > i && (home <= i || home > j)) || (j < i && (home <= i && home > j))) {
+      T->map_key[i] = T->map_key[j];
+      T->map_val[i] = T->map_val[j];
+      i = j;
+    }
+  }
+  T->map_key[i] = 0;
+}
+
+/* ---- the heap of lists, keyed by (expiry, id) ----------------------------------- */
+
+static inline bool list_before(const aw__timers *T, uint32_t a, uint32_t b) {
+  const aw__tlist *x = &T->list[a], *y = &T->list[b];
+  return x->expiry < y->expiry || (x->expiry == y->expiry && x->id < y->id);
+}
+
+static inline void heap_set(aw__timers *T, uint32_t pos, uint32_t li) {
+  T->heap[pos] = li;
+  T->list[li].heap_pos = pos + 1;
+}
+
+static void sift_up(aw__timers *T, uint32_t pos) {
+  uint32_t li = T->heap[pos];
+  while (pos > 0) {
+    uint32_t parent = (pos - 1) / 2;
+    if (!list_before(T, li, T->heap[parent]))
+      break;
+    heap_set(T, pos, T->heap[parent]);
+    pos = parent;
+  }
+  heap_set(T, pos, li);
+}
+
+static void sift_down(aw__timers *T, uint32_t pos) {
+  uint32_t li = T->heap[pos];
+  for (;;) {
+    uint32_t c = pos * 2 + 1;
+    if (c >= T->heap_len)
+      break;
+    if (c + 1 < T->heap_len && list_before(T, T->heap[c + 1], T->heap[c]))
+      c++;
+    if (!list_before(T, T->heap[c], li))
+      break;
+    heap_set(T, pos, T->heap[c]);
+    pos = c;
+  }
+  heap_set(T, pos, li);
+}
+
+static void heap_push(aw__timers *T, uint32_t li) {
+  if (T->heap_len == T->heap_cap) {
+    uint32_t ncap = T->heap_cap ? T->heap_cap * 2 : 16;
+    T->heap = aw__realloc(T->heap, T->heap_cap * sizeof(uint32_t), ncap * sizeof(uint32_t));
+    T->heap_cap = ncap;
+  }
+  T->heap[T->heap_len++] = li;
+  sift_up(T, T->heap_len - 1);
+}
+
+static void heap_remove(aw__timers *T, uint32_t li) {
+  uint32_t pos = T->list[li].heap_pos - 1;
+  T->list[li].heap_pos = 0;
+  uint32_t last = T->heap[--T->heap_len];
+  if (pos == T->heap_len)
+    return;
+  heap_set(T, pos, last);
+  sift_down(T, pos);
+  sift_up(T, T->list[last].heap_pos - 1);
+}
+
+static void heap_update(aw__timers *T, uint32_t li) {
+  uint32_t pos = T->list[li].heap_pos - 1;
+  sift_down(T, pos);
+  sift_up(T, T->list[li].heap_pos - 1);
+}
+
+/* ---- lists --------------------------------------------------------------------- */
+
+static uint32_t list_new(aw__timers *T, uint32_t msecs, uint64_t expiry) {
+  uint32_t li = T->list_free;
+  if (li) {
+    T->list_free = T->list[li].head;
+  } else {
+    if (T->nlist + 1 >= T->list_cap) {
+      uint32_t ncap = T->list_cap ? T->list_cap * 2 : 16;
+      T->list = aw__realloc(T->list, T->list_cap * sizeof(aw__tlist), ncap * sizeof(aw__tlist));
+      T->list_cap = ncap;
+      if (T->nlist == 0)
+        T->nlist = 1;
+    }
+    li = T->nlist++;
+  }
+  T->list[li] = (aw__tlist){0, 0, msecs, 0, expiry, T->next_id++};
+  heap_push(T, li);
+  map_put(T, msecs, li);
+  return li;
+}
+
+static void list_free(aw__timers *T, uint32_t li) {
+  T->list[li].head = T->list_free;
+  T->list[li].tail = 0;
+  T->list[li].heap_pos = 0;
+  T->list[li].msecs = 0;
+  T->list_free = li;
+}
+
+/* Takes an emptied list out of the heap and the map (not the one running). */
+static void list_retire(aw__timers *T, uint32_t li) {
+  aw__tlist *X = &T->list[li];
+  if (X->heap_pos) {
+    heap_remove(T, li);
+    if (map_get(T, X->msecs) == li)
+      map_del(T, X->msecs);
+  }
+  if (li != T->running)
+    list_free(T, li);
+}
+
+static void list_unlink(aw__timers *T, uint32_t ti) {
+  aw__timer *t = &T->slot[ti];
+  aw__tlist *X = &T->list[t->list];
+  if (t->prev)
+    T->slot[t->prev].next = t->next;
+  else
+    X->head = t->next;
+  if (t->next)
+    T->slot[t->next].prev = t->prev;
+  else
+    X->tail = t->prev;
+  t->next = t->prev = 0;
+  t->flags &= ~(uint32_t)T_LISTED;
+}
+
+/* insert(item, msecs, start) */
+static void insert(aw__timers *T, uint32_t ti, uint32_t msecs, uint64_t start) {
+  uint32_t li = map_get(T, msecs);
+  if (!li)
+    li = list_new(T, msecs, start + msecs);
+  aw__timer *t = &T->slot[ti];
+  aw__tlist *X = &T->list[li];
+  t->start = start;
+  t->list = li;
+  t->next = 0;
+  t->prev = X->tail;
+  if (X->tail)
+    T->slot[X->tail].next = ti;
+  else
+    X->head = ti;
+  X->tail = ti;
+  t->flags |= T_LISTED;
+}
+
+/* ---- slots and the public API ------------------------------------------------------ */
+
+static uint32_t slot_new(aw__timers *T) {
+  uint32_t ti = T->free_head;
+  if (ti) {
+    T->free_head = T->slot[ti].next;
+    return ti;
+  }
+  if (T->nslot + 1 >= T->cap) {
+    uint32_t ncap = T->cap ? T->cap * 2 : 64;
+    T->slot = aw__realloc(T->slot, T->cap * sizeof(aw__timer), ncap * sizeof(aw__timer));
+    T->cap = ncap;
+    if (T->nslot == 0)
+      T->nslot = 1;
+  }
+  ti = T->nslot++;
+  T->slot[ti].gen = 1;
+  return ti;
+}
+
+static void slot_free(aw__timers *T, uint32_t ti) {
+  aw__timer *t = &T->slot[ti];
+  t->gen++;
+  t->flags = 0;
+  t->fn = NULL;
+  t->next = T->free_head;
+  T->free_head = ti;
+}
+
+/* The live timer an id names, or 0. */
+static uint32_t lookup(aw_loop *L, aw_timer id) {
+  if (!L || !id || !aw__on_owner(L))
+    return 0;
+  aw__timers *T = &L->timers;
+  uint32_t ti = (uint32_t)id, gen = (uint32_t)(id >> 32);
+  if (ti == 0 || ti >= T->nslot || T->slot[ti].gen != gen || !(T->slot[ti].flags & T_LIVE) ||
+      (T->slot[ti].flags & T_CLEARED))
+    return 0;
+  return ti;
+}
+
+static uint32_t coerce_ms(int64_t ms) { return ms < 1 || ms > TIMEOUT_MAX ? 1 : (uint32_t)ms; }
+
+static aw_timer timer_new(aw_loop *L, int64_t ms, uint32_t repeat, aw_task_fn fn, void *arg) {
+  if (!L || !fn || !aw__on_owner(L) || L->freeing)
+    return 0;
+  aw__timers *T = &L->timers;
+  uint32_t ti = slot_new(T);
+  aw__timer *t = &T->slot[ti];
+  t->fn = fn;
+  t->arg = arg;
+  t->repeat = repeat;
+  t->flags = T_LIVE;
+  t->list = 0;
+  T->active++;
+  T->refd++;
+  insert(T, ti, coerce_ms(ms), aw__hrtime_ms(L));
+  return ((uint64_t)T->slot[ti].gen << 32) | ti;
+}
+
+aw_timer aw_set_timeout(aw_loop *L, int64_t ms, aw_task_fn fn, void *arg) {
+  return timer_new(L, ms, 0, fn, arg);
+}
+
+aw_timer aw_set_interval(aw_loop *L, int64_t ms, aw_task_fn fn, void *arg) {
+  return timer_new(L, ms, coerce_ms(ms), fn, arg);
+}
+
+static void timer_gone(aw__timers *T, aw__timer *t) {
+  T->active--;
+  if (!(t->flags & T_UNREF))
+    T->refd--;
+}
+
+void aw_clear_timer(aw_loop *L, aw_timer id) {
+  uint32_t ti = lookup(L, id);
+  if (!ti)
+    return;
+  aw__timers *T = &L->timers;
+  aw__timer *t = &T->slot[ti];
+  timer_gone(T, t);
+  if (t->flags & T_LISTED) {
+    uint32_t li = t->list;
+    list_unlink(T, ti);
+    if (!T->list[li].head)
+      list_retire(T, li);
+  }
+  if (t->flags & T_FIRING)
+    t->flags |= T_CLEARED; /* freed when its callback returns */
+  else
+    slot_free(T, ti);
+}
+
+void aw_timer_unref(aw_loop *L, aw_timer id) {
+  uint32_t ti = lookup(L, id);
+  if (ti && !(L->timers.slot[ti].flags & T_UNREF)) {
+    L->timers.slot[ti].flags |= T_UNREF;
+    L->timers.refd--;
+  }
+}
+
+void aw_timer_ref(aw_loop *L, aw_timer id) {
+  uint32_t ti = lookup(L, id);
+  if (ti && (L->timers.slot[ti].flags & T_UNREF)) {
+    L->timers.slot[ti].flags &= ~(uint32_t)T_UNREF;
+    L->timers.refd++;
+  }
+}
+
+/* ---- the timers phase ------------------------------------------------------------------ */
+
+/* listOnTimeout(list, now) */
+static void list_run(aw_loop *L, uint32_t li, uint64_t now) {
+  aw__timers *T = &L->timers;
+  T->running = li;
+  while (!L->failed) {
+    aw__tlist *X = &T->list[li];
+    uint32_t ti = X->head;
+    if (!ti)
+      break;
+    aw__timer *t = &T->slot[ti];
+    if ((int64_t)(now - t->start) < (int64_t)X->msecs) {
+      /* this list is not due yet further on */
+      uint64_t e = t->start + X->msecs;
+      X->expiry = e > now + 1 ? e : now + 1;
+      X->id = T->next_id++;
+      heap_update(T, li);
+      T->running = 0;
+      return;
+    }
+    list_unlink(T, ti);
+    t->flags |= T_FIRING;
+    uint64_t start = t->repeat ? aw__hrtime_ms(L) : 0;
+    aw_task_fn fn = t->fn;
+    void *arg = t->arg;
+    fn(L, arg);
+    L->stats.macrotasks++;
+    t = &T->slot[ti]; /* the slot array may have moved */
+    t->flags &= ~(uint32_t)T_FIRING;
+    if (t->flags & T_CLEARED) {
+      slot_free(T, ti);
+    } else if (t->repeat) {
+      insert(T, ti, t->repeat, start);
+    } else {
+      timer_gone(T, t);
+      slot_free(T, ti);
+    }
+    aw__checkpoint(L);
+  }
+  T->running = 0;
+  if (!T->list[li].head)
+    list_retire(T, li);
+}
+
+/* processTimers(now) */
+void aw__timers_run(aw_loop *L) {
+  aw__timers *T = &L->timers;
+  uint64_t now = L->now;
+  while (T->heap_len && !L->failed) {
+    uint32_t li = T->heap[0];
+    if (T->list[li].expiry > now)
+      break;
+    list_run(L, li, now);
+  }
+}
+
+int64_t aw__timers_timeout(aw_loop *L) {
+  aw__timers *T = &L->timers;
+  if (!T->heap_len)
+    return -1;
+  uint64_t now = aw__hrtime_ms(L);
+  uint64_t e = T->list[T->heap[0]].expiry;
+  return e > now ? (int64_t)(e - now) : 0;
+}

@@ -1,0 +1,28 @@
+/*
+ * aw.h — libawait: the execution model of JavaScript for C programs.
+ *
+ * One event-loop thread owns every promise and the microtask queue; async
+ * functions are stackless state machines that suspend at await and resume in
+ * a microtask; completions from elsewhere come back as macrotasks. The order
+ * of everything observable is Node.js's, tick for tick.
+ *
+ *   aw/val.h      values, objects, strings, arrays, errors, thenables
+ *   aw/loop.h     the loop, timers, immediates, microtasks, nextTick, hooks
+ *   aw/promise.h  promises, then/catch/finally, combinators, resolvers
+ *   aw/async.h    async functions: AW_BEGIN, AW_AWAIT, AW_RETURN, ...
+ *   aw/errno.h    error codes, aw_strerror, aw_err_name
+ */
+#ifndef AW_H
+#define AW_H
+
+#include "aw/async.h"
+#include "aw/errno.h"
+#include "aw/loop.h"
+#include "aw/promise.h"
+#include "aw/val.h"
+
+#define AW_VERSION_MAJOR 0
+#define AW_VERSION_MINOR 1
+#define AW_VERSION_PATCH 0
+
+#endif

@@ -1,0 +1,186 @@
+/*
+ * aw/async.h — async functions in C.
+ *
+ * An async function is a stackless state machine, as the engine builds one:
+ * its locals live in a heap frame, `await` saves a resume point and returns to
+ * the loop, and a microtask re-enters the function at that point. The C stack
+ * unwinds at every await, so a million awaits in a row, or a long chain of
+ * async functions settling one another, never grow it. Resume points are
+ * GCC/Clang computed gotos (&&label), so loops and switch statements inside
+ * the function keep working across awaits.
+ *
+ * Writing one:
+ *
+ *   struct sum { aw_frame frame; int64_t n, i, total; };   // frame first
+ *
+ *   static void sum_body(aw_loop *L, aw_frame *self) {
+ *     struct sum *f = (struct sum *)self;
+ *     AW_BEGIN(self);
+ *     for (f->i = 1; f->i <= f->n; f->i++) {
+ *       aw_val v;
+ *       AW_AWAIT(v, aw_int(f->i));          // v = await i
+ *       f->total += v.u.i;
+ *     }
+ *     AW_RETURN(aw_int(f->total));
+ *     AW_END;
+ *   }
+ *
+ *   aw_promise *sum(aw_loop *L, int64_t n) {
+ *     AW_ASYNC_NEW(L, struct sum, sum_body, f);
+ *     f->n = n;
+ *     return aw_async_start(&f->frame);
+ *   }
+ *
+ * Rules:
+ *  - Only the frame's fields survive an await. A C local is fine between two
+ *    awaits (as `v` above), never across one.
+ *  - The function runs synchronously until its first await, then
+ *    aw_async_start returns its promise (yours).
+ *  - AW_AWAIT(dst, expr): dst = await expr; a rejection is thrown on, to the
+ *    AW_FINALLY block if there is one, and then it rejects the promise —
+ *    an uncaught throw. expr may be a promise, a thenable, any value (aw_v
+ *    converts C values); it is consumed, and dst receives a reference.
+ *  - AW_AWAIT_SETTLED(dst, expr): the try/catch form: dst is the value, or
+ *    the reason marked thrown (test with aw_is_thrown, unwrap with aw_caught).
+ *  - AW_RETURN(v), AW_THROW(v): complete the function (v consumed).
+ *    Falling off the end returns undefined.
+ *  - AW_FINALLY ... AW_END_FINALLY: a cleanup block that runs on every exit,
+ *    like finally: it may await; its own AW_RETURN or AW_THROW replaces the
+ *    outcome, otherwise the pending return value or throw stands. Without a
+ *    cleanup block, end the body with AW_END.
+ *  - A frame whose function can never resume (it awaits a promise that is
+ *    freed pending) is freed without running its cleanup, as an unreachable
+ *    JS async function is collected; give AW_ASYNC_NEW_DROP a drop function to
+ *    release what its fields hold in that case.
+ */
+#ifndef AW_ASYNC_H
+#define AW_ASYNC_H
+
+#include "promise.h"
+#include "val.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct aw_frame aw_frame;
+typedef void (*aw_body_fn)(aw_loop *L, aw_frame *self);
+
+/* Static description of an async function (one per function). */
+typedef struct aw_async_desc {
+  aw_body_fn body;
+  const char *name;
+  const char *file;
+  uint32_t size;               /* of the whole frame struct */
+  void (*drop)(aw_frame *self); /* optional: release fields of a dropped frame */
+} aw_async_desc;
+
+/* The frame header. Its fields are private to the macros below. */
+struct aw_frame {
+  uintptr_t link_;      /* node in the awaited promise's reaction list */
+  void *resume;         /* where to continue; NULL before the start */
+  void *exit;           /* the cleanup block, then the end */
+  aw_promise *promise;  /* the function's promise */
+  const aw_async_desc *desc;
+  aw_val result;        /* what the last await delivered */
+  aw_val completion;    /* the pending return value or throw */
+  uint32_t line;        /* line of the last await, for async stacks */
+  uint32_t flags_;
+};
+
+/* Allocates a zeroed frame of desc->size bytes (aborts if out of memory). */
+aw_frame *aw__async_new(aw_loop *L, const aw_async_desc *desc);
+/* Runs the function until its first await; returns its promise (yours). */
+aw_promise *aw_async_start(aw_frame *f);
+
+void aw__await(aw_frame *f, aw_val v);
+void aw__complete(aw_frame *f, aw_val v);
+void aw__rethrow(aw_frame *f);
+void aw__finish(aw_frame *f);
+
+#define AW__CAT_(a, b) a##b
+#define AW__CAT(a, b) AW__CAT_(a, b)
+
+/* Declares `type *var` as a new frame of an async function with body `body`. */
+#define AW_ASYNC_NEW(L, type, body, var) AW_ASYNC_NEW_DROP(L, type, body, NULL, var)
+#define AW_ASYNC_NEW_DROP(L, type, body, dropfn, var)                                              \
+  static const aw_async_desc AW__CAT(aw__desc_, var) = {(body), #body, __FILE__,                   \
+                                                        (uint32_t)sizeof(type), (dropfn)};         \
+  type *var = (type *)aw__async_new((L), &AW__CAT(aw__desc_, var))
+
+#define AW_BEGIN(self)                                                                             \
+  aw_frame *const aw__self = (self);                                                               \
+  if (aw__self->resume)                                                                            \
+    goto *aw__self->resume;                                                                        \
+  aw__self->exit = &&aw__finally
+
+#define AW__SUSPEND(expr, lbl)                                                                     \
+  aw__self->resume = &&lbl;                                                                        \
+  aw__self->line = __LINE__;                                                                       \
+  aw__await(aw__self, aw_v(expr));                                                                 \
+  return;                                                                                          \
+  lbl:
+
+#define AW__AWAIT(dst, expr, lbl)                                                                  \
+  do {                                                                                             \
+    AW__SUSPEND(expr, lbl)                                                                         \
+    if (aw_is_thrown(aw__self->result)) {                                                          \
+      aw__rethrow(aw__self);                                                                       \
+      goto *aw__self->exit;                                                                        \
+    }                                                                                              \
+    (dst) = aw__self->result;                                                                      \
+    aw__self->result = aw_undefined();                                                             \
+  } while (0)
+#define AW_AWAIT(dst, expr) AW__AWAIT(dst, expr, AW__CAT(aw__resume_, __COUNTER__))
+
+#define AW__AWAIT_SETTLED(dst, expr, lbl)                                                          \
+  do {                                                                                             \
+    AW__SUSPEND(expr, lbl)                                                                         \
+    (dst) = aw__self->result;                                                                      \
+    aw__self->result = aw_undefined();                                                             \
+  } while (0)
+#define AW_AWAIT_SETTLED(dst, expr)                                                                \
+  AW__AWAIT_SETTLED(dst, expr, AW__CAT(aw__resume_, __COUNTER__))
+
+/* await expr, discarding the value (a rejection still throws). */
+#define AW__AWAIT_IGNORE(expr, lbl)                                                                \
+  do {                                                                                             \
+    AW__SUSPEND(expr, lbl)                                                                         \
+    if (aw_is_thrown(aw__self->result)) {                                                          \
+      aw__rethrow(aw__self);                                                                       \
+      goto *aw__self->exit;                                                                        \
+    }                                                                                              \
+    aw_release_val(aw__self->result);                                                              \
+    aw__self->result = aw_undefined();                                                             \
+  } while (0)
+#define AW_AWAIT_IGNORE(expr) AW__AWAIT_IGNORE(expr, AW__CAT(aw__resume_, __COUNTER__))
+
+#define AW_RETURN(v)                                                                               \
+  do {                                                                                             \
+    aw__complete(aw__self, aw_v(v));                                                               \
+    goto *aw__self->exit;                                                                          \
+  } while (0)
+
+#define AW_THROW(v)                                                                                \
+  do {                                                                                             \
+    aw__complete(aw__self, aw_throw(aw_v(v)));                                                     \
+    goto *aw__self->exit;                                                                          \
+  } while (0)
+
+#define AW_FINALLY                                                                                 \
+  aw__finally:                                                                                     \
+  aw__self->exit = &&aw__end
+
+#define AW_END_FINALLY                                                                             \
+  aw__end:                                                                                         \
+  aw__finish(aw__self);                                                                            \
+  return
+
+#define AW_END                                                                                     \
+  AW_FINALLY;                                                                                      \
+  AW_END_FINALLY
+
+#ifdef __cplusplus
+}
+#endif
+#endif

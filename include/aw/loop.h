@@ -1,0 +1,176 @@
+/*
+ * aw/loop.h — the event loop.
+ *
+ * A loop runs Node's phases, in libuv's order:
+ *
+ *   1. timers   every timer whose time has come (by due time, then creation)
+ *   2. I/O      every completion ready now, and every aw_loop_post() task
+ *   3. check    the immediates queued before this phase began
+ *   4. close    close callbacks
+ *
+ * Each callback is a macrotask, and after each one comes a microtask
+ * checkpoint: the nextTick queue, then the microtask queue (promise jobs and
+ * aw_queue_microtask), repeatedly until both are empty; then unhandled
+ * rejections are reported. The loop sleeps only when nothing is runnable,
+ * until the next timer is due or another thread posts. aw_loop_run returns
+ * when nothing keeps the loop alive: no referenced timer or immediate, no
+ * pending post, no aw_loop_ref().
+ *
+ * Threads: a loop belongs to the thread that created it. Everything here,
+ * and every promise, timer and async function of the loop, is for that
+ * thread only, except aw_loop_post(), which any thread may call. Calls from
+ * another thread fail with -EPERM (and never corrupt anything).
+ */
+#ifndef AW_LOOP_H
+#define AW_LOOP_H
+
+#include "val.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A macrotask or microtask callback. arg is yours (borrowed by the loop). */
+typedef void (*aw_task_fn)(aw_loop *L, void *arg);
+
+/* What happens to a rejection nobody handled, as Node's --unhandled-rejections. */
+enum aw_rejection_mode {
+  AW_REJECTIONS_THROW = 0, /* default: the hook, else an uncaught exception */
+  AW_REJECTIONS_WARN,      /* the hook, else a warning on stderr */
+  AW_REJECTIONS_NONE       /* the hook only */
+};
+
+typedef struct aw_loop_config {
+  enum aw_rejection_mode rejections;
+} aw_loop_config;
+
+/*
+ * A new loop bound to the calling thread; cfg may be NULL for defaults.
+ * On failure returns NULL and, if err is not NULL, stores an error value
+ * that names the cause (yours to release).
+ */
+aw_loop *aw_loop_new(const aw_loop_config *cfg, aw_val *err);
+
+/*
+ * Runs the loop: first a microtask checkpoint for what the caller queued, then
+ * loop iterations until nothing keeps the loop alive (returns 0), or
+ * aw_loop_stop() was called (returns 1), or an exception reached the top
+ * (AW_EUNCAUGHT: it was printed to stderr; aw_loop_exception() has it).
+ * -EPERM from another thread, -EBUSY if the loop is already running.
+ */
+int aw_loop_run(aw_loop *L);
+
+/*
+ * One iteration. With wait, sleeps until something is runnable if nothing is.
+ * Returns 1 if the loop is still alive afterwards, 0 if not, or an error as
+ * aw_loop_run.
+ */
+int aw_loop_run_once(aw_loop *L, bool wait);
+
+/* Makes aw_loop_run return after the current iteration. Loop thread only. */
+void aw_loop_stop(aw_loop *L);
+
+/*
+ * Frees the loop. Work still queued is dropped without running: timers,
+ * immediates, posts, microtasks; async functions still suspended are freed
+ * with their frames. Promises you still hold stay valid until you release
+ * them (the loop's memory goes with the last one). -EBUSY while running,
+ * -EPERM from another thread.
+ */
+int aw_loop_free(aw_loop *L);
+
+/*
+ * Queues fn(L, arg) as a macrotask of the I/O phase. The one call any thread
+ * may make. 0, or -EINVAL (NULL), -ESHUTDOWN (the loop is being freed),
+ * -ENOMEM. A queued post keeps the loop alive.
+ */
+int aw_loop_post(aw_loop *L, aw_task_fn fn, void *arg);
+
+/* Keep-alive count for handles the loop cannot see (libuv's ref/unref). */
+void aw_loop_ref(aw_loop *L);
+void aw_loop_unref(aw_loop *L);
+
+/* Loop time in milliseconds (monotonic, since the loop was created). */
+uint64_t aw_loop_now(aw_loop *L);
+
+/* The exception that made aw_loop_run return AW_EUNCAUGHT (borrowed). */
+aw_val aw_loop_exception(aw_loop *L);
+
+/* ---- hooks: Node's process events ---------------------------------------- */
+
+/* 'unhandledRejection': reason and promise are borrowed. */
+typedef void (*aw_unhandled_fn)(aw_loop *L, aw_val reason, aw_promise *p, void *arg);
+/* 'rejectionHandled': a reported rejection got a handler later. */
+typedef void (*aw_handled_fn)(aw_loop *L, aw_promise *p, void *arg);
+/* 'uncaughtException': err is borrowed. */
+typedef void (*aw_uncaught_fn)(aw_loop *L, aw_val err, void *arg);
+
+void aw_loop_on_unhandled_rejection(aw_loop *L, aw_unhandled_fn fn, void *arg);
+void aw_loop_on_rejection_handled(aw_loop *L, aw_handled_fn fn, void *arg);
+void aw_loop_on_uncaught_exception(aw_loop *L, aw_uncaught_fn fn, void *arg);
+void aw_loop_set_rejection_mode(aw_loop *L, enum aw_rejection_mode mode);
+
+/*
+ * Reports an exception thrown by a callback (err is consumed), as an
+ * exception escaping a timer callback reaches 'uncaughtException' in Node:
+ * the hook runs if one is set; otherwise the error is printed and
+ * aw_loop_run stops with AW_EUNCAUGHT.
+ */
+void aw_uncaught(aw_loop *L, aw_val err);
+
+/* ---- microtasks and nextTick --------------------------------------------- */
+
+/* queueMicrotask(): runs fn(L, arg) as a microtask job. 0 or -EINVAL/-EPERM. */
+int aw_queue_microtask(aw_loop *L, aw_task_fn fn, void *arg);
+/* process.nextTick(): runs before the promise jobs of the same checkpoint. */
+int aw_next_tick(aw_loop *L, aw_task_fn fn, void *arg);
+
+/* ---- timers and immediates --------------------------------------------- */
+
+/*
+ * Timer and immediate ids. 0 is never a valid id, and clearing an id whose
+ * timer already fired or was cleared does nothing, as in Node.
+ */
+typedef uint64_t aw_timer;
+typedef uint64_t aw_immediate;
+
+/*
+ * setTimeout: fn(L, arg) after ms milliseconds. As in Node, a delay below 1
+ * (or above 2^31-1) means 1, and timers due at the same time fire in the
+ * order they were created. Returns 0 on bad arguments.
+ */
+aw_timer aw_set_timeout(aw_loop *L, int64_t ms, aw_task_fn fn, void *arg);
+/* setInterval: every ms milliseconds until cleared (also from inside fn). */
+aw_timer aw_set_interval(aw_loop *L, int64_t ms, aw_task_fn fn, void *arg);
+/* clearTimeout / clearInterval. */
+void aw_clear_timer(aw_loop *L, aw_timer t);
+/* An unref'd timer does not keep the loop alive. */
+void aw_timer_unref(aw_loop *L, aw_timer t);
+void aw_timer_ref(aw_loop *L, aw_timer t);
+
+/* setImmediate: fn(L, arg) in the next check phase. Returns 0 on bad arguments. */
+aw_immediate aw_set_immediate(aw_loop *L, aw_task_fn fn, void *arg);
+void aw_clear_immediate(aw_loop *L, aw_immediate id);
+
+/* ---- statistics ----------------------------------------------------------- */
+
+typedef struct aw_loop_stats {
+  uint64_t promises;   /* promises alive */
+  uint64_t frames;     /* async function frames alive */
+  uint64_t timers;     /* timers pending */
+  uint64_t immediates; /* immediates pending */
+  uint64_t iterations; /* loop iterations so far */
+  uint64_t macrotasks; /* macrotask callbacks run */
+  uint64_t microtasks; /* microtask jobs run */
+  uint64_t wakeups;    /* times the loop slept and was woken */
+} aw_loop_stats;
+
+void aw_loop_stats_get(const aw_loop *L, aw_loop_stats *out);
+
+/* Objects (of any kind, promises included) alive that this thread made. */
+int64_t aw_objects_alive(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,363 @@
+/*
+ * aw/val.h — values, objects and errors.
+ *
+ * A promise settles with an aw_val: a 16-byte tagged value passed by value.
+ * It is undefined, null, a bool, an int64, a double, a borrowed pointer, or a
+ * reference to an aw_obj. A zero-initialised aw_val is undefined.
+ *
+ * An aw_val can also be marked *thrown* (AW_THROWN in its tag). That is how C
+ * code throws: a handler or async function returns aw_throw(err), and the
+ * library rejects the promise it was computing with err. The same mark tells
+ * a rejection from a fulfilment where a settled outcome is handed back: the
+ * result of AW_AWAIT_SETTLED and the entries of aw_promise_all_settled().
+ *
+ * Objects (aw_obj) are reference counted with plain integers: an object and
+ * everything that references it belong to one thread at a time. Kinds:
+ * strings, buffers, arrays, errors, promises, resolvers and user objects
+ * (a class with a finaliser and, optionally, a `then` operation, which makes
+ * the object a thenable that promises adopt, as any object with a `then`
+ * method is in JavaScript).
+ *
+ * Ownership, everywhere in libawait:
+ *  - What a function returns is yours: release it, or hand it on.
+ *  - A value you pass in (a resolution value, a rejection reason, an array
+ *    element, an await operand, a handler's return value) is consumed.
+ *  - The subject of an operation (the promise you call then on, the array you
+ *    read) is borrowed, and so is the value a handler receives.
+ * aw_retain()/aw_release() do nothing for values that are not objects.
+ */
+#ifndef AW_VAL_H
+#define AW_VAL_H
+
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct aw_obj aw_obj;
+typedef struct aw_loop aw_loop;
+typedef struct aw_promise aw_promise;
+typedef struct aw_str aw_str;
+typedef struct aw_buf aw_buf;
+typedef struct aw_array aw_array;
+typedef struct aw_error aw_error;
+typedef struct aw_resolver aw_resolver;
+
+enum aw_tag {
+  AW_TAG_UNDEFINED = 0,
+  AW_TAG_NULL,
+  AW_TAG_BOOL,
+  AW_TAG_INT,
+  AW_TAG_DOUBLE,
+  AW_TAG_PTR, /* a borrowed pointer: never retained or freed */
+  AW_TAG_OBJ  /* a reference to an aw_obj */
+};
+#define AW_TAG_MASK 0xffu
+#define AW_THROWN 0x100u /* the value is thrown (a rejection reason) */
+
+typedef struct aw_val {
+  union {
+    int64_t i;
+    double d;
+    void *p;
+    aw_obj *o;
+    bool b;
+  } u;
+  uint32_t tag;
+  uint32_t pad_; /* always 0 */
+} aw_val;
+
+/* Object kinds (aw_obj.type). */
+enum aw_type {
+  AW_T_PROMISE = 1,
+  AW_T_STRING,
+  AW_T_BUFFER,
+  AW_T_ARRAY,
+  AW_T_ERROR,
+  AW_T_RESOLVER,
+  AW_T_USER
+};
+
+/* The header every object starts with. Read-only outside the library. */
+struct aw_obj {
+  uint32_t refs;
+  uint8_t type;
+  uint8_t bits;   /* private, per kind */
+  uint16_t flags; /* private, per kind */
+};
+
+/* ---- making and reading values ---------------------------------------- */
+
+static inline aw_val aw_undefined(void) { return (aw_val){{0}, AW_TAG_UNDEFINED, 0}; }
+static inline aw_val aw_null(void) { return (aw_val){{0}, AW_TAG_NULL, 0}; }
+static inline aw_val aw_bool(bool b) {
+  aw_val v = {{0}, AW_TAG_BOOL, 0};
+  v.u.b = b;
+  return v;
+}
+static inline aw_val aw_int(int64_t i) {
+  aw_val v = {{0}, AW_TAG_INT, 0};
+  v.u.i = i;
+  return v;
+}
+static inline aw_val aw_double(double d) {
+  aw_val v = {{0}, AW_TAG_DOUBLE, 0};
+  v.u.d = d;
+  return v;
+}
+static inline aw_val aw_ptr(void *p) {
+  aw_val v = {{0}, AW_TAG_PTR, 0};
+  v.u.p = p;
+  return v;
+}
+/* Wraps an object reference; takes over the reference you pass. */
+static inline aw_val aw_obj_val(void *o) {
+  aw_val v = {{0}, AW_TAG_OBJ, 0};
+  v.u.o = (aw_obj *)o;
+  return v;
+}
+
+static inline unsigned aw_tag_of(aw_val v) { return v.tag & AW_TAG_MASK; }
+static inline bool aw_is_undefined(aw_val v) { return aw_tag_of(v) == AW_TAG_UNDEFINED; }
+static inline bool aw_is_obj(aw_val v) { return aw_tag_of(v) == AW_TAG_OBJ && v.u.o; }
+static inline bool aw_is_type(aw_val v, enum aw_type t) {
+  return aw_is_obj(v) && v.u.o->type == t;
+}
+static inline bool aw_is_promise(aw_val v) { return aw_is_type(v, AW_T_PROMISE); }
+static inline bool aw_is_string(aw_val v) { return aw_is_type(v, AW_T_STRING); }
+static inline bool aw_is_error(aw_val v) { return aw_is_type(v, AW_T_ERROR); }
+static inline bool aw_is_array(aw_val v) { return aw_is_type(v, AW_T_ARRAY); }
+static inline bool aw_is_number(aw_val v) {
+  return aw_tag_of(v) == AW_TAG_INT || aw_tag_of(v) == AW_TAG_DOUBLE;
+}
+/* The value as a number: ints and doubles; 0 for anything else. */
+static inline double aw_num(aw_val v) {
+  return aw_tag_of(v) == AW_TAG_INT ? (double)v.u.i : aw_tag_of(v) == AW_TAG_DOUBLE ? v.u.d : 0;
+}
+
+/* ---- throwing ----------------------------------------------------------- */
+
+/* Marks v as thrown: return it from a handler or an async function to throw. */
+static inline aw_val aw_throw(aw_val v) {
+  v.tag |= AW_THROWN;
+  return v;
+}
+static inline bool aw_is_thrown(aw_val v) { return (v.tag & AW_THROWN) != 0; }
+/* The thrown value without the mark (the reason, as a catch block sees it). */
+static inline aw_val aw_caught(aw_val v) {
+  v.tag &= ~AW_THROWN;
+  return v;
+}
+
+/* ---- reference counting --------------------------------------------------- */
+
+void aw__obj_free(aw_obj *o);
+
+static inline void *aw_retain(void *o) {
+  if (o)
+    ((aw_obj *)o)->refs++;
+  return o;
+}
+static inline void aw_release(void *o) {
+  if (o && --((aw_obj *)o)->refs == 0)
+    aw__obj_free((aw_obj *)o);
+}
+static inline aw_val aw_retain_val(aw_val v) {
+  if (aw_is_obj(v))
+    v.u.o->refs++;
+  return v;
+}
+static inline void aw_release_val(aw_val v) {
+  if (aw_is_obj(v))
+    aw_release(v.u.o);
+}
+
+/*
+ * aw_v(x): any C value as an aw_val. Objects are wrapped without a new
+ * reference (the reference moves into the value).
+ */
+static inline aw_val aw__v_val(aw_val v) { return v; }
+static inline aw_val aw__v_obj(const void *o) { return aw_obj_val((void *)o); }
+static inline aw_val aw__v_int(long long i) { return aw_int(i); }
+static inline aw_val aw__v_uint(unsigned long long i) { return aw_int((int64_t)i); }
+#define aw_v(x)                                                                                    \
+  _Generic((x),                                                                                    \
+      aw_val: aw__v_val,                                                                           \
+      aw_promise *: aw__v_obj,                                                                     \
+      aw_obj *: aw__v_obj,                                                                         \
+      aw_str *: aw__v_obj,                                                                         \
+      aw_buf *: aw__v_obj,                                                                         \
+      aw_array *: aw__v_obj,                                                                       \
+      aw_error *: aw__v_obj,                                                                       \
+      aw_resolver *: aw__v_obj,                                                                    \
+      _Bool: aw_bool,                                                                              \
+      char: aw__v_int,                                                                             \
+      signed char: aw__v_int,                                                                      \
+      short: aw__v_int,                                                                            \
+      int: aw__v_int,                                                                              \
+      long: aw__v_int,                                                                             \
+      long long: aw__v_int,                                                                        \
+      unsigned char: aw__v_uint,                                                                   \
+      unsigned short: aw__v_uint,                                                                  \
+      unsigned: aw__v_uint,                                                                        \
+      unsigned long: aw__v_uint,                                                                   \
+      unsigned long long: aw__v_uint,                                                              \
+      float: aw_double,                                                                            \
+      double: aw_double)(x)
+
+/* ---- strings ------------------------------------------------------------ */
+
+/* Immutable byte strings, always NUL-terminated (they may contain NULs). */
+struct aw_str {
+  aw_obj hdr;
+  uint32_t len;
+  char data[]; /* len bytes + NUL */
+};
+
+aw_str *aw_str_new(const char *s, size_t len);
+aw_str *aw_str_from(const char *cstr);
+aw_str *aw_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+aw_str *aw_vstrf(const char *fmt, va_list ap);
+/* A string value: aw_obj_val(aw_str_from(cstr)). */
+static inline aw_val aw_string(const char *cstr) { return aw_obj_val(aw_str_from(cstr)); }
+/* The characters of a string value (borrowed), or NULL if v is not a string. */
+static inline const char *aw_cstr(aw_val v) {
+  return aw_is_string(v) ? ((aw_str *)v.u.o)->data : (const char *)0;
+}
+
+/*
+ * JavaScript's String(v): undefined, null, true, 42, 1.5, the string itself,
+ * an array's elements joined with ",", an error as "Name: message". A new
+ * string; thrown values convert like their reason.
+ */
+aw_str *aw_to_string(aw_val v);
+
+/* ---- buffers ------------------------------------------------------------ */
+
+/* A byte buffer with a length and a capacity; the bytes are mutable. */
+struct aw_buf {
+  aw_obj hdr;
+  uint32_t pad_;
+  size_t len, cap;
+  uint8_t *data;
+};
+
+/* A buffer with room for cap bytes and length 0; NULL if out of memory. */
+aw_buf *aw_buf_new(size_t cap);
+aw_buf *aw_buf_from(const void *data, size_t len);
+/* Grows the capacity to at least cap; 0 or -ENOMEM (the buffer is unchanged). */
+int aw_buf_reserve(aw_buf *b, size_t cap);
+
+/* ---- arrays ------------------------------------------------------------- */
+
+struct aw_array {
+  aw_obj hdr;
+  uint32_t len, cap;
+  uint32_t pad_;
+  aw_val *items;
+};
+
+aw_array *aw_array_new(size_t cap);
+/* Appends v (consumed). */
+void aw_array_push(aw_array *a, aw_val v);
+/* The element at i (borrowed); undefined past the end. */
+static inline aw_val aw_array_get(const aw_array *a, size_t i) {
+  return i < a->len ? a->items[i] : aw_undefined();
+}
+static inline size_t aw_array_len(const aw_array *a) { return a->len; }
+/* The array in an array value, or NULL. */
+static inline aw_array *aw_as_array(aw_val v) {
+  return aw_is_array(v) ? (aw_array *)v.u.o : (aw_array *)0;
+}
+
+/* ---- errors ------------------------------------------------------------- */
+
+/* One entry of an error's async stack: an async function and where it was. */
+typedef struct aw_stack_entry {
+  const char *function; /* NULL for the line that created the error */
+  const char *file;
+  int line;
+} aw_stack_entry;
+
+#define AW_STACK_MAX 16
+
+struct aw_error {
+  aw_obj hdr;
+  int errnum;           /* errno (positive) or 0 */
+  const char *name;     /* "Error", "TypeError", "AbortError", ... (static) */
+  aw_str *message;
+  aw_val cause;         /* undefined if none */
+  aw_array *errors;     /* AggregateError's errors, else NULL */
+  uint32_t nstack;
+  aw_stack_entry stack[];
+};
+
+/*
+ * A new error. name must be a string literal (or outlive the error).
+ * The async stack is captured: the creating line, then the chain of async
+ * functions awaiting one another on this thread's running loop.
+ */
+#define aw_error_new(name, ...) aw__error_new(__FILE__, __LINE__, (name), __VA_ARGS__)
+aw_error *aw__error_new(const char *file, int line, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/*
+ * An error for a failed system call: message "op path: message (ENAME)",
+ * or "op: message (ENAME)" when path is NULL; errnum = |code|.
+ */
+#define aw_error_errno(code, op, path) aw__error_errno(__FILE__, __LINE__, (code), (op), (path))
+aw_error *aw__error_errno(const char *file, int line, int code, const char *op, const char *path);
+
+/* An error value: shorthand for aw_obj_val(aw_error_new(...)). */
+#define aw_err(name, ...) aw_obj_val(aw_error_new((name), __VA_ARGS__))
+
+/* Sets the cause (consumed). */
+void aw_error_set_cause(aw_error *e, aw_val cause);
+/* The error in v (thrown or not), or NULL. */
+static inline aw_error *aw_as_error(aw_val v) {
+  v = aw_caught(v);
+  return aw_is_error(v) ? (aw_error *)v.u.o : (aw_error *)0;
+}
+/* The message of an error value; for other values, NULL. */
+static inline const char *aw_error_message(aw_val v) {
+  aw_error *e = aw_as_error(v);
+  return e ? e->message->data : (const char *)0;
+}
+/*
+ * Writes "Name: message", the cause chain and the async stack, one per line,
+ * to f (a FILE *), as Node prints an uncaught error. Any value works.
+ */
+void aw_error_print(aw_val v, void *file);
+
+/* ---- user objects and thenables ---------------------------------------------- */
+
+/*
+ * A class for user objects. finalize releases what the payload holds (may be
+ * NULL). then, if set, makes the objects thenables: resolving a promise with
+ * one (or awaiting one, or passing one to a combinator) calls then in its own
+ * microtask job with a resolver for the promise; the thenable settles it by
+ * calling aw_resolver_resolve/aw_resolver_reject, now or later, any number of
+ * times (only the first call counts). Returning a thrown value rejects the
+ * promise unless the resolver was already used. The resolver is borrowed:
+ * retain it to keep it beyond the call.
+ */
+typedef struct aw_class {
+  const char *name;
+  void (*finalize)(aw_obj *self);
+  aw_val (*then)(aw_loop *L, aw_obj *self, aw_resolver *r);
+} aw_class;
+
+/* A new object of cls with size bytes of zeroed payload. */
+aw_obj *aw_object_new(const aw_class *cls, size_t size);
+/* The payload of a user object (max-aligned). */
+void *aw_object_data(aw_obj *o);
+const aw_class *aw_object_class(const aw_obj *o);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
