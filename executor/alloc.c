@@ -9,6 +9,7 @@
 #include "internal.h"
 
 #include <string.h>
+#include <sys/mman.h>
 
 #if AW_USE_JEMALLOC
 #include <jemalloc/jemalloc.h>
@@ -29,10 +30,15 @@ void *aw__try_alloc(size_t size) {
 #endif
 }
 
+/* Big arrays (rings, timer slots) get huge pages too: see aw__advise_huge. */
+#define AW__HUGE_MIN (4 * AW__CHUNK)
+
 void *aw__alloc(size_t size) {
   void *p = aw__try_alloc(size);
   if (AW__UNLIKELY(!p))
     aw__oom(size);
+  if (AW__UNLIKELY(size >= AW__HUGE_MIN))
+    aw__advise_huge(p, size);
   return p;
 }
 
@@ -58,6 +64,8 @@ void *aw__realloc(void *p, size_t old_size, size_t new_size) {
 #endif
   if (AW__UNLIKELY(!q))
     aw__oom(new_size);
+  if (AW__UNLIKELY(new_size >= AW__HUGE_MIN))
+    aw__advise_huge(q, new_size);
   return q;
 }
 
@@ -72,20 +80,58 @@ void aw__free(void *p, size_t size) {
 #endif
 }
 
+void aw__advise_huge(void *p, size_t size) {
+  uintptr_t lo = ((uintptr_t)p + AW__CHUNK - 1) & ~(uintptr_t)(AW__CHUNK - 1);
+  uintptr_t hi = ((uintptr_t)p + size) & ~(uintptr_t)(AW__CHUNK - 1);
+  if (hi > lo)
+    madvise((void *)lo, hi - lo, MADV_HUGEPAGE); /* advice only: failure is harmless */
+}
+
+static void *chunk_alloc(void) {
+#if AW_USE_JEMALLOC
+  void *c = mallocx(AW__CHUNK, MALLOCX_ALIGN(AW__CHUNK));
+#else
+  void *c = aligned_alloc(AW__CHUNK, AW__CHUNK);
+#endif
+  if (!c)
+    aw__oom(AW__CHUNK);
+  aw__advise_huge(c, AW__CHUNK);
+  return c;
+}
+
+static void chunk_free(void *c) {
+#if AW_USE_JEMALLOC
+  sdallocx(c, AW__CHUNK, MALLOCX_ALIGN(AW__CHUNK));
+#else
+  free(c);
+#endif
+}
+
 void *aw__pool_get_slow(aw_loop *L, size_t size) {
-  (void)L;
-  return aw__alloc((size + 15) & ~(size_t)15);
+  size_t bytes = (size + 15) & ~(size_t)15;
+  if (bytes > AW__POOL_MAX)
+    return aw__alloc(bytes);
+  aw__pool *P = &L->pool;
+  if ((size_t)(P->bump_end - P->bump) < bytes) {
+    char *c = chunk_alloc();
+    *(void **)c = P->chunks; /* the first 16 bytes link the chunks */
+    P->chunks = c;
+    P->nchunks++;
+    P->bump = c + 16;
+    P->bump_end = c + AW__CHUNK;
+  }
+  void *b = P->bump;
+  P->bump += bytes;
+  return b;
 }
 
 void aw__pool_drain(aw_loop *L) {
-  for (size_t c = 1; c <= AW__POOL_CLASSES; c++) {
-    void *b = L->pool.head[c];
-    while (b) {
-      void *next = *(void **)b;
-      aw__free(b, c << 4);
-      b = next;
-    }
-    L->pool.head[c] = NULL;
-    L->pool.count[c] = 0;
+  aw__pool *P = &L->pool;
+  void *c = P->chunks;
+  while (c) {
+    void *next = *(void **)c;
+    chunk_free(c);
+    c = next;
   }
+  memset(P, 0, sizeof *P);
 }

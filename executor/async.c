@@ -9,6 +9,13 @@
  * single tick as V8's await on a fresh fulfilled promise, without making one.
  * A thenable goes through a new promise and ResolveThenableJob, as in V8.
  *
+ * The shortcut: when the frame is running as a microtask job (resumed by the
+ * queue, not started by a caller) and the queue is empty, the job an await of
+ * a settled value would queue is by construction the next job to run, so the
+ * await completes in place: same order, same value, same (constant) stack.
+ * Only what the program cannot observe changes: one queue round trip.
+ * AW_AWAIT_SHORTCUT=0 in the environment turns it off (for measuring).
+ *
  * Invariant the macros rely on: aw__await never touches the frame after it
  * released the awaited promise, because releasing it may free the frame (a
  * pending promise nobody else holds can never settle; its reactions, this
@@ -30,6 +37,7 @@ aw_frame *aw__async_new(aw_loop *L, const aw_async_desc *desc) {
   aw_frame *f = aw__pool_get(L, desc->size);
   memset(f, 0, desc->size);
   f->desc = desc;
+  f->loop = L;
   f->promise = aw__promise_alloc(L);
   f->flags_ = FRAME_LIVE;
   L->frames++;
@@ -41,11 +49,14 @@ aw_promise *aw_async_start(aw_frame *f) {
   aw_promise *p = aw_retain(f->promise);
   aw_loop *L = p->loop;
   aw_frame *saved = L->cur_frame;
+  aw_frame *saved_job = L->job_frame;
   aw_loop *saved_tls = aw__tls_loop;
   aw__tls_loop = L;
   L->cur_frame = f;
+  L->job_frame = NULL; /* started by a caller: its first await must return to it */
   f->desc->body(L, f);
   L->cur_frame = saved;
+  L->job_frame = saved_job;
   aw__tls_loop = saved_tls;
   return p;
 }
@@ -53,12 +64,14 @@ aw_promise *aw_async_start(aw_frame *f) {
 void aw__frame_resume(aw_loop *L, aw_frame *f, aw_val v) {
   f->result = v;
   L->cur_frame = f;
+  L->job_frame = f;
   f->desc->body(L, f);
   L->cur_frame = NULL;
+  L->job_frame = NULL;
 }
 
 static void frame_free(aw_frame *f) {
-  aw_loop *L = f->promise->loop;
+  aw_loop *L = f->loop;
   aw_release_val(f->result);
   aw_release_val(f->completion);
   aw_release(f->promise);
@@ -96,35 +109,57 @@ static void await_fail(aw_loop *L, aw_frame *f, const char *why) {
   aw__queue_frame_job(L, f, aw_throw(aw_err("TypeError", "%s", why)));
 }
 
-void aw__await(aw_frame *f, aw_val v) {
-  aw_loop *L = f->promise->loop;
+/* Whether an await can complete in place (see the shortcut above). */
+static inline bool can_shortcut(aw_loop *L, aw_frame *f) {
+  return L->job_frame == f && aw__ring_empty(&L->micro) && !L->failed && L->await_shortcut;
+}
+
+bool aw__await(aw_frame *f, aw_val v) {
+  aw_loop *L = f->loop;
   v = aw_caught(v);
   if (aw_tag_of(v) != AW_TAG_OBJ) {
+    if (can_shortcut(L, f)) {
+      f->result = v;
+      L->stats.microtasks++;
+      return true;
+    }
     aw__queue_frame_job(L, f, v);
-    return;
+    return false;
   }
   aw_obj *o = v.u.o;
   if (AW__UNLIKELY(!o)) {
     await_fail(L, f, "await of a NULL promise (the call that should have made it failed)");
-    return;
+    return false;
   }
   if (o->type == AW_T_PROMISE) {
     aw_promise *p = (aw_promise *)o;
     if (AW__UNLIKELY(p->loop != L)) {
       await_fail(L, f, "await of a promise of another loop");
       aw_release(p);
-      return;
+      return false;
+    }
+    if (p->hdr.bits != AW_PENDING && can_shortcut(L, f)) {
+      f->result = aw__promise_take_settled(p); /* the bookkeeping of then, and the outcome */
+      L->stats.microtasks++;
+      aw_release(p);
+      return true;
     }
     aw__promise_add_reaction(p, (aw__rlink *)f, AW__R_FRAME);
     aw_release(p); /* may free f: see the invariant above */
-    return;
+    return false;
   }
   if (aw__is_thenable(v)) {
     aw_promise *p = aw__promise_alloc(L);
     aw__queue_rtj(L, aw_retain(p), v);
     aw__promise_add_reaction(p, (aw__rlink *)f, AW__R_FRAME);
     aw_release(p);
-    return;
+    return false;
+  }
+  if (can_shortcut(L, f)) {
+    f->result = v;
+    L->stats.microtasks++;
+    return true;
   }
   aw__queue_frame_job(L, f, v);
+  return false;
 }

@@ -96,6 +96,8 @@ aw_loop *aw_loop_new(const aw_loop_config *cfg, aw_val *err) {
   L->base_ns = mono_ns() - 1000000000u;
   aw__hrtime_ms(L);
   L->rejections = cfg ? cfg->rejections : AW_REJECTIONS_THROW;
+  const char *sc = getenv("AW_AWAIT_SHORTCUT");
+  L->await_shortcut = !(sc && sc[0] == '0');
   L->exception = aw_undefined();
   aw__timers_init(&L->timers);
   aw__ring_grow(&L->micro); /* rings always have a buffer: push never checks */
@@ -315,8 +317,16 @@ int aw_next_tick(aw_loop *L, aw_task_fn fn, void *arg) {
 static void run_ring(aw_loop *L, aw__ring *r) {
   uint64_t n = 0;
   while (r->head != r->tail && !L->failed) {
-    aw__job j = r->buf[r->head++ & r->mask];
-    j.fn(L, j.ptr, j.v);
+    const aw__job *e = &r->buf[r->head++ & r->mask];
+    /* Field by field: the job was just written with 8-byte stores, and one
+     * 16-byte load of them cannot be store-forwarded (a stall per job). */
+    aw__job_fn fn = e->fn;
+    void *ptr = e->ptr;
+    aw_val v;
+    v.u.i = e->v.u.i;
+    v.tag = e->v.tag;
+    v.pad_ = 0;
+    fn(L, ptr, v);
     n++;
   }
   L->stats.microtasks += n;

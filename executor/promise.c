@@ -228,6 +228,17 @@ void aw__promise_add_reaction(aw_promise *p, aw__rlink *r, unsigned kind) {
   p->hdr.flags |= AW__PF_HANDLED;
 }
 
+aw_val aw__promise_take_settled(aw_promise *p) {
+  aw_val jv = p->u.result;
+  if (p->hdr.bits == AW_REJECTED) {
+    jv = aw_throw(jv);
+    if (!(p->hdr.flags & AW__PF_HANDLED))
+      aw__track_handle(p->loop, p);
+  }
+  p->hdr.flags |= AW__PF_HANDLED;
+  return aw_retain_val(jv);
+}
+
 void aw__promise_then_internal(aw_promise *p, aw_then_fn onf, aw_then_fn onr, aw_obj *arg) {
   aw__then_r *t = aw__pool_get(p->loop, sizeof *t);
   t->on_fulfilled = onf;

@@ -80,6 +80,7 @@ struct aw_frame {
   uintptr_t link_;      /* node in the awaited promise's reaction list */
   void *resume;         /* where to continue; NULL before the start */
   void *exit;           /* the cleanup block, then the end */
+  aw_loop *loop;
   aw_promise *promise;  /* the function's promise */
   const aw_async_desc *desc;
   aw_val result;        /* what the last await delivered */
@@ -93,7 +94,8 @@ aw_frame *aw__async_new(aw_loop *L, const aw_async_desc *desc);
 /* Runs the function until its first await; returns its promise (yours). */
 aw_promise *aw_async_start(aw_frame *f);
 
-void aw__await(aw_frame *f, aw_val v);
+/* Starts an await; true if it completed at once (the result is in f->result). */
+bool aw__await(aw_frame *f, aw_val v);
 void aw__complete(aw_frame *f, aw_val v);
 void aw__rethrow(aw_frame *f);
 void aw__finish(aw_frame *f);
@@ -117,8 +119,8 @@ void aw__finish(aw_frame *f);
 #define AW__SUSPEND(expr, lbl)                                                                     \
   aw__self->resume = &&lbl;                                                                        \
   aw__self->line = __LINE__;                                                                       \
-  aw__await(aw__self, aw_v(expr));                                                                 \
-  return;                                                                                          \
+  if (!aw__await(aw__self, aw_v(expr)))                                                            \
+    return;                                                                                        \
   lbl:
 
 #define AW__AWAIT(dst, expr, lbl)                                                                  \

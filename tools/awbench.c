@@ -1,0 +1,347 @@
+/*
+ * tools/awbench.c — one benchmark per run, one line on stdout:
+ *
+ *   NAME N UNIT SECONDS s
+ *
+ * the same line the Node.js and libuv peers in ../shared/peers print, with
+ * the same default sizes, so a ratio is one division. SECONDS is measured
+ * in-process around the workload, as the peers do. Each workload checks its
+ * result and exits 1 (with "CHECK FAILED" on stderr) if it is wrong.
+ *
+ *   awbench await_loop [N]       one async function awaiting N plain values
+ *   awbench promise_chain [N]    N then links on a pending head, then resolve it
+ *   awbench promise_fanout [N]   N pending promises, resolve each, all() over them
+ *   awbench async_tree [D]       binary async recursion of depth D over all()
+ *   awbench immediate_chain [N]  N chained setImmediate hops
+ *   awbench timers [N]           N setTimeout(i % 100), every odd one cleared
+ *   awbench sizes                sizeof the hot objects
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "aw.h"
+#include "internal.h"
+
+static double now_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void report(const char *name, long long n, const char *unit, double secs) {
+  printf("%s %lld %s %.3f s\n", name, n, unit, secs);
+  fflush(stdout);
+}
+
+static void check(int cond, const char *what) {
+  if (!cond) {
+    fprintf(stderr, "CHECK FAILED: %s\n", what);
+    exit(1);
+  }
+}
+
+static aw_loop *new_loop(void) {
+  aw_val err;
+  aw_loop *L = aw_loop_new(NULL, &err);
+  if (!L) {
+    aw_error_print(err, stderr);
+    exit(2);
+  }
+  return L;
+}
+
+static void free_loop(aw_loop *L) {
+  check(aw_loop_free(L) == 0, "aw_loop_free");
+  check(aw_objects_alive() == 0, "nothing left alive");
+}
+
+/* ---- await_loop --------------------------------------------------------------- */
+
+struct await_loop {
+  aw_frame frame;
+  int64_t n, i, s;
+  double t0;
+};
+
+static void await_loop_body(aw_loop *L, aw_frame *self) {
+  struct await_loop *f = (struct await_loop *)self;
+  AW_BEGIN(self);
+  f->t0 = now_s();
+  for (f->i = 0; f->i < f->n; f->i++) {
+    aw_val v;
+    AW_AWAIT(v, aw_int(f->i));
+    f->s += v.u.i;
+  }
+  double t = now_s() - f->t0;
+  check(f->s == f->n * (f->n - 1) / 2, "sum");
+  report("await_loop", f->n, "awaits", t);
+  AW_END;
+}
+
+static void bench_await_loop(long long n) {
+  aw_loop *L = new_loop();
+  AW_ASYNC_NEW(L, struct await_loop, await_loop_body, f);
+  f->n = n;
+  aw_release(aw_async_start(&f->frame));
+  check(aw_loop_run(L) == 0, "run");
+  free_loop(L);
+}
+
+/* ---- promise_chain ---------------------------------------------------------------- */
+
+static double chain_t0;
+static long long chain_n;
+
+static aw_val plus_one(aw_loop *L, aw_val v, void *arg) { return aw_int(v.u.i + 1); }
+
+static aw_val chain_done(aw_loop *L, aw_val v, void *arg) {
+  double t = now_s() - chain_t0;
+  check(v.u.i == chain_n, "chain value");
+  report("promise_chain", chain_n, "links", t);
+  return aw_undefined();
+}
+
+static void bench_promise_chain(long long n) {
+  aw_loop *L = new_loop();
+  chain_n = n;
+  chain_t0 = now_s();
+  aw_promise *head = aw_promise_new(L);
+  aw_promise *p = aw_retain(head);
+  for (long long i = 0; i < n; i++) {
+    aw_promise *q = aw_promise_then(p, plus_one, NULL, NULL);
+    aw_release(p);
+    p = q;
+  }
+  aw_promise_resolve(head, aw_int(0));
+  aw_release(head);
+  aw_release(aw_promise_then(p, chain_done, NULL, NULL));
+  aw_release(p);
+  check(aw_loop_run(L) == 0, "run");
+  free_loop(L);
+}
+
+/* ---- promise_fanout ---------------------------------------------------------------- */
+
+struct fanout {
+  aw_frame frame;
+  int64_t n;
+  double t0;
+  aw_promise **ps;
+};
+
+static void fanout_body(aw_loop *L, aw_frame *self) {
+  struct fanout *f = (struct fanout *)self;
+  AW_BEGIN(self);
+  f->t0 = now_s();
+  f->ps = malloc((size_t)f->n * sizeof *f->ps);
+  aw_val *in = malloc((size_t)f->n * sizeof *in);
+  for (int64_t i = 0; i < f->n; i++)
+    f->ps[i] = aw_promise_new(L);
+  for (int64_t i = 0; i < f->n; i++)
+    aw_promise_resolve(f->ps[i], aw_int(i));
+  for (int64_t i = 0; i < f->n; i++)
+    in[i] = aw_obj_val(f->ps[i]); /* all() takes over our references */
+  aw_promise *all = aw_promise_all(L, (size_t)f->n, in);
+  free(in);
+  free(f->ps);
+  aw_val vals;
+  AW_AWAIT(vals, all);
+  double t = now_s() - f->t0;
+  aw_array *a = aw_as_array(vals);
+  int64_t s = 0;
+  for (int64_t i = 0; i < f->n; i++)
+    s += a->items[i].u.i;
+  check(s == f->n * (f->n - 1) / 2, "sum");
+  aw_release_val(vals);
+  report("promise_fanout", f->n, "promises", t);
+  AW_END;
+}
+
+static void bench_promise_fanout(long long n) {
+  aw_loop *L = new_loop();
+  AW_ASYNC_NEW(L, struct fanout, fanout_body, f);
+  f->n = n;
+  aw_release(aw_async_start(&f->frame));
+  check(aw_loop_run(L) == 0, "run");
+  free_loop(L);
+}
+
+/* ---- async_tree ------------------------------------------------------------------------ */
+
+static long long tree_calls;
+
+struct tree {
+  aw_frame frame;
+  int d;
+};
+
+static aw_promise *tree(aw_loop *L, int d);
+
+static void tree_body(aw_loop *L, aw_frame *self) {
+  struct tree *f = (struct tree *)self;
+  AW_BEGIN(self);
+  tree_calls++;
+  if (f->d == 0)
+    AW_RETURN(aw_int(1));
+  aw_val kids[2];
+  kids[0] = aw_v(tree(L, f->d - 1));
+  kids[1] = aw_v(tree(L, f->d - 1));
+  aw_val both;
+  AW_AWAIT(both, aw_promise_all(L, 2, kids));
+  aw_array *a = aw_as_array(both);
+  int64_t sum = a->items[0].u.i + a->items[1].u.i;
+  aw_release_val(both);
+  AW_RETURN(aw_int(sum));
+  AW_END;
+}
+
+static aw_promise *tree(aw_loop *L, int d) {
+  AW_ASYNC_NEW(L, struct tree, tree_body, f);
+  f->d = d;
+  return aw_async_start(&f->frame);
+}
+
+struct tree_main {
+  aw_frame frame;
+  int d;
+  double t0;
+};
+
+static void tree_main_body(aw_loop *L, aw_frame *self) {
+  struct tree_main *f = (struct tree_main *)self;
+  AW_BEGIN(self);
+  f->t0 = now_s();
+  aw_val leaves;
+  AW_AWAIT(leaves, tree(L, f->d));
+  double t = now_s() - f->t0;
+  check(leaves.u.i == 1ll << f->d && tree_calls == (1ll << (f->d + 1)) - 1, "tree");
+  report("async_tree", tree_calls, "async_calls", t);
+  AW_END;
+}
+
+static void bench_async_tree(int d) {
+  aw_loop *L = new_loop();
+  AW_ASYNC_NEW(L, struct tree_main, tree_main_body, f);
+  f->d = d;
+  aw_release(aw_async_start(&f->frame));
+  check(aw_loop_run(L) == 0, "run");
+  free_loop(L);
+}
+
+/* ---- immediate_chain ------------------------------------------------------------------- */
+
+static long long hops, hops_n;
+static double hops_t0;
+
+static void hop(aw_loop *L, void *arg) {
+  if (++hops < hops_n)
+    aw_set_immediate(L, hop, NULL);
+  else
+    report("immediate_chain", hops_n, "hops", now_s() - hops_t0);
+}
+
+static void bench_immediate_chain(long long n) {
+  aw_loop *L = new_loop();
+  hops_n = n;
+  hops_t0 = now_s();
+  aw_set_immediate(L, hop, NULL);
+  check(aw_loop_run(L) == 0, "run");
+  check(hops == n, "hops");
+  free_loop(L);
+}
+
+/* ---- timers ------------------------------------------------------------------------------ */
+
+static long long fired, timers_n;
+static double timers_t0;
+
+static void timer_cb(aw_loop *L, void *arg) {
+  if (++fired == timers_n / 2)
+    report("timers", timers_n, "timers", now_s() - timers_t0);
+}
+
+static void bench_timers(long long n) {
+  aw_loop *L = new_loop();
+  timers_n = n;
+  timers_t0 = now_s();
+  aw_timer *ts = malloc((size_t)n * sizeof *ts);
+  for (long long i = 0; i < n; i++)
+    ts[i] = aw_set_timeout(L, i % 100, timer_cb, NULL);
+  for (long long i = 1; i < n; i += 2)
+    aw_clear_timer(L, ts[i]);
+  free(ts);
+  check(aw_loop_run(L) == 0, "run");
+  check(fired == n / 2, "fired");
+  free_loop(L);
+}
+
+/* ---- sizes ----------------------------------------------------------------------------------- */
+
+static void sizes(void) {
+  printf("promise %zu\n", sizeof(aw_promise));
+  printf("reaction %zu\n", sizeof(aw__then_r));
+  printf("then_promise %zu (a promise allocated with the reaction that settles it)\n",
+         sizeof(aw__tpromise));
+  printf("pending_promise_with_one_reaction %zu\n", sizeof(aw_promise) + sizeof(aw__then_r));
+  printf("timer %zu\n", sizeof(aw__timer));
+  printf("immediate %zu\n", sizeof(aw__imm));
+  printf("async_frame_header %zu\n", sizeof(aw_frame));
+  printf("job %zu\n", sizeof(aw__job));
+  printf("value %zu\n", sizeof(aw_val));
+}
+
+static long long arg_or(int argc, char **argv, long long dflt) {
+  if (argc < 3)
+    return dflt;
+  char *end;
+  long long v = strtoll(argv[2], &end, 10);
+  if (*end || v <= 0) {
+    fprintf(stderr, "awbench: bad size '%s'\n", argv[2]);
+    exit(2);
+  }
+  return v;
+}
+
+static void usage(FILE *f) {
+  fprintf(f, "usage: awbench NAME [SIZE]\n"
+             "  await_loop [10000000] | promise_chain [1000000] | promise_fanout [1000000]\n"
+             "  async_tree [20] | immediate_chain [2000000] | timers [1000000] | sizes\n");
+}
+
+int main(int argc, char **argv) {
+  if (argc < 2) {
+    usage(stderr);
+    return 2;
+  }
+  const char *name = argv[1];
+  if (!strcmp(name, "await_loop"))
+    bench_await_loop(arg_or(argc, argv, 10000000));
+  else if (!strcmp(name, "promise_chain"))
+    bench_promise_chain(arg_or(argc, argv, 1000000));
+  else if (!strcmp(name, "promise_fanout"))
+    bench_promise_fanout(arg_or(argc, argv, 1000000));
+  else if (!strcmp(name, "async_tree")) {
+    long long d = arg_or(argc, argv, 20);
+    if (d > 30) {
+      fprintf(stderr, "awbench: depth %lld is too deep\n", d);
+      return 2;
+    }
+    bench_async_tree((int)d);
+  } else if (!strcmp(name, "immediate_chain"))
+    bench_immediate_chain(arg_or(argc, argv, 2000000));
+  else if (!strcmp(name, "timers"))
+    bench_timers(arg_or(argc, argv, 1000000));
+  else if (!strcmp(name, "sizes"))
+    sizes();
+  else if (!strcmp(name, "-h") || !strcmp(name, "--help")) {
+    usage(stdout);
+    return 0;
+  } else {
+    fprintf(stderr, "awbench: unknown benchmark '%s'\n", name);
+    usage(stderr);
+    return 2;
+  }
+  return 0;
+}
