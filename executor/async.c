@@ -72,6 +72,8 @@ void aw__frame_resume(aw_loop *L, aw_frame *f, aw_val v) {
 
 static void frame_free(aw_frame *f) {
   aw_loop *L = f->loop;
+  if (f->desc->dispose)
+    f->desc->dispose(f);
   aw_release_val(f->result);
   aw_release_val(f->completion);
   aw_release(f->promise);
@@ -81,11 +83,7 @@ static void frame_free(aw_frame *f) {
   aw__loop_release(L);
 }
 
-void aw__frame_drop(aw_frame *f) {
-  if (f->desc->drop)
-    f->desc->drop(f);
-  frame_free(f);
-}
+void aw__frame_drop(aw_frame *f) { frame_free(f); }
 
 void aw__finish(aw_frame *f) {
   aw_val c = f->completion;

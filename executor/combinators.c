@@ -7,10 +7,11 @@
  * that starts at 1 and drops once after the inputs settles the result when
  * the last element arrives. That makes the tick counts V8's.
  *
- * all, allSettled and any keep one state block: the counters, the result
- * array and the n element reactions, embedded so that n inputs cost one
- * allocation. The block lives while any element reaction is outstanding
- * (refs) and is freed by the last one, run or dropped.
+ * all, allSettled and any keep one block: the result promise first, then the
+ * counters and the n element reactions, so that n inputs cost one allocation
+ * (plus the result array). The state part lives while any element reaction
+ * is outstanding (refs); it holds a reference to the promise, and the block is
+ * freed with the promise (AW__PF_COMBI tells aw__promise_free its size).
  */
 #include "internal.h"
 
@@ -19,33 +20,34 @@
 enum { COMBI_ALL, COMBI_ALL_SETTLED, COMBI_ANY };
 
 typedef struct aw__combi {
+  aw_promise promise; /* the result; first, so the block is freed through it */
   uint32_t refs;      /* element reactions outstanding, +1 while building */
   uint32_t kind;
   uint32_t remaining; /* remainingElementsCount */
   uint32_t n;
-  aw_loop *loop;
-  aw_promise *result;
   aw_array *values; /* values, outcomes, or errors (any) */
   aw__elem_r elems[];
 } aw__combi;
 
-static size_t combi_size(uint32_t n) { return sizeof(aw__combi) + (size_t)n * sizeof(aw__elem_r); }
+size_t aw__combi_size(const aw_promise *p) {
+  return sizeof(aw__combi) + (size_t)((const aw__combi *)p)->n * sizeof(aw__elem_r);
+}
 
 static void combi_unref(aw__combi *s) {
   if (--s->refs)
     return;
   aw_release(s->values);
-  aw_release(s->result);
-  aw__pool_put(s->loop, s, combi_size(s->n));
+  s->values = NULL;
+  aw_release(&s->promise); /* may free the block */
 }
 
 static void combi_done(aw__combi *s) {
   if (s->kind == COMBI_ANY) {
     aw_error *e = aw_error_new("AggregateError", "All promises were rejected");
     e->errors = aw_retain(s->values);
-    aw__reject_once(s->result, aw_obj_val(e));
+    aw__reject_once(&s->promise, aw_obj_val(e));
   } else {
-    aw__resolve_once(s->result, aw_obj_val(aw_retain(s->values)));
+    aw__resolve_once(&s->promise, aw_obj_val(aw_retain(s->values)));
   }
 }
 
@@ -56,7 +58,7 @@ void aw__combi_elem_run(aw_loop *L, aw__elem_r *e, aw_val v) {
   switch (s->kind) {
   case COMBI_ALL:
     if (aw_is_thrown(v)) {
-      aw__reject_once(s->result, v);
+      aw__reject_once(&s->promise, v);
       break;
     }
     *slot = v;
@@ -70,7 +72,7 @@ void aw__combi_elem_run(aw_loop *L, aw__elem_r *e, aw_val v) {
     break;
   case COMBI_ANY:
     if (!aw_is_thrown(v)) {
-      aw__resolve_once(s->result, v);
+      aw__resolve_once(&s->promise, v);
       break;
     }
     *slot = aw_caught(v);
@@ -100,17 +102,16 @@ static bool usable(aw_loop *L, size_t n, const aw_val *values) {
 static aw_promise *combi(aw_loop *L, size_t n, const aw_val *values, uint32_t kind) {
   if (!usable(L, n, values))
     return NULL;
-  aw__combi *s = aw__pool_get(L, combi_size((uint32_t)n));
+  aw__combi *s = aw__pool_get(L, sizeof(aw__combi) + n * sizeof(aw__elem_r));
   s->refs = 1;
   s->kind = kind;
   s->remaining = 1;
   s->n = (uint32_t)n;
-  s->loop = L;
-  s->result = aw__promise_alloc(L);
+  aw__promise_init_combi(&s->promise, L); /* yours, and the state's */
   s->values = aw_array_new(n);
   s->values->len = (uint32_t)n;
   memset(s->values->items, 0, n * sizeof(aw_val)); /* undefined */
-  aw_promise *result = aw_retain(s->result);
+  aw_promise *result = &s->promise;
   for (uint32_t i = 0; i < n; i++) {
     aw_promise *next = aw__promise_coerce(L, values[i]);
     aw__elem_r *e = &s->elems[i];
@@ -156,7 +157,7 @@ aw_promise *aw_promise_race(aw_loop *L, size_t n, const aw_val *values) {
   aw_promise *result = aw__promise_alloc(L);
   for (size_t i = 0; i < n; i++) {
     aw_promise *next = aw__promise_coerce(L, values[i]);
-    aw__promise_then_internal(next, race_fulfilled, race_rejected, aw_retain(result));
+    aw__promise_then_internal(next, race_fulfilled, race_rejected, &aw_retain(result)->hdr);
     aw_release(next);
   }
   return result;

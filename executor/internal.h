@@ -185,6 +185,8 @@ typedef struct aw__elem_r {
   uint32_t pad_;
 } aw__elem_r;
 
+size_t aw__combi_size(const aw_promise *p);
+void aw__promise_init_combi(aw_promise *p, aw_loop *L);
 void aw__combi_elem_run(aw_loop *L, aw__elem_r *e, aw_val v);
 void aw__combi_elem_drop(aw__elem_r *e);
 

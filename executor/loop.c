@@ -442,12 +442,15 @@ void aw__loop_queue_close(aw_loop *L, aw_task_fn fn, void *arg) {
 }
 
 static void run_closing(aw_loop *L) {
+  if (!L->nclosing)
+    return;
   uint32_t i = 0;
   while (i < L->nclosing && !L->failed) {
     aw__task t = L->closing[i++];
     macrotask(L, t.fn, t.arg);
   }
-  memmove(L->closing, L->closing + i, (L->nclosing - i) * sizeof(aw__task));
+  if (i && i < L->nclosing)
+    memmove(L->closing, L->closing + i, (L->nclosing - i) * sizeof(aw__task));
   L->nclosing -= i;
 }
 

@@ -47,6 +47,10 @@ static inline void promise_init(aw_promise *p, aw_loop *L, uint32_t refs, uint16
   aw__tls_objects++;
 }
 
+void aw__promise_init_combi(aw_promise *p, aw_loop *L) {
+  promise_init(p, L, 2, AW__PF_INTERNAL | AW__PF_COMBI);
+}
+
 aw_promise *aw__promise_alloc(aw_loop *L) {
   aw_promise *p = aw__pool_get(L, sizeof *p);
   promise_init(p, L, 1, AW__PF_INTERNAL);
@@ -87,7 +91,9 @@ void aw__promise_free(aw_promise *p) {
   } else {
     aw_release_val(p->u.result);
   }
-  if (p->hdr.flags & AW__PF_THEN) {
+  if (p->hdr.flags & AW__PF_COMBI) {
+    aw__pool_put(L, p, aw__combi_size(p));
+  } else if (p->hdr.flags & AW__PF_THEN) {
     aw__tpromise *tp = (aw__tpromise *)p;
     if (p->hdr.flags & AW__PF_OWNS_ARG)
       aw_release(tp->r.arg);

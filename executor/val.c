@@ -14,6 +14,8 @@
 
 /* ---- freeing ---------------------------------------------------------------- */
 
+enum { ARRAY_INLINE = 1 }; /* items follow the header in the same block */
+
 typedef struct aw__uobj {
   aw_obj hdr;
   uint32_t size;
@@ -45,8 +47,9 @@ static void free_one(aw_obj *o) {
     aw_array *a = (aw_array *)o;
     for (uint32_t i = 0; i < a->len; i++)
       aw_release_val(a->items[i]);
-    aw__free(a->items, (size_t)a->cap * sizeof(aw_val));
-    aw__free(a, sizeof *a);
+    if (!(a->hdr.flags & ARRAY_INLINE))
+      aw__free(a->items, (size_t)a->cap * sizeof(aw_val));
+    aw__free(a, sizeof *a + (size_t)a->icap_ * sizeof(aw_val));
     return;
   }
   case AW_T_ERROR:
@@ -214,22 +217,30 @@ int aw_buf_reserve(aw_buf *b, size_t cap) {
 
 /* ---- arrays ----------------------------------------------------------------- */
 
+/* The first capacity lives in the same block as the header; growing moves it out. */
 aw_array *aw_array_new(size_t cap) {
   if (cap > UINT32_MAX / 2)
     aw__oom(cap * sizeof(aw_val));
-  aw_array *a = aw__alloc(sizeof *a);
+  aw_array *a = aw__alloc(sizeof *a + cap * sizeof(aw_val));
   obj_init(&a->hdr, AW_T_ARRAY);
+  a->hdr.flags = ARRAY_INLINE;
   a->len = 0;
   a->cap = (uint32_t)cap;
-  a->pad_ = 0;
-  a->items = cap ? aw__alloc(cap * sizeof(aw_val)) : NULL;
+  a->icap_ = (uint32_t)cap;
+  a->items = (aw_val *)(a + 1);
   return a;
 }
 
 void aw_array_push(aw_array *a, aw_val v) {
   if (a->len == a->cap) {
     uint32_t ncap = a->cap ? a->cap * 2 : 4;
-    a->items = aw__realloc(a->items, (size_t)a->cap * sizeof(aw_val), (size_t)ncap * sizeof(aw_val));
+    aw_val *items = aw__alloc((size_t)ncap * sizeof(aw_val));
+    if (a->len)
+      memcpy(items, a->items, (size_t)a->len * sizeof(aw_val));
+    if (!(a->hdr.flags & ARRAY_INLINE))
+      aw__free(a->items, (size_t)a->cap * sizeof(aw_val));
+    a->hdr.flags &= (uint16_t)~ARRAY_INLINE;
+    a->items = items;
     a->cap = ncap;
   }
   a->items[a->len++] = v;

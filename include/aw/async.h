@@ -48,10 +48,14 @@
  *    like finally: it may await; its own AW_RETURN or AW_THROW replaces the
  *    outcome, otherwise the pending return value or throw stands. Without a
  *    cleanup block, end the body with AW_END.
- *  - A frame whose function can never resume (it awaits a promise that is
- *    freed pending) is freed without running its cleanup, as an unreachable
- *    JS async function is collected; give AW_ASYNC_NEW_DROP a drop function to
- *    release what its fields hold in that case.
+ *  - AW_AWAIT_CATCH(dst, expr, err, label): dst = await expr, or, if it
+ *    rejects, err = the reason and goto label: a try/catch around several
+ *    awaits is one label for all of them.
+ *  - Fields that hold references: give AW_ASYNC_NEW_DISPOSE a dispose function.
+ *    It runs whenever the frame is freed: after the function completed, and
+ *    also when the function can never resume (it awaits a promise that was
+ *    freed while pending) and the frame is dropped without running its
+ *    cleanup block, as an unreachable JS async function is collected.
  */
 #ifndef AW_ASYNC_H
 #define AW_ASYNC_H
@@ -71,8 +75,8 @@ typedef struct aw_async_desc {
   aw_body_fn body;
   const char *name;
   const char *file;
-  uint32_t size;               /* of the whole frame struct */
-  void (*drop)(aw_frame *self); /* optional: release fields of a dropped frame */
+  uint32_t size;                   /* of the whole frame struct */
+  void (*dispose)(aw_frame *self); /* optional: release the fields, on every free */
 } aw_async_desc;
 
 /* The frame header. Its fields are private to the macros below. */
@@ -104,10 +108,10 @@ void aw__finish(aw_frame *f);
 #define AW__CAT(a, b) AW__CAT_(a, b)
 
 /* Declares `type *var` as a new frame of an async function with body `body`. */
-#define AW_ASYNC_NEW(L, type, body, var) AW_ASYNC_NEW_DROP(L, type, body, NULL, var)
-#define AW_ASYNC_NEW_DROP(L, type, body, dropfn, var)                                              \
+#define AW_ASYNC_NEW(L, type, body, var) AW_ASYNC_NEW_DISPOSE(L, type, body, NULL, var)
+#define AW_ASYNC_NEW_DISPOSE(L, type, body, disposefn, var)                                        \
   static const aw_async_desc AW__CAT(aw__desc_, var) = {(body), #body, __FILE__,                   \
-                                                        (uint32_t)sizeof(type), (dropfn)};         \
+                                                        (uint32_t)sizeof(type), (disposefn)};      \
   type *var = (type *)aw__async_new((L), &AW__CAT(aw__desc_, var))
 
 #define AW_BEGIN(self)                                                                             \
@@ -156,6 +160,21 @@ void aw__finish(aw_frame *f);
     aw__self->result = aw_undefined();                                                             \
   } while (0)
 #define AW_AWAIT_IGNORE(expr) AW__AWAIT_IGNORE(expr, AW__CAT(aw__resume_, __COUNTER__))
+
+/* dst = await expr; on a rejection, err = the reason (yours) and goto label. */
+#define AW__AWAIT_CATCH(dst, expr, err, label, lbl)                                                \
+  do {                                                                                             \
+    AW__SUSPEND(expr, lbl)                                                                         \
+    if (aw_is_thrown(aw__self->result)) {                                                          \
+      (err) = aw_caught(aw__self->result);                                                         \
+      aw__self->result = aw_undefined();                                                           \
+      goto label;                                                                                  \
+    }                                                                                              \
+    (dst) = aw__self->result;                                                                      \
+    aw__self->result = aw_undefined();                                                             \
+  } while (0)
+#define AW_AWAIT_CATCH(dst, expr, err, label)                                                      \
+  AW__AWAIT_CATCH(dst, expr, err, label, AW__CAT(aw__resume_, __COUNTER__))
 
 #define AW_RETURN(v)                                                                               \
   do {                                                                                             \

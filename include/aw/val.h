@@ -157,11 +157,13 @@ static inline aw_val aw_caught(aw_val v) {
 
 void aw__obj_free(aw_obj *o);
 
-static inline void *aw_retain(void *o) {
+static inline void *aw__retain(void *o) {
   if (o)
     ((aw_obj *)o)->refs++;
   return o;
 }
+/* A new reference to o, of o's own type (so aw_v(aw_retain(p)) works). */
+#define aw_retain(o) ((__typeof__(o))aw__retain((void *)(o)))
 static inline void aw_release(void *o) {
   if (o && --((aw_obj *)o)->refs == 0)
     aw__obj_free((aw_obj *)o);
@@ -257,7 +259,7 @@ int aw_buf_reserve(aw_buf *b, size_t cap);
 struct aw_array {
   aw_obj hdr;
   uint32_t len, cap;
-  uint32_t pad_;
+  uint32_t icap_; /* private: the capacity allocated with the header */
   aw_val *items;
 };
 

@@ -114,6 +114,9 @@ aw_promise *then_r(ctx *c, aw_promise *p, aw_then_fn fn);
 #define MAX_PAIRS 12
 
 typedef struct later later;
+typedef struct pair {
+  spy *f, *r;
+} pair;
 
 struct ctx {
   aw_loop *L;
@@ -134,9 +137,7 @@ struct ctx {
 
   spy spies[MAX_SPIES];
   int nspies;
-  struct {
-    spy *f, *r;
-  } pairs[MAX_PAIRS];
+  pair pairs[MAX_PAIRS];
   int npairs;
 
   aw_val *held;
@@ -149,6 +150,7 @@ struct ctx {
   aw_promise *P, *P2;  /* borrowed (held) */
   aw_promise *via_p;   /* the promise of testPromiseResolution (borrowed) */
   aw_val value;        /* the case's value or reason (held) */
+  const aw_val *want;  /* what test_fulfils_with/test_rejects_with expect */
   aw_val x;            /* x, where the case compares against it (held) */
   aw_resolver *saved;  /* saving and abusing: a retained resolver */
   aw_val (*xf)(ctx *c);                       /* xFactory for M_VIA */
@@ -198,6 +200,15 @@ typedef struct thenable {
 } thenable;
 
 aw_val thenable_new(ctx *c, const aw_class *cls, aw_val value, int expect_calls);
+static inline thenable *thenable_of(aw_val v) { return aw_object_data(v.u.o); }
+
+/* The start of every then operation of the suite: counts the call. */
+#define THEN_PROLOGUE                                                                              \
+  (void)L;                                                                                         \
+  thenable *t = aw_object_data(self);                                                              \
+  ctx *c = t->c;                                                                                   \
+  t->calls++;                                                                                      \
+  (void)c
 void thenable_finalize(aw_obj *o);
 /* A thenable whose then never settles anything (reasons.js). */
 extern const aw_class always_pending_class;
@@ -226,7 +237,7 @@ void three(ctx *c, bool fulfil, aw_val value, test_fn test);
 void via(ctx *c, test_fn test);
 
 /* Common tests. */
-void test_fulfils_with_value(ctx *c, aw_promise *p);  /* then(v === c->value; done) */
-void test_rejects_with_value(ctx *c, aw_promise *p);  /* then(null, r === c->value; done) */
+void test_fulfils_with(ctx *c, aw_promise *p); /* then(v === *c->want; done) */
+void test_rejects_with(ctx *c, aw_promise *p);  /* then(null, r === *c->want; done) */
 
 #endif

@@ -1,5 +1,4 @@
-// Promise.any takes the first fulfilment, skips rejections, and rejects with AggregateError (errors
-// in input order) if all reject
+// Promise.any takes the first fulfilment, skips rejections, and rejects with AggregateError (errors in input order) if all reject
 #include <stdlib.h>
 
 #include "conf.h"

@@ -1,5 +1,4 @@
-// starting two operations before awaiting either runs them concurrently; the awaits still resume in
-// program order
+// starting two operations before awaiting either runs them concurrently; the awaits still resume in program order
 #include <stdlib.h>
 
 #include "conf.h"

@@ -1,5 +1,4 @@
-// setInterval repeats until clearInterval, which works from inside its own callback; microtasks run
-// after each run
+// setInterval repeats until clearInterval, which works from inside its own callback; microtasks run after each run
 #include "conf.h"
 
 static int n = 0;
