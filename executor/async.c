@@ -112,18 +112,8 @@ static inline bool can_shortcut(aw_loop *L, aw_frame *f) {
   return L->job_frame == f && aw__ring_empty(&L->micro) && !L->failed && L->await_shortcut;
 }
 
-bool aw__await(aw_frame *f, aw_val v) {
-  aw_loop *L = f->loop;
-  v = aw_caught(v);
-  if (aw_tag_of(v) != AW_TAG_OBJ) {
-    if (can_shortcut(L, f)) {
-      f->result = v;
-      L->stats.microtasks++;
-      return true;
-    }
-    aw__queue_frame_job(L, f, v);
-    return false;
-  }
+/* await of an object: a promise, a thenable, or any other object (a value). */
+static __attribute__((noinline)) bool await_obj(aw_loop *L, aw_frame *f, aw_val v) {
   aw_obj *o = v.u.o;
   if (AW__UNLIKELY(!o)) {
     await_fail(L, f, "await of a NULL promise (the call that should have made it failed)");
@@ -153,6 +143,20 @@ bool aw__await(aw_frame *f, aw_val v) {
     aw_release(p);
     return false;
   }
+  if (can_shortcut(L, f)) {
+    f->result = v;
+    L->stats.microtasks++;
+    return true;
+  }
+  aw__queue_frame_job(L, f, v);
+  return false;
+}
+
+bool aw__await(aw_frame *f, aw_val v) {
+  aw_loop *L = f->loop;
+  v = aw_caught(v);
+  if (AW__UNLIKELY(aw_tag_of(v) == AW_TAG_OBJ))
+    return await_obj(L, f, v);
   if (can_shortcut(L, f)) {
     f->result = v;
     L->stats.microtasks++;

@@ -84,7 +84,7 @@ typedef struct aw__ring {
   uint32_t head, tail, mask;
 } aw__ring;
 
-void aw__ring_grow(aw__ring *r);
+__attribute__((noinline, cold)) void aw__ring_grow(aw__ring *r);
 void aw__ring_free(aw__ring *r);
 
 static inline void aw__ring_push(aw__ring *r, aw__job_fn fn, void *ptr, aw_val v) {

@@ -113,7 +113,7 @@ aw_promise *then_r(ctx *c, aw_promise *p, aw_then_fn fn);
 #define MAX_SPIES 12
 #define MAX_PAIRS 12
 
-typedef struct later later;
+typedef struct later_rec later_rec;
 typedef struct pair {
   spy *f, *r;
 } pair;
@@ -142,7 +142,7 @@ struct ctx {
 
   aw_val *held;
   size_t nheld, capheld;
-  later *laters;
+  later_rec *laters;
 
   /* Scratch for bodies. */
   bool flag;

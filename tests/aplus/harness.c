@@ -191,16 +191,16 @@ aw_promise *then_r(ctx *c, aw_promise *p, aw_then_fn fn) {
 
 /* ---- deferred actions ------------------------------------------------------------ */
 
-struct later {
-  later *next;
+struct later_rec {
+  later_rec *next;
   ctx *c;
   later_fn fn;
   aw_obj *target;
   aw_val v;
 };
 
-static void later_unlink(ctx *c, later *l) {
-  for (later **pp = &c->laters; *pp; pp = &(*pp)->next)
+static void later_unlink(ctx *c, later_rec *l) {
+  for (later_rec **pp = &c->laters; *pp; pp = &(*pp)->next)
     if (*pp == l) {
       *pp = l->next;
       return;
@@ -209,7 +209,7 @@ static void later_unlink(ctx *c, later *l) {
 
 static void later_cb(aw_loop *L, void *arg) {
   (void)L;
-  later *l = arg;
+  later_rec *l = arg;
   ctx *c = l->c;
   later_unlink(c, l);
   l->fn(c, l->target, l->v);
@@ -219,10 +219,10 @@ static void later_cb(aw_loop *L, void *arg) {
 }
 
 void later(ctx *c, int64_t ms, later_fn fn, aw_obj *target, aw_val v) {
-  later *l = calloc(1, sizeof *l);
+  later_rec *l = calloc(1, sizeof *l);
   if (!l)
     abort();
-  *l = (later){c->laters, c, fn, target, v};
+  *l = (later_rec){c->laters, c, fn, target, v};
   c->laters = l;
   if (!aw_set_timeout(c->L, ms, later_cb, l))
     failf(c, "aw_set_timeout failed");
@@ -612,7 +612,7 @@ void aplus_run_case(void **state) {
 
   /* Release everything, free the loop. Finalisers may still record failures. */
   while (c->laters) {
-    later *l = c->laters;
+    later_rec *l = c->laters;
     c->laters = l->next;
     aw_release(l->target);
     aw_release_val(l->v);
