@@ -351,13 +351,18 @@ void aw__queue_rtj(aw_loop *L, aw_promise *p, aw_val thenable) {
 
 /* ---- public API -------------------------------------------------------------------- */
 
+/*
+ * A promise may be operated on from its loop's thread, not from inside the
+ * callbacks of another running loop, and not once its loop was freed (a
+ * promise you still hold stays valid to inspect and release, nothing more).
+ */
 bool aw__promise_usable(const aw_promise *p) {
   if (AW__UNLIKELY(!p || p->hdr.type != AW_T_PROMISE))
     return false;
   aw_loop *cur = aw__tls_loop;
   if (AW__UNLIKELY(cur && cur != p->loop))
     return false;
-  return aw__on_owner(p->loop);
+  return aw__on_owner(p->loop) && !p->loop->freeing;
 }
 
 static bool loop_usable(aw_loop *L) { return L && aw__on_owner(L) && !L->freeing; }
@@ -550,12 +555,14 @@ aw_promise *aw_promise_finally(aw_promise *p, aw_call_fn fn, void *arg) {
 /* ---- resolvers ------------------------------------------------------------------------ */
 
 static bool resolver_usable(const aw_resolver *r) {
-  return r && r->hdr.type == AW_T_RESOLVER && aw__on_owner(r->promise->loop);
+  return r && r->hdr.type == AW_T_RESOLVER && aw__promise_usable(r->promise);
 }
 
 int aw_resolver_resolve(aw_resolver *r, aw_val v) {
-  if (!resolver_usable(r))
+  if (!resolver_usable(r)) {
+    aw_release_val(v);
     return r ? -EPERM : -EINVAL;
+  }
   if (r->hdr.bits) {
     aw_release_val(v);
     return 0;
@@ -566,8 +573,10 @@ int aw_resolver_resolve(aw_resolver *r, aw_val v) {
 }
 
 int aw_resolver_reject(aw_resolver *r, aw_val reason) {
-  if (!resolver_usable(r))
+  if (!resolver_usable(r)) {
+    aw_release_val(reason);
     return r ? -EPERM : -EINVAL;
+  }
   if (r->hdr.bits) {
     aw_release_val(reason);
     return 0;

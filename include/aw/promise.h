@@ -20,8 +20,10 @@
  * Ownership follows aw/val.h: the promise you call an operation on is
  * borrowed; values you pass are consumed; promises returned are new
  * references. All of this is for the loop's own thread only; a call on a
- * promise of another loop or from another thread returns NULL (or -EPERM)
- * and changes nothing.
+ * promise of another loop, from another thread, or after its loop was freed
+ * returns NULL (or -EPERM), releases the values it was given, and changes
+ * nothing else. (A promise you still hold after aw_loop_free stays valid to
+ * inspect and to release.)
  */
 #ifndef AW_PROMISE_H
 #define AW_PROMISE_H
