@@ -27,6 +27,14 @@
  * Checks inside callbacks never longjmp out of the loop (cmocka's assert_*
  * would): they record the first failure in the context, and the runner fails
  * the case after cleaning up, so a failing case cannot leak into the next.
+ *
+ * Ported from the files as stored from promises-aplus/promises-tests (and, for
+ * 2.3.1.js, which that copy lacks, and to check 2.2.6.js, the port of the same
+ * files in 3fuyang/promises-test-vitest-port). The binary prints its count:
+ * 820 cases, 734 of them one-to-one ports of an original case and 86 on a row
+ * marked [C]: C analogues of JavaScript-only rows, or C kinds of values the
+ * original has no counterpart for. What is not ported, and why, is said where
+ * it would have been (sec2_1_2_2.c, sec2_3.c, harness.c).
  */
 #ifndef APLUS_H
 #define APLUS_H
@@ -62,7 +70,7 @@ typedef struct group {
   const char *title;
   enum mode mode;
   void (*body)(ctx *c);
-  const dim *dims[3]; /* NULL-terminated */
+  const dim *dims[3]; /* outermost first; unused entries NULL */
 } group;
 
 typedef struct group_table {
@@ -86,7 +94,7 @@ void aplus_run_case(void **state);
 struct spy {
   ctx *c;
   const char *name;
-  char id;            /* appended to the context's log when called (0: not logged) */
+  char id; /* appended to the context's log when called (0: not logged) */
   int calls;
   int expect;         /* calls expected once the loop is done; -1: not checked */
   const aw_val *want; /* if set, every call must receive this value (===) */
@@ -147,16 +155,16 @@ struct ctx {
   /* Scratch for bodies. */
   bool flag;
   int count;
-  aw_promise *P, *P2;  /* borrowed (held) */
-  aw_promise *via_p;   /* the promise of testPromiseResolution (borrowed) */
-  aw_val value;        /* the case's value or reason (held) */
-  const aw_val *want;  /* what test_fulfils_with/test_rejects_with expect */
-  aw_val x;            /* x, where the case compares against it (held) */
-  aw_resolver *saved;  /* saving and abusing: a retained resolver */
-  aw_val (*xf)(ctx *c);                       /* xFactory for M_VIA */
-  aw_val (*yf)(ctx *c);                       /* yFactory */
-  const struct xkind *xk;                     /* the scripted x of 2.3.3 */
-  const void *data;                           /* per-group data */
+  aw_promise *P, *P2;     /* borrowed (held) */
+  aw_promise *via_p;      /* the promise of testPromiseResolution (borrowed) */
+  aw_val value;           /* the case's value or reason (held) */
+  const aw_val *want;     /* what test_fulfils_with/test_rejects_with expect */
+  aw_val x;               /* x, where the case compares against it (held) */
+  aw_resolver *saved;     /* saving and abusing: a retained resolver */
+  aw_val (*xf)(ctx *c);   /* xFactory for M_VIA */
+  aw_val (*yf)(ctx *c);   /* yFactory */
+  const struct xkind *xk; /* the scripted x of 2.3.3 */
+  const void *data;       /* per-group data */
 };
 
 void failf(ctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -193,9 +201,9 @@ aw_val make_thenable(ctx *c, int i, aw_val v);
 /* The payload of every thenable of the suite. */
 typedef struct thenable {
   ctx *c;
-  aw_val value;      /* what it settles with (owned) */
-  int calls;         /* times its then ran */
-  int expect_calls;  /* checked when it is freed; -1: not checked */
+  aw_val value;     /* what it settles with (owned) */
+  int calls;        /* times its then ran */
+  int expect_calls; /* checked when it is freed; -1: not checked */
   const struct xkind *xk;
 } thenable;
 
@@ -221,10 +229,10 @@ typedef void (*later_fn)(ctx *c, aw_obj *target, aw_val v);
 void later(ctx *c, int64_t ms, later_fn fn, aw_obj *target, aw_val v);
 
 void l_done(ctx *c, aw_obj *t, aw_val v);
-void l_resolve(ctx *c, aw_obj *t, aw_val v);        /* aw_promise_resolve(t, v) */
-void l_reject(ctx *c, aw_obj *t, aw_val v);         /* aw_promise_reject(t, v) */
-void l_r_resolve(ctx *c, aw_obj *t, aw_val v);      /* aw_resolver_resolve(t, v) */
-void l_r_reject(ctx *c, aw_obj *t, aw_val v);       /* aw_resolver_reject(t, v) */
+void l_resolve(ctx *c, aw_obj *t, aw_val v);   /* aw_promise_resolve(t, v) */
+void l_reject(ctx *c, aw_obj *t, aw_val v);    /* aw_promise_reject(t, v) */
+void l_r_resolve(ctx *c, aw_obj *t, aw_val v); /* aw_resolver_resolve(t, v) */
+void l_r_reject(ctx *c, aw_obj *t, aw_val v);  /* aw_resolver_reject(t, v) */
 
 static inline aw_obj *ref(void *o) { return (aw_obj *)aw_retain(o); }
 
@@ -238,6 +246,6 @@ void via(ctx *c, test_fn test);
 
 /* Common tests. */
 void test_fulfils_with(ctx *c, aw_promise *p); /* then(v === *c->want; done) */
-void test_rejects_with(ctx *c, aw_promise *p);  /* then(null, r === *c->want; done) */
+void test_rejects_with(ctx *c, aw_promise *p); /* then(null, r === *c->want; done) */
 
 #endif

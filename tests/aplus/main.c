@@ -26,9 +26,7 @@ static const char *const setting_names[][3] = {
     [M_VIA] = {"via return from a fulfilled promise", "via return from a rejected promise", NULL},
 };
 
-static int settings_of(enum mode m) {
-  return m == M_ONCE ? 1 : m == M_VIA ? 2 : 3;
-}
+static int settings_of(enum mode m) { return m == M_ONCE ? 1 : m == M_VIA ? 2 : 3; }
 
 static int ndims(const group *g) {
   int n = 0;

@@ -296,14 +296,10 @@ static const xkind x_resolve_y[2] = {
 
 /* `y` is not a thenable */
 static const char *const y_value_names[] = {
-    "`y` is `undefined`",
-    "`y` is `null`",
-    "`y` is `false`",
-    "`y` is `5`",
-    "`y` is an object",
-    "`y` is an array",
-    "[C] `y` is a string",
-    "[C] `y` is a borrowed pointer (AW_TAG_PTR) to a thenable",
+    "`y` is `undefined`",  "`y` is `null`",
+    "`y` is `false`",      "`y` is `5`",
+    "`y` is an object",    "`y` is an array",
+    "[C] `y` is a string", "[C] `y` is a borrowed pointer (AW_TAG_PTR) to a thenable",
 };
 static const dim y_value_dim = {8, y_value_names};
 
@@ -348,9 +344,7 @@ static void b_y_value(ctx *c) {
 }
 
 /* `y` is a thenable */
-static aw_val yf_thenable(ctx *c) {
-  return make_thenable(c, c->ix[0], aw_retain_val(c->sentinel));
-}
+static aw_val yf_thenable(ctx *c) { return make_thenable(c, c->ix[0], aw_retain_val(c->sentinel)); }
 static void b_y_thenable(ctx *c) {
   c->want = &c->sentinel;
   c->yf = yf_thenable;
@@ -412,22 +406,14 @@ static const char *const x3333_names[] = {
     "calling `rejectPromise` twice, both times asynchronously",
 };
 static const xkind x3333[] = {
-    {{{'f', 's', 'S'}, {'r', 's', 'O'}}, 0, 'f'},
-    {{{'f', 's', 'S'}, {'r', 'a', 'O'}}, 0, 'f'},
-    {{{'f', 'a', 'S'}, {'r', 'a', 'O'}}, 0, 'f'},
-    {{{'f', 's', 'D'}, {'r', 's', 'O'}}, 'f', 'f'},
-    {{{'f', 's', 'D'}, {'r', 's', 'O'}}, 'r', 'r'},
-    {{{'r', 's', 'S'}, {'f', 's', 'O'}}, 0, 'r'},
-    {{{'r', 's', 'S'}, {'f', 'a', 'O'}}, 0, 'r'},
-    {{{'r', 'a', 'S'}, {'f', 'a', 'O'}}, 0, 'r'},
-    {{{'f', 's', 'S'}, {'f', 's', 'O'}}, 0, 'f'},
-    {{{'f', 's', 'S'}, {'f', 'a', 'O'}}, 0, 'f'},
-    {{{'f', 'a', 'S'}, {'f', 'a', 'O'}}, 0, 'f'},
-    {{{'f', 's', 'D'}, {'f', 's', 'O'}}, 'f', 'f'},
-    {{{'f', 's', 'D'}, {'f', 's', 'O'}}, 'r', 'r'},
-    {{{'r', 's', 'S'}, {'r', 's', 'O'}}, 0, 'r'},
-    {{{'r', 's', 'S'}, {'r', 'a', 'O'}}, 0, 'r'},
-    {{{'r', 'a', 'S'}, {'r', 'a', 'O'}}, 0, 'r'},
+    {{{'f', 's', 'S'}, {'r', 's', 'O'}}, 0, 'f'},   {{{'f', 's', 'S'}, {'r', 'a', 'O'}}, 0, 'f'},
+    {{{'f', 'a', 'S'}, {'r', 'a', 'O'}}, 0, 'f'},   {{{'f', 's', 'D'}, {'r', 's', 'O'}}, 'f', 'f'},
+    {{{'f', 's', 'D'}, {'r', 's', 'O'}}, 'r', 'r'}, {{{'r', 's', 'S'}, {'f', 's', 'O'}}, 0, 'r'},
+    {{{'r', 's', 'S'}, {'f', 'a', 'O'}}, 0, 'r'},   {{{'r', 'a', 'S'}, {'f', 'a', 'O'}}, 0, 'r'},
+    {{{'f', 's', 'S'}, {'f', 's', 'O'}}, 0, 'f'},   {{{'f', 's', 'S'}, {'f', 'a', 'O'}}, 0, 'f'},
+    {{{'f', 'a', 'S'}, {'f', 'a', 'O'}}, 0, 'f'},   {{{'f', 's', 'D'}, {'f', 's', 'O'}}, 'f', 'f'},
+    {{{'f', 's', 'D'}, {'f', 's', 'O'}}, 'r', 'r'}, {{{'r', 's', 'S'}, {'r', 's', 'O'}}, 0, 'r'},
+    {{{'r', 's', 'S'}, {'r', 'a', 'O'}}, 0, 'r'},   {{{'r', 'a', 'S'}, {'r', 'a', 'O'}}, 0, 'r'},
 };
 _Static_assert(sizeof x3333 / sizeof x3333[0] == sizeof x3333_names / sizeof x3333_names[0],
                "x3333 tables");
@@ -628,52 +614,86 @@ static void b_2_3_4_r(ctx *c) {
 static const group groups_2_3[] = {
     {"2.3.1: If `promise` and `x` refer to the same object, reject `promise` with a `TypeError' "
      "as the reason.",
-     M_VIA, b_2_3_1, {NULL}},
+     M_VIA,
+     b_2_3_1,
+     {NULL}},
 
     {"2.3.2.1: If `x` is pending, `promise` must remain pending until `x` is fulfilled or "
      "rejected.",
-     M_VIA, b_2_3_2_1, {NULL}},
+     M_VIA,
+     b_2_3_2_1,
+     {NULL}},
     {"2.3.2.2: If/when `x` is fulfilled, fulfill `promise` with the same value. `x` is "
      "already-fulfilled",
-     M_VIA, b_2_3_2_2_already, {NULL}},
+     M_VIA,
+     b_2_3_2_2_already,
+     {NULL}},
     {"2.3.2.2: If/when `x` is fulfilled, fulfill `promise` with the same value. `x` is "
      "eventually-fulfilled",
-     M_VIA, b_2_3_2_2_eventually, {NULL}},
+     M_VIA,
+     b_2_3_2_2_eventually,
+     {NULL}},
     {"2.3.2.3: If/when `x` is rejected, reject `promise` with the same reason. `x` is "
      "already-rejected",
-     M_VIA, b_2_3_2_3_already, {NULL}},
+     M_VIA,
+     b_2_3_2_3_already,
+     {NULL}},
     {"2.3.2.3: If/when `x` is rejected, reject `promise` with the same reason. `x` is "
      "eventually-rejected",
-     M_VIA, b_2_3_2_3_eventually, {NULL}},
+     M_VIA,
+     b_2_3_2_3_eventually,
+     {NULL}},
 
     {"2.3.3.1: Let `then` be `x.then`", M_VIA, b_2_3_3_1, {&shapes_dim}},
     {"2.3.3.3: If `then` is a function, call it with `x` as `this`, first argument "
      "`resolvePromise`, and second argument `rejectPromise`: Calls with `x` as `this` and two "
      "function arguments",
-     M_VIA, b_2_3_3_3_this, {NULL}},
+     M_VIA,
+     b_2_3_3_3_this,
+     {NULL}},
     {"2.3.3.3.1: If/when `resolvePromise` is called with value `y`, run `[[Resolve]](promise, y)`",
-     M_VIA, b_y_value, {&y_value_dim, &resolve_when_dim}},
+     M_VIA,
+     b_y_value,
+     {&y_value_dim, &resolve_when_dim}},
     {"2.3.3.3.1: `y` is a thenable", M_VIA, b_y_thenable, {&thenables_all_dim, &resolve_when_dim}},
-    {"2.3.3.3.1: `y` is a thenable for a thenable", M_VIA, b_y_thenable_for_thenable,
+    {"2.3.3.3.1: `y` is a thenable for a thenable",
+     M_VIA,
+     b_y_thenable_for_thenable,
      {&thenables_fulfilled_dim, &thenables_all_dim, &resolve_when_dim}},
     {"2.3.3.3.2: If/when `rejectPromise` is called with reason `r`, reject `promise` with `r`. "
      "`r` is",
-     M_VIA, b_2_3_3_3_2, {&reasons_dim, &reject_when_dim}},
+     M_VIA,
+     b_2_3_3_3_2,
+     {&reasons_dim, &reject_when_dim}},
     {"2.3.3.3.3: If both `resolvePromise` and `rejectPromise` are called, or multiple calls to the "
      "same argument are made, the first call takes precedence, and any further calls are ignored.",
-     M_VIA, b_2_3_3_3_3, {&x3333_dim}},
-    {"2.3.3.3.3: saving and abusing `resolvePromise` and `rejectPromise`", M_VIA,
-     b_2_3_3_3_3_abuse, {NULL}},
-    {"2.3.3.3.4.1: If `resolvePromise` or `rejectPromise` have been called, ignore it.", M_VIA,
-     b_2_3_3_3_4_1, {&x33341_dim}},
-    {"2.3.3.3.4.2: Otherwise, reject `promise` with `e` as the reason.", M_VIA, b_2_3_3_3_4_2,
+     M_VIA,
+     b_2_3_3_3_3,
+     {&x3333_dim}},
+    {"2.3.3.3.3: saving and abusing `resolvePromise` and `rejectPromise`",
+     M_VIA,
+     b_2_3_3_3_3_abuse,
+     {NULL}},
+    {"2.3.3.3.4.1: If `resolvePromise` or `rejectPromise` have been called, ignore it.",
+     M_VIA,
+     b_2_3_3_3_4_1,
+     {&x33341_dim}},
+    {"2.3.3.3.4.2: Otherwise, reject `promise` with `e` as the reason.",
+     M_VIA,
+     b_2_3_3_3_4_2,
      {&x33342_dim}},
-    {"2.3.3.4: If `then` is not a function, fulfill promise with `x`", M_VIA, b_2_3_3_4,
+    {"2.3.3.4: If `then` is not a function, fulfill promise with `x`",
+     M_VIA,
+     b_2_3_3_4,
      {&not_thenable_dim}},
 
-    {"2.3.4: If `x` is not an object or function, fulfill `promise` with `x`", M_FULFILLED,
-     b_2_3_4_f, {&primitive_dim}},
-    {"2.3.4: If `x` is not an object or function, fulfill `promise` with `x`", M_REJECTED,
-     b_2_3_4_r, {&primitive_dim}},
+    {"2.3.4: If `x` is not an object or function, fulfill `promise` with `x`",
+     M_FULFILLED,
+     b_2_3_4_f,
+     {&primitive_dim}},
+    {"2.3.4: If `x` is not an object or function, fulfill `promise` with `x`",
+     M_REJECTED,
+     b_2_3_4_r,
+     {&primitive_dim}},
 };
 const group_table aplus_2_3_groups = {groups_2_3, sizeof groups_2_3 / sizeof groups_2_3[0]};
