@@ -25,9 +25,27 @@
 
 #include <string.h>
 
-enum { FRAME_LIVE = 1 };
+enum { FRAME_LIVE = 1, FRAME_ZOMBIE = 2 };
 
-aw_frame *aw__async_new(aw_loop *L, const aw_async_desc *desc) {
+static void list_add(aw_loop *L, aw_frame *f) {
+  f->prev_ = NULL;
+  f->next_ = L->frame_list;
+  if (L->frame_list)
+    L->frame_list->prev_ = f;
+  L->frame_list = f;
+}
+
+static void list_del(aw_loop *L, aw_frame *f) {
+  if (f->prev_)
+    f->prev_->next_ = f->next_;
+  else
+    L->frame_list = f->next_;
+  if (f->next_)
+    f->next_->prev_ = f->prev_;
+  f->prev_ = f->next_ = NULL;
+}
+
+aw_frame *aw_async_new(aw_loop *L, const aw_async_desc *desc) {
   if (!L || !desc || !aw__on_owner(L) || L->freeing || desc->size < sizeof(aw_frame)) {
     fprintf(stderr, "libawait: async function %s started on a loop of another thread "
                     "(or a freed loop, or with a bad frame size)\n",
@@ -40,6 +58,7 @@ aw_frame *aw__async_new(aw_loop *L, const aw_async_desc *desc) {
   f->loop = L;
   f->promise = aw__promise_alloc(L);
   f->flags_ = FRAME_LIVE;
+  list_add(L, f);
   L->frames++;
   L->live++;
   return f;
@@ -70,20 +89,58 @@ void aw__frame_resume(aw_loop *L, aw_frame *f, aw_val v) {
   L->job_frame = NULL;
 }
 
-static void frame_free(aw_frame *f) {
-  aw_loop *L = f->loop;
+/* Releases what the frame holds (its fields, its promise). */
+static void frame_release(aw_frame *f) {
   if (f->desc->dispose)
     f->desc->dispose(f);
   aw_release_val(f->result);
   aw_release_val(f->completion);
-  aw_release(f->promise);
+  f->result = f->completion = aw_undefined();
+  aw_promise *p = f->promise;
+  f->promise = NULL;
+  aw_release(p);
+}
+
+static void frame_mem_free(aw_loop *L, aw_frame *f) {
   f->flags_ = 0;
   aw__pool_put(L, f, f->desc->size);
   L->frames--;
   aw__loop_release(L);
 }
 
-void aw__frame_drop(aw_frame *f) { frame_free(f); }
+static void frame_free(aw_frame *f) {
+  aw_loop *L = f->loop;
+  list_del(L, f);
+  frame_release(f);
+  frame_mem_free(L, f);
+}
+
+/* Dropped from a reaction list: a live frame is freed; a zombie's memory goes. */
+void aw__frame_drop(aw_frame *f) {
+  if (f->flags_ & FRAME_ZOMBIE)
+    frame_mem_free(f->loop, f);
+  else
+    frame_free(f);
+}
+
+/*
+ * aw_loop_free: the frames still alive are suspended on pending promises (the
+ * queues were dropped first). Each releases what it holds, its promise
+ * included, which breaks cycles of functions awaiting their own or one
+ * another's promises; its memory stays until the promise whose reaction list
+ * holds it drops it (at once for a cycle, or when you release a promise you
+ * still hold).
+ */
+void aw__frames_zombify(aw_loop *L) {
+  while (L->frame_list) {
+    aw_frame *f = L->frame_list;
+    list_del(L, f);
+    f->flags_ = FRAME_ZOMBIE;
+    L->live++; /* frame_release may drop f itself: keep L until we are done */
+    frame_release(f);
+    aw__loop_release(L);
+  }
+}
 
 void aw__finish(aw_frame *f) {
   aw_val c = f->completion;

@@ -10,13 +10,16 @@
  */
 #include "internal.h"
 
+#include <limits.h>
 #include <string.h>
 
 /* ---- codes ------------------------------------------------------------------- */
 
+/* |code| without overflow (INT_MIN has no positive int): unknown codes stay unknown. */
+static int magnitude(int code) { return code == INT_MIN ? 0 : code < 0 ? -code : code; }
+
 const char *aw_err_name(int code) {
-  if (code < 0)
-    code = -code;
+  code = magnitude(code);
   switch (code) {
 #define XX(name, msg)                                                                              \
   case name:                                                                                       \
@@ -33,8 +36,7 @@ const char *aw_err_name(int code) {
 }
 
 const char *aw_strerror(int code) {
-  if (code < 0)
-    code = -code;
+  code = magnitude(code);
   switch (code) {
 #define XX(name, msg)                                                                              \
   case name:                                                                                       \
@@ -104,8 +106,7 @@ aw_error *aw__error_new(const char *file, int line, const char *name, const char
 }
 
 aw_error *aw__error_errno(const char *file, int line, int code, const char *op, const char *path) {
-  if (code < 0)
-    code = -code;
+  code = magnitude(code);
   aw_str *msg;
   if (path)
     msg = aw_strf("%s %s: %s (%s)", op ? op : "?", path, aw_strerror(code), aw_err_name(code));

@@ -194,6 +194,7 @@ void aw__combi_elem_drop(aw__elem_r *e);
 
 void aw__frame_resume(aw_loop *L, aw_frame *f, aw_val v);
 void aw__frame_drop(aw_frame *f);
+void aw__frames_zombify(aw_loop *L);
 
 /* ---- timers --------------------------------------------------------------- */
 
@@ -273,6 +274,7 @@ struct aw_loop {
   aw__ring ticks;
   aw_frame *cur_frame; /* the async function running, for async stacks */
   aw_frame *job_frame; /* the frame resumed by the microtask job running */
+  aw_frame *frame_list; /* every live frame, for aw_loop_free */
   bool await_shortcut;
   aw__pool pool;
   uint64_t promises, frames, live; /* live = promises + frames (keeps L) */

@@ -99,18 +99,23 @@ aw_loop *aw_loop_new(const aw_loop_config *cfg, aw_val *err) {
   const char *sc = getenv("AW_AWAIT_SHORTCUT");
   L->await_shortcut = !(sc && sc[0] == '0');
   L->exception = aw_undefined();
-  aw__timers_init(&L->timers);
-  aw__ring_grow(&L->micro); /* rings always have a buffer: push never checks */
-  aw__ring_grow(&L->ticks);
+  if (L->rejections < AW_REJECTIONS_THROW || L->rejections > AW_REJECTIONS_NONE) {
+    if (err)
+      *err = aw_err("TypeError", "aw_loop_new: invalid rejection mode %d", (int)L->rejections);
+    aw__free(L, sizeof *L);
+    return NULL;
+  }
   L->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   if (L->wake_fd < 0) {
     int e = errno;
     if (err)
       *err = aw_obj_val(aw_error_errno(-e, "eventfd", NULL));
-    aw__timers_free(&L->timers);
     aw__free(L, sizeof *L);
     return NULL;
   }
+  aw__timers_init(&L->timers);
+  aw__ring_grow(&L->micro); /* rings always have a buffer: push never checks */
+  aw__ring_grow(&L->ticks);
   pthread_mutex_init(&L->inbox_lock, NULL);
   atomic_init(&L->inbox_count, 0);
   atomic_init(&L->sleeping, 0);
@@ -151,13 +156,19 @@ int aw_loop_free(aw_loop *L) {
     return -EBUSY;
   atomic_store(&L->closed, 1);
   L->freeing = true; /* from here, no new work is accepted */
+  L->live++;         /* what we drop below must not destroy L under our feet */
+  aw_loop *saved = aw__tls_loop;
   aw__tls_loop = L;
   drop_queues(L);
+  aw__frames_zombify(L);
+  drop_queues(L); /* nothing should be queued again, but be sure */
   aw__ring_free(&L->micro);
   aw__ring_free(&L->ticks);
   aw__timers_free(&L->timers);
   aw__imms_free(&L->imms);
   aw__free(L->closing, L->closing_cap * sizeof(aw__task));
+  L->closing = NULL;
+  L->nclosing = L->closing_cap = 0;
   pvec_free(&L->unhandled);
   pvec_free(&L->handled_later);
   aw_release_val(L->exception);
@@ -169,9 +180,8 @@ int aw_loop_free(aw_loop *L) {
   pthread_mutex_unlock(&L->inbox_lock);
   close(L->wake_fd);
   L->wake_fd = -1;
-  aw__tls_loop = NULL;
-  if (L->live == 0)
-    loop_destroy(L);
+  aw__tls_loop = saved == L ? NULL : saved;
+  aw__loop_release(L); /* destroys L now, or when the last promise you hold goes */
   return 0;
 }
 
@@ -621,6 +631,11 @@ int aw_loop_run_once(aw_loop *L, bool wait) {
     aw__checkpoint(L);
   if (!L->failed)
     iterate(L, wait);
+  if (wait && !L->failed) {
+    /* As libuv's UV_RUN_ONCE: a call that slept for a timer runs it. */
+    aw__hrtime_ms(L);
+    aw__timers_run(L);
+  }
   L->stop = false;
   if (L->failed)
     return finish_run(L, saved, AW_EUNCAUGHT);

@@ -561,7 +561,7 @@ static bool resolver_usable(const aw_resolver *r) {
 int aw_resolver_resolve(aw_resolver *r, aw_val v) {
   if (!resolver_usable(r)) {
     aw_release_val(v);
-    return r ? -EPERM : -EINVAL;
+    return r && r->hdr.type == AW_T_RESOLVER ? -EPERM : -EINVAL;
   }
   if (r->hdr.bits) {
     aw_release_val(v);
@@ -575,7 +575,7 @@ int aw_resolver_resolve(aw_resolver *r, aw_val v) {
 int aw_resolver_reject(aw_resolver *r, aw_val reason) {
   if (!resolver_usable(r)) {
     aw_release_val(reason);
-    return r ? -EPERM : -EINVAL;
+    return r && r->hdr.type == AW_T_RESOLVER ? -EPERM : -EINVAL;
   }
   if (r->hdr.bits) {
     aw_release_val(reason);

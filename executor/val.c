@@ -232,6 +232,10 @@ aw_array *aw_array_new(size_t cap) {
 }
 
 void aw_array_push(aw_array *a, aw_val v) {
+  if (!a || a->hdr.type != AW_T_ARRAY) {
+    aw_release_val(v); /* consumed, as promised, even when refused */
+    return;
+  }
   if (a->len == a->cap) {
     uint32_t ncap = a->cap ? a->cap * 2 : 4;
     aw_val *items = aw__alloc((size_t)ncap * sizeof(aw_val));

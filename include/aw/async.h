@@ -52,10 +52,13 @@
  *    rejects, err = the reason and goto label: a try/catch around several
  *    awaits is one label for all of them.
  *  - Fields that hold references: give AW_ASYNC_NEW_DISPOSE a dispose function.
- *    It runs whenever the frame is freed: after the function completed, and
- *    also when the function can never resume (it awaits a promise that was
- *    freed while pending) and the frame is dropped without running its
- *    cleanup block, as an unreachable JS async function is collected.
+ *    It runs whenever the frame is freed: right after the function's promise
+ *    settled (before any handler of that promise runs), and also when the
+ *    function can never resume, without running its cleanup block, as an
+ *    unreachable JS async function is collected: it awaits a promise that was
+ *    freed while pending, or the loop is freed while it is suspended (that
+ *    also frees functions awaiting one another's promises, a cycle that
+ *    reference counts alone would keep).
  */
 #ifndef AW_ASYNC_H
 #define AW_ASYNC_H
@@ -91,10 +94,16 @@ struct aw_frame {
   aw_val completion;    /* the pending return value or throw */
   uint32_t line;        /* line of the last await, for async stacks */
   uint32_t flags_;
+  aw_frame *prev_, *next_; /* the loop's list of live frames */
 };
 
-/* Allocates a zeroed frame of desc->size bytes (aborts if out of memory). */
-aw_frame *aw__async_new(aw_loop *L, const aw_async_desc *desc);
+/*
+ * A new frame of the function desc describes: desc->size zeroed bytes, the
+ * function's promise made. Aborts on a loop of another thread or out of
+ * memory. Usually through AW_ASYNC_NEW; call it directly to choose the
+ * function at run time (descriptors made with AW_ASYNC_DESC).
+ */
+aw_frame *aw_async_new(aw_loop *L, const aw_async_desc *desc);
 /* Runs the function until its first await; returns its promise (yours). */
 aw_promise *aw_async_start(aw_frame *f);
 
@@ -112,7 +121,11 @@ void aw__finish(aw_frame *f);
 #define AW_ASYNC_NEW_DISPOSE(L, type, body, disposefn, var)                                        \
   static const aw_async_desc AW__CAT(aw__desc_, var) = {(body), #body, __FILE__,                   \
                                                         (uint32_t)sizeof(type), (disposefn)};      \
-  type *var = (type *)aw__async_new((L), &AW__CAT(aw__desc_, var))
+  type *var = (type *)aw_async_new((L), &AW__CAT(aw__desc_, var))
+
+/* A descriptor at file scope: AW_ASYNC_DESC(name, type, body, dispose or NULL). */
+#define AW_ASYNC_DESC(name, type, body, disposefn)                                                 \
+  const aw_async_desc name = {(body), #body, __FILE__, (uint32_t)sizeof(type), (disposefn)}
 
 #define AW_BEGIN(self)                                                                             \
   aw_frame *const aw__self = (self);                                                               \

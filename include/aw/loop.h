@@ -45,25 +45,28 @@ typedef struct aw_loop_config {
 } aw_loop_config;
 
 /*
- * A new loop bound to the calling thread; cfg may be NULL for defaults.
- * On failure returns NULL and, if err is not NULL, stores an error value
- * that names the cause (yours to release).
+ * A new loop bound to the calling thread; cfg may be NULL for defaults (an
+ * out-of-range rejection mode is an error). On failure returns NULL and, if
+ * err is not NULL, stores an error value that names the cause (yours to
+ * release).
  */
 aw_loop *aw_loop_new(const aw_loop_config *cfg, aw_val *err);
 
 /*
  * Runs the loop: first a microtask checkpoint for what the caller queued, then
  * loop iterations until nothing keeps the loop alive (returns 0), or
- * aw_loop_stop() was called (returns 1), or an exception reached the top
+ * aw_loop_stop() was called (returns 1 if something still keeps the loop
+ * alive, 0 if not, as uv_run does), or an exception reached the top
  * (AW_EUNCAUGHT: it was printed to stderr; aw_loop_exception() has it).
  * -EPERM from another thread, -EBUSY if the loop is already running.
  */
 int aw_loop_run(aw_loop *L);
 
 /*
- * One iteration. With wait, sleeps until something is runnable if nothing is.
- * Returns 1 if the loop is still alive afterwards, 0 if not, or an error as
- * aw_loop_run.
+ * One iteration. With wait, sleeps until something is runnable if nothing is,
+ * and then also runs the timers that came due (as libuv's UV_RUN_ONCE), so
+ * every call that slept makes progress. Returns 1 if the loop is still alive
+ * afterwards, 0 if not, or an error as aw_loop_run.
  */
 int aw_loop_run_once(aw_loop *L, bool wait);
 

@@ -74,7 +74,10 @@ aw_promise *aw_promise_catch(aw_promise *p, aw_then_fn on_rejected, void *arg);
  */
 aw_promise *aw_promise_finally(aw_promise *p, aw_call_fn fn, void *arg);
 
-/* Promise.resolve(v): v itself if it is a promise of this loop, else a new one. */
+/*
+ * Promise.resolve(v): v itself if it is a promise of this loop (the pointer
+ * you passed, carrying the reference you passed), else a new promise.
+ */
 aw_promise *aw_promise_resolved(aw_loop *L, aw_val v);
 /* Promise.reject(reason). */
 aw_promise *aw_promise_rejected(aw_loop *L, aw_val reason);

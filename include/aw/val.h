@@ -264,7 +264,7 @@ struct aw_array {
 };
 
 aw_array *aw_array_new(size_t cap);
-/* Appends v (consumed). */
+/* Appends v (consumed; released if a is NULL or not an array). */
 void aw_array_push(aw_array *a, aw_val v);
 /* The element at i (borrowed); undefined past the end. */
 static inline aw_val aw_array_get(const aw_array *a, size_t i) {

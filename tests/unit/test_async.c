@@ -4,6 +4,9 @@
  * AW_AWAIT_SETTLED, AW_THROW, AW_FINALLY, return values and their ticks,
  * constant C stack over deep recursion and long await loops, and frames that
  * can never resume.
+ *
+ * Expected orders are Node's; several are programs of the conformance corpus
+ * (cited by number), written here with ticks(n) from unit.h.
  */
 #include "unit.h"
 
@@ -11,21 +14,58 @@ typedef struct plain_frame {
   aw_frame frame;
 } plain_frame;
 
-/* Frames with an argument. */
+/* static aw_promise *name(aw_loop *L): starts the async function with body `body`. */
+#define STARTER(name, body)                                                                        \
+  static aw_promise *name(aw_loop *L) {                                                            \
+    AW_ASYNC_NEW(L, plain_frame, body, f);                                                         \
+    return aw_async_start(&f->frame);                                                              \
+  }
+
+/*
+ * A frame with fields that hold references: label (static), arg (a value),
+ * wait (a promise to await). Its dispose function releases them; it runs
+ * whenever the frame is freed, after the function completed and when it is
+ * dropped because it can never resume. It counts its calls in g_disposed and,
+ * for frames made "loud", logs "dispose:<label>" so a test sees when.
+ */
 typedef struct arg_frame {
   aw_frame frame;
   const char *label;
-  aw_val arg; /* owned by the frame */
-  aw_promise *wait; /* a promise to await (owned) */
-  int n;
+  aw_val arg;
+  aw_promise *wait;
+  bool loud;
 } arg_frame;
 
-static void arg_frame_drop(aw_frame *self) {
+static int g_disposed;
+
+static void arg_frame_dispose(aw_frame *self) {
   arg_frame *f = (arg_frame *)self;
-  ulog("drop:%s", f->label);
+  g_disposed++;
+  if (f->loud)
+    ulog("dispose:%s", f->label);
   aw_release_val(f->arg);
+  f->arg = aw_undefined();
   aw_release(f->wait);
+  f->wait = NULL;
 }
+
+/* Hands the frame's promise over to an await (the field no longer holds it). */
+static aw_promise *take_wait(arg_frame *f) {
+  aw_promise *w = f->wait;
+  f->wait = NULL;
+  return w;
+}
+
+/* Starts `body` with an arg_frame; the promise goes to result_ (declared by the caller). */
+#define ARG_ASYNC(L, body, lbl, a, w, is_loud)                                                     \
+  do {                                                                                             \
+    AW_ASYNC_NEW_DISPOSE(L, arg_frame, body, arg_frame_dispose, f_);                               \
+    f_->label = (lbl);                                                                             \
+    f_->arg = (a);                                                                                 \
+    f_->wait = (w);                                                                                \
+    f_->loud = (is_loud);                                                                          \
+    result_ = aw_async_start(&f_->frame);                                                          \
+  } while (0)
 
 /* ---- the synchronous prefix ----------------------------------------------------- */
 
@@ -50,7 +90,6 @@ static void test_body_runs_synchronously_until_its_first_await(void **state) {
   run_ok(L);
   assert_log("start returned after-await");
   assert_int_equal(aw_promise_result(p).u.i, 2);
-  assert_int_equal(unit_stats(L).frames, 0);
   aw_release(p);
   unit_finish(L);
 }
@@ -91,9 +130,52 @@ static void test_falling_off_the_end_returns_undefined(void **state) {
   unit_finish(L);
 }
 
+/* 004: an async call inside an async function runs its prefix inside the caller's. */
+static void g_body(aw_loop *L, aw_frame *self) {
+  AW_BEGIN(self);
+  ulog("g1");
+  AW_AWAIT_IGNORE(aw_null());
+  ulog("g2");
+  AW_RETURN(aw_string("gv"));
+  AW_END;
+}
+static aw_promise *g_fn(aw_loop *L) {
+  AW_ASYNC_NEW(L, plain_frame, g_body, f);
+  return aw_async_start(&f->frame);
+}
+static void f_body(aw_loop *L, aw_frame *self) {
+  AW_BEGIN(self);
+  ulog("f1");
+  aw_val v;
+  AW_AWAIT(v, g_fn(L));
+  ulogv("f2", v);
+  aw_release_val(v);
+  AW_END;
+}
+
+static void test_async_call_inside_async_runs_its_prefix_inline(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  ulog("s1");
+  AW_ASYNC_NEW(L, plain_frame, f_body, f);
+  aw_promise *p = aw_async_start(&f->frame);
+  ulog("s2");
+  aw_promise *r = aw_promise_resolved(L, aw_undefined());
+  aw_promise *p1 = aw_promise_then(r, h_mark, NULL, "p1");
+  aw_promise *p2 = aw_promise_then(p1, h_mark, NULL, "p2");
+  then_drop(p2, h_mark, NULL, "p3");
+  run_ok(L);
+  assert_log("s1 f1 g1 s2 g2 p1 f2:gv p2 p3");
+  aw_release(r);
+  aw_release(p1);
+  aw_release(p2);
+  aw_release(p);
+  unit_finish(L);
+}
+
 /* ---- await ------------------------------------------------------------------------ */
 
-/* Awaits f->arg twice (or a fresh copy of it), logging label1 and label2. */
+/* f1 = await arg; f2 = await arg. */
 static void await_twice_body(aw_loop *L, aw_frame *self) {
   arg_frame *f = (arg_frame *)self;
   AW_BEGIN(self);
@@ -108,20 +190,10 @@ static void await_twice_body(aw_loop *L, aw_frame *self) {
 }
 
 static aw_promise *await_twice(aw_loop *L, aw_val arg) {
-  AW_ASYNC_NEW_DROP(L, arg_frame, await_twice_body, arg_frame_drop, f);
-  f->label = "await_twice";
-  f->arg = arg;
-  return aw_async_start(&f->frame);
+  aw_promise *result_;
+  ARG_ASYNC(L, await_twice_body, "await_twice", arg, NULL, false);
+  return result_;
 }
-
-static void free_arg_frame_fields(aw_frame *self) {
-  arg_frame *f = (arg_frame *)self;
-  aw_release_val(f->arg);
-  f->arg = aw_undefined();
-}
-
-/* A frame holding a value releases it in its own body; see await_twice_body's callers. */
-static void await_twice_end_body(aw_loop *L, aw_frame *self);
 
 static void test_await_of_a_value_takes_one_tick(void **state) {
   (void)state;
@@ -137,11 +209,1057 @@ static void test_await_of_a_value_takes_one_tick(void **state) {
 static void test_await_of_a_fulfilled_promise_takes_one_tick(void **state) {
   (void)state;
   aw_loop *L = unit_loop();
-  aw_promise *v = aw_promise_resolved(L, aw_string("pv"));
-  aw_promise *p = await_twice(L, aw_obj_val(v));
+  aw_promise *p = await_twice(L, aw_obj_val(aw_promise_resolved(L, aw_string("pv"))));
   ticks(L, 3);
   run_ok(L);
   assert_log("f1:pv t1 f2:pv t2 t3");
   aw_release(p);
   unit_finish(L);
+}
+
+static void test_await_of_an_object_value_hands_back_a_reference(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  aw_promise *p = await_twice(L, aw_string("s")); /* each await got its own reference */
+  run_ok(L);
+  assert_log("f1:s f2:s");
+  aw_release(p);
+  unit_finish(L);
+}
+
+/* v = await wait; logs it; returns it. */
+static void await_wait_body(aw_loop *L, aw_frame *self) {
+  arg_frame *f = (arg_frame *)self;
+  AW_BEGIN(self);
+  aw_val v;
+  AW_AWAIT(v, take_wait(f));
+  ulogv("got", v);
+  AW_RETURN(v);
+  AW_END;
+}
+
+static aw_promise *await_wait(aw_loop *L, const char *label, aw_promise *wait) {
+  aw_promise *result_;
+  ARG_ASYNC(L, await_wait_body, label, aw_undefined(), wait, false);
+  return result_;
+}
+
+static void test_await_of_a_pending_promise_resumes_after_it_settles(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  aw_promise *q = aw_promise_new(L);
+  aw_promise *p = await_wait(L, "w", aw_retain(q));
+  run_ok(L);
+  assert_log("");
+  assert_int_equal(unit_stats(L).frames, 1);
+  aw_promise_resolve(q, aw_string("x"));
+  run_ok(L);
+  assert_log("got:x");
+  assert_string_equal(aw_cstr(aw_promise_result(p)), "x");
+  aw_release(q);
+  aw_release(p);
+  unit_finish(L);
+}
+
+static void test_await_of_a_rejection_throws_it_to_the_promise(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  aw_val err = aw_err("Error", "awaited");
+  aw_promise *p = await_wait(L, "w", aw_promise_rejected(L, aw_retain_val(err)));
+  then_drop(p, h_never, h_log, "caught");
+  run_ok(L);
+  assert_log("caught:Error: awaited");                 /* "got" never logged */
+  assert_ptr_equal(aw_promise_result(p).u.o, err.u.o); /* the same reason, not a copy */
+  aw_release_val(err);
+  aw_release(p);
+  unit_finish(L);
+}
+
+static aw_val then_logs_resolves_tv(aw_loop *L, aw_resolver *r, void *arg) {
+  (void)L;
+  ulog("%s", (const char *)arg);
+  aw_resolver_resolve(r, aw_string("tv"));
+  return aw_undefined();
+}
+
+static void thenable_await_body(aw_loop *L, aw_frame *self) {
+  arg_frame *f = (arg_frame *)self;
+  AW_BEGIN(self);
+  ulog("fstart");
+  aw_val v;
+  AW_AWAIT(v, aw_retain_val(f->arg));
+  ulogv("got", v);
+  aw_release_val(v);
+  AW_END;
+}
+
+/* 009: await of a thenable calls its then in a job of its own: two ticks, not one. */
+static void test_await_of_a_thenable_adopts_it_in_two_ticks(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  ticks(L, 4);
+  aw_promise *p;
+  {
+    aw_promise *result_;
+    ARG_ASYNC(L, thenable_await_body, "th", aw_obj_val(thenable_new(then_logs_resolves_tv, "then")),
+              NULL, false);
+    p = result_;
+  }
+  run_ok(L);
+  assert_log("fstart t1 then t2 got:tv t3 t4");
+  aw_release(p);
+  unit_finish(L);
+}
+
+static aw_val then_bad(aw_loop *L, aw_resolver *r, void *arg) {
+  (void)L;
+  (void)r;
+  (void)arg;
+  ulog("bad.then");
+  return aw_throw(aw_err("Error", "then threw"));
+}
+static aw_val then_late(aw_loop *L, aw_resolver *r, void *arg) {
+  (void)L;
+  (void)arg;
+  ulog("late.then");
+  aw_resolver_resolve(r, aw_string("first"));
+  return aw_throw(aw_err("Error", "ignored"));
+}
+
+static void thenable_throws_body(aw_loop *L, aw_frame *self) {
+  AW_BEGIN(self);
+  aw_val v;
+  AW_AWAIT_SETTLED(v, thenable_new(then_bad, NULL));
+  ulogv(aw_is_thrown(v) ? "caught" : "NOT-THROWN", v);
+  aw_release_val(v);
+  AW_AWAIT(v, thenable_new(then_late, NULL));
+  ulogv("late", v);
+  aw_release_val(v);
+  AW_END;
+}
+
+/* 010 */
+static void test_await_of_a_throwing_thenable_rejects_unless_it_resolved_first(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  ticks(L, 6);
+  AW_ASYNC_NEW(L, plain_frame, thenable_throws_body, f);
+  aw_promise *p = aw_async_start(&f->frame);
+  run_ok(L);
+  assert_log("t1 bad.then t2 caught:Error: then threw t3 late.then t4 late:first t5 t6");
+  aw_release(p);
+  unit_finish(L);
+}
+
+static void settled_body(aw_loop *L, aw_frame *self) {
+  arg_frame *f = (arg_frame *)self;
+  AW_BEGIN(self);
+  aw_val v;
+  AW_AWAIT_SETTLED(v, take_wait(f));
+  ulogv(aw_is_thrown(v) ? "thrown" : "value", v);
+  aw_release_val(v);
+  AW_RETURN(aw_string("carried on"));
+  AW_END;
+}
+
+static void test_await_settled_hands_back_a_rejection_marked_thrown(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  aw_promise *p;
+  {
+    aw_promise *result_;
+    ARG_ASYNC(L, settled_body, "s", aw_undefined(), aw_promise_rejected(L, aw_err("Error", "soft")),
+              false);
+    p = result_;
+  }
+  run_ok(L);
+  assert_log("thrown:Error: soft");
+  assert_int_equal(aw_promise_state(p), AW_FULFILLED);
+  assert_string_equal(aw_cstr(aw_promise_result(p)), "carried on");
+  aw_release(p);
+  unit_finish(L);
+}
+
+static void test_await_settled_hands_back_a_value_unmarked(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  aw_promise *p;
+  {
+    aw_promise *result_;
+    ARG_ASYNC(L, settled_body, "s", aw_undefined(), aw_promise_resolved(L, aw_int(8)), false);
+    p = result_;
+  }
+  run_ok(L);
+  assert_log("value:8");
+  aw_release(p);
+  unit_finish(L);
+}
+
+static void ignore_body(aw_loop *L, aw_frame *self) {
+  arg_frame *f = (arg_frame *)self;
+  AW_BEGIN(self);
+  AW_AWAIT_IGNORE(aw_string("discarded"));
+  ulog("ignored");
+  AW_AWAIT_IGNORE(take_wait(f));
+  ulog("NOT-REACHED");
+  AW_END;
+}
+
+static void test_await_ignore_discards_values_and_still_throws(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  aw_promise *p;
+  {
+    aw_promise *result_;
+    ARG_ASYNC(L, ignore_body, "i", aw_undefined(), aw_promise_rejected(L, aw_err("Error", "e")),
+              false);
+    p = result_;
+  }
+  then_drop(p, h_never, h_log, "caught");
+  run_ok(L);
+  assert_log("ignored caught:Error: e");
+  aw_release(p);
+  unit_finish(L);
+}
+
+/* AW_AWAIT_CATCH: several awaits share one catch label. */
+static void await_catch_body(aw_loop *L, aw_frame *self) {
+  AW_BEGIN(self);
+  aw_val v, err;
+  AW_AWAIT_CATCH(v, aw_int(1), err, caught);
+  ulogv("first", v);
+  AW_AWAIT_CATCH(v, aw_promise_rejected(L, aw_err("Error", "second")), err, caught);
+  ulogv("NOT-REACHED", v);
+  AW_RETURN(aw_string("no error"));
+caught:
+  ulogv("caught", err);
+  aw_release_val(err);
+  AW_AWAIT(v, aw_int(3)); /* the function goes on awaiting after the catch */
+  ulogv("after", v);
+  AW_RETURN(aw_string("recovered"));
+  AW_END;
+}
+
+static void await_catch_clean_body(aw_loop *L, aw_frame *self) {
+  AW_BEGIN(self);
+  aw_val v, err;
+  AW_AWAIT_CATCH(v, aw_int(1), err, caught);
+  AW_AWAIT_CATCH(v, aw_promise_resolved(L, aw_int(v.u.i + 1)), err, caught);
+  AW_RETURN(v);
+caught:
+  ulogv("NOT-CAUGHT", err);
+  aw_release_val(err);
+  AW_END;
+}
+
+static void test_await_catch_jumps_to_its_label_with_the_reason(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  AW_ASYNC_NEW(L, plain_frame, await_catch_body, f);
+  aw_promise *p = aw_async_start(&f->frame);
+  AW_ASYNC_NEW(L, plain_frame, await_catch_clean_body, g);
+  aw_promise *q = aw_async_start(&g->frame);
+  run_ok(L);
+  assert_log("first:1 caught:Error: second after:3");
+  assert_string_equal(aw_cstr(aw_promise_result(p)), "recovered");
+  assert_int_equal(aw_promise_result(q).u.i, 2);
+  aw_release(p);
+  aw_release(q);
+  unit_finish(L);
+}
+
+/* A rejection made and awaited inside one job is handled by the await: never reported. */
+static void await_fresh_rejection_body(aw_loop *L, aw_frame *self) {
+  AW_BEGIN(self);
+  AW_AWAIT_IGNORE(aw_null()); /* from here on the body runs as a microtask job */
+  aw_val v;
+  AW_AWAIT_SETTLED(v, aw_promise_rejected(L, aw_err("Error", "handled by await")));
+  ulogv("settled", v);
+  aw_release_val(v);
+  AW_END;
+}
+
+static void test_rejection_awaited_right_away_is_not_reported(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop(); /* unhandled rejections throw */
+  AW_ASYNC_NEW(L, plain_frame, await_fresh_rejection_body, f);
+  aw_promise *p = aw_async_start(&f->frame);
+  run_ok(L);
+  assert_log("settled:Error: handled by await");
+  aw_release(p);
+  unit_finish(L);
+}
+
+static aw_promise *g_reported;
+static void hook_unhandled(aw_loop *L, aw_val reason, aw_promise *p, void *arg) {
+  (void)L;
+  (void)p;
+  (void)arg;
+  ulogv("unhandled", reason);
+}
+static void hook_handled(aw_loop *L, aw_promise *p, void *arg) {
+  (void)L;
+  (void)arg;
+  ulog("handled%s", p == g_reported ? "" : "(WRONG PROMISE)");
+}
+static void late_awaiter_body(aw_loop *L, aw_frame *self) {
+  AW_BEGIN(self);
+  AW_AWAIT_IGNORE(aw_null()); /* from here on the body runs as a microtask job */
+  aw_val v;
+  AW_AWAIT_SETTLED(v, aw_retain(g_reported));
+  ulogv("settled", v);
+  aw_release_val(v);
+  AW_END;
+}
+
+/* Awaiting a rejection that was already reported handles it: 'rejectionHandled'. */
+static void test_awaiting_a_reported_rejection_emits_rejection_handled(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  aw_loop_on_unhandled_rejection(L, hook_unhandled, NULL);
+  aw_loop_on_rejection_handled(L, hook_handled, NULL);
+  g_reported = aw_promise_rejected(L, aw_err("Error", "boom"));
+  run_ok(L);
+  assert_log("unhandled:Error: boom");
+  AW_ASYNC_NEW(L, plain_frame, late_awaiter_body, f);
+  aw_promise *p = aw_async_start(&f->frame);
+  run_ok(L);
+  assert_log("unhandled:Error: boom settled:Error: boom handled");
+  aw_release(p);
+  aw_release(g_reported);
+  unit_finish(L);
+}
+
+/* ---- throw ----------------------------------------------------------------------- */
+
+static void throw_now_body(aw_loop *L, aw_frame *self) {
+  AW_BEGIN(self);
+  AW_THROW(aw_err("Error", "sync throw"));
+  AW_END;
+}
+
+static void test_throw_before_the_first_await_rejects_before_start_returns(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  AW_ASYNC_NEW(L, plain_frame, throw_now_body, f);
+  aw_promise *p = aw_async_start(&f->frame);
+  assert_int_equal(aw_promise_state(p), AW_REJECTED);
+  assert_error(aw_promise_result(p), "Error", "sync throw");
+  then_drop(p, h_never, h_mark, "handled");
+  run_ok(L);
+  assert_log("handled");
+  aw_release(p);
+  unit_finish(L);
+}
+
+static void throw_later_body(aw_loop *L, aw_frame *self) {
+  AW_BEGIN(self);
+  AW_AWAIT_IGNORE(aw_null());
+  AW_THROW(5); /* any value can be thrown */
+  AW_END;
+}
+
+static void test_throw_after_an_await_rejects_with_the_value(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  AW_ASYNC_NEW(L, plain_frame, throw_later_body, f);
+  aw_promise *p = aw_async_start(&f->frame);
+  assert_int_equal(aw_promise_state(p), AW_PENDING);
+  then_drop(p, h_never, h_log, "caught");
+  run_ok(L);
+  assert_log("caught:5");
+  assert_false(aw_is_thrown(aw_promise_result(p)));
+  aw_release(p);
+  unit_finish(L);
+}
+
+static void test_async_function_promise_refuses_public_resolve(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  aw_promise *q = aw_promise_new(L);
+  aw_promise *p = await_wait(L, "w", aw_retain(q));
+  assert_int_equal(aw_promise_resolve(p, aw_int(1)), -EPERM);
+  assert_int_equal(aw_promise_reject(p, aw_string("x")), -EPERM);
+  assert_int_equal(aw_promise_state(p), AW_PENDING);
+  aw_promise_resolve(q, aw_int(2));
+  run_ok(L);
+  assert_int_equal(aw_promise_result(p).u.i, 2);
+  aw_release(q);
+  aw_release(p);
+  unit_finish(L);
+}
+
+/* ---- return values and their ticks ----------------------------------------------- */
+
+static void ret_native_body(aw_loop *L, aw_frame *self) {
+  AW_BEGIN(self);
+  AW_RETURN(aw_promise_resolved(L, aw_string("d")));
+  AW_END;
+}
+static void ret_awaited_body(aw_loop *L, aw_frame *self) {
+  AW_BEGIN(self);
+  aw_val v;
+  AW_AWAIT(v, aw_promise_resolved(L, aw_string("a")));
+  AW_RETURN(v);
+  AW_END;
+}
+static void ret_value_body(aw_loop *L, aw_frame *self) {
+  AW_BEGIN(self);
+  AW_RETURN(aw_string("v"));
+  AW_END;
+}
+STARTER(ret_native, ret_native_body)
+STARTER(ret_awaited, ret_awaited_body)
+STARTER(ret_value, ret_value_body)
+
+/* 013: return p costs two ticks more than return v, and one more than return await p. */
+static void test_returning_a_promise_costs_two_ticks_more_than_a_value(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  aw_promise *d = ret_native(L);
+  then_drop(d, h_log, NULL, "direct");
+  aw_promise *a = ret_awaited(L);
+  then_drop(a, h_log, NULL, "awaited");
+  aw_promise *v = ret_value(L);
+  then_drop(v, h_log, NULL, "plain");
+  ticks(L, 5);
+  run_ok(L);
+  assert_log("plain:v t1 awaited:a t2 direct:d t3 t4 t5");
+  aw_release(d);
+  aw_release(a);
+  aw_release(v);
+  unit_finish(L);
+}
+
+static aw_val then_logs_resolves_label(aw_loop *L, aw_resolver *r, void *arg) {
+  (void)L;
+  if (strcmp(arg, "thenable") == 0)
+    ulog("thenable.then");
+  aw_resolver_resolve(r, aw_string(arg));
+  return aw_undefined();
+}
+static void ret_thenable_body(aw_loop *L, aw_frame *self) {
+  AW_BEGIN(self);
+  AW_RETURN(thenable_new(then_logs_resolves_label, "thenable"));
+  AW_END;
+}
+static void ret_awaited_thenable_body(aw_loop *L, aw_frame *self) {
+  AW_BEGIN(self);
+  aw_val v;
+  AW_AWAIT(v, thenable_new(then_logs_resolves_label, "awaited"));
+  AW_RETURN(v);
+  AW_END;
+}
+static void ret_native2_body(aw_loop *L, aw_frame *self) {
+  AW_BEGIN(self);
+  AW_RETURN(aw_promise_resolved(L, aw_string("native")));
+  AW_END;
+}
+static void ret_value2_body(aw_loop *L, aw_frame *self) {
+  AW_BEGIN(self);
+  AW_RETURN(aw_string("value"));
+  AW_END;
+}
+
+/* 018 */
+static void test_returning_a_thenable_costs_one_tick_more_than_a_value(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  ticks(L, 6);
+  aw_promise *p[4];
+  {
+    AW_ASYNC_NEW(L, plain_frame, ret_native2_body, f);
+    p[0] = aw_async_start(&f->frame);
+  }
+  {
+    AW_ASYNC_NEW(L, plain_frame, ret_thenable_body, f);
+    p[1] = aw_async_start(&f->frame);
+  }
+  {
+    AW_ASYNC_NEW(L, plain_frame, ret_awaited_thenable_body, f);
+    p[2] = aw_async_start(&f->frame);
+  }
+  {
+    AW_ASYNC_NEW(L, plain_frame, ret_value2_body, f);
+    p[3] = aw_async_start(&f->frame);
+  }
+  for (int i = 0; i < 4; i++)
+    then_drop(p[i], h_log, NULL, "v");
+  run_ok(L);
+  assert_log("t1 thenable.then v:value t2 v:thenable t3 v:native v:awaited t4 t5 t6");
+  for (int i = 0; i < 4; i++)
+    aw_release(p[i]);
+  unit_finish(L);
+}
+
+/* ---- AW_FINALLY ------------------------------------------------------------------- */
+
+static void fin_return_body(aw_loop *L, aw_frame *self) {
+  AW_BEGIN(self);
+  AW_AWAIT_IGNORE(aw_int(0));
+  AW_RETURN(aw_string("returned"));
+  AW_FINALLY;
+  ulog("finally");
+  AW_END_FINALLY;
+}
+static void fin_throw_body(aw_loop *L, aw_frame *self) {
+  AW_BEGIN(self);
+  AW_AWAIT_IGNORE(aw_int(0));
+  AW_THROW(aw_err("Error", "thrown"));
+  AW_FINALLY;
+  ulog("finally");
+  AW_END_FINALLY;
+}
+static void fin_await_reject_body(aw_loop *L, aw_frame *self) {
+  AW_BEGIN(self);
+  aw_val v;
+  AW_AWAIT(v, aw_promise_rejected(L, aw_err("Error", "awaited")));
+  ulogv("NOT-REACHED", v);
+  AW_FINALLY;
+  ulog("finally");
+  AW_END_FINALLY;
+}
+static void fin_fallthrough_body(aw_loop *L, aw_frame *self) {
+  AW_BEGIN(self);
+  AW_AWAIT_IGNORE(aw_int(0));
+  ulog("body");
+  AW_FINALLY;
+  ulog("finally");
+  AW_END_FINALLY;
+}
+
+STARTER(fin_return, fin_return_body)
+STARTER(fin_throw, fin_throw_body)
+STARTER(fin_await_reject, fin_await_reject_body)
+STARTER(fin_fallthrough, fin_fallthrough_body)
+
+static void test_finally_runs_on_return_and_keeps_the_value(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  aw_promise *p = fin_return(L);
+  then_drop(p, h_log, h_never, "p");
+  run_ok(L);
+  assert_log("finally p:returned");
+  aw_release(p);
+  unit_finish(L);
+}
+
+static void test_finally_runs_on_throw_and_keeps_the_reason(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  aw_promise *p = fin_throw(L);
+  then_drop(p, h_never, h_log, "p");
+  run_ok(L);
+  assert_log("finally p:Error: thrown");
+  aw_release(p);
+  unit_finish(L);
+}
+
+static void test_finally_runs_on_an_await_rejection(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  aw_promise *p = fin_await_reject(L);
+  then_drop(p, h_never, h_log, "p");
+  run_ok(L);
+  assert_log("finally p:Error: awaited");
+  aw_release(p);
+  unit_finish(L);
+}
+
+static void test_finally_runs_once_when_the_body_falls_into_it(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  aw_promise *p = fin_fallthrough(L);
+  then_drop(p, h_log, h_never, "p");
+  run_ok(L);
+  assert_log("body finally p:undefined");
+  aw_release(p);
+  unit_finish(L);
+}
+
+/* 053: a finally block that awaits; the pending return value or throw stands. */
+static aw_promise *g_gate;
+typedef struct fail_frame {
+  aw_frame frame;
+  bool fail;
+} fail_frame;
+static void fin_awaits_body(aw_loop *L, aw_frame *self) {
+  fail_frame *f = (fail_frame *)self;
+  AW_BEGIN(self);
+  ulog("try:%s", f->fail ? "fail" : "ok");
+  AW_AWAIT_IGNORE(aw_null());
+  if (f->fail)
+    AW_THROW(aw_err("Error", "failed"));
+  AW_RETURN(aw_string("returned"));
+  AW_FINALLY;
+  ulog("finally-start");
+  AW_AWAIT_IGNORE(aw_retain(g_gate));
+  ulog("finally-end");
+  AW_END_FINALLY;
+}
+static aw_promise *fin_awaits(aw_loop *L, bool fail) {
+  AW_ASYNC_NEW(L, fail_frame, fin_awaits_body, f);
+  f->fail = fail;
+  return aw_async_start(&f->frame);
+}
+
+static void test_finally_may_await_and_the_outcome_stands(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  g_gate = aw_promise_new(L);
+  aw_promise *ok = fin_awaits(L, false);
+  aw_promise *bad = fin_awaits(L, true);
+  then_drop(ok, h_log, h_never, "ok");
+  then_drop(bad, h_never, h_log, "bad");
+  run_ok(L);
+  assert_log("try:ok try:fail finally-start finally-start");
+  assert_int_equal(aw_promise_state(ok), AW_PENDING);
+  ulog("open");
+  aw_promise_resolve(g_gate, aw_string("gate value is not the result"));
+  run_ok(L);
+  assert_log("try:ok try:fail finally-start finally-start open finally-end finally-end "
+             "ok:returned bad:Error: failed");
+  aw_release(g_gate);
+  aw_release(ok);
+  aw_release(bad);
+  unit_finish(L);
+}
+
+static void ret_in_fin_over_throw_body(aw_loop *L, aw_frame *self) {
+  AW_BEGIN(self);
+  AW_AWAIT_IGNORE(aw_null());
+  AW_THROW(aw_err("Error", "replaced"));
+  AW_FINALLY;
+  AW_RETURN(7);
+  AW_END_FINALLY;
+}
+static void ret_in_fin_over_return_body(aw_loop *L, aw_frame *self) {
+  AW_BEGIN(self);
+  AW_AWAIT_IGNORE(aw_null());
+  AW_RETURN(aw_string("replaced"));
+  AW_FINALLY;
+  AW_RETURN(aw_string("from finally"));
+  AW_END_FINALLY;
+}
+static void throw_in_fin_over_return_body(aw_loop *L, aw_frame *self) {
+  AW_BEGIN(self);
+  AW_AWAIT_IGNORE(aw_null());
+  AW_RETURN(aw_string("replaced"));
+  AW_FINALLY;
+  AW_THROW(aw_err("Error", "from finally"));
+  AW_END_FINALLY;
+}
+static void await_reject_in_fin_body(aw_loop *L, aw_frame *self) {
+  AW_BEGIN(self);
+  AW_AWAIT_IGNORE(aw_null());
+  AW_RETURN(aw_string("replaced"));
+  AW_FINALLY;
+  AW_AWAIT_IGNORE(aw_promise_rejected(L, aw_err("Error", "awaited in finally")));
+  ulog("NOT-REACHED");
+  AW_END_FINALLY;
+}
+
+static void test_return_in_finally_overrides_a_throw(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  AW_ASYNC_NEW(L, plain_frame, ret_in_fin_over_throw_body, f);
+  aw_promise *p = aw_async_start(&f->frame);
+  then_drop(p, h_log, h_never, "p");
+  run_ok(L);
+  assert_log("p:7");
+  aw_release(p);
+  unit_finish(L);
+}
+
+static void test_return_in_finally_overrides_a_return(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  AW_ASYNC_NEW(L, plain_frame, ret_in_fin_over_return_body, f);
+  aw_promise *p = aw_async_start(&f->frame);
+  then_drop(p, h_log, h_never, "p");
+  run_ok(L);
+  assert_log("p:from finally");
+  aw_release(p);
+  unit_finish(L);
+}
+
+static void test_throw_in_finally_overrides_a_return(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  AW_ASYNC_NEW(L, plain_frame, throw_in_fin_over_return_body, f);
+  aw_promise *p = aw_async_start(&f->frame);
+  then_drop(p, h_never, h_log, "p");
+  run_ok(L);
+  assert_log("p:Error: from finally");
+  aw_release(p);
+  unit_finish(L);
+}
+
+static void test_await_rejection_in_finally_replaces_the_outcome(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  AW_ASYNC_NEW(L, plain_frame, await_reject_in_fin_body, f);
+  aw_promise *p = aw_async_start(&f->frame);
+  then_drop(p, h_never, h_log, "p");
+  run_ok(L);
+  assert_log("p:Error: awaited in finally");
+  aw_release(p);
+  unit_finish(L);
+}
+
+/* ---- control flow across awaits ---------------------------------------------------- */
+
+typedef struct loop_frame {
+  aw_frame frame;
+  int i;
+  int64_t total;
+} loop_frame;
+
+static void loop_switch_body(aw_loop *L, aw_frame *self) {
+  loop_frame *f = (loop_frame *)self;
+  AW_BEGIN(self);
+  aw_val v;
+  for (f->i = 0; f->i < 10; f->i++) {
+    switch (f->i % 3) {
+    case 0:
+      AW_AWAIT(v, aw_int(f->i));
+      f->total += v.u.i;
+      break;
+    case 1:
+      AW_AWAIT(v, aw_promise_resolved(L, aw_int(f->i * 10)));
+      f->total += v.u.i;
+      break;
+    default:
+      f->total += 1000;
+      break;
+    }
+  }
+  AW_RETURN(aw_int(f->total));
+  AW_END;
+}
+
+static void test_loops_and_switch_keep_working_across_awaits(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  AW_ASYNC_NEW(L, loop_frame, loop_switch_body, f);
+  aw_promise *p = aw_async_start(&f->frame);
+  run_ok(L);
+  /* 0+3+6+9 awaited as values, 10+40+70 as promises, three 1000s */
+  assert_int_equal(aw_promise_result(p).u.i, 18 + 120 + 3000);
+  aw_release(p);
+  unit_finish(L);
+}
+
+/* ---- constant C stack ---------------------------------------------------------------- */
+
+/*
+ * Stack depth is measured with __builtin_frame_address(0): the body's frame
+ * address against the test function's. (A local's address says the same,
+ * except under ASan's fake stacks, which move locals to the heap.) The stack
+ * grows down on every target we build for.
+ *
+ * What is measured is the *resumption* phase: every resume of every level
+ * comes from a microtask of the loop, so its depth below the test function is
+ * the same at level 1 and at level 10,000. The synchronous descent (each level
+ * calling the next before its first await) necessarily uses C stack in
+ * proportion to the depth, exactly as the JS call stack does for
+ * `async function level(n) { ... await level(n - 1) ... }`; it is recorded
+ * and printed, not bounded.
+ */
+static uintptr_t g_deepest; /* lowest frame address seen at a resume */
+static uintptr_t g_first;   /* frame address at the first resume */
+static uintptr_t g_descent; /* frame address at the bottom of the descent */
+static int64_t g_resumes;
+
+static inline void note_resume(uintptr_t fp) {
+  if (!g_resumes++)
+    g_first = fp;
+  if (fp < g_deepest)
+    g_deepest = fp;
+}
+
+typedef struct rec_frame {
+  aw_frame frame;
+  int n;
+} rec_frame;
+
+static aw_promise *rec(aw_loop *L, int n);
+static void rec_body(aw_loop *L, aw_frame *self) {
+  rec_frame *f = (rec_frame *)self;
+  AW_BEGIN(self);
+  if (f->n == 0) {
+    g_descent = (uintptr_t)__builtin_frame_address(0);
+    AW_AWAIT_IGNORE(aw_null());
+    note_resume((uintptr_t)__builtin_frame_address(0));
+    AW_RETURN(aw_int(0));
+  }
+  aw_val v;
+  AW_AWAIT(v, rec(L, f->n - 1));
+  note_resume((uintptr_t)__builtin_frame_address(0));
+  AW_RETURN(aw_int(v.u.i + 1));
+  AW_END;
+}
+static aw_promise *rec(aw_loop *L, int n) {
+  AW_ASYNC_NEW(L, rec_frame, rec_body, f);
+  f->n = n;
+  return aw_async_start(&f->frame);
+}
+
+/* Runs rec(n) to completion; returns the deepest resume's distance below base. */
+static uintptr_t run_rec(aw_loop *L, int n, uintptr_t base) {
+  g_deepest = UINTPTR_MAX;
+  g_resumes = 0;
+  aw_promise *p = rec(L, n);
+  run_ok(L);
+  assert_int_equal(aw_promise_state(p), AW_FULFILLED);
+  assert_int_equal(aw_promise_result(p).u.i, n);
+  assert_int_equal(g_resumes, n + 1);
+  aw_release(p);
+  return base - g_deepest;
+}
+
+static void test_ten_thousand_deep_async_recursion_resumes_in_constant_stack(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  uintptr_t base = (uintptr_t)__builtin_frame_address(0);
+  uintptr_t shallow = run_rec(L, 10, base);
+  uintptr_t deep = run_rec(L, 10000, base);
+  uintptr_t descent = base - g_descent;
+  print_message("async recursion: resume depth %zu bytes at 10 levels, %zu at 10000; "
+                "synchronous descent of 10000 levels %zu bytes\n",
+                (size_t)shallow, (size_t)deep, (size_t)descent);
+  assert_int_equal(deep, shallow);
+  assert_true(deep < 64 * 1024);
+  assert_true(descent > deep); /* the measure does see the descent */
+  unit_finish(L);
+}
+
+typedef struct sum_frame {
+  aw_frame frame;
+  int64_t i, n, total;
+} sum_frame;
+
+static void sum_body(aw_loop *L, aw_frame *self) {
+  sum_frame *f = (sum_frame *)self;
+  AW_BEGIN(self);
+  for (f->i = 1; f->i <= f->n; f->i++) {
+    aw_val v;
+    AW_AWAIT(v, aw_int(f->i));
+    note_resume((uintptr_t)__builtin_frame_address(0));
+    f->total += v.u.i;
+  }
+  AW_RETURN(aw_int(f->total));
+  AW_END;
+}
+
+static void test_ten_million_sequential_awaits_run_in_constant_stack(void **state) {
+  (void)state;
+  enum { N = 10000000 };
+  aw_loop *L = unit_loop();
+  g_deepest = UINTPTR_MAX;
+  g_resumes = 0;
+  AW_ASYNC_NEW(L, sum_frame, sum_body, f);
+  f->n = N;
+  aw_promise *p = aw_async_start(&f->frame);
+  run_ok(L);
+  assert_int_equal(aw_promise_state(p), AW_FULFILLED);
+  assert_int_equal(aw_promise_result(p).u.i, (int64_t)N * (N + 1) / 2);
+  assert_int_equal(g_resumes, N);
+  assert_int_equal(g_deepest, g_first); /* the ten-millionth resume is as deep as the first */
+  aw_release(p);
+  unit_finish(L);
+}
+
+/* ---- frames that can never resume -------------------------------------------------- */
+
+static void waiter_body(aw_loop *L, aw_frame *self) {
+  arg_frame *f = (arg_frame *)self;
+  AW_BEGIN(self);
+  aw_val v;
+  AW_AWAIT(v, take_wait(f));
+  ulogv("RESUMED", v);
+  aw_release_val(v);
+  AW_FINALLY;
+  ulog("finally:%s", f->label);
+  AW_END_FINALLY;
+}
+
+static aw_promise *waiter(aw_loop *L, const char *label, aw_promise *wait) {
+  aw_promise *result_;
+  ARG_ASYNC(L, waiter_body, label, aw_string("held by the frame"), wait, true);
+  return result_;
+}
+
+static void test_dispose_runs_once_when_the_function_completes(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  g_disposed = 0;
+  aw_promise *p = waiter(L, "w", aw_promise_resolved(L, aw_int(1)));
+  then_drop(p, h_mark, h_never, "settled");
+  run_ok(L);
+  /* after the cleanup block and the settling, before the handlers run */
+  assert_log("RESUMED:1 finally:w dispose:w settled");
+  assert_int_equal(g_disposed, 1);
+  aw_release(p);
+  unit_finish(L);
+}
+
+static void test_frame_awaiting_a_promise_nobody_holds_is_dropped(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  g_disposed = 0;
+  aw_promise *q = aw_promise_new(L);
+  aw_promise *p = waiter(L, "w", aw_retain(q));
+  assert_int_equal(unit_stats(L).frames, 1);
+  aw_release(q);           /* q can never settle now, so the frame can never resume */
+  assert_log("dispose:w"); /* dropped at once, without running its finally block */
+  assert_int_equal(g_disposed, 1);
+  assert_int_equal(unit_stats(L).frames, 0);
+  assert_int_equal(aw_promise_state(p), AW_PENDING);
+  run_ok(L);
+  assert_log("dispose:w");
+  aw_release(p);
+  unit_finish(L);
+}
+
+static void outer_waiter_body(aw_loop *L, aw_frame *self) {
+  arg_frame *f = (arg_frame *)self;
+  AW_BEGIN(self);
+  aw_val v;
+  AW_AWAIT(v, waiter(L, "inner", take_wait(f)));
+  ulogv("RESUMED", v);
+  aw_release_val(v);
+  AW_FINALLY;
+  ulog("finally:%s", f->label);
+  AW_END_FINALLY;
+}
+
+static void test_chain_of_frames_awaiting_an_orphan_is_dropped(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  g_disposed = 0;
+  aw_promise *q = aw_promise_new(L);
+  aw_promise *p;
+  {
+    aw_promise *result_;
+    ARG_ASYNC(L, outer_waiter_body, "outer", aw_undefined(), aw_retain(q), true);
+    p = result_;
+  }
+  assert_int_equal(unit_stats(L).frames, 2);
+  aw_release(q); /* inner can never resume, so inner's promise can never settle */
+  assert_log("dispose:inner dispose:outer");
+  assert_int_equal(g_disposed, 2);
+  assert_int_equal(unit_stats(L).frames, 0);
+  aw_release(p);
+  run_ok(L);
+  unit_finish(L);
+}
+
+static void test_frame_with_a_queued_resume_is_dropped_by_loop_free(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  g_disposed = 0;
+  aw_promise *p = waiter(L, "w", aw_promise_resolved(L, aw_int(1)));
+  assert_int_equal(unit_stats(L).frames, 1);
+  assert_int_equal(aw_loop_free(L), 0); /* the resume job is dropped, and the frame with it */
+  assert_log("dispose:w");
+  assert_int_equal(g_disposed, 1);
+  assert_int_equal(aw_promise_state(p), AW_PENDING); /* still valid until released */
+  aw_release(p);
+  assert_no_objects();
+}
+
+static void test_frame_awaiting_a_held_promise_is_freed_after_loop_free(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  g_disposed = 0;
+  aw_promise *q = aw_promise_new(L);
+  aw_promise *p = waiter(L, "w", aw_retain(q));
+  assert_int_equal(aw_loop_free(L), 0);
+  aw_release(q);
+  aw_release(p);
+  assert_log("dispose:w"); /* exactly once, and no finally */
+  assert_int_equal(g_disposed, 1);
+  assert_no_objects();
+}
+
+/*
+ * An async function awaiting its own promise can never resume (a deadlock
+ * that a JS engine's collector reclaims). The frame holds its promise and the
+ * promise holds the frame (as a reaction), so no release breaks the cycle;
+ * aw_loop_free must: "async functions still suspended are freed with their
+ * frames", and nothing may be left alive.
+ */
+static void self_waiter_body(aw_loop *L, aw_frame *self) {
+  arg_frame *f = (arg_frame *)self;
+  AW_BEGIN(self);
+  AW_AWAIT_IGNORE(aw_null());
+  AW_AWAIT_IGNORE(take_wait(f)); /* its own promise */
+  ulog("RESUMED");
+  AW_END;
+}
+
+static void test_frame_awaiting_its_own_promise_is_freed_by_loop_free(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  g_disposed = 0;
+  AW_ASYNC_NEW_DISPOSE(L, arg_frame, self_waiter_body, arg_frame_dispose, f);
+  f->label = "self";
+  f->arg = aw_string("held by the frame");
+  f->loud = true;
+  aw_promise *p = aw_async_start(&f->frame);
+  f->wait = aw_retain(p); /* suspended at its first await: it awaits p next */
+  aw_release(p);
+  run_ok(L);
+  assert_int_equal(unit_stats(L).frames, 1);
+  assert_log("");
+  assert_int_equal(aw_loop_free(L), 0);
+  assert_log("dispose:self");
+  assert_no_objects();
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      UNIT_TEST(test_body_runs_synchronously_until_its_first_await),
+      UNIT_TEST(test_function_without_await_settles_before_start_returns),
+      UNIT_TEST(test_falling_off_the_end_returns_undefined),
+      UNIT_TEST(test_async_call_inside_async_runs_its_prefix_inline),
+      UNIT_TEST(test_await_of_a_value_takes_one_tick),
+      UNIT_TEST(test_await_of_a_fulfilled_promise_takes_one_tick),
+      UNIT_TEST(test_await_of_an_object_value_hands_back_a_reference),
+      UNIT_TEST(test_await_of_a_pending_promise_resumes_after_it_settles),
+      UNIT_TEST(test_await_of_a_rejection_throws_it_to_the_promise),
+      UNIT_TEST(test_await_of_a_thenable_adopts_it_in_two_ticks),
+      UNIT_TEST(test_await_of_a_throwing_thenable_rejects_unless_it_resolved_first),
+      UNIT_TEST(test_await_settled_hands_back_a_rejection_marked_thrown),
+      UNIT_TEST(test_await_settled_hands_back_a_value_unmarked),
+      UNIT_TEST(test_await_ignore_discards_values_and_still_throws),
+      UNIT_TEST(test_await_catch_jumps_to_its_label_with_the_reason),
+      UNIT_TEST(test_rejection_awaited_right_away_is_not_reported),
+      UNIT_TEST(test_awaiting_a_reported_rejection_emits_rejection_handled),
+      UNIT_TEST(test_throw_before_the_first_await_rejects_before_start_returns),
+      UNIT_TEST(test_throw_after_an_await_rejects_with_the_value),
+      UNIT_TEST(test_async_function_promise_refuses_public_resolve),
+      UNIT_TEST(test_returning_a_promise_costs_two_ticks_more_than_a_value),
+      UNIT_TEST(test_returning_a_thenable_costs_one_tick_more_than_a_value),
+      UNIT_TEST(test_finally_runs_on_return_and_keeps_the_value),
+      UNIT_TEST(test_finally_runs_on_throw_and_keeps_the_reason),
+      UNIT_TEST(test_finally_runs_on_an_await_rejection),
+      UNIT_TEST(test_finally_runs_once_when_the_body_falls_into_it),
+      UNIT_TEST(test_finally_may_await_and_the_outcome_stands),
+      UNIT_TEST(test_return_in_finally_overrides_a_throw),
+      UNIT_TEST(test_return_in_finally_overrides_a_return),
+      UNIT_TEST(test_throw_in_finally_overrides_a_return),
+      UNIT_TEST(test_await_rejection_in_finally_replaces_the_outcome),
+      UNIT_TEST(test_loops_and_switch_keep_working_across_awaits),
+      UNIT_TEST(test_ten_thousand_deep_async_recursion_resumes_in_constant_stack),
+      UNIT_TEST(test_ten_million_sequential_awaits_run_in_constant_stack),
+      UNIT_TEST(test_dispose_runs_once_when_the_function_completes),
+      UNIT_TEST(test_frame_awaiting_a_promise_nobody_holds_is_dropped),
+      UNIT_TEST(test_chain_of_frames_awaiting_an_orphan_is_dropped),
+      UNIT_TEST(test_frame_with_a_queued_resume_is_dropped_by_loop_free),
+      UNIT_TEST(test_frame_awaiting_a_held_promise_is_freed_after_loop_free),
+      UNIT_TEST(test_frame_awaiting_its_own_promise_is_freed_by_loop_free),
+  };
+  return cmocka_run_group_tests_name("async", tests, NULL, NULL);
 }

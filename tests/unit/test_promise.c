@@ -963,6 +963,21 @@ static void test_all_fulfils_with_values_in_input_order(void **state) {
   unit_finish(L);
 }
 
+static void test_all_with_the_same_promise_twice_has_its_value_twice(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  aw_promise *p = aw_promise_new(L);
+  aw_val in[] = {aw_obj_val(aw_retain(p)), aw_int(0), aw_obj_val(aw_retain(p))};
+  aw_promise *all = aw_promise_all(L, 3, in);
+  aw_promise_resolve(p, aw_string("p"));
+  then_drop(all, h_log, h_never, "all");
+  run_ok(L);
+  assert_log("all:p,0,p");
+  aw_release(p);
+  aw_release(all);
+  unit_finish(L);
+}
+
 /* 030 */
 static void test_all_rejects_with_the_first_rejection(void **state) {
   (void)state;
@@ -1242,7 +1257,8 @@ static void test_combinators_adopt_thenables_with_one_extra_tick(void **state) {
   aw_val i2[] = {aw_obj_val(aw_promise_resolved(L, aw_string("p"))), aw_obj_val(aw_retain(bad))};
   aw_promise *all_bad = aw_promise_all(L, 2, i2);
   then_drop(all_bad, h_never, h_log, "all-failed");
-  aw_val i3[] = {aw_obj_val(aw_retain(good)), aw_obj_val(aw_promise_resolved(L, aw_string("native")))};
+  aw_val i3[] = {aw_obj_val(aw_retain(good)),
+                 aw_obj_val(aw_promise_resolved(L, aw_string("native")))};
   aw_promise *race = aw_promise_race(L, 2, i3);
   then_drop(race, h_log, h_never, "race");
   aw_val i4[] = {aw_obj_val(aw_retain(bad)), aw_obj_val(aw_retain(good))};
@@ -1368,6 +1384,7 @@ int main(void) {
       UNIT_TEST(test_with_resolvers_reject_rejects),
       UNIT_TEST(test_internal_promises_refuse_resolve_with_eperm),
       UNIT_TEST(test_all_fulfils_with_values_in_input_order),
+      UNIT_TEST(test_all_with_the_same_promise_twice_has_its_value_twice),
       UNIT_TEST(test_all_rejects_with_the_first_rejection),
       UNIT_TEST(test_all_of_nothing_is_fulfilled_at_once_with_an_empty_array),
       UNIT_TEST(test_all_adopts_values_and_thenables_with_their_ticks),

@@ -1,0 +1,658 @@
+/*
+ * tests/unit/test_badinput.c — misuse: NULL arguments, objects of the wrong
+ * kind, calls from the wrong thread or the wrong loop, re-entrancy, use after
+ * aw_loop_free. Every such call returns the documented error (or NULL),
+ * releases the values it was given, never crashes, and changes nothing.
+ *
+ * This suite sees executor/internal.h, to check "changes nothing" on the
+ * promise itself (its flags and its reaction list), not only through the API.
+ *
+ * Not tested: aw_loop_post after aw_loop_free returns -ESHUTDOWN only as long
+ * as the loop's memory is still there, which a test cannot rely on.
+ */
+#include "unit.h"
+
+#include "internal.h"
+
+#include <pthread.h>
+#include <signal.h>
+#include <sys/wait.h>
+
+static void cb_log(aw_loop *L, void *label) {
+  (void)L;
+  ulog("%s", (const char *)label);
+}
+
+static aw_val exec_noop(aw_loop *L, aw_promise *p, void *arg) {
+  (void)L;
+  (void)p;
+  (void)arg;
+  return aw_undefined();
+}
+
+static aw_val call_noop(aw_loop *L, void *arg) {
+  (void)L;
+  (void)arg;
+  return aw_undefined();
+}
+
+/* Runs fn in a child process; true if it returned and the child exited 0 (no crash). */
+static bool survives(void (*fn)(void)) {
+  fflush(NULL);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    /* cmocka catches these to report a failing test and go on: in the child, a
+     * crash must end the child, not run the rest of the suite there */
+    static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGSYS};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+      signal(sigs[i], SIG_DFL);
+    fn();
+    _exit(0);
+  }
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/* ---- NULL arguments ----------------------------------------------------------------- */
+
+static void test_null_loop_is_refused_by_every_loop_function(void **state) {
+  (void)state;
+  assert_int_equal(aw_loop_run(NULL), -EINVAL);
+  assert_int_equal(aw_loop_run_once(NULL, false), -EINVAL);
+  assert_int_equal(aw_loop_run_once(NULL, true), -EINVAL);
+  assert_int_equal(aw_loop_free(NULL), -EINVAL);
+  assert_int_equal(aw_loop_post(NULL, cb_log, "x"), -EINVAL);
+  assert_int_equal(aw_queue_microtask(NULL, cb_log, "x"), -EINVAL);
+  assert_int_equal(aw_next_tick(NULL, cb_log, "x"), -EINVAL);
+  assert_int_equal(aw_set_timeout(NULL, 1, cb_log, "x"), 0);
+  assert_int_equal(aw_set_interval(NULL, 1, cb_log, "x"), 0);
+  assert_int_equal(aw_set_immediate(NULL, cb_log, "x"), 0);
+  assert_int_equal(aw_loop_now(NULL), 0);
+  assert_true(aw_is_undefined(aw_loop_exception(NULL)));
+  aw_loop_stop(NULL);
+  aw_loop_ref(NULL);
+  aw_loop_unref(NULL);
+  aw_clear_timer(NULL, 1);
+  aw_timer_ref(NULL, 1);
+  aw_timer_unref(NULL, 1);
+  aw_clear_immediate(NULL, 1);
+  aw_loop_on_unhandled_rejection(NULL, NULL, NULL);
+  aw_loop_on_rejection_handled(NULL, NULL, NULL);
+  aw_loop_on_uncaught_exception(NULL, NULL, NULL);
+  aw_loop_set_rejection_mode(NULL, AW_REJECTIONS_NONE);
+  aw_loop_stats s;
+  memset(&s, 0x5a, sizeof s);
+  aw_loop_stats_get(NULL, &s);
+  assert_int_equal(s.promises, 0x5a5a5a5a5a5a5a5aull); /* untouched */
+  aw_uncaught(NULL, aw_err("Error", "consumed all the same"));
+  assert_no_objects();
+}
+
+static void test_null_callbacks_are_refused_and_queue_nothing(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  assert_int_equal(aw_loop_post(L, NULL, "x"), -EINVAL);
+  assert_int_equal(aw_queue_microtask(L, NULL, "x"), -EINVAL);
+  assert_int_equal(aw_next_tick(L, NULL, "x"), -EINVAL);
+  assert_int_equal(aw_set_timeout(L, 1, NULL, "x"), 0);
+  assert_int_equal(aw_set_interval(L, 1, NULL, "x"), 0);
+  assert_int_equal(aw_set_immediate(L, NULL, "x"), 0);
+  aw_loop_stats_get(L, NULL);
+  assert_loop_empty(L);
+  assert_int_equal(aw_loop_run_once(L, false), 0); /* nothing was queued: nothing keeps it */
+  unit_finish(L);
+}
+
+static void test_null_promise_arguments_are_refused_and_values_released(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  assert_null(aw_promise_new(NULL));
+  assert_null(aw_promise_new_executor(NULL, exec_noop, NULL));
+  assert_null(aw_promise_new_executor(L, NULL, NULL));
+  assert_int_equal(aw_promise_resolve(NULL, aw_string("v")), -EINVAL);
+  assert_int_equal(aw_promise_reject(NULL, aw_err("Error", "r")), -EINVAL);
+  assert_null(aw_promise_then(NULL, h_never, h_never, NULL));
+  assert_null(aw_promise_catch(NULL, h_never, NULL));
+  assert_null(aw_promise_finally(NULL, call_noop, NULL));
+  assert_null(aw_promise_resolved(NULL, aw_string("v")));
+  assert_null(aw_promise_rejected(NULL, aw_string("r")));
+  assert_null(aw_promise_try(NULL, call_noop, NULL));
+  assert_null(aw_promise_try(L, NULL, NULL));
+  aw_promise *(*combis[4])(aw_loop *, size_t, const aw_val *) = {
+      aw_promise_all, aw_promise_all_settled, aw_promise_any, aw_promise_race};
+  for (int i = 0; i < 4; i++) {
+    aw_val in[2] = {aw_string("a"), aw_obj_val(aw_buf_from("b", 1))};
+    assert_null(combis[i](NULL, 2, in));
+    assert_null(combis[i](L, 2, NULL));
+  }
+  assert_int_equal(aw_promise_state(NULL), AW_PENDING);
+  assert_true(aw_is_undefined(aw_promise_result(NULL)));
+  assert_null(aw_promise_loop(NULL));
+  assert_int_equal(aw_resolver_resolve(NULL, aw_string("v")), -EINVAL);
+  assert_int_equal(aw_resolver_reject(NULL, aw_string("r")), -EINVAL);
+  assert_null(aw_resolver_promise(NULL));
+  aw_resolver *r = (aw_resolver *)(uintptr_t)0x1;
+  assert_null(aw_promise_with_resolvers(NULL, &r));
+  assert_ptr_equal(r, (aw_resolver *)(uintptr_t)0x1);
+  assert_null(aw_promise_with_resolvers(L, NULL));
+  assert_loop_empty(L); /* nothing was allocated */
+  unit_finish(L);
+}
+
+static void test_null_value_arguments_are_handled(void **state) {
+  (void)state;
+  assert_int_equal(aw_buf_reserve(NULL, 10), -EINVAL);
+  aw_error_set_cause(NULL, aw_string("released"));
+  assert_null(aw_object_data(NULL));
+  assert_null(aw_object_class(NULL));
+  aw_str *e = aw_str_from(NULL);
+  assert_non_null(e);
+  assert_int_equal(e->len, 0);
+  aw_release(e);
+  aw_str *n = aw_to_string(aw_obj_val(NULL)); /* an object value holding NULL */
+  assert_non_null(n);
+  aw_release(n);
+  char *out = NULL;
+  size_t len = 0;
+  FILE *f = open_memstream(&out, &len);
+  aw_error_print(aw_obj_val(NULL), f);
+  fclose(f);
+  free(out);
+  aw_obj *o = aw_object_new(NULL, 8); /* no class: no finaliser, no then */
+  assert_non_null(o);
+  assert_null(aw_object_class(o));
+  aw_release(o);
+  assert_no_objects();
+}
+
+static void push_to_null_array(void) {
+  aw_array_push(NULL, aw_string("v"));
+  if (aw_objects_alive() != 0)
+    _exit(2); /* the value was not released */
+}
+
+static void test_array_push_to_null_releases_the_value_without_crashing(void **state) {
+  (void)state;
+  /* aw_as_array() returns NULL for a non-array: aw_array_push(aw_as_array(v), x) is likely */
+  assert_true(survives(push_to_null_array));
+}
+
+/* Objects that are not promises (or resolvers), passed where one is expected. */
+static void test_objects_of_the_wrong_kind_are_refused(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  aw_str *s = aw_str_from("not a promise");
+  aw_promise *fake = (aw_promise *)(void *)s;
+  assert_null(aw_promise_then(fake, h_never, h_never, NULL));
+  assert_null(aw_promise_finally(fake, call_noop, NULL));
+  assert_int_equal(aw_promise_resolve(fake, aw_string("v")), -EINVAL);
+  assert_int_equal(aw_promise_reject(fake, aw_string("r")), -EINVAL);
+  assert_int_equal(aw_promise_state(fake), AW_PENDING);
+  assert_true(aw_is_undefined(aw_promise_result(fake)));
+  assert_null(aw_promise_loop(fake));
+  aw_resolver *fr = (aw_resolver *)(void *)s;
+  assert_true(aw_resolver_resolve(fr, aw_string("v")) < 0);
+  assert_true(aw_resolver_reject(fr, aw_string("r")) < 0);
+  assert_null(aw_resolver_promise(fr));
+  assert_string_equal(s->data, "not a promise");
+  assert_int_equal(s->hdr.refs, 1);
+  aw_release(s);
+  unit_finish(L);
+}
+
+static void test_garbage_timer_and_immediate_ids_change_nothing(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  aw_timer t = aw_set_timeout(L, 1, cb_log, "timer");
+  aw_immediate i = aw_set_immediate(L, cb_log, "immediate");
+  static const uint64_t junk[] = {
+      0, 1, UINT32_MAX, (uint64_t)UINT32_MAX + 1, UINT64_MAX, 0x123456789abcdefull};
+  for (size_t k = 0; k < sizeof junk / sizeof junk[0]; k++) {
+    if (junk[k] == t || junk[k] == i)
+      continue;
+    aw_clear_timer(L, junk[k]);
+    aw_timer_unref(L, junk[k]);
+    aw_timer_ref(L, junk[k]);
+    aw_clear_immediate(L, junk[k]);
+  }
+  aw_loop_stats s = unit_stats(L);
+  assert_int_equal(s.timers, 1);
+  assert_int_equal(s.immediates, 1);
+  run_ok(L);
+  assert_log("immediate timer");
+  unit_finish(L);
+}
+
+static void test_invalid_rejection_mode_is_ignored(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop_cfg(AW_REJECTIONS_NONE);
+  aw_loop_set_rejection_mode(L, (enum aw_rejection_mode)42);
+  aw_loop_set_rejection_mode(L, (enum aw_rejection_mode) - 1);
+  assert_int_equal(L->rejections, AW_REJECTIONS_NONE);
+  unit_finish(L);
+}
+
+/* ---- resolving twice ------------------------------------------------------------------ */
+
+static aw_val exec_settles_three_times(aw_loop *L, aw_promise *p, void *arg) {
+  (void)L;
+  int *rc = arg;
+  rc[0] = aw_promise_resolve(p, aw_string("first"));
+  rc[1] = aw_promise_resolve(p, aw_string("second"));
+  rc[2] = aw_promise_reject(p, aw_err("Error", "third"));
+  return aw_undefined();
+}
+
+static void test_resolving_twice_is_ignored_everywhere(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  int rc[3] = {-1, -1, -1};
+  aw_promise *a = aw_promise_new_executor(L, exec_settles_three_times, rc);
+  assert_int_equal(rc[0], 0);
+  assert_int_equal(rc[1], 0);
+  assert_int_equal(rc[2], 0);
+  assert_string_equal(aw_cstr(aw_promise_result(a)), "first");
+  aw_resolver *r;
+  aw_promise *b = aw_promise_with_resolvers(L, &r);
+  assert_int_equal(aw_resolver_reject(r, aw_err("Error", "first")), 0);
+  assert_int_equal(aw_resolver_resolve(r, aw_string("second")), 0);
+  assert_int_equal(aw_resolver_reject(r, aw_err("Error", "third")), 0);
+  assert_error(aw_promise_result(b), "Error", "first");
+  then_drop(a, h_log, h_never, "a");
+  then_drop(b, h_never, h_log, "b");
+  run_ok(L);
+  assert_log("a:first b:Error: first");
+  aw_release(r);
+  aw_release(a);
+  aw_release(b);
+  unit_finish(L);
+}
+
+/* ---- another thread -------------------------------------------------------------------- */
+
+typedef struct intruder {
+  aw_loop *L;
+  aw_promise *p;
+  aw_resolver *r;
+  aw_timer t;
+  void *then_, *catch_, *finally_, *resolved, *rejected, *newp, *exec, *tryp, *all, *race, *wres;
+  int resolve, reject, rresolve, rreject, micro, tick, run, run_once, free_, post;
+  aw_timer timer;
+  aw_immediate imm;
+  int64_t objects; /* aw_objects_alive() in the intruding thread at the end */
+} intruder;
+
+static aw_val exec_never(aw_loop *L, aw_promise *p, void *arg) {
+  (void)L;
+  (void)p;
+  ulog("NEVER-exec(%s)", (const char *)arg);
+  return aw_undefined();
+}
+
+static int g_posted;
+static void cb_posted(aw_loop *L, void *label) {
+  (void)L;
+  (void)label;
+  g_posted++;
+}
+
+static void *intrude(void *arg) {
+  intruder *x = arg;
+  aw_loop *L = x->L;
+  x->then_ = aw_promise_then(x->p, h_never, h_never, "then");
+  x->catch_ = aw_promise_catch(x->p, h_never, "catch");
+  x->finally_ = aw_promise_finally(x->p, call_noop, NULL);
+  x->resolve = aw_promise_resolve(x->p, aw_string("from another thread"));
+  x->reject = aw_promise_reject(x->p, aw_err("Error", "from another thread"));
+  x->rresolve = aw_resolver_resolve(x->r, aw_string("from another thread"));
+  x->rreject = aw_resolver_reject(x->r, aw_string("from another thread"));
+  x->resolved = aw_promise_resolved(L, aw_string("v"));
+  x->rejected = aw_promise_rejected(L, aw_string("r"));
+  x->newp = aw_promise_new(L);
+  x->exec = aw_promise_new_executor(L, exec_never, "thread");
+  x->tryp = aw_promise_try(L, call_noop, NULL);
+  aw_val in[2] = {aw_string("a"), aw_obj_val(aw_buf_from("b", 1))};
+  x->all = aw_promise_all(L, 2, in);
+  aw_val in2[1] = {aw_string("c")};
+  x->race = aw_promise_race(L, 1, in2);
+  aw_resolver *r2 = NULL;
+  x->wres = aw_promise_with_resolvers(L, &r2);
+  x->micro = aw_queue_microtask(L, cb_log, "NEVER-micro");
+  x->tick = aw_next_tick(L, cb_log, "NEVER-tick");
+  x->timer = aw_set_timeout(L, 1, cb_log, "NEVER-timer");
+  x->imm = aw_set_immediate(L, cb_log, "NEVER-immediate");
+  x->run = aw_loop_run(L);
+  x->run_once = aw_loop_run_once(L, false);
+  x->free_ = aw_loop_free(L);
+  aw_clear_timer(L, x->t); /* the loop's own timer: must survive */
+  aw_timer_unref(L, x->t);
+  aw_loop_ref(L);
+  aw_loop_stop(L);
+  aw_loop_on_unhandled_rejection(L, NULL, NULL);
+  aw_loop_set_rejection_mode(L, AW_REJECTIONS_NONE);
+  aw_uncaught(L, aw_err("Error", "from another thread"));
+  x->post = aw_loop_post(L, cb_posted, "posted"); /* the one call any thread may make */
+  x->objects = aw_objects_alive();
+  return NULL;
+}
+
+static void hook_unhandled(aw_loop *L, aw_val reason, aw_promise *p, void *arg) {
+  (void)L;
+  (void)reason;
+  (void)p;
+  (void)arg;
+}
+
+static void test_calls_from_another_thread_fail_and_change_nothing(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  aw_loop_on_unhandled_rejection(L, hook_unhandled, NULL);
+  aw_promise *p = aw_promise_new(L);
+  then_drop(p, h_log, h_never, "main");
+  aw_resolver *r;
+  aw_promise *rp = aw_promise_with_resolvers(L, &r);
+  aw_timer t = aw_set_timeout(L, 1, cb_log, "timer");
+  /* what "changes nothing" is checked against */
+  uint16_t flags = p->hdr.flags;
+  uint32_t refs = p->hdr.refs;
+  aw__rlink *head = p->u.q.head, *tail = p->u.q.tail;
+  aw_loop_stats before = unit_stats(L);
+  uint32_t micro_tail = L->micro.tail, ticks_tail = L->ticks.tail;
+
+  intruder x = {.L = L, .p = p, .r = r, .t = t};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, intrude, &x), 0);
+  pthread_join(th, NULL);
+
+  void *nulls[] = {x.then_, x.catch_, x.finally_, x.resolved, x.rejected, x.newp,
+                   x.exec,  x.tryp,   x.all,      x.race,     x.wres};
+  for (size_t i = 0; i < sizeof nulls / sizeof nulls[0]; i++)
+    assert_null(nulls[i]);
+  assert_int_equal(x.resolve, -EPERM);
+  assert_int_equal(x.reject, -EPERM);
+  assert_int_equal(x.rresolve, -EPERM);
+  assert_int_equal(x.rreject, -EPERM);
+  assert_int_equal(x.micro, -EPERM);
+  assert_int_equal(x.tick, -EPERM);
+  assert_int_equal(x.timer, 0);
+  assert_int_equal(x.imm, 0);
+  assert_int_equal(x.run, -EPERM);
+  assert_int_equal(x.run_once, -EPERM);
+  assert_int_equal(x.free_, -EPERM);
+  assert_int_equal(x.post, 0);
+  assert_int_equal(x.objects, 0); /* every value it passed was released (on its thread) */
+
+  assert_int_equal(aw_promise_state(p), AW_PENDING);
+  assert_int_equal(p->hdr.flags, flags);
+  assert_int_equal(p->hdr.refs, refs);
+  assert_ptr_equal(p->u.q.head, head);
+  assert_ptr_equal(p->u.q.tail, tail);
+  assert_int_equal(aw_promise_state(rp), AW_PENDING);
+  aw_loop_stats after = unit_stats(L);
+  assert_int_equal(after.promises, before.promises);
+  assert_int_equal(after.timers, before.timers);
+  assert_int_equal(after.immediates, before.immediates);
+  assert_int_equal(L->micro.tail, micro_tail);
+  assert_int_equal(L->ticks.tail, ticks_tail);
+  assert_int_equal(L->refs, 0);
+  assert_ptr_equal(L->on_unhandled, hook_unhandled);
+  assert_int_equal(L->rejections, AW_REJECTIONS_THROW);
+  assert_false(L->failed);
+
+  g_posted = 0;
+  aw_promise_resolve(p, aw_int(1));
+  aw_resolver_resolve(r, aw_int(2));
+  run_ok(L);
+  assert_log("main:1 timer");
+  assert_int_equal(g_posted, 1);
+  aw_release(r);
+  aw_release(rp);
+  aw_release(p);
+  unit_finish(L);
+}
+
+typedef struct runner {
+  aw_loop *L;
+  int rc;
+} runner;
+static void *run_from_thread(void *arg) {
+  runner *r = arg;
+  r->rc = aw_loop_run(r->L);
+  return NULL;
+}
+
+static void test_loop_run_from_a_second_thread_is_eperm(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  aw_set_immediate(L, cb_log, "immediate");
+  runner r = {L, 0};
+  pthread_t th;
+  assert_int_equal(pthread_create(&th, NULL, run_from_thread, &r), 0);
+  pthread_join(th, NULL);
+  assert_int_equal(r.rc, -EPERM);
+  assert_log("");
+  assert_int_equal(unit_stats(L).immediates, 1);
+  run_ok(L);
+  assert_log("immediate");
+  unit_finish(L);
+}
+
+/* ---- another loop ---------------------------------------------------------------------- */
+
+typedef struct cross {
+  aw_promise *p2;
+  aw_resolver *r2;
+  void *then_, *catch_, *finally_;
+  int resolve, reject, rresolve;
+} cross;
+static cross g_cross;
+
+static void cb_touch_other_loop(aw_loop *L, void *arg) {
+  (void)L;
+  (void)arg;
+  cross *c = &g_cross;
+  c->then_ = aw_promise_then(c->p2, h_never, h_never, "cross-then");
+  c->catch_ = aw_promise_catch(c->p2, h_never, "cross-catch");
+  c->finally_ = aw_promise_finally(c->p2, call_noop, NULL);
+  c->resolve = aw_promise_resolve(c->p2, aw_string("from L1"));
+  c->reject = aw_promise_reject(c->p2, aw_string("from L1"));
+  c->rresolve = aw_resolver_resolve(c->r2, aw_string("from L1"));
+  ulog("touched");
+}
+
+static void test_then_on_a_promise_of_another_loop_inside_a_running_loop_is_null(void **state) {
+  (void)state;
+  aw_loop *L1 = unit_loop();
+  aw_loop *L2 = unit_loop();
+  g_cross = (cross){0};
+  g_cross.p2 = aw_promise_new(L2);
+  aw_promise *w2 = aw_promise_with_resolvers(L2, &g_cross.r2);
+  aw_set_timeout(L1, 1, cb_touch_other_loop, NULL);
+  run_ok(L1);
+  assert_log("touched");
+  assert_null(g_cross.then_);
+  assert_null(g_cross.catch_);
+  assert_null(g_cross.finally_);
+  assert_int_equal(g_cross.resolve, -EPERM);
+  assert_int_equal(g_cross.reject, -EPERM);
+  assert_int_equal(g_cross.rresolve, -EPERM);
+  assert_int_equal(aw_promise_state(g_cross.p2), AW_PENDING);
+  assert_null(g_cross.p2->u.q.head); /* no reaction was added */
+  assert_int_equal(aw_promise_state(w2), AW_PENDING);
+  assert_int_equal(unit_stats(L1).promises, 0);
+  /* outside any running loop, the owning thread may use L2's promises */
+  then_drop(g_cross.p2, h_log, NULL, "p2");
+  aw_promise_resolve(g_cross.p2, aw_int(2));
+  run_ok(L2);
+  assert_log("touched p2:2");
+  aw_release(g_cross.r2);
+  aw_release(w2);
+  aw_release(g_cross.p2);
+  unit_finish(L1);
+  unit_finish(L2);
+}
+
+static void test_resolving_with_a_promise_of_another_loop_rejects_with_typeerror(void **state) {
+  (void)state;
+  aw_loop *L1 = unit_loop();
+  aw_loop *L2 = unit_loop();
+  aw_promise *p2 = aw_promise_resolved(L2, aw_int(1));
+  aw_promise *p1 = aw_promise_new(L1);
+  assert_int_equal(aw_promise_resolve(p1, aw_obj_val(aw_retain(p2))), 0);
+  assert_int_equal(aw_promise_state(p1), AW_REJECTED);
+  assert_non_null(aw_as_error(aw_promise_result(p1)));
+  assert_string_equal(aw_as_error(aw_promise_result(p1))->name, "TypeError");
+  then_drop(p1, NULL, h_mark, "handled");
+  run_ok(L1);
+  assert_log("handled");
+  aw_release(p1);
+  aw_release(p2);
+  unit_finish(L1);
+  unit_finish(L2);
+}
+
+typedef struct wait_frame {
+  aw_frame frame;
+  aw_promise *other; /* a promise of another loop (owned) */
+} wait_frame;
+static void wait_frame_dispose(aw_frame *self) { aw_release(((wait_frame *)self)->other); }
+
+static void await_bad_body(aw_loop *L, aw_frame *self) {
+  wait_frame *f = (wait_frame *)self;
+  AW_BEGIN(self);
+  aw_val v;
+  AW_AWAIT_SETTLED(v, (aw_promise *)NULL);
+  ulogv(aw_is_thrown(v) ? "null-thrown" : "null-NOT-THROWN", v);
+  aw_release_val(v);
+  AW_AWAIT_SETTLED(v, aw_retain(f->other));
+  ulogv(aw_is_thrown(v) ? "other-thrown" : "other-NOT-THROWN", v);
+  aw_release_val(v);
+  AW_END;
+}
+
+static void test_await_of_a_null_or_foreign_promise_throws_typeerror(void **state) {
+  (void)state;
+  aw_loop *L1 = unit_loop();
+  aw_loop *L2 = unit_loop();
+  aw_promise *p2 = aw_promise_resolved(L2, aw_int(1));
+  AW_ASYNC_NEW_DISPOSE(L1, wait_frame, await_bad_body, wait_frame_dispose, f);
+  f->other = p2;
+  aw_promise *p = aw_async_start(&f->frame);
+  run_ok(L1);
+  assert_int_equal(aw_promise_state(p), AW_FULFILLED);
+  assert_true(strncmp(ulog_buf, "null-thrown:TypeError: ", 23) == 0);
+  assert_non_null(strstr(ulog_buf, " other-thrown:TypeError: "));
+  aw_release(p);
+  unit_finish(L1);
+  unit_finish(L2);
+}
+
+/* ---- re-entrancy ------------------------------------------------------------------------- */
+
+static int g_rc[4];
+static void cb_reenter(aw_loop *L, void *arg) {
+  (void)arg;
+  g_rc[0] = aw_loop_run(L);
+  g_rc[1] = aw_loop_run_once(L, false);
+  g_rc[2] = aw_loop_run_once(L, true);
+  ulog("reentered");
+}
+static aw_val h_reenter(aw_loop *L, aw_val v, void *arg) {
+  (void)v;
+  (void)arg;
+  g_rc[3] = aw_loop_run(L);
+  return aw_undefined();
+}
+
+static void test_loop_run_reentered_from_a_callback_is_ebusy(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  memset(g_rc, 0, sizeof g_rc);
+  aw_set_timeout(L, 1, cb_reenter, NULL);
+  aw_set_timeout(L, 2, cb_log, "after");
+  aw_promise *p = aw_promise_resolved(L, aw_undefined());
+  then_drop(p, h_reenter, NULL, NULL);
+  run_ok(L);
+  assert_int_equal(g_rc[0], -EBUSY);
+  assert_int_equal(g_rc[1], -EBUSY);
+  assert_int_equal(g_rc[2], -EBUSY);
+  assert_int_equal(g_rc[3], -EBUSY);
+  assert_log("reentered after");
+  aw_release(p);
+  unit_finish(L);
+}
+
+static void cb_free_running(aw_loop *L, void *arg) {
+  (void)arg;
+  g_rc[0] = aw_loop_free(L);
+  ulog("tried");
+}
+
+static void test_loop_free_while_running_is_ebusy(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  g_rc[0] = 0;
+  aw_set_timeout(L, 1, cb_free_running, NULL);
+  aw_set_timeout(L, 2, cb_log, "still-running");
+  run_ok(L);
+  assert_int_equal(g_rc[0], -EBUSY);
+  assert_log("tried still-running");
+  unit_finish(L);
+}
+
+/* ---- after aw_loop_free -------------------------------------------------------------------- */
+
+static void test_promises_held_after_loop_free_can_be_inspected_and_released_only(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  aw_promise *pending = aw_promise_new(L);
+  then_drop(pending, h_never, h_never, "queued-reaction");
+  aw_promise *done = aw_promise_resolved(L, aw_string("v"));
+  aw_resolver *r;
+  aw_promise *rp = aw_promise_with_resolvers(L, &r);
+  assert_int_equal(aw_loop_free(L), 0);
+  /* inspecting is fine */
+  assert_int_equal(aw_promise_state(pending), AW_PENDING);
+  assert_int_equal(aw_promise_state(done), AW_FULFILLED);
+  assert_string_equal(aw_cstr(aw_promise_result(done)), "v");
+  /* operating is refused, and the values given are released */
+  assert_null(aw_promise_then(done, h_never, h_never, "then"));
+  assert_null(aw_promise_then(pending, h_never, h_never, "then"));
+  assert_null(aw_promise_finally(done, call_noop, NULL));
+  assert_int_equal(aw_promise_resolve(pending, aw_string("late")), -EPERM);
+  assert_int_equal(aw_promise_reject(pending, aw_string("late")), -EPERM);
+  assert_int_equal(aw_resolver_resolve(r, aw_string("late")), -EPERM);
+  assert_int_equal(aw_promise_state(pending), AW_PENDING);
+  assert_int_equal(aw_promise_state(rp), AW_PENDING);
+  aw_release(pending);
+  aw_release(done);
+  aw_release(r);
+  aw_release(rp);
+  assert_log("");
+  assert_no_objects();
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      UNIT_TEST(test_null_loop_is_refused_by_every_loop_function),
+      UNIT_TEST(test_null_callbacks_are_refused_and_queue_nothing),
+      UNIT_TEST(test_null_promise_arguments_are_refused_and_values_released),
+      UNIT_TEST(test_null_value_arguments_are_handled),
+      UNIT_TEST(test_array_push_to_null_releases_the_value_without_crashing),
+      UNIT_TEST(test_objects_of_the_wrong_kind_are_refused),
+      UNIT_TEST(test_garbage_timer_and_immediate_ids_change_nothing),
+      UNIT_TEST(test_invalid_rejection_mode_is_ignored),
+      UNIT_TEST(test_resolving_twice_is_ignored_everywhere),
+      UNIT_TEST(test_calls_from_another_thread_fail_and_change_nothing),
+      UNIT_TEST(test_loop_run_from_a_second_thread_is_eperm),
+      UNIT_TEST(test_then_on_a_promise_of_another_loop_inside_a_running_loop_is_null),
+      UNIT_TEST(test_resolving_with_a_promise_of_another_loop_rejects_with_typeerror),
+      UNIT_TEST(test_await_of_a_null_or_foreign_promise_throws_typeerror),
+      UNIT_TEST(test_loop_run_reentered_from_a_callback_is_ebusy),
+      UNIT_TEST(test_loop_free_while_running_is_ebusy),
+      UNIT_TEST(test_promises_held_after_loop_free_can_be_inspected_and_released_only),
+  };
+  return cmocka_run_group_tests_name("badinput", tests, NULL, NULL);
+}
