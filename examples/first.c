@@ -1,7 +1,10 @@
 /* examples/first.c — the README's first example: an async function awaiting a promise. */
 #include <aw.h>
 #include <stdio.h>
-struct fetch_total { aw_frame frame; int id; };
+struct fetch_total {
+  aw_frame frame;
+  int id;
+};
 static aw_promise *lookup(aw_loop *L, int id) { return aw_promise_resolved(L, aw_int(id * 100)); }
 static void fetch_total_body(aw_loop *L, aw_frame *self) {
   struct fetch_total *f = (struct fetch_total *)self;

@@ -47,8 +47,9 @@ static void list_del(aw_loop *L, aw_frame *f) {
 
 aw_frame *aw_async_new(aw_loop *L, const aw_async_desc *desc) {
   if (!L || !desc || !aw__on_owner(L) || L->freeing || desc->size < sizeof(aw_frame)) {
-    fprintf(stderr, "libawait: async function %s started on a loop of another thread "
-                    "(or a freed loop, or with a bad frame size)\n",
+    fprintf(stderr,
+            "libawait: async function %s started on a loop of another thread "
+            "(or a freed loop, or with a bad frame size)\n",
             desc && desc->name ? desc->name : "?");
     abort();
   }

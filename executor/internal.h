@@ -111,7 +111,9 @@ typedef struct aw__rlink {
 } aw__rlink;
 
 static inline unsigned aw__r_kind(const aw__rlink *r) { return (unsigned)(r->link & 7u); }
-static inline aw__rlink *aw__r_next(const aw__rlink *r) { return (aw__rlink *)(r->link & ~(uintptr_t)7); }
+static inline aw__rlink *aw__r_next(const aw__rlink *r) {
+  return (aw__rlink *)(r->link & ~(uintptr_t)7);
+}
 
 typedef struct aw__then_r {
   aw__rlink link;
@@ -122,12 +124,12 @@ typedef struct aw__then_r {
 /* ---- promises ------------------------------------------------------------- */
 
 enum {
-  AW__PF_RESOLVED = 1 << 0,  /* the promise's own resolve/reject were used */
-  AW__PF_HANDLED = 1 << 1,   /* [[PromiseIsHandled]] */
-  AW__PF_MAYBE = 1 << 2,     /* rejected without handler, not handled since */
-  AW__PF_WARNED = 1 << 3,    /* reported as unhandled */
-  AW__PF_THEN = 1 << 4,      /* a then-promise (64-byte block) */
-  AW__PF_COMBI = 1 << 5      /* lives inside a combinator state block */
+  AW__PF_RESOLVED = 1 << 0, /* the promise's own resolve/reject were used */
+  AW__PF_HANDLED = 1 << 1,  /* [[PromiseIsHandled]] */
+  AW__PF_MAYBE = 1 << 2,    /* rejected without handler, not handled since */
+  AW__PF_WARNED = 1 << 3,   /* reported as unhandled */
+  AW__PF_THEN = 1 << 4,     /* a then-promise (64-byte block) */
+  AW__PF_COMBI = 1 << 5     /* lives inside a combinator state block */
 };
 
 struct aw_promise {
@@ -272,8 +274,8 @@ struct aw_loop {
   /* hot: microtask machinery */
   aw__ring micro;
   aw__ring ticks;
-  aw_frame *cur_frame; /* the async function running, for async stacks */
-  aw_frame *job_frame; /* the frame resumed by the microtask job running */
+  aw_frame *cur_frame;  /* the async function running, for async stacks */
+  aw_frame *job_frame;  /* the frame resumed by the microtask job running */
   aw_frame *frame_list; /* every live frame, for aw_loop_free */
   bool await_shortcut;
   aw__pool pool;

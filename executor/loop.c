@@ -445,7 +445,8 @@ void aw__imms_free(aw__imms *q) {
 void aw__loop_queue_close(aw_loop *L, aw_task_fn fn, void *arg) {
   if (L->nclosing == L->closing_cap) {
     uint32_t ncap = L->closing_cap ? L->closing_cap * 2 : 16;
-    L->closing = aw__realloc(L->closing, L->closing_cap * sizeof(aw__task), ncap * sizeof(aw__task));
+    L->closing =
+        aw__realloc(L->closing, L->closing_cap * sizeof(aw__task), ncap * sizeof(aw__task));
     L->closing_cap = ncap;
   }
   L->closing[L->nclosing++] = (aw__task){fn, arg};

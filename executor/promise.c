@@ -168,7 +168,8 @@ void aw__promise_resolve_value(aw_promise *p, aw_val v) {
     if (o->type == AW_T_PROMISE) {
       if (((aw_promise *)o)->loop != L) {
         aw_release_val(v);
-        settle(p, aw_err("TypeError", "cannot resolve with a promise of another loop"), AW_REJECTED);
+        settle(p, aw_err("TypeError", "cannot resolve with a promise of another loop"),
+               AW_REJECTED);
         return;
       }
       aw__ring_push(&L->micro, job_rtj_native, aw_retain(p), v);
@@ -339,7 +340,9 @@ void aw__job_drop(aw_loop *L, aw__job *j) {
   /* user tasks hold nothing of ours */
 }
 
-void aw__queue_frame_job(aw_loop *L, aw_frame *f, aw_val v) { aw__ring_push(&L->micro, job_frame, f, v); }
+void aw__queue_frame_job(aw_loop *L, aw_frame *f, aw_val v) {
+  aw__ring_push(&L->micro, job_frame, f, v);
+}
 
 void aw__queue_rtj(aw_loop *L, aw_promise *p, aw_val thenable) {
   const aw_class *c = aw_object_class(thenable.u.o);
@@ -537,8 +540,12 @@ static aw_val finally_step(aw_loop *L, aw_val v, void *arg, bool rejected) {
   return aw_obj_val(d);
 }
 
-static aw_val then_finally(aw_loop *L, aw_val v, void *arg) { return finally_step(L, v, arg, false); }
-static aw_val catch_finally(aw_loop *L, aw_val v, void *arg) { return finally_step(L, v, arg, true); }
+static aw_val then_finally(aw_loop *L, aw_val v, void *arg) {
+  return finally_step(L, v, arg, false);
+}
+static aw_val catch_finally(aw_loop *L, aw_val v, void *arg) {
+  return finally_step(L, v, arg, true);
+}
 
 aw_promise *aw_promise_finally(aw_promise *p, aw_call_fn fn, void *arg) {
   if (AW__UNLIKELY(!aw__promise_usable(p)))

@@ -141,7 +141,9 @@ aw_str *aw_str_new(const char *s, size_t len) {
   return str;
 }
 
-aw_str *aw_str_from(const char *cstr) { return aw_str_new(cstr ? cstr : "", cstr ? strlen(cstr) : 0); }
+aw_str *aw_str_from(const char *cstr) {
+  return aw_str_new(cstr ? cstr : "", cstr ? strlen(cstr) : 0);
+}
 
 aw_str *aw_vstrf(const char *fmt, va_list ap) {
   char small[256];

@@ -84,15 +84,15 @@ typedef struct aw_async_desc {
 
 /* The frame header. Its fields are private to the macros below. */
 struct aw_frame {
-  uintptr_t link_;      /* node in the awaited promise's reaction list */
-  void *resume;         /* where to continue; NULL before the start */
-  void *exit;           /* the cleanup block, then the end */
+  uintptr_t link_; /* node in the awaited promise's reaction list */
+  void *resume;    /* where to continue; NULL before the start */
+  void *exit;      /* the cleanup block, then the end */
   aw_loop *loop;
-  aw_promise *promise;  /* the function's promise */
+  aw_promise *promise; /* the function's promise */
   const aw_async_desc *desc;
-  aw_val result;        /* what the last await delivered */
-  aw_val completion;    /* the pending return value or throw */
-  uint32_t line;        /* line of the last await, for async stacks */
+  aw_val result;     /* what the last await delivered */
+  aw_val completion; /* the pending return value or throw */
+  uint32_t line;     /* line of the last await, for async stacks */
   uint32_t flags_;
   aw_frame *prev_, *next_; /* the loop's list of live frames */
 };
@@ -130,7 +130,7 @@ void aw__finish(aw_frame *f);
 #define AW_BEGIN(self)                                                                             \
   aw_frame *const aw__self = (self);                                                               \
   if (aw__self->resume)                                                                            \
-    goto *aw__self->resume;                                                                        \
+    goto * aw__self->resume;                                                                       \
   aw__self->exit = &&aw__finally
 
 #define AW__SUSPEND(expr, lbl)                                                                     \
@@ -145,7 +145,7 @@ void aw__finish(aw_frame *f);
     AW__SUSPEND(expr, lbl)                                                                         \
     if (aw_is_thrown(aw__self->result)) {                                                          \
       aw__rethrow(aw__self);                                                                       \
-      goto *aw__self->exit;                                                                        \
+      goto * aw__self->exit;                                                                       \
     }                                                                                              \
     (dst) = aw__self->result;                                                                      \
     aw__self->result = aw_undefined();                                                             \
@@ -158,8 +158,7 @@ void aw__finish(aw_frame *f);
     (dst) = aw__self->result;                                                                      \
     aw__self->result = aw_undefined();                                                             \
   } while (0)
-#define AW_AWAIT_SETTLED(dst, expr)                                                                \
-  AW__AWAIT_SETTLED(dst, expr, AW__CAT(aw__resume_, __COUNTER__))
+#define AW_AWAIT_SETTLED(dst, expr) AW__AWAIT_SETTLED(dst, expr, AW__CAT(aw__resume_, __COUNTER__))
 
 /* await expr, discarding the value (a rejection still throws). */
 #define AW__AWAIT_IGNORE(expr, lbl)                                                                \
@@ -167,7 +166,7 @@ void aw__finish(aw_frame *f);
     AW__SUSPEND(expr, lbl)                                                                         \
     if (aw_is_thrown(aw__self->result)) {                                                          \
       aw__rethrow(aw__self);                                                                       \
-      goto *aw__self->exit;                                                                        \
+      goto * aw__self->exit;                                                                       \
     }                                                                                              \
     aw_release_val(aw__self->result);                                                              \
     aw__self->result = aw_undefined();                                                             \
@@ -192,13 +191,13 @@ void aw__finish(aw_frame *f);
 #define AW_RETURN(v)                                                                               \
   do {                                                                                             \
     aw__complete(aw__self, aw_v(v));                                                               \
-    goto *aw__self->exit;                                                                          \
+    goto * aw__self->exit;                                                                         \
   } while (0)
 
 #define AW_THROW(v)                                                                                \
   do {                                                                                             \
     aw__complete(aw__self, aw_throw(aw_v(v)));                                                     \
-    goto *aw__self->exit;                                                                          \
+    goto * aw__self->exit;                                                                         \
   } while (0)
 
 #define AW_FINALLY                                                                                 \

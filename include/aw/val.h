@@ -124,9 +124,7 @@ static inline aw_val aw_obj_val(void *o) {
 static inline unsigned aw_tag_of(aw_val v) { return v.tag & AW_TAG_MASK; }
 static inline bool aw_is_undefined(aw_val v) { return aw_tag_of(v) == AW_TAG_UNDEFINED; }
 static inline bool aw_is_obj(aw_val v) { return aw_tag_of(v) == AW_TAG_OBJ && v.u.o; }
-static inline bool aw_is_type(aw_val v, enum aw_type t) {
-  return aw_is_obj(v) && v.u.o->type == t;
-}
+static inline bool aw_is_type(aw_val v, enum aw_type t) { return aw_is_obj(v) && v.u.o->type == t; }
 static inline bool aw_is_promise(aw_val v) { return aw_is_type(v, AW_T_PROMISE); }
 static inline bool aw_is_string(aw_val v) { return aw_is_type(v, AW_T_STRING); }
 static inline bool aw_is_error(aw_val v) { return aw_is_type(v, AW_T_ERROR); }
@@ -187,29 +185,29 @@ static inline aw_val aw__v_obj(const void *o) { return aw_obj_val((void *)o); }
 static inline aw_val aw__v_int(long long i) { return aw_int(i); }
 static inline aw_val aw__v_uint(unsigned long long i) { return aw_int((int64_t)i); }
 #define aw_v(x)                                                                                    \
-  _Generic((x),                                                                                    \
-      aw_val: aw__v_val,                                                                           \
-      aw_promise *: aw__v_obj,                                                                     \
-      aw_obj *: aw__v_obj,                                                                         \
-      aw_str *: aw__v_obj,                                                                         \
-      aw_buf *: aw__v_obj,                                                                         \
-      aw_array *: aw__v_obj,                                                                       \
-      aw_error *: aw__v_obj,                                                                       \
-      aw_resolver *: aw__v_obj,                                                                    \
-      _Bool: aw_bool,                                                                              \
-      char: aw__v_int,                                                                             \
-      signed char: aw__v_int,                                                                      \
-      short: aw__v_int,                                                                            \
-      int: aw__v_int,                                                                              \
-      long: aw__v_int,                                                                             \
-      long long: aw__v_int,                                                                        \
-      unsigned char: aw__v_uint,                                                                   \
-      unsigned short: aw__v_uint,                                                                  \
-      unsigned: aw__v_uint,                                                                        \
-      unsigned long: aw__v_uint,                                                                   \
-      unsigned long long: aw__v_uint,                                                              \
-      float: aw_double,                                                                            \
-      double: aw_double)(x)
+  _Generic((x), aw_val                                                                             \
+           : aw__v_val, aw_promise *                                                               \
+           : aw__v_obj, aw_obj *                                                                   \
+           : aw__v_obj, aw_str *                                                                   \
+           : aw__v_obj, aw_buf *                                                                   \
+           : aw__v_obj, aw_array *                                                                 \
+           : aw__v_obj, aw_error *                                                                 \
+           : aw__v_obj, aw_resolver *                                                              \
+           : aw__v_obj, _Bool                                                                      \
+           : aw_bool, char                                                                         \
+           : aw__v_int, signed char                                                                \
+           : aw__v_int, short                                                                      \
+           : aw__v_int, int                                                                        \
+           : aw__v_int, long                                                                       \
+           : aw__v_int, long long                                                                  \
+           : aw__v_int, unsigned char                                                              \
+           : aw__v_uint, unsigned short                                                            \
+           : aw__v_uint, unsigned                                                                  \
+           : aw__v_uint, unsigned long                                                             \
+           : aw__v_uint, unsigned long long                                                        \
+           : aw__v_uint, float                                                                     \
+           : aw_double, double                                                                     \
+           : aw_double)(x)
 
 /* ---- strings ------------------------------------------------------------ */
 
@@ -289,11 +287,11 @@ typedef struct aw_stack_entry {
 
 struct aw_error {
   aw_obj hdr;
-  int errnum;           /* errno (positive) or 0 */
-  const char *name;     /* "Error", "TypeError", "AbortError", ... (static) */
+  int errnum;       /* errno (positive) or 0 */
+  const char *name; /* "Error", "TypeError", "AbortError", ... (static) */
   aw_str *message;
-  aw_val cause;         /* undefined if none */
-  aw_array *errors;     /* AggregateError's errors, else NULL */
+  aw_val cause;     /* undefined if none */
+  aw_array *errors; /* AggregateError's errors, else NULL */
   uint32_t nstack;
   aw_stack_entry stack[];
 };

@@ -1,7 +1,9 @@
 /* 013: `return p` of a settled promise costs two ticks more than returning a value. */
 #include "conf.h"
 
-typedef struct { aw_frame frame; } fn_frame;
+typedef struct {
+  aw_frame frame;
+} fn_frame;
 
 static void direct_body(aw_loop *L, aw_frame *self) {
   AW_BEGIN(self);

@@ -1,4 +1,5 @@
-// Promise.any takes the first fulfilment, skips rejections, and rejects with AggregateError (errors in input order) if all reject
+// Promise.any takes the first fulfilment, skips rejections, and rejects with AggregateError (errors
+// in input order) if all reject
 #include <stdlib.h>
 
 #include "conf.h"

@@ -1,4 +1,5 @@
-// all, allSettled, race and any over already-fulfilled inputs settle at fixed ticks relative to a then chain
+// all, allSettled, race and any over already-fulfilled inputs settle at fixed ticks relative to a
+// then chain
 #include "conf.h"
 
 static void program(aw_loop *L) {

@@ -26,7 +26,8 @@ static void program(aw_loop *L) {
   aw_release(conf_then(aw_promise_all(L, 2, in1), all_ok, NULL, NULL));
   aw_val in2[] = {aw_obj_val(aw_promise_resolved(L, aw_string("p"))), aw_obj_val(aw_retain(bad))};
   aw_release(conf_catch(aw_promise_all(L, 2, in2), conf_logmsg_then, "all failed"));
-  aw_val in3[] = {aw_obj_val(aw_retain(good)), aw_obj_val(aw_promise_resolved(L, aw_string("native")))};
+  aw_val in3[] = {aw_obj_val(aw_retain(good)),
+                  aw_obj_val(aw_promise_resolved(L, aw_string("native")))};
   aw_release(conf_then(aw_promise_race(L, 2, in3), conf_logv_then, NULL, "race winner"));
   aw_val in4[] = {aw_obj_val(bad), aw_obj_val(good)};
   aw_release(conf_then(aw_promise_any(L, 2, in4), conf_logv_then, NULL, "any winner"));

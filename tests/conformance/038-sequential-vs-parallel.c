@@ -1,4 +1,5 @@
-// sequential awaits add up the delays; Promise.all over two started operations takes about the longest one
+// sequential awaits add up the delays; Promise.all over two started operations takes about the
+// longest one
 #include <stdlib.h>
 #include <string.h>
 

@@ -1,4 +1,5 @@
-// starting two operations before awaiting either runs them concurrently; the awaits still resume in program order
+// starting two operations before awaiting either runs them concurrently; the awaits still resume in
+// program order
 #include <stdlib.h>
 
 #include "conf.h"

@@ -1,4 +1,5 @@
-// clearTimeout cancels a pending timer, also one due in the same timers phase; clearing a fired timer is harmless
+// clearTimeout cancels a pending timer, also one due in the same timers phase; clearing a fired
+// timer is harmless
 #include "conf.h"
 
 static aw_timer never, victim, fired; /* the script's globals */

@@ -1,4 +1,5 @@
-// setInterval repeats until clearInterval, which works from inside its own callback; microtasks run after each run
+// setInterval repeats until clearInterval, which works from inside its own callback; microtasks run
+// after each run
 #include "conf.h"
 
 static int n = 0;

@@ -1,4 +1,5 @@
-// microtasks queued by a timer callback all run before the next timer callback, even when both timers are due together
+// microtasks queued by a timer callback all run before the next timer callback, even when both
+// timers are due together
 #include "conf.h"
 
 static void log_task(aw_loop *L, void *msg) { conf_log("%s", (const char *)msg); }

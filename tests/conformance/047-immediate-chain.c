@@ -1,4 +1,5 @@
-// an immediate scheduled from an immediate runs on the next loop iteration, after a timer that came due meanwhile
+// an immediate scheduled from an immediate runs on the next loop iteration, after a timer that came
+// due meanwhile
 #include "conf.h"
 
 static void log_task(aw_loop *L, void *msg) { conf_log("%s", (const char *)msg); }

@@ -1,4 +1,5 @@
-// process.nextTick callbacks run before promise microtasks, after the main script and after each macrotask
+// process.nextTick callbacks run before promise microtasks, after the main script and after each
+// macrotask
 #include "conf.h"
 
 static void log_task(aw_loop *L, void *msg) { conf_log("%s", (const char *)msg); }

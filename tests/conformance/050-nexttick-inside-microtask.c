@@ -1,4 +1,5 @@
-// a nextTick queued by a promise job waits until the microtask queue is empty; a promise job queued by a nextTick waits for the nextTick queue
+// a nextTick queued by a promise job waits until the microtask queue is empty; a promise job queued
+// by a nextTick waits for the nextTick queue
 #include "conf.h"
 
 static void log_task(aw_loop *L, void *msg) { conf_log("%s", (const char *)msg); }

@@ -1,4 +1,5 @@
-// a throw inside an async function, even before any await, rejects its promise instead of throwing to the caller
+// a throw inside an async function, even before any await, rejects its promise instead of throwing
+// to the caller
 #include "conf.h"
 
 typedef struct fn_frame {

@@ -1,4 +1,5 @@
-// a rejection surfaces at the await that observes it; try/catch can nest, rethrow and wrap across awaits
+// a rejection surfaces at the await that observes it; try/catch can nest, rethrow and wrap across
+// awaits
 #include "conf.h"
 
 /* e.message */

@@ -1,4 +1,5 @@
-// a finally block runs on every exit of a try that contains awaits, may await itself, and keeps the result
+// a finally block runs on every exit of a try that contains awaits, may await itself, and keeps the
+// result
 #include "conf.h"
 
 /* new Promise(r => setTimeout(r, ms)) */

@@ -1,4 +1,5 @@
-// an error thrown in a then handler skips the following fulfilment handlers, one tick per skipped link
+// an error thrown in a then handler skips the following fulfilment handlers, one tick per skipped
+// link
 #include "conf.h"
 
 static aw_val a1(aw_loop *L, aw_val v, void *arg) {

@@ -1,4 +1,5 @@
-// try/catch around setTimeout cannot catch a throw from its callback; it reaches 'uncaughtException' and the loop goes on
+// try/catch around setTimeout cannot catch a throw from its callback; it reaches
+// 'uncaughtException' and the loop goes on
 #include "conf.h"
 
 static void on_uncaught(aw_loop *L, aw_val e, void *arg) {

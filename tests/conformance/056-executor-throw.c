@@ -1,4 +1,5 @@
-// the executor runs synchronously; a throw in it rejects the promise, a throw after resolve is ignored
+// the executor runs synchronously; a throw in it rejects the promise, a throw after resolve is
+// ignored
 #include "conf.h"
 
 static aw_val exec_1(aw_loop *L, aw_promise *p, void *arg) {

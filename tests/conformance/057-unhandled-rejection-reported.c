@@ -1,4 +1,5 @@
-// a rejection still without handler when the microtask queue drains is reported once, before the next macrotask
+// a rejection still without handler when the microtask queue drains is reported once, before the
+// next macrotask
 #include "conf.h"
 
 static void on_unhandled(aw_loop *L, aw_val e, aw_promise *p, void *arg) {

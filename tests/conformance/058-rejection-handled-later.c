@@ -1,4 +1,5 @@
-// a handler attached after the rejection was reported emits 'rejectionHandled' after that macrotask's microtasks
+// a handler attached after the rejection was reported emits 'rejectionHandled' after that
+// macrotask's microtasks
 #include "conf.h"
 
 static void on_unhandled(aw_loop *L, aw_val e, aw_promise *p, void *arg) {

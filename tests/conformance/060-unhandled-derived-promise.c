@@ -1,4 +1,5 @@
-// then() marks its source as handled, so a rejected chain is reported at its unhandled end; async throws are reported too
+// then() marks its source as handled, so a rejected chain is reported at its unhandled end; async
+// throws are reported too
 #include "conf.h"
 
 static void on_unhandled(aw_loop *L, aw_val e, aw_promise *p, void *arg) {

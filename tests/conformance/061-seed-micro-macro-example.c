@@ -1,4 +1,5 @@
-// seed example: awaiting a setTimeout-based task lets earlier timers and all queued microtasks run first (Node's real order)
+// seed example: awaiting a setTimeout-based task lets earlier timers and all queued microtasks run
+// first (Node's real order)
 #include "conf.h"
 
 static void log_task(aw_loop *L, void *msg) { conf_log("%s", (const char *)msg); }

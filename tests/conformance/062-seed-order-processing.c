@@ -1,4 +1,5 @@
-// seed example: the order-processing chain of awaits (payment waits 100 ms on a timer) interleaved with other work
+// seed example: the order-processing chain of awaits (payment waits 100 ms on a timer) interleaved
+// with other work
 #include <stdlib.h>
 
 #include "conf.h"

@@ -1,4 +1,5 @@
-// seed example: an async function returning a string fulfils its promise with it; await 10 yields 10 after one tick
+// seed example: an async function returning a string fulfils its promise with it; await 10 yields
+// 10 after one tick
 #include "conf.h"
 
 typedef struct fn_frame {

@@ -1,4 +1,6 @@
-// the seed article's own example, verbatim: doSomethingMicroTask/doSomethingMacrotask return undefined, so each await is one tick and both timers fire after 'End' (the article claims otherwise)
+// the seed article's own example, verbatim: doSomethingMicroTask/doSomethingMacrotask return
+// undefined, so each await is one tick and both timers fire after 'End' (the article claims
+// otherwise)
 #include "conf.h"
 
 static void log_task(aw_loop *L, void *msg) { conf_log("%s", (const char *)msg); }

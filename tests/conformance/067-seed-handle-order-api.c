@@ -1,4 +1,5 @@
-// the seed article's order-processing handler, verbatim, with the order printed: the chain runs step by step and the payment step waits for its 100 ms timer
+// the seed article's order-processing handler, verbatim, with the order printed: the chain runs
+// step by step and the payment step waits for its 100 ms timer
 #include "conf.h"
 
 /* { customerName, orderTotal }: a plain object (no then). */

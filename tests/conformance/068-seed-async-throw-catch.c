@@ -1,4 +1,5 @@
-// the seed's throw example: an async function that throws returns a rejected promise, caught by .catch one tick later; await 10 and an async method returning a string
+// the seed's throw example: an async function that throws returns a rejected promise, caught by
+// .catch one tick later; await 10 and an async method returning a string
 #include "conf.h"
 
 /* console.log as a handler: console.log(v) */

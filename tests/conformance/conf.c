@@ -85,11 +85,12 @@ aw_promise *conf_then(aw_promise *p, aw_then_fn onf, aw_then_fn onr, void *arg) 
   return d;
 }
 
-aw_promise *conf_catch(aw_promise *p, aw_then_fn onr, void *arg) { return conf_then(p, NULL, onr, arg); }
+aw_promise *conf_catch(aw_promise *p, aw_then_fn onr, void *arg) {
+  return conf_then(p, NULL, onr, arg);
+}
 
-static const char *tick_names[] = {"tick 1", "tick 2", "tick 3", "tick 4", "tick 5",
-                                   "tick 6", "tick 7", "tick 8", "tick 9", "tick 10",
-                                   "tick 11", "tick 12"};
+static const char *tick_names[] = {"tick 1", "tick 2", "tick 3", "tick 4",  "tick 5",  "tick 6",
+                                   "tick 7", "tick 8", "tick 9", "tick 10", "tick 11", "tick 12"};
 
 void conf_ticks(aw_loop *L, int n) {
   aw_promise *p = aw_promise_resolved(L, aw_undefined());
