@@ -10,6 +10,12 @@ AWBENCH=${AWBENCH:-$HERE/build/tools/awbench}
 RUNS=${RUNS:-5}
 names=("$@")
 [ ${#names[@]} -gt 0 ] || names=(await_loop promise_chain promise_fanout async_tree immediate_chain timers)
+if [ ! -f "$PEERS/node/common.js" ]; then
+  echo "compare.sh: the Node.js peers are not at $PEERS (set PEERS=/path/to/shared/peers)" >&2
+  exit 2
+fi
+command -v node >/dev/null || { echo "compare.sh: node is not installed" >&2; exit 2; }
+[ -x "$AWBENCH" ] || { echo "compare.sh: no awbench at $AWBENCH (tools/run build first)" >&2; exit 2; }
 median() { sort -g | awk '{a[NR]=$1} END{print a[int((NR+1)/2)]}'; }
 printf '%-16s %10s %10s %8s %10s %10s\n' name libawait_s node_s ratio aw_rss_MB node_rss_MB
 for n in "${names[@]}"; do
