@@ -7,11 +7,15 @@
  * that starts at 1 and drops once after the inputs settles the result when
  * the last element arrives. That makes the tick counts V8's.
  *
- * all, allSettled and any keep one block: the result promise first, then the
- * counters and the n element reactions, so that n inputs cost one allocation
- * (plus the result array). The state part lives while any element reaction
- * is outstanding (refs); it holds a reference to the promise, and the block is
- * freed with the promise (AW__PF_COMBI tells aw__promise_free its size).
+ * all, allSettled and any keep one block from the loop's pool: the result
+ * promise first, then the counters, the n element reactions and the n value
+ * slots, so that n inputs cost one allocation. The result array is made only
+ * when the combinator settles, as the spec's CreateArrayFromList does: a
+ * million pending all() calls hold no arrays (on the VMs measured, the
+ * arrays' page faults were most of async_tree's system time). The state part
+ * lives while any element reaction is outstanding (refs); it holds a
+ * reference to the promise, and the block is freed with the promise
+ * (AW__PF_COMBI tells aw__promise_free its size).
  */
 #include "internal.h"
 
@@ -25,36 +29,49 @@ typedef struct aw__combi {
   uint32_t kind;
   uint32_t remaining; /* remainingElementsCount */
   uint32_t n;
-  aw_array *values; /* values, outcomes, or errors (any) */
-  aw__elem_r elems[];
+  aw__elem_r elems[]; /* n of them, then n aw_val slots: values, outcomes or errors */
 } aw__combi;
 
-size_t aw__combi_size(const aw_promise *p) {
-  return sizeof(aw__combi) + (size_t)((const aw__combi *)p)->n * sizeof(aw__elem_r);
+static size_t block_size(uint32_t n) {
+  return sizeof(aw__combi) + (size_t)n * (sizeof(aw__elem_r) + sizeof(aw_val));
 }
+static aw_val *slots(aw__combi *s) { return (aw_val *)&s->elems[s->n]; }
+
+size_t aw__combi_size(const aw_promise *p) { return block_size(((const aw__combi *)p)->n); }
 
 static void combi_unref(aw__combi *s) {
   if (--s->refs)
     return;
-  aw_release(s->values);
-  s->values = NULL;
+  aw_val *v = slots(s);
+  for (uint32_t i = 0; i < s->n; i++)
+    aw_release_val(v[i]);
   aw_release(&s->promise); /* may free the block */
+}
+
+/* CreateArrayFromList: the slots move into a new array. */
+static aw_array *take_array(aw__combi *s) {
+  aw_array *a = aw_array_new(s->n);
+  aw_val *v = slots(s);
+  memcpy(a->items, v, (size_t)s->n * sizeof(aw_val));
+  memset(v, 0, (size_t)s->n * sizeof(aw_val));
+  a->len = s->n;
+  return a;
 }
 
 static void combi_done(aw__combi *s) {
   if (s->kind == COMBI_ANY) {
     aw_error *e = aw_error_new("AggregateError", "All promises were rejected");
-    e->errors = aw_retain(s->values);
+    e->errors = take_array(s);
     aw__reject_once(&s->promise, aw_obj_val(e));
   } else {
-    aw__resolve_once(&s->promise, aw_obj_val(aw_retain(s->values)));
+    aw__resolve_once(&s->promise, aw_obj_val(take_array(s)));
   }
 }
 
 void aw__combi_elem_run(aw_loop *L, aw__elem_r *e, aw_val v) {
   (void)L;
   aw__combi *s = e->state;
-  aw_val *slot = &s->values->items[e->index];
+  aw_val *slot = &slots(s)[e->index];
   switch (s->kind) {
   case COMBI_ALL:
     if (aw_is_thrown(v)) {
@@ -102,15 +119,13 @@ static bool usable(aw_loop *L, size_t n, const aw_val *values) {
 static aw_promise *combi(aw_loop *L, size_t n, const aw_val *values, uint32_t kind) {
   if (!usable(L, n, values))
     return NULL;
-  aw__combi *s = aw__pool_get(L, sizeof(aw__combi) + n * sizeof(aw__elem_r));
+  aw__combi *s = aw__pool_get(L, block_size((uint32_t)n));
   s->refs = 1;
   s->kind = kind;
   s->remaining = 1;
   s->n = (uint32_t)n;
   aw__promise_init_combi(&s->promise, L); /* yours, and the state's */
-  s->values = aw_array_new(n);
-  s->values->len = (uint32_t)n;
-  memset(s->values->items, 0, n * sizeof(aw_val)); /* undefined */
+  memset(slots(s), 0, n * sizeof(aw_val)); /* undefined */
   aw_promise *result = &s->promise;
   for (uint32_t i = 0; i < n; i++) {
     aw_promise *next = aw__promise_coerce(L, values[i]);
