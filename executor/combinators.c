@@ -68,9 +68,14 @@ static void combi_done(aw__combi *s) {
   }
 }
 
+/* elems[index] sits at a known offset in its block. */
+static aw__combi *state_of(aw__elem_r *e) {
+  return (aw__combi *)((char *)(e - e->index) - offsetof(aw__combi, elems));
+}
+
 void aw__combi_elem_run(aw_loop *L, aw__elem_r *e, aw_val v) {
   (void)L;
-  aw__combi *s = e->state;
+  aw__combi *s = state_of(e);
   aw_val *slot = &slots(s)[e->index];
   switch (s->kind) {
   case COMBI_ALL:
@@ -100,7 +105,7 @@ void aw__combi_elem_run(aw_loop *L, aw__elem_r *e, aw_val v) {
   combi_unref(s);
 }
 
-void aw__combi_elem_drop(aw__elem_r *e) { combi_unref(e->state); }
+void aw__combi_elem_drop(aw__elem_r *e) { combi_unref(state_of(e)); }
 
 static void release_all(size_t n, const aw_val *values) {
   for (size_t i = 0; i < n; i++)
@@ -130,7 +135,6 @@ static aw_promise *combi(aw_loop *L, size_t n, const aw_val *values, uint32_t ki
   for (uint32_t i = 0; i < n; i++) {
     aw_promise *next = aw__promise_coerce(L, values[i]);
     aw__elem_r *e = &s->elems[i];
-    e->state = s;
     e->index = i;
     e->pad_ = 0;
     s->refs++;

@@ -180,9 +180,9 @@ bool aw__promise_usable(const aw_promise *p);
 
 /* ---- combinators ---------------------------------------------------------- */
 
+/* A combinator element: its state block is found from its index (see combinators.c). */
 typedef struct aw__elem_r {
   aw__rlink link;
-  struct aw__combi *state;
   uint32_t index;
   uint32_t pad_;
 } aw__elem_r;
