@@ -25,7 +25,7 @@
 
 #include <string.h>
 
-enum { FRAME_LIVE = 1, FRAME_ZOMBIE = 2 };
+enum { FRAME_LIVE = 1, FRAME_ZOMBIE = 2 }; /* AW__IN_FINALLY is the macros' bit */
 
 static void list_add(aw_loop *L, aw_frame *f) {
   f->prev_ = NULL;
@@ -56,7 +56,6 @@ aw_frame *aw_async_new(aw_loop *L, const aw_async_desc *desc) {
   aw_frame *f = aw__pool_get(L, desc->size);
   memset(f, 0, desc->size);
   f->desc = desc;
-  f->loop = L;
   f->promise = aw__promise_alloc(L);
   f->flags_ = FRAME_LIVE;
   list_add(L, f);
@@ -90,16 +89,13 @@ void aw__frame_resume(aw_loop *L, aw_frame *f, aw_val v) {
   L->job_frame = NULL;
 }
 
-/* Releases what the frame holds (its fields, its promise). */
-static void frame_release(aw_frame *f) {
+/* Releases the frame's fields (dispose, the await result, the completion). */
+static void fields_release(aw_frame *f) {
   if (f->desc->dispose)
     f->desc->dispose(f);
   aw_release_val(f->result);
   aw_release_val(f->completion);
   f->result = f->completion = aw_undefined();
-  aw_promise *p = f->promise;
-  f->promise = NULL;
-  aw_release(p);
 }
 
 static void frame_mem_free(aw_loop *L, aw_frame *f) {
@@ -110,16 +106,19 @@ static void frame_mem_free(aw_loop *L, aw_frame *f) {
 }
 
 static void frame_free(aw_frame *f) {
-  aw_loop *L = f->loop;
+  aw_promise *p = f->promise;
+  aw_loop *L = p->loop;
   list_del(L, f);
-  frame_release(f);
+  fields_release(f);
+  f->promise = NULL;
+  aw_release(p);
   frame_mem_free(L, f);
 }
 
 /* Dropped from a reaction list: a live frame is freed; a zombie's memory goes. */
 void aw__frame_drop(aw_frame *f) {
   if (f->flags_ & FRAME_ZOMBIE)
-    frame_mem_free(f->loop, f);
+    frame_mem_free(f->completion.u.p, f); /* a zombie keeps its loop there */
   else
     frame_free(f);
 }
@@ -137,8 +136,12 @@ void aw__frames_zombify(aw_loop *L) {
     aw_frame *f = L->frame_list;
     list_del(L, f);
     f->flags_ = FRAME_ZOMBIE;
-    L->live++; /* frame_release may drop f itself: keep L until we are done */
-    frame_release(f);
+    L->live++; /* releasing the promise may drop f itself: keep L until we are done */
+    fields_release(f);
+    f->completion = aw_ptr(L); /* a zombie's promise goes; its loop stays here */
+    aw_promise *p = f->promise;
+    f->promise = NULL;
+    aw_release(p); /* may free f (a cycle): f is not touched after this */
     aw__loop_release(L);
   }
 }
@@ -211,7 +214,7 @@ static __attribute__((noinline)) bool await_obj(aw_loop *L, aw_frame *f, aw_val 
 }
 
 bool aw__await(aw_frame *f, aw_val v) {
-  aw_loop *L = f->loop;
+  aw_loop *L = f->promise->loop;
   v = aw_caught(v);
   if (AW__UNLIKELY(aw_tag_of(v) == AW_TAG_OBJ))
     return await_obj(L, f, v);

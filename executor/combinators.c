@@ -129,7 +129,7 @@ static aw_promise *combi(aw_loop *L, size_t n, const aw_val *values, uint32_t ki
   s->kind = kind;
   s->remaining = 1;
   s->n = (uint32_t)n;
-  aw__promise_init_combi(&s->promise, L); /* yours, and the state's */
+  aw__promise_init_combi(&s->promise, L);  /* yours, and the state's */
   memset(slots(s), 0, n * sizeof(aw_val)); /* undefined */
   aw_promise *result = &s->promise;
   for (uint32_t i = 0; i < n; i++) {

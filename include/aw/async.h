@@ -84,10 +84,8 @@ typedef struct aw_async_desc {
 
 /* The frame header. Its fields are private to the macros below. */
 struct aw_frame {
-  uintptr_t link_; /* node in the awaited promise's reaction list */
-  void *resume;    /* where to continue; NULL before the start */
-  void *exit;      /* the cleanup block, then the end */
-  aw_loop *loop;
+  uintptr_t link_;     /* node in the awaited promise's reaction list */
+  void *resume;        /* where to continue; NULL before the start */
   aw_promise *promise; /* the function's promise */
   const aw_async_desc *desc;
   aw_val result;     /* what the last await delivered */
@@ -127,11 +125,13 @@ void aw__finish(aw_frame *f);
 #define AW_ASYNC_DESC(name, type, body, disposefn)                                                 \
   const aw_async_desc name = {(body), #body, __FILE__, (uint32_t)sizeof(type), (disposefn)}
 
+/* A bit of flags_: the cleanup block has begun, so exits go straight to the end. */
+#define AW__IN_FINALLY 0x100u
+
 #define AW_BEGIN(self)                                                                             \
   aw_frame *const aw__self = (self);                                                               \
   if (aw__self->resume)                                                                            \
-    goto * aw__self->resume;                                                                       \
-  aw__self->exit = &&aw__finally
+  goto * aw__self->resume
 
 #define AW__SUSPEND(expr, lbl)                                                                     \
   aw__self->resume = &&lbl;                                                                        \
@@ -145,7 +145,7 @@ void aw__finish(aw_frame *f);
     AW__SUSPEND(expr, lbl)                                                                         \
     if (aw_is_thrown(aw__self->result)) {                                                          \
       aw__rethrow(aw__self);                                                                       \
-      goto * aw__self->exit;                                                                       \
+      goto aw__exit;                                                                               \
     }                                                                                              \
     (dst) = aw__self->result;                                                                      \
     aw__self->result = aw_undefined();                                                             \
@@ -166,7 +166,7 @@ void aw__finish(aw_frame *f);
     AW__SUSPEND(expr, lbl)                                                                         \
     if (aw_is_thrown(aw__self->result)) {                                                          \
       aw__rethrow(aw__self);                                                                       \
-      goto * aw__self->exit;                                                                       \
+      goto aw__exit;                                                                               \
     }                                                                                              \
     aw_release_val(aw__self->result);                                                              \
     aw__self->result = aw_undefined();                                                             \
@@ -191,21 +191,25 @@ void aw__finish(aw_frame *f);
 #define AW_RETURN(v)                                                                               \
   do {                                                                                             \
     aw__complete(aw__self, aw_v(v));                                                               \
-    goto * aw__self->exit;                                                                         \
+    goto aw__exit;                                                                                 \
   } while (0)
 
 #define AW_THROW(v)                                                                                \
   do {                                                                                             \
     aw__complete(aw__self, aw_throw(aw_v(v)));                                                     \
-    goto * aw__self->exit;                                                                         \
+    goto aw__exit;                                                                                 \
   } while (0)
 
 #define AW_FINALLY                                                                                 \
   aw__finally:                                                                                     \
-  aw__self->exit = &&aw__end
+  aw__self->flags_ |= AW__IN_FINALLY
 
+/* Every exit (return, throw, a rejection) jumps here: the cleanup block first, then the end. */
 #define AW_END_FINALLY                                                                             \
-  aw__end:                                                                                         \
+  aw__exit:                                                                                        \
+  __attribute__((unused));                                                                         \
+  if (!(aw__self->flags_ & AW__IN_FINALLY))                                                        \
+    goto aw__finally;                                                                              \
   aw__finish(aw__self);                                                                            \
   return
 
