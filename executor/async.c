@@ -173,6 +173,17 @@ static inline bool can_shortcut(aw_loop *L, aw_frame *f) {
   return L->job_frame == f && aw__ring_empty(&L->micro) && !L->failed && L->await_shortcut;
 }
 
+/* await of a value that is not a thenable: one tick, or at once by the shortcut. */
+static inline bool await_value(aw_loop *L, aw_frame *f, aw_val v) {
+  if (can_shortcut(L, f)) {
+    f->result = v;
+    L->stats.microtasks++;
+    return true;
+  }
+  aw__queue_frame_job(L, f, v);
+  return false;
+}
+
 /* await of an object: a promise, a thenable, or any other object (a value). */
 static __attribute__((noinline)) bool await_obj(aw_loop *L, aw_frame *f, aw_val v) {
   aw_obj *o = v.u.o;
@@ -204,13 +215,7 @@ static __attribute__((noinline)) bool await_obj(aw_loop *L, aw_frame *f, aw_val 
     aw_release(p);
     return false;
   }
-  if (can_shortcut(L, f)) {
-    f->result = v;
-    L->stats.microtasks++;
-    return true;
-  }
-  aw__queue_frame_job(L, f, v);
-  return false;
+  return await_value(L, f, v);
 }
 
 bool aw__await(aw_frame *f, aw_val v) {
@@ -218,11 +223,5 @@ bool aw__await(aw_frame *f, aw_val v) {
   v = aw_caught(v);
   if (AW__UNLIKELY(aw_tag_of(v) == AW_TAG_OBJ))
     return await_obj(L, f, v);
-  if (can_shortcut(L, f)) {
-    f->result = v;
-    L->stats.microtasks++;
-    return true;
-  }
-  aw__queue_frame_job(L, f, v);
-  return false;
+  return await_value(L, f, v);
 }

@@ -327,6 +327,7 @@ void aw__checkpoint(aw_loop *L);
 uint64_t aw__hrtime_ms(aw_loop *L);
 void aw__loop_release(aw_loop *L); /* a promise or frame of a freeing loop went */
 void aw__pvec_push(aw__pvec *v, aw_promise *p);
+uint32_t aw__slot_grow(void **arr, uint32_t *n, uint32_t *cap, size_t esz);
 
 /* Rejection tracker (HostPromiseRejectionTracker). */
 void aw__track_reject(aw_loop *L, aw_promise *p);

@@ -56,6 +56,18 @@ void aw__ring_free(aw__ring *r) {
   r->head = r->tail = r->mask = 0;
 }
 
+/* A new slot at the end of a growable array whose slot 0 is never used. */
+uint32_t aw__slot_grow(void **arr, uint32_t *n, uint32_t *cap, size_t esz) {
+  if (*n == 0)
+    *n = 1; /* slot 0 stands for "none" */
+  if (*n >= *cap) {
+    uint32_t ncap = *cap ? *cap * 2 : 64;
+    *arr = aw__realloc(*arr, (size_t)*cap * esz, (size_t)ncap * esz);
+    *cap = ncap;
+  }
+  return (*n)++;
+}
+
 void aw__pvec_push(aw__pvec *v, aw_promise *p) {
   if (v->len == v->cap) {
     uint32_t ncap = v->cap ? v->cap * 2 : 16;
@@ -306,22 +318,21 @@ static void job_task(aw_loop *L, void *fn, aw_val v) { ((aw_task_fn)fn)(L, v.u.p
 
 static bool task_ok(aw_loop *L, aw_task_fn fn) { return L && fn && aw__on_owner(L) && !L->freeing; }
 
-int aw_queue_microtask(aw_loop *L, aw_task_fn fn, void *arg) {
+static int queue_task(aw_loop *L, aw__ring *ring, aw_task_fn fn, void *arg) {
   if (!L || !fn)
     return -EINVAL;
   if (!task_ok(L, fn))
     return -EPERM;
-  aw__ring_push(&L->micro, job_task, (void *)fn, aw_ptr(arg));
+  aw__ring_push(ring, job_task, (void *)fn, aw_ptr(arg));
   return 0;
 }
 
+int aw_queue_microtask(aw_loop *L, aw_task_fn fn, void *arg) {
+  return queue_task(L, L ? &L->micro : NULL, fn, arg);
+}
+
 int aw_next_tick(aw_loop *L, aw_task_fn fn, void *arg) {
-  if (!L || !fn)
-    return -EINVAL;
-  if (!task_ok(L, fn))
-    return -EPERM;
-  aw__ring_push(&L->ticks, job_task, (void *)fn, aw_ptr(arg));
-  return 0;
+  return queue_task(L, L ? &L->ticks : NULL, fn, arg);
 }
 
 static void run_ring(aw_loop *L, aw__ring *r) {
@@ -371,14 +382,7 @@ aw_immediate aw_set_immediate(aw_loop *L, aw_task_fn fn, void *arg) {
   if (idx) {
     q->free_head = q->slot[idx].next;
   } else {
-    if (q->nslot + 1 >= q->cap) {
-      uint32_t ncap = q->cap ? q->cap * 2 : 64;
-      q->slot = aw__realloc(q->slot, q->cap * sizeof(aw__imm), ncap * sizeof(aw__imm));
-      q->cap = ncap;
-      if (q->nslot == 0)
-        q->nslot = 1; /* slot 0 means none */
-    }
-    idx = q->nslot++;
+    idx = aw__slot_grow((void **)&q->slot, &q->nslot, &q->cap, sizeof(aw__imm));
     q->slot[idx].gen = 1;
   }
   aw__imm *s = &q->slot[idx];

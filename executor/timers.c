@@ -182,18 +182,10 @@ static void heap_update(aw__timers *T, uint32_t li) {
 
 static uint32_t list_new(aw__timers *T, uint32_t msecs, uint64_t expiry) {
   uint32_t li = T->list_free;
-  if (li) {
+  if (li)
     T->list_free = T->list[li].head;
-  } else {
-    if (T->nlist + 1 >= T->list_cap) {
-      uint32_t ncap = T->list_cap ? T->list_cap * 2 : 16;
-      T->list = aw__realloc(T->list, T->list_cap * sizeof(aw__tlist), ncap * sizeof(aw__tlist));
-      T->list_cap = ncap;
-      if (T->nlist == 0)
-        T->nlist = 1;
-    }
-    li = T->nlist++;
-  }
+  else
+    li = aw__slot_grow((void **)&T->list, &T->nlist, &T->list_cap, sizeof(aw__tlist));
   T->list[li] = (aw__tlist){0, 0, msecs, 0, expiry, T->next_id++};
   heap_push(T, li);
   map_put(T, msecs, li);
@@ -262,14 +254,7 @@ static uint32_t slot_new(aw__timers *T) {
     T->free_head = T->slot[ti].next;
     return ti;
   }
-  if (T->nslot + 1 >= T->cap) {
-    uint32_t ncap = T->cap ? T->cap * 2 : 64;
-    T->slot = aw__realloc(T->slot, T->cap * sizeof(aw__timer), ncap * sizeof(aw__timer));
-    T->cap = ncap;
-    if (T->nslot == 0)
-      T->nslot = 1;
-  }
-  ti = T->nslot++;
+  ti = aw__slot_grow((void **)&T->slot, &T->nslot, &T->cap, sizeof(aw__timer));
   T->slot[ti].gen = 1;
   return ti;
 }
