@@ -270,6 +270,8 @@ typedef struct aw__pvec {
   uint32_t len, cap;
 } aw__pvec;
 
+struct aw__uring;
+
 struct aw_loop {
   /* hot: microtask machinery */
   aw__ring micro;
@@ -305,6 +307,8 @@ struct aw_loop {
   bool running, stop, failed, freeing;
   aw_val exception;
 
+  struct aw__uring *io; /* the io_uring backend, or NULL (no_io) */
+
   /* cross-thread inbox (aw_loop_post) */
   pthread_mutex_t inbox_lock;
   aw__task *inbox;
@@ -313,6 +317,8 @@ struct aw_loop {
   atomic_int sleeping;
   atomic_int closed;
   int wake_fd;
+  atomic_int helpers;   /* blocking helper threads running (io/helper.c) */
+  struct bop *orphans;  /* their ops, when the loop refused their post (inbox_lock) */
 
   aw_loop_stats stats;
 };

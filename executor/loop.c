@@ -23,6 +23,7 @@
  * post before it sleeps).
  */
 #include "internal.h"
+#include "io/internal.h"
 
 #include <poll.h>
 #include <string.h>
@@ -125,6 +126,14 @@ aw_loop *aw_loop_new(const aw_loop_config *cfg, aw_val *err) {
     aw__free(L, sizeof *L);
     return NULL;
   }
+  if (!(cfg && cfg->no_io)) {
+    int r = aw__io_init(L, cfg, err);
+    if (r < 0) {
+      close(L->wake_fd);
+      aw__free(L, sizeof *L);
+      return NULL;
+    }
+  }
   aw__timers_init(&L->timers);
   aw__ring_grow(&L->micro); /* rings always have a buffer: push never checks */
   aw__ring_grow(&L->ticks);
@@ -132,6 +141,7 @@ aw_loop *aw_loop_new(const aw_loop_config *cfg, aw_val *err) {
   atomic_init(&L->inbox_count, 0);
   atomic_init(&L->sleeping, 0);
   atomic_init(&L->closed, 0);
+  atomic_init(&L->helpers, 0);
   return L;
 }
 
@@ -171,6 +181,8 @@ int aw_loop_free(aw_loop *L) {
   L->live++;         /* what we drop below must not destroy L under our feet */
   aw_loop *saved = aw__tls_loop;
   aw__tls_loop = L;
+  drop_queues(L);
+  aw__io_free(L); /* cancels what is in the kernel and waits for it to give it back */
   drop_queues(L);
   aw__frames_zombify(L);
   drop_queues(L); /* nothing should be queued again, but be sure */
@@ -496,7 +508,7 @@ int aw_loop_post(aw_loop *L, aw_task_fn fn, void *arg) {
   /* seq_cst: pairs with the loop's store to sleeping before its check of the count */
   if (atomic_load(&L->sleeping)) {
     uint64_t one = 1;
-    ssize_t w = write(L->wake_fd, &one, sizeof one);
+    ssize_t w = write(L->wake_fd, &one, sizeof one); /* the ring watches it (or poll does) */
     (void)w; /* EAGAIN means the counter is already non-zero: the loop wakes anyway */
   }
   return 0;
@@ -544,7 +556,7 @@ void aw_loop_unref(aw_loop *L) {
 
 static bool alive(aw_loop *L) {
   return L->refs > 0 || L->timers.refd > 0 || L->imms.count > 0 || L->nclosing > 0 ||
-         atomic_load_explicit(&L->inbox_count, memory_order_relaxed) > 0;
+         aw__io_alive(L) || atomic_load_explicit(&L->inbox_count, memory_order_relaxed) > 0;
 }
 
 /* How long the I/O phase may block: 0 if anything is runnable, -1 for ever. */
@@ -558,6 +570,11 @@ static int poll_timeout(aw_loop *L) {
 }
 
 static void io_wait(aw_loop *L, int timeout) {
+  if (L->io) {
+    aw__io_poll(L, timeout);
+    run_inbox(L);
+    return;
+  }
   if (timeout != 0) {
     atomic_store(&L->sleeping, 1);
     if (atomic_load(&L->inbox_count) == 0) {

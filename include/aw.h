@@ -10,6 +10,8 @@
  *   aw/loop.h     the loop, timers, immediates, microtasks, nextTick, hooks
  *   aw/promise.h  promises, then/catch/finally, combinators, resolvers
  *   aw/async.h    async functions: AW_BEGIN, AW_AWAIT, AW_RETURN, ...
+ *   aw/signal.h   AbortSignal: cancellation and timeouts
+ *   aw/io.h       files and sockets on io_uring
  *   aw/errno.h    error codes, aw_strerror, aw_err_name
  */
 #ifndef AW_H
@@ -17,8 +19,10 @@
 
 #include "aw/async.h"
 #include "aw/errno.h"
+#include "aw/io.h"
 #include "aw/loop.h"
 #include "aw/promise.h"
+#include "aw/signal.h"
 #include "aw/val.h"
 
 #define AW_VERSION_MAJOR 0

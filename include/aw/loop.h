@@ -42,13 +42,18 @@ enum aw_rejection_mode {
 
 typedef struct aw_loop_config {
   enum aw_rejection_mode rejections;
+  unsigned ring_entries; /* SQ entries of the loop's io_uring; 0 means 256 */
+  bool no_io;            /* no io_uring: I/O operations reject with ENOURING */
 } aw_loop_config;
 
 /*
- * A new loop bound to the calling thread; cfg may be NULL for defaults (an
- * out-of-range rejection mode is an error). On failure returns NULL and, if
- * err is not NULL, stores an error value that names the cause (yours to
- * release).
+ * A new loop bound to the calling thread, with its own io_uring; cfg may be
+ * NULL for defaults (an out-of-range rejection mode is an error). On failure
+ * returns NULL and, if err is not NULL, stores an error value that names the
+ * cause (yours to release). Where io_uring cannot be used (seccomp, the
+ * kernel.io_uring_disabled sysctl, RLIMIT_MEMLOCK on old kernels) the error
+ * says which and what to do, and has errnum set; cfg->no_io makes a loop
+ * without a ring (promises and timers only).
  */
 aw_loop *aw_loop_new(const aw_loop_config *cfg, aw_val *err);
 

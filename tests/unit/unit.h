@@ -182,7 +182,7 @@ static UNUSED int unit_setup(void **state) {
 #define UNIT_TEST(f) cmocka_unit_test_setup(f, unit_setup)
 
 static inline aw_loop *unit_loop_cfg(enum aw_rejection_mode mode) {
-  aw_loop_config cfg = {mode};
+  aw_loop_config cfg = {.rejections = mode};
   aw_val err = aw_undefined();
   aw_loop *L = aw_loop_new(&cfg, &err);
   assert_non_null(L);

@@ -1,0 +1,150 @@
+/*
+ * executor/signal.c — AbortSignal: a user object of an internal class.
+ *
+ * The listeners form a doubly linked list of nodes embedded in their owners.
+ * Aborting detaches each node before calling it, so a listener may remove
+ * others or add new ones (added ones are refused: the signal is aborted). A
+ * timeout signal's timer holds no reference: the signal clears it when it is
+ * freed, so an unreferenced timeout signal costs nothing and leaks nothing.
+ */
+#include "internal.h"
+
+#include "aw/signal.h"
+
+typedef struct sigdata {
+  aw_loop *loop;
+  aw_val reason;
+  bool aborted;
+  aw_signal_listener *head, *tail;
+  aw_timer timer;
+} sigdata;
+
+static void sig_finalize(aw_obj *o);
+static const aw_class signal_class = {"AbortSignal", sig_finalize, NULL};
+
+static sigdata *data_of(const aw_signal *s) {
+  const aw_obj *o = (const aw_obj *)s;
+  if (!o || aw_object_class(o) != &signal_class)
+    return NULL;
+  return aw_object_data((aw_obj *)o);
+}
+
+static void sig_finalize(aw_obj *o) {
+  sigdata *d = aw_object_data(o);
+  if (d->timer && !d->loop->freeing)
+    aw_clear_timer(d->loop, d->timer);
+  aw_release_val(d->reason);
+  aw__loop_release(d->loop); /* a signal keeps its loop's memory, as a promise does */
+}
+
+aw_signal *aw_signal_new(aw_loop *L) {
+  if (!L || !aw__on_owner(L) || L->freeing)
+    return NULL;
+  aw_obj *o = aw_object_new(&signal_class, sizeof(sigdata));
+  sigdata *d = aw_object_data(o);
+  d->loop = L;
+  d->reason = aw_undefined();
+  L->live++;
+  return (aw_signal *)o;
+}
+
+static void timeout_fired(aw_loop *L, void *arg) {
+  aw_signal *s = arg;
+  sigdata *d = data_of(s);
+  d->timer = 0;
+  aw_retain((aw_obj *)s); /* listeners may drop the last other reference */
+  aw_signal_abort(s, aw_err("TimeoutError", "The operation was aborted due to timeout"));
+  aw_release((aw_obj *)s);
+  (void)L;
+}
+
+aw_signal *aw_signal_timeout(aw_loop *L, uint64_t ms) {
+  aw_signal *s = aw_signal_new(L);
+  if (!s)
+    return NULL;
+  sigdata *d = data_of(s);
+  d->timer = aw_set_timeout(L, ms > INT32_MAX ? INT32_MAX : (int64_t)ms, timeout_fired, s);
+  aw_timer_unref(L, d->timer);
+  return s;
+}
+
+int aw_signal_abort(aw_signal *s, aw_val reason) {
+  sigdata *d = data_of(s);
+  if (!d) {
+    aw_release_val(reason);
+    return -EINVAL;
+  }
+  if (!aw__on_owner(d->loop)) {
+    aw_release_val(reason);
+    return -EPERM;
+  }
+  if (d->aborted) {
+    aw_release_val(reason);
+    return 0;
+  }
+  d->aborted = true;
+  d->reason = aw_is_undefined(reason) ? aw_err("AbortError", "This operation was aborted")
+                                      : aw_caught(reason);
+  if (d->timer) {
+    aw_clear_timer(d->loop, d->timer);
+    d->timer = 0;
+  }
+  aw_retain((aw_obj *)s);
+  while (d->head) {
+    aw_signal_listener *l = d->head;
+    d->head = l->next_;
+    if (d->head)
+      d->head->prev_ = NULL;
+    else
+      d->tail = NULL;
+    l->prev_ = l->next_ = NULL;
+    l->fn(d->loop, s, l);
+  }
+  aw_release((aw_obj *)s);
+  return 0;
+}
+
+bool aw_signal_aborted(const aw_signal *s) {
+  sigdata *d = data_of(s);
+  return d && d->aborted;
+}
+
+aw_val aw_signal_reason(const aw_signal *s) {
+  sigdata *d = data_of(s);
+  return d ? d->reason : aw_undefined();
+}
+
+int aw_signal_listen(aw_signal *s, aw_signal_listener *l) {
+  sigdata *d = data_of(s);
+  if (!d || !l || !l->fn)
+    return -EINVAL;
+  if (!aw__on_owner(d->loop))
+    return -EPERM;
+  if (d->aborted)
+    return -ECANCELED;
+  l->next_ = NULL;
+  l->prev_ = d->tail;
+  if (d->tail)
+    d->tail->next_ = l;
+  else
+    d->head = l;
+  d->tail = l;
+  return 0;
+}
+
+void aw_signal_unlisten(aw_signal *s, aw_signal_listener *l) {
+  sigdata *d = data_of(s);
+  if (!d || !l)
+    return;
+  if (!l->prev_ && d->head != l)
+    return; /* not listening */
+  if (l->prev_)
+    l->prev_->next_ = l->next_;
+  else
+    d->head = l->next_;
+  if (l->next_)
+    l->next_->prev_ = l->prev_;
+  else
+    d->tail = l->prev_;
+  l->prev_ = l->next_ = NULL;
+}

@@ -1,0 +1,192 @@
+/*
+ * aw/io.h — files and sockets as promises, on the loop's io_uring.
+ *
+ * Every operation returns a promise (yours) that settles in the loop's I/O
+ * phase, as a macrotask followed by a microtask checkpoint: `await
+ * aw_fs_read(...)` resumes exactly as `await fs.promises.read(...)` does in
+ * Node. What a turn of the loop asks for reaches the kernel in one
+ * io_uring_enter, together with the wait for what completed.
+ *
+ * Errors: a failed operation rejects with an Error whose errnum is the errno
+ * and whose message names the operation and the path or descriptor:
+ * "open /x/y: No such file or directory (ENOENT)", "read fd 7: Bad file
+ * descriptor (EBADF)", "connect 127.0.0.1:9: Connection refused
+ * (ECONNREFUSED)". Bad arguments (NULL, a negative size) reject with a
+ * TypeError; nothing is queued then. Sends use MSG_NOSIGNAL: a vanished peer
+ * is an EPIPE rejection, never a SIGPIPE.
+ *
+ * Ownership follows aw/val.h: buffers you pass are consumed (the operation
+ * keeps them until the kernel is done with them, even after a cancel); the
+ * buffers and values results carry are yours. Paths are copied.
+ *
+ * Cancellation: pass an aw_signal in the options, or a timeout. Aborting
+ * cancels the operation in the kernel (an io_uring async cancel) and its
+ * promise rejects with the signal's reason (an AbortError, or a TimeoutError
+ * for a timeout), once the kernel has given the operation back; exactly one
+ * outcome ever reaches your code, whichever won the race.
+ *
+ * Back-pressure: never more operations are in the kernel than its completion
+ * queue holds; the rest wait in order in user space. Nothing is dropped.
+ *
+ * Threads: the loop's thread only, as everything of a loop.
+ */
+#ifndef AW_IO_H
+#define AW_IO_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "promise.h"
+#include "signal.h"
+#include "val.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Options every operation accepts (the pointer may be NULL). */
+typedef struct aw_io_opts {
+  aw_signal *signal;   /* cancel when aborted (borrowed; the operation retains it) */
+  uint64_t timeout_ms; /* if not 0: reject with a TimeoutError after that long */
+} aw_io_opts;
+
+/* ---- files ---------------------------------------------------------------- */
+
+/* open(path, flags, mode): resolves with the descriptor (an int value). */
+aw_promise *aw_fs_open(aw_loop *L, const char *path, int flags, int mode, const aw_io_opts *o);
+/* close(fd): resolves with undefined. */
+aw_promise *aw_fs_close(aw_loop *L, int fd, const aw_io_opts *o);
+
+/*
+ * Reads up to len bytes at offset (-1: at the file position, which advances).
+ * Resolves with a new buffer of the bytes read (shorter at end of file, empty
+ * at end of file).
+ */
+aw_promise *aw_fs_read(aw_loop *L, int fd, size_t len, int64_t offset, const aw_io_opts *o);
+/*
+ * Reads into buf's free space (data + len, up to cap) and adds what it read
+ * to buf->len. buf is consumed: retain it to look at it afterwards. Resolves
+ * with the number of bytes read.
+ */
+aw_promise *aw_fs_read_into(aw_loop *L, int fd, aw_buf *buf, int64_t offset, const aw_io_opts *o);
+/*
+ * Writes all of data (short writes are continued) at offset (-1: at the file
+ * position). data is consumed. Resolves with the number of bytes written.
+ */
+aw_promise *aw_fs_write(aw_loop *L, int fd, aw_buf *data, int64_t offset, const aw_io_opts *o);
+/* readv/writev over n buffers (each consumed), as aw_fs_read_into/aw_fs_write. */
+aw_promise *aw_fs_readv(aw_loop *L, int fd, aw_buf **bufs, size_t n, int64_t offset,
+                        const aw_io_opts *o);
+aw_promise *aw_fs_writev(aw_loop *L, int fd, aw_buf **bufs, size_t n, int64_t offset,
+                         const aw_io_opts *o);
+
+/*
+ * statx: resolves with a Stats object; aw_fs_statx() reads it. flags are
+ * statx's (AT_SYMLINK_NOFOLLOW...). aw_fs_fstat is statx of a descriptor.
+ */
+aw_promise *aw_fs_stat(aw_loop *L, const char *path, int flags, const aw_io_opts *o);
+aw_promise *aw_fs_fstat(aw_loop *L, int fd, const aw_io_opts *o);
+struct statx;
+/* The statx of a Stats value (borrowed), or NULL if v is not one. */
+const struct statx *aw_fs_statx(aw_val v);
+
+/* fsync, or fdatasync when datasync: resolves with undefined. */
+aw_promise *aw_fs_fsync(aw_loop *L, int fd, bool datasync, const aw_io_opts *o);
+aw_promise *aw_fs_unlink(aw_loop *L, const char *path, const aw_io_opts *o);
+aw_promise *aw_fs_rmdir(aw_loop *L, const char *path, const aw_io_opts *o);
+aw_promise *aw_fs_rename(aw_loop *L, const char *from, const char *to, const aw_io_opts *o);
+aw_promise *aw_fs_mkdir(aw_loop *L, const char *path, int mode, const aw_io_opts *o);
+
+/* The whole file in a new buffer: any size, short reads continued. */
+aw_promise *aw_fs_read_file(aw_loop *L, const char *path, const aw_io_opts *o);
+
+typedef struct aw_write_file_opts {
+  aw_io_opts io;
+  int mode;    /* for a new file; 0 means 0666 (before the umask) */
+  bool atomic; /* write a temporary file beside it, fsync, rename over it */
+} aw_write_file_opts;
+/*
+ * Writes data (consumed) as the whole file. Atomic: the content is either the
+ * old one or the new one whatever happens (a crash, a failed write): a
+ * temporary file in the same directory is written, fsynced, and renamed
+ * over path, then the directory is fsynced. Resolves with undefined.
+ */
+aw_promise *aw_fs_write_file(aw_loop *L, const char *path, aw_buf *data,
+                             const aw_write_file_opts *o);
+
+/*
+ * The names in a directory (without "." and ".."), as an array of strings in
+ * the order the system lists them; and realpath. Both block in the system,
+ * so they run off the loop thread.
+ */
+aw_promise *aw_fs_readdir(aw_loop *L, const char *path, const aw_io_opts *o);
+aw_promise *aw_fs_realpath(aw_loop *L, const char *path, const aw_io_opts *o);
+
+/* ---- sockets (TCP, IPv4 and IPv6) ----------------------------------------------- */
+
+typedef struct aw_listen_opts {
+  int backlog;       /* 0 means 511, as Node */
+  bool reuseport;    /* SO_REUSEPORT (SO_REUSEADDR is always set) */
+  bool ipv6_only;    /* for "::": no IPv4-mapped connections */
+} aw_listen_opts;
+
+/*
+ * A listening TCP socket on host (a numeric IPv4 or IPv6 address, "localhost",
+ * or NULL/"" for all interfaces) and port (0: any free port). Resolves with
+ * a listener object. Accepting uses one multishot accept in the kernel.
+ */
+aw_promise *aw_tcp_listen(aw_loop *L, const char *host, int port, const aw_listen_opts *o);
+/* The listener's descriptor and its bound port (-1/0 if l is not a listener). */
+int aw_listener_fd(aw_val listener);
+int aw_listener_port(aw_val listener);
+/* The next connection: resolves with its descriptor (an int value). */
+aw_promise *aw_tcp_accept(aw_val listener, const aw_io_opts *o);
+/*
+ * Stops listening: closes the socket, closes connections accepted but not
+ * taken, and rejects pending accepts with an "accept: listener closed" error.
+ * Also done when the listener object is freed.
+ */
+void aw_listener_close(aw_val listener);
+
+/* Connects to host:port (numeric address or "localhost"): resolves with the descriptor. */
+aw_promise *aw_tcp_connect(aw_loop *L, const char *host, int port, const aw_io_opts *o);
+/* Receives up to max bytes: resolves with a new buffer, empty at end of stream. */
+aw_promise *aw_sock_recv(aw_loop *L, int fd, size_t max, const aw_io_opts *o);
+/* Sends all of data (consumed; partial sends continued): resolves with the byte count. */
+aw_promise *aw_sock_send(aw_loop *L, int fd, aw_buf *data, const aw_io_opts *o);
+/* shutdown(fd, how): SHUT_RD, SHUT_WR or SHUT_RDWR. */
+aw_promise *aw_sock_shutdown(aw_loop *L, int fd, int how, const aw_io_opts *o);
+
+/* ---- the ring --------------------------------------------------------------------- */
+
+/* A no-op through the ring (IORING_OP_NOP): resolves with undefined. */
+aw_promise *aw_io_nop(aw_loop *L, const aw_io_opts *o);
+
+/* What the kernel gave this loop's ring (read at aw_loop_new). */
+typedef struct aw_io_caps {
+  unsigned sq_entries, cq_entries;
+  bool single_issuer, defer_taskrun, coop_taskrun; /* setup flags accepted */
+  bool nodrop, ext_arg, fast_poll;                 /* features */
+  unsigned inflight_limit;                         /* ops in the kernel at most */
+  unsigned nops;                                   /* opcodes probed */
+  bool op_supported[64];                           /* by IORING_OP_* number */
+} aw_io_caps;
+
+/* Fills *out; -EINVAL for NULL, -ENOSYS if the loop has no ring. */
+int aw_io_caps_get(aw_loop *L, aw_io_caps *out);
+
+/* Counters of the loop's ring (for tests and benchmarks). */
+typedef struct aw_io_stats {
+  uint64_t submitted;   /* SQEs given to the kernel */
+  uint64_t completed;   /* CQEs consumed */
+  uint64_t enters;      /* io_uring_enter calls */
+  uint64_t backlogged;  /* operations that waited in user space */
+  uint64_t max_inflight;
+  uint64_t cancels;     /* async cancels sent */
+} aw_io_stats;
+int aw_io_stats_get(aw_loop *L, aw_io_stats *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

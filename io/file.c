@@ -1,0 +1,828 @@
+/*
+ * io/file.c — file operations as io_uring ops.
+ *
+ * One op struct (fop) serves every file operation: the common fields, a
+ * step number for the multi-step ones, and the path copied after it. Simple
+ * operations are one SQE; read_file and write_file are small state machines
+ * that submit their next step from each completion:
+ *
+ *   read_file:  OPEN -> FSTAT -> READ (again while short, growing the buffer
+ *               when the file has no size or grew) -> CLOSE
+ *   write_file: OPEN -> WRITE (again while short) -> [atomic: FSYNC] -> CLOSE
+ *               -> [atomic: RENAME -> OPEN dir -> FSYNC dir -> CLOSE dir]
+ *
+ * A failure at any step closes what the op opened (and removes an atomic
+ * write's temporary file) before the promise rejects, and names the step
+ * that failed: "read /x/y: Is a directory (EISDIR)".
+ */
+#define _GNU_SOURCE
+#include "io/internal.h"
+
+#include <fcntl.h>
+#include <libgen.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* A test hook: an atomic write_file stops dead before this step (0: never). */
+int aw__write_file_crash_at;
+
+enum { S_OPEN = 1, S_FSTAT, S_READ, S_WRITE, S_FSYNC, S_CLOSE, S_RENAME, S_DOPEN, S_DSYNC, S_DCLOSE };
+
+typedef struct fop {
+  aw__op op;
+  int step;
+  int flags, mode;
+  int64_t offset;
+  size_t done;
+  aw_buf *buf;
+  aw_buf **bufs;
+  struct iovec *iov;
+  uint32_t nbufs;
+  int err;            /* the first failure of a multi-step op, while it cleans up */
+  int dir_fd;         /* write_file atomic: the directory */
+  bool atomic;
+  bool owns_fd;       /* op.fd was opened by this op (read_file, write_file), not given */
+  struct statx *stx;  /* stat ops */
+  const char *path2;  /* rename's target, write_file's temporary file (in path's block) */
+  char path[];
+} fop;
+
+static fop *F(aw__op *op) { return (fop *)op; }
+
+/* "fd 7" for descriptor operations, the path for the others. */
+static const char *what(fop *f, char *tmp, size_t n) {
+  if (f->path[0])
+    return f->path;
+  snprintf(tmp, n, "fd %d", f->op.fd);
+  return tmp;
+}
+
+static void fail(fop *f, int res) {
+  char tmp[32];
+  aw__op_fail(&f->op, res, what(f, tmp, sizeof tmp));
+  aw__op_finish(&f->op);
+}
+
+static void done(fop *f, aw_val v) {
+  aw__op_settle(&f->op, v);
+  aw__op_finish(&f->op);
+}
+
+static void fop_cleanup(aw_loop *L, aw__op *op) {
+  fop *f = F(op);
+  aw_release(f->buf);
+  for (uint32_t i = 0; i < f->nbufs; i++)
+    aw_release(f->bufs[i]);
+  if (f->bufs)
+    aw__free(f->bufs, f->nbufs * sizeof(aw_buf *));
+  if (f->iov)
+    aw__free(f->iov, f->nbufs * sizeof(struct iovec));
+  if (f->stx)
+    aw__free(f->stx, sizeof *f->stx);
+  (void)L;
+}
+
+/* An aborted step that opened something closes it. */
+static void fop_on_abort(aw_loop *L, aw__op *op, int res, uint32_t flags) {
+  fop *f = F(op);
+  (void)flags;
+  if ((f->step == S_OPEN || f->step == S_DOPEN) && res >= 0)
+    aw__quiet_close(L, res);
+  if (f->path2 && f->atomic && f->step <= S_RENAME)
+    unlink(f->path2); /* an atomic write's temporary file */
+  if (f->owns_fd && op->fd >= 0 && f->step != S_CLOSE) {
+    aw__quiet_close(L, op->fd); /* never a descriptor the caller gave */
+    op->fd = -1;
+  }
+  if (f->dir_fd >= 0 && f->step != S_DCLOSE) {
+    aw__quiet_close(L, f->dir_fd);
+    f->dir_fd = -1;
+  }
+}
+
+/* Allocates a file op with room for the path and, if given, a second path. */
+static fop *fop_new(aw_loop *L, const aw__op_vt *vt, const char *path, const char *path2,
+                    const aw_io_opts *o, aw_promise **early) {
+  size_t n1 = path ? strlen(path) + 1 : 1, n2 = path2 ? strlen(path2) + 1 : 0;
+  fop *f = (fop *)aw__op_new(L, vt, sizeof(fop) + n1 + n2, o, early);
+  if (!f)
+    return NULL;
+  if (path)
+    memcpy(f->path, path, n1);
+  if (path2) {
+    memcpy(f->path + n1, path2, n2);
+    f->path2 = f->path + n1;
+  }
+  f->dir_fd = -1;
+  return f;
+}
+
+static aw_promise *start(fop *f) {
+  aw_promise *p = aw__op_promise(&f->op);
+  aw__op_submit(&f->op);
+  return p;
+}
+
+#define FOP_VT(name, prep, complete)                                                               \
+  static const aw__op_vt name##_vt = {#name, prep, complete, fop_on_abort, fop_cleanup}
+
+#define CHECK_PATH(L, path)                                                                        \
+  do {                                                                                             \
+    if (!(path))                                                                                   \
+      return aw__io_bad_args((L), "path must not be NULL");                                       \
+  } while (0)
+
+#define CHECK_FD(L, fd, name)                                                                      \
+  do {                                                                                             \
+    if ((fd) < 0)                                                                                  \
+      return aw_promise_rejected((L), aw_obj_val(aw_error_errno(-EBADF, (name), "fd -1")));       \
+  } while (0)
+
+/* ---- open, close ---------------------------------------------------------------------- */
+
+static void open_prep(aw__op *op, struct io_uring_sqe *sqe) {
+  fop *f = F(op);
+  f->step = S_OPEN;
+  io_uring_prep_openat(sqe, AT_FDCWD, f->path, f->flags | O_CLOEXEC, (mode_t)f->mode);
+}
+static void open_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
+  (void)L, (void)flags;
+  if (res < 0)
+    return fail(F(op), res);
+  done(F(op), aw_int(res));
+}
+FOP_VT(open, open_prep, open_complete);
+
+aw_promise *aw_fs_open(aw_loop *L, const char *path, int flags, int mode, const aw_io_opts *o) {
+  CHECK_PATH(L, path);
+  aw_promise *early;
+  fop *f = fop_new(L, &open_vt, path, NULL, o, &early);
+  if (!f)
+    return early;
+  f->flags = flags;
+  f->mode = mode;
+  return start(f);
+}
+
+static void close_prep(aw__op *op, struct io_uring_sqe *sqe) {
+  F(op)->step = S_CLOSE;
+  io_uring_prep_close(sqe, op->fd);
+}
+static void simple_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
+  (void)L, (void)flags;
+  if (res < 0)
+    return fail(F(op), res);
+  done(F(op), aw_undefined());
+}
+FOP_VT(close, close_prep, simple_complete);
+
+static aw_promise *fd_simple(aw_loop *L, const aw__op_vt *vt, int fd, const aw_io_opts *o,
+                             fop **out) {
+  aw_promise *early;
+  fop *f = fop_new(L, vt, NULL, NULL, o, &early);
+  *out = f;
+  if (!f)
+    return early;
+  f->op.fd = fd;
+  return NULL;
+}
+
+aw_promise *aw_fs_close(aw_loop *L, int fd, const aw_io_opts *o) {
+  CHECK_FD(L, fd, "close");
+  fop *f;
+  aw_promise *early = fd_simple(L, &close_vt, fd, o, &f);
+  if (!f)
+    return early;
+  return start(f);
+}
+
+/* ---- read, write ----------------------------------------------------------------------- */
+
+static uint64_t at(fop *f, size_t done_bytes) {
+  return f->offset < 0 ? (uint64_t)-1 : (uint64_t)f->offset + done_bytes;
+}
+
+static void read_prep(aw__op *op, struct io_uring_sqe *sqe) {
+  fop *f = F(op);
+  f->step = S_READ;
+  aw_buf *b = f->buf;
+  size_t room = b->cap - b->len;
+  io_uring_prep_read(sqe, op->fd, b->data + b->len, room > UINT32_MAX ? UINT32_MAX : (unsigned)room,
+                     at(f, 0));
+}
+static void read_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
+  (void)L, (void)flags;
+  fop *f = F(op);
+  if (res < 0)
+    return fail(f, res);
+  f->buf->len += (size_t)res;
+  if (f->flags) { /* read_into: the count */
+    done(f, aw_int(res));
+  } else { /* read: the buffer */
+    aw_buf *b = f->buf;
+    f->buf = NULL;
+    done(f, aw_obj_val(b));
+  }
+}
+FOP_VT(read, read_prep, read_complete);
+
+static aw_promise *read_common(aw_loop *L, int fd, aw_buf *buf, int64_t offset, bool into,
+                               const aw_io_opts *o) {
+  fop *f;
+  aw_promise *early = fd_simple(L, &read_vt, fd, o, &f);
+  if (!f) {
+    aw_release(buf);
+    return early;
+  }
+  f->buf = buf;
+  f->offset = offset;
+  f->flags = into;
+  return start(f);
+}
+
+aw_promise *aw_fs_read(aw_loop *L, int fd, size_t len, int64_t offset, const aw_io_opts *o) {
+  CHECK_FD(L, fd, "read");
+  aw_buf *b = aw_buf_new(len);
+  if (!b)
+    return aw_promise_rejected(L, aw_obj_val(aw_error_errno(-ENOMEM, "read", "buffer")));
+  return read_common(L, fd, b, offset, false, o);
+}
+
+aw_promise *aw_fs_read_into(aw_loop *L, int fd, aw_buf *buf, int64_t offset, const aw_io_opts *o) {
+  if (!buf || buf->hdr.type != AW_T_BUFFER) {
+    aw_release(buf);
+    return aw__io_bad_args(L, "read_into: buf must be a buffer");
+  }
+  if (fd < 0) {
+    aw_release(buf);
+    CHECK_FD(L, fd, "read");
+  }
+  return read_common(L, fd, buf, offset, true, o);
+}
+
+static void write_prep(aw__op *op, struct io_uring_sqe *sqe) {
+  fop *f = F(op);
+  f->step = S_WRITE;
+  size_t left = f->buf->len - f->done;
+  io_uring_prep_write(sqe, op->fd, f->buf->data + f->done,
+                      left > UINT32_MAX ? UINT32_MAX : (unsigned)left, at(f, f->done));
+}
+static void write_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
+  (void)L, (void)flags;
+  fop *f = F(op);
+  if (res < 0)
+    return fail(f, res);
+  if (res == 0 && f->done < f->buf->len)
+    return fail(f, -EIO); /* no progress: stop rather than spin */
+  f->done += (size_t)res;
+  if (f->done < f->buf->len)
+    return aw__op_submit(op); /* a short write: the rest */
+  done(f, aw_int((int64_t)f->done));
+}
+FOP_VT(write, write_prep, write_complete);
+
+aw_promise *aw_fs_write(aw_loop *L, int fd, aw_buf *data, int64_t offset, const aw_io_opts *o) {
+  if (!data || data->hdr.type != AW_T_BUFFER) {
+    aw_release(data);
+    return aw__io_bad_args(L, "write: data must be a buffer");
+  }
+  if (fd < 0) {
+    aw_release(data);
+    CHECK_FD(L, fd, "write");
+  }
+  fop *f;
+  aw_promise *early = fd_simple(L, &write_vt, fd, o, &f);
+  if (!f) {
+    aw_release(data);
+    return early;
+  }
+  f->buf = data;
+  f->offset = offset;
+  return start(f); /* an empty write still goes to the kernel (a bad fd still fails) */
+}
+
+/* ---- readv, writev --------------------------------------------------------------------------- */
+
+/* Points the iovecs at the buffers' free space (readv) or at what is left to write (writev). */
+static unsigned fill_iov(fop *f, bool reading) {
+  size_t skip = f->done;
+  unsigned n = 0;
+  for (uint32_t i = 0; i < f->nbufs; i++) {
+    aw_buf *b = f->bufs[i];
+    uint8_t *base = reading ? b->data + b->len : b->data;
+    size_t len = reading ? b->cap - b->len : b->len;
+    if (!reading && skip >= len) {
+      skip -= len;
+      continue;
+    }
+    if (!reading) {
+      base += skip;
+      len -= skip;
+      skip = 0;
+    }
+    f->iov[n].iov_base = base;
+    f->iov[n].iov_len = len;
+    n++;
+  }
+  return n;
+}
+
+static void readv_prep(aw__op *op, struct io_uring_sqe *sqe) {
+  fop *f = F(op);
+  f->step = S_READ;
+  io_uring_prep_readv(sqe, op->fd, f->iov, fill_iov(f, true), at(f, 0));
+}
+static void readv_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
+  (void)L, (void)flags;
+  fop *f = F(op);
+  if (res < 0)
+    return fail(f, res);
+  size_t left = (size_t)res;
+  for (uint32_t i = 0; i < f->nbufs && left; i++) {
+    aw_buf *b = f->bufs[i];
+    size_t take = b->cap - b->len < left ? b->cap - b->len : left;
+    b->len += take;
+    left -= take;
+  }
+  done(f, aw_int(res));
+}
+FOP_VT(readv, readv_prep, readv_complete);
+
+static size_t total_len(fop *f) {
+  size_t t = 0;
+  for (uint32_t i = 0; i < f->nbufs; i++)
+    t += f->bufs[i]->len;
+  return t;
+}
+
+static void writev_prep(aw__op *op, struct io_uring_sqe *sqe) {
+  fop *f = F(op);
+  f->step = S_WRITE;
+  io_uring_prep_writev(sqe, op->fd, f->iov, fill_iov(f, false), at(f, f->done));
+}
+static void writev_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
+  (void)L, (void)flags;
+  fop *f = F(op);
+  if (res < 0)
+    return fail(f, res);
+  size_t total = total_len(f);
+  if (res == 0 && f->done < total)
+    return fail(f, -EIO);
+  f->done += (size_t)res;
+  if (f->done < total)
+    return aw__op_submit(op);
+  done(f, aw_int((int64_t)f->done));
+}
+FOP_VT(writev, writev_prep, writev_complete);
+
+static aw_promise *vector_op(aw_loop *L, const aw__op_vt *vt, int fd, aw_buf **bufs, size_t n,
+                             int64_t offset, const aw_io_opts *o) {
+  bool ok = bufs && n > 0 && n <= 1024;
+  for (size_t i = 0; ok && i < n; i++)
+    ok = bufs[i] && bufs[i]->hdr.type == AW_T_BUFFER;
+  if (!ok || fd < 0) {
+    for (size_t i = 0; bufs && i < n; i++)
+      if (bufs[i] && bufs[i]->hdr.type == AW_T_BUFFER)
+        aw_release(bufs[i]);
+    if (!ok)
+      return aw__io_bad_args(L, "readv/writev: 1 to 1024 buffers");
+    CHECK_FD(L, fd, vt->name);
+  }
+  fop *f;
+  aw_promise *early = fd_simple(L, vt, fd, o, &f);
+  if (!f) {
+    for (size_t i = 0; i < n; i++)
+      aw_release(bufs[i]);
+    return early;
+  }
+  f->nbufs = (uint32_t)n;
+  f->bufs = aw__alloc(n * sizeof(aw_buf *));
+  memcpy(f->bufs, bufs, n * sizeof(aw_buf *));
+  f->iov = aw__alloc(n * sizeof(struct iovec));
+  f->offset = offset;
+  return start(f);
+}
+
+aw_promise *aw_fs_readv(aw_loop *L, int fd, aw_buf **bufs, size_t n, int64_t offset,
+                        const aw_io_opts *o) {
+  return vector_op(L, &readv_vt, fd, bufs, n, offset, o);
+}
+aw_promise *aw_fs_writev(aw_loop *L, int fd, aw_buf **bufs, size_t n, int64_t offset,
+                         const aw_io_opts *o) {
+  return vector_op(L, &writev_vt, fd, bufs, n, offset, o);
+}
+
+/* ---- stat ---------------------------------------------------------------------------------------- */
+
+static void stats_finalize(aw_obj *o) { (void)o; }
+static const aw_class stats_class = {"Stats", stats_finalize, NULL};
+
+const struct statx *aw_fs_statx(aw_val v) {
+  v = aw_caught(v);
+  if (!aw_is_obj(v) || aw_object_class(v.u.o) != &stats_class)
+    return NULL;
+  return aw_object_data(v.u.o);
+}
+
+#define STATX_WANT (STATX_BASIC_STATS | STATX_BTIME)
+
+static void stat_prep(aw__op *op, struct io_uring_sqe *sqe) {
+  fop *f = F(op);
+  f->step = S_FSTAT;
+  if (f->path[0])
+    io_uring_prep_statx(sqe, AT_FDCWD, f->path, f->flags, STATX_WANT, f->stx);
+  else
+    io_uring_prep_statx(sqe, op->fd, "", AT_EMPTY_PATH | f->flags, STATX_WANT, f->stx);
+}
+static void stat_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
+  (void)L, (void)flags;
+  fop *f = F(op);
+  if (res < 0)
+    return fail(f, res);
+  aw_obj *s = aw_object_new(&stats_class, sizeof(struct statx));
+  memcpy(aw_object_data(s), f->stx, sizeof(struct statx));
+  done(f, aw_obj_val(s));
+}
+static const aw__op_vt stat_vt = {"stat", stat_prep, stat_complete, NULL, fop_cleanup};
+static const aw__op_vt fstat_vt = {"fstat", stat_prep, stat_complete, NULL, fop_cleanup};
+
+aw_promise *aw_fs_stat(aw_loop *L, const char *path, int flags, const aw_io_opts *o) {
+  CHECK_PATH(L, path);
+  if (!path[0])
+    return aw_promise_rejected(L, aw_obj_val(aw_error_errno(-ENOENT, "stat", "''")));
+  aw_promise *early;
+  fop *f = fop_new(L, &stat_vt, path, NULL, o, &early);
+  if (!f)
+    return early;
+  f->flags = flags;
+  f->stx = aw__calloc(sizeof *f->stx);
+  return start(f);
+}
+
+aw_promise *aw_fs_fstat(aw_loop *L, int fd, const aw_io_opts *o) {
+  CHECK_FD(L, fd, "fstat");
+  fop *f;
+  aw_promise *early = fd_simple(L, &fstat_vt, fd, o, &f);
+  if (!f)
+    return early;
+  f->stx = aw__calloc(sizeof *f->stx);
+  return start(f);
+}
+
+/* ---- fsync, unlink, rmdir, rename, mkdir ------------------------------------------------------- */
+
+static void fsync_prep(aw__op *op, struct io_uring_sqe *sqe) {
+  F(op)->step = S_FSYNC;
+  io_uring_prep_fsync(sqe, op->fd, F(op)->flags ? IORING_FSYNC_DATASYNC : 0);
+}
+FOP_VT(fsync, fsync_prep, simple_complete);
+
+aw_promise *aw_fs_fsync(aw_loop *L, int fd, bool datasync, const aw_io_opts *o) {
+  CHECK_FD(L, fd, "fsync");
+  fop *f;
+  aw_promise *early = fd_simple(L, &fsync_vt, fd, o, &f);
+  if (!f)
+    return early;
+  f->flags = datasync;
+  return start(f);
+}
+
+static void unlink_prep(aw__op *op, struct io_uring_sqe *sqe) {
+  io_uring_prep_unlinkat(sqe, AT_FDCWD, F(op)->path, F(op)->flags);
+}
+FOP_VT(unlink, unlink_prep, simple_complete);
+static const aw__op_vt rmdir_vt = {"rmdir", unlink_prep, simple_complete, NULL, fop_cleanup};
+
+static aw_promise *path_simple(aw_loop *L, const aw__op_vt *vt, const char *path,
+                               const char *path2, int flags, int mode, const aw_io_opts *o) {
+  aw_promise *early;
+  fop *f = fop_new(L, vt, path, path2, o, &early);
+  if (!f)
+    return early;
+  f->flags = flags;
+  f->mode = mode;
+  return start(f);
+}
+
+aw_promise *aw_fs_unlink(aw_loop *L, const char *path, const aw_io_opts *o) {
+  CHECK_PATH(L, path);
+  return path_simple(L, &unlink_vt, path, NULL, 0, 0, o);
+}
+
+aw_promise *aw_fs_rmdir(aw_loop *L, const char *path, const aw_io_opts *o) {
+  CHECK_PATH(L, path);
+  return path_simple(L, &rmdir_vt, path, NULL, AT_REMOVEDIR, 0, o);
+}
+
+static void rename_prep(aw__op *op, struct io_uring_sqe *sqe) {
+  io_uring_prep_renameat(sqe, AT_FDCWD, F(op)->path, AT_FDCWD, F(op)->path2, 0);
+}
+static void rename_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
+  (void)L, (void)flags;
+  fop *f = F(op);
+  if (res < 0) {
+    char both[8192];
+    snprintf(both, sizeof both, "%s -> %s", f->path, f->path2);
+    aw__op_fail(op, res, both);
+    aw__op_finish(op);
+    return;
+  }
+  done(f, aw_undefined());
+}
+FOP_VT(rename, rename_prep, rename_complete);
+
+aw_promise *aw_fs_rename(aw_loop *L, const char *from, const char *to, const aw_io_opts *o) {
+  CHECK_PATH(L, from);
+  CHECK_PATH(L, to);
+  return path_simple(L, &rename_vt, from, to, 0, 0, o);
+}
+
+static void mkdir_prep(aw__op *op, struct io_uring_sqe *sqe) {
+  io_uring_prep_mkdirat(sqe, AT_FDCWD, F(op)->path, (mode_t)F(op)->mode);
+}
+FOP_VT(mkdir, mkdir_prep, simple_complete);
+
+aw_promise *aw_fs_mkdir(aw_loop *L, const char *path, int mode, const aw_io_opts *o) {
+  CHECK_PATH(L, path);
+  return path_simple(L, &mkdir_vt, path, NULL, 0, mode ? mode : 0777, o);
+}
+
+/* ---- read_file ------------------------------------------------------------------------------------ */
+
+#define READ_FILE_CHUNK (64 * 1024)
+
+static void rf_prep(aw__op *op, struct io_uring_sqe *sqe) {
+  fop *f = F(op);
+  switch (f->step) {
+  case S_OPEN:
+    io_uring_prep_openat(sqe, AT_FDCWD, f->path, O_RDONLY | O_CLOEXEC, 0);
+    break;
+  case S_FSTAT:
+    io_uring_prep_statx(sqe, op->fd, "", AT_EMPTY_PATH, STATX_SIZE | STATX_TYPE, f->stx);
+    break;
+  case S_READ: {
+    aw_buf *b = f->buf;
+    size_t room = b->cap - b->len;
+    io_uring_prep_read(sqe, op->fd, b->data + b->len,
+                       room > (1u << 30) ? (1u << 30) : (unsigned)room, (uint64_t)b->len);
+    break;
+  }
+  case S_CLOSE:
+    io_uring_prep_close(sqe, op->fd);
+    break;
+  }
+}
+
+/* After a failure: close the file first, then report the failure. */
+static void rf_fail(fop *f, int res) {
+  if (f->op.fd >= 0) {
+    f->err = res;
+    f->step = S_CLOSE;
+    aw__op_submit(&f->op);
+    return;
+  }
+  fail(f, res);
+}
+
+static void rf_read_more(fop *f) {
+  aw_buf *b = f->buf;
+  if (b->len == b->cap) { /* the file grew, or had no size: a bigger buffer */
+    size_t ncap = b->cap < READ_FILE_CHUNK ? READ_FILE_CHUNK : b->cap * 2;
+    if (aw_buf_reserve(b, ncap) < 0)
+      return rf_fail(f, -ENOMEM);
+  }
+  f->step = S_READ;
+  aw__op_submit(&f->op);
+}
+
+static void rf_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
+  (void)L, (void)flags;
+  fop *f = F(op);
+  switch (f->step) {
+  case S_OPEN:
+    if (res < 0)
+      return fail(f, res);
+    op->fd = res;
+    f->owns_fd = true;
+    f->step = S_FSTAT;
+    return aw__op_submit(op);
+  case S_FSTAT: {
+    if (res < 0)
+      return rf_fail(f, res);
+    if (S_ISDIR(f->stx->stx_mode))
+      return rf_fail(f, -EISDIR);
+    uint64_t size = f->stx->stx_size;
+    f->done = size; /* what the file said its size was */
+    f->buf = aw_buf_new(size ? size : READ_FILE_CHUNK);
+    if (!f->buf)
+      return rf_fail(f, -ENOMEM);
+    f->step = S_READ;
+    return aw__op_submit(op);
+  }
+  case S_READ:
+    if (res < 0)
+      return rf_fail(f, res);
+    f->buf->len += (size_t)res;
+    /* done at end of file, or when a sized file is read whole (where Node stops too) */
+    if (res == 0 || (f->done && f->buf->len >= f->done)) {
+      f->step = S_CLOSE;
+      return aw__op_submit(op);
+    }
+    return rf_read_more(f);
+  case S_CLOSE:
+    op->fd = -1;
+    if (f->err)
+      return fail(f, f->err);
+    if (res < 0)
+      return fail(f, res);
+    aw_buf *b = f->buf;
+    f->buf = NULL;
+    return done(f, aw_obj_val(b));
+  }
+}
+
+static const aw__op_vt read_file_vt = {"read", rf_prep, rf_complete, fop_on_abort, fop_cleanup};
+
+aw_promise *aw_fs_read_file(aw_loop *L, const char *path, const aw_io_opts *o) {
+  CHECK_PATH(L, path);
+  aw_promise *early;
+  fop *f = fop_new(L, &read_file_vt, path, NULL, o, &early);
+  if (!f)
+    return early;
+  f->stx = aw__calloc(sizeof *f->stx);
+  f->step = S_OPEN;
+  return start(f);
+}
+
+/* ---- write_file ------------------------------------------------------------------------------------ */
+
+static unsigned tmp_counter;
+
+static void wf_prep(aw__op *op, struct io_uring_sqe *sqe) {
+  fop *f = F(op);
+  const char *target = f->atomic ? f->path2 : f->path;
+  switch (f->step) {
+  case S_OPEN:
+    io_uring_prep_openat(sqe, AT_FDCWD, target,
+                         O_WRONLY | O_CREAT | O_CLOEXEC | (f->atomic ? O_EXCL : O_TRUNC),
+                         (mode_t)f->mode);
+    break;
+  case S_WRITE: {
+    size_t left = f->buf->len - f->done;
+    io_uring_prep_write(sqe, op->fd, f->buf->data + f->done,
+                        left > (1u << 30) ? (1u << 30) : (unsigned)left, f->done);
+    break;
+  }
+  case S_FSYNC:
+    io_uring_prep_fsync(sqe, op->fd, 0);
+    break;
+  case S_CLOSE:
+    io_uring_prep_close(sqe, op->fd);
+    break;
+  case S_RENAME:
+    io_uring_prep_renameat(sqe, AT_FDCWD, f->path2, AT_FDCWD, f->path, 0);
+    break;
+  case S_DOPEN: {
+    const char *dir = f->path2 + strlen(f->path2) + 1; /* the directory, after the temp name */
+    io_uring_prep_openat(sqe, AT_FDCWD, dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+    break;
+  }
+  case S_DSYNC:
+    io_uring_prep_fsync(sqe, f->dir_fd, 0);
+    break;
+  case S_DCLOSE:
+    io_uring_prep_close(sqe, f->dir_fd);
+    break;
+  }
+}
+
+static void wf_next(fop *f, int step) {
+  if (f->atomic && step == aw__write_file_crash_at) {
+    /* the test's simulated crash: stop dead, leave everything as it is */
+    if (f->op.fd >= 0)
+      close(f->op.fd);
+    if (f->dir_fd >= 0)
+      close(f->dir_fd);
+    f->op.fd = f->dir_fd = -1;
+    aw__op_settle(&f->op, aw_throw(aw_err("Error", "write_file: simulated crash at step %d", step)));
+    aw__op_finish(&f->op);
+    return;
+  }
+  f->step = step;
+  aw__op_submit(&f->op);
+}
+
+/* A failure: close what is open, remove the temporary file, then report. */
+static void wf_fail(fop *f, int res) {
+  if (!f->err)
+    f->err = res;
+  if (f->op.fd >= 0) {
+    int fd = f->op.fd;
+    f->op.fd = -1;
+    aw__quiet_close(f->op.loop, fd);
+  }
+  if (f->dir_fd >= 0) {
+    aw__quiet_close(f->op.loop, f->dir_fd);
+    f->dir_fd = -1;
+  }
+  if (f->atomic && f->step <= S_RENAME)
+    unlink(f->path2);
+  const char *stepname = f->step == S_OPEN     ? "open"
+                         : f->step == S_WRITE  ? "write"
+                         : f->step == S_FSYNC  ? "fsync"
+                         : f->step == S_CLOSE  ? "close"
+                         : f->step == S_RENAME ? "rename"
+                                               : "fsync directory of";
+  aw__op_settle(&f->op, aw_throw(aw_obj_val(aw_error_errno(f->err, stepname, f->path))));
+  aw__op_finish(&f->op);
+}
+
+static void wf_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
+  (void)L, (void)flags;
+  fop *f = F(op);
+  if (res < 0 && f->step != S_DSYNC && f->step != S_DCLOSE && f->step != S_DOPEN)
+    return wf_fail(f, res);
+  switch (f->step) {
+  case S_OPEN:
+    op->fd = res;
+    f->owns_fd = true;
+    if (f->buf->len == 0)
+      return wf_next(f, f->atomic ? S_FSYNC : S_CLOSE);
+    return wf_next(f, S_WRITE);
+  case S_WRITE:
+    if (res == 0)
+      return wf_fail(f, -EIO);
+    f->done += (size_t)res;
+    if (f->done < f->buf->len)
+      return wf_next(f, S_WRITE);
+    return wf_next(f, f->atomic ? S_FSYNC : S_CLOSE);
+  case S_FSYNC:
+    return wf_next(f, S_CLOSE);
+  case S_CLOSE:
+    op->fd = -1;
+    if (!f->atomic)
+      return done(f, aw_undefined());
+    return wf_next(f, S_RENAME);
+  case S_RENAME:
+    return wf_next(f, S_DOPEN);
+  case S_DOPEN:
+    if (res < 0) /* the rename is done: the new content is in place; the directory sync is best effort */
+      return done(f, aw_undefined());
+    f->dir_fd = res;
+    return wf_next(f, S_DSYNC);
+  case S_DSYNC:
+    return wf_next(f, S_DCLOSE);
+  case S_DCLOSE:
+    f->dir_fd = -1;
+    return done(f, aw_undefined());
+  }
+}
+
+static const aw__op_vt write_file_vt = {"write_file", wf_prep, wf_complete, fop_on_abort,
+                                        fop_cleanup};
+
+aw_promise *aw_fs_write_file(aw_loop *L, const char *path, aw_buf *data,
+                             const aw_write_file_opts *o) {
+  if (!path || !data || data->hdr.type != AW_T_BUFFER) {
+    if (data && data->hdr.type == AW_T_BUFFER)
+      aw_release(data);
+    return aw__io_bad_args(L, "write_file: path and data (a buffer) must not be NULL");
+  }
+  bool atomic = o && o->atomic;
+  char extra[8192] = "";
+  size_t extra_len = 0;
+  if (atomic) {
+    /* the temporary file beside the target, then (after its NUL) the directory */
+    char dir[4096];
+    snprintf(dir, sizeof dir, "%s", path);
+    char *d = dirname(dir);
+    int n = snprintf(extra, sizeof extra, "%s.tmp.%d.%u", path, (int)getpid(), ++tmp_counter);
+    if (n < 0 || (size_t)n >= sizeof extra / 2) {
+      aw_release(data);
+      return aw_promise_rejected(L, aw_obj_val(aw_error_errno(-ENAMETOOLONG, "write_file", path)));
+    }
+    snprintf(extra + n + 1, sizeof extra - (size_t)n - 1, "%s", d);
+    extra_len = (size_t)n + 1 + strlen(d);
+  }
+  aw_promise *early;
+  size_t n1 = strlen(path) + 1;
+  fop *f = (fop *)aw__op_new(L, &write_file_vt, sizeof(fop) + n1 + extra_len + 1, o ? &o->io : NULL,
+                             &early);
+  if (!f) {
+    aw_release(data);
+    return early;
+  }
+  memcpy(f->path, path, n1);
+  if (atomic) {
+    memcpy(f->path + n1, extra, extra_len + 1);
+    f->path2 = f->path + n1;
+  }
+  f->dir_fd = -1;
+  f->atomic = atomic;
+  f->buf = data;
+  f->mode = o && o->mode ? o->mode : 0666;
+  f->step = S_OPEN;
+  return start(f);
+}

@@ -1,0 +1,124 @@
+/*
+ * io/internal.h — the op layer shared by io/ring.c, io/file.c and io/net.c.
+ *
+ * An op is one user-visible operation: it owns its promise, its buffers and
+ * its copied paths, and submits one SQE at a time (a multi-step op such as
+ * read_file submits the next step from its completion). The link between an
+ * SQE and its op is the 64-bit user_data: the op's address. Values 1-3 are
+ * tags for SQEs no op owns (cancels, the wake poll, background closes).
+ *
+ * An op's life:
+ *
+ *   new ──submit──> INFLIGHT ──CQE──> complete() ──> DONE (settled, freed)
+ *          │  (no budget / no SQE)        └─ next step: submit again
+ *          └──> QUEUED (the backlog, FIFO) ──budget──> INFLIGHT
+ *
+ * Abort (signal or timeout): a QUEUED op leaves the backlog and settles at
+ * once; an INFLIGHT op is marked ABORTED and an async cancel is sent; when
+ * its CQE comes (cancelled, or done anyway: the race), on_abort() undoes
+ * what the step did (closes a descriptor it opened, say) and the op settles
+ * with the abort reason. The op is freed only once the kernel gave its last
+ * CQE back (a multishot op: the one without IORING_CQE_F_MORE), so buffers
+ * are never freed under the kernel.
+ *
+ * The backend is reached through the few functions at the end, so that a
+ * fallback (worker-pool syscalls + epoll) can take the ring's place.
+ */
+#ifndef AW_IO_INTERNAL_H
+#define AW_IO_INTERNAL_H
+
+#include <liburing.h>
+
+#include "aw/io.h"
+#include "executor/internal.h"
+
+typedef struct aw__op aw__op;
+
+typedef struct aw__op_vt {
+  const char *name; /* the operation, for error messages */
+  /* Fills sqe for the op's current step (sqe->user_data is set by the core). */
+  void (*prep)(aw__op *op, struct io_uring_sqe *sqe);
+  /* A CQE of the op (not aborted). Settle and finish, or submit the next step. */
+  void (*complete)(aw_loop *L, aw__op *op, int res, uint32_t flags);
+  /* A CQE of an aborted op: undo what this step did (may be NULL). */
+  void (*on_abort)(aw_loop *L, aw__op *op, int res, uint32_t flags);
+  /* Releases what the op owns besides its promise (may be NULL). */
+  void (*cleanup)(aw_loop *L, aw__op *op);
+} aw__op_vt;
+
+enum { AW__OP_IDLE = 0, AW__OP_QUEUED, AW__OP_INFLIGHT };
+enum {
+  AW__OPF_ABORTED = 1,   /* the signal or the deadline fired */
+  AW__OPF_MULTISHOT = 2, /* more CQEs follow while IORING_CQE_F_MORE is set */
+  AW__OPF_CANCEL_DUE = 4 /* a cancel is still to be sent (no SQE was free) */
+};
+
+struct aw__op {
+  const aw__op_vt *vt;
+  aw_loop *loop;
+  aw_promise *promise; /* NULL once settled */
+  aw__op *prev, *next; /* the backlog, or the loop's list of ops to cancel */
+  aw_signal *signal;   /* retained, or NULL */
+  aw_signal_listener listener;
+  aw_timer deadline;
+  aw_val abort_reason; /* set when aborted */
+  uint32_t size;       /* of the whole op allocation */
+  uint16_t state, flags;
+  int fd; /* the descriptor the op works on, or -1 */
+};
+
+/* The ring a loop owns. */
+typedef struct aw__uring {
+  struct io_uring ring;
+  aw_io_caps caps;
+  aw_io_stats stats;
+  unsigned inflight;     /* SQEs given to the kernel whose last CQE is not reaped */
+  unsigned ops_pending;  /* ops not finished: they keep the loop alive */
+  aw__op *backlog_head, *backlog_tail;
+  aw__op *cancel_head;   /* ops whose cancel waits for a free SQE */
+  bool wake_armed;
+  uint64_t wake_buf;
+} aw__uring;
+
+/* user_data tags of SQEs no op owns */
+enum { AW__TAG_CANCEL = 1, AW__TAG_WAKE = 2, AW__TAG_QUIET = 3 };
+
+/*
+ * A new op of vt with size bytes (zeroed beyond the header) and a promise.
+ * Returns NULL, with *early set to the promise to return, when the op must
+ * not start: a signal already aborted, or a loop without a ring.
+ */
+aw__op *aw__op_new(aw_loop *L, const aw__op_vt *vt, size_t size, const aw_io_opts *o,
+                   aw_promise **early);
+/* Gives the op's current step to the kernel now, or queues it. */
+void aw__op_submit(aw__op *op);
+/* Settles the op's promise (the first call only); v consumed (thrown: reject). */
+void aw__op_settle(aw__op *op, aw_val v);
+/* Settles with the errno error for res < 0 ("name path: message (ENAME)"). */
+void aw__op_fail(aw__op *op, int res, const char *what);
+/* Aborts the op (reason consumed): out of the backlog at once, or cancelled in the kernel. */
+void aw__op_abort(aw__op *op, aw_val reason);
+/* Frees the op: cleanup, the promise reference, the signal. No SQE may be in flight. */
+void aw__op_finish(aw__op *op);
+/* Takes the op's promise for the caller (a new reference). */
+aw_promise *aw__op_promise(aw__op *op);
+/* Closes fd in the background (a quiet close SQE, or close() when none is free). */
+void aw__quiet_close(aw_loop *L, int fd);
+/* A promise rejected with a TypeError, for bad arguments. */
+aw_promise *aw__io_bad_args(aw_loop *L, const char *what);
+
+/* The backend, as the loop sees it. */
+int aw__io_init(aw_loop *L, const aw_loop_config *cfg, aw_val *err);
+void aw__io_free(aw_loop *L);
+/* The I/O phase: submit, wait up to timeout_ms (-1: no limit, 0: no wait), dispatch. */
+void aw__io_poll(aw_loop *L, int timeout_ms);
+bool aw__io_alive(const aw_loop *L);
+/* Called by aw_loop_post when the loop sleeps: wake it. */
+void aw__io_wake(aw_loop *L);
+
+/* A helper thread for calls that block in the system (readdir, realpath). */
+typedef void (*aw__blocking_fn)(void *arg);
+int aw__blocking_run(aw_loop *L, aw__op *op, aw__blocking_fn work, aw_task_fn done);
+void aw__helpers_drain(aw_loop *L);
+
+#endif

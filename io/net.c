@@ -1,0 +1,586 @@
+/*
+ * io/net.c — TCP over io_uring: listen, accept (multishot), connect, recv,
+ * send, shutdown.
+ *
+ * Listening is socket + setsockopt + bind + listen, done at once (they never
+ * block); the promise settles with the listener or with the error
+ * ("listen 127.0.0.1:8080: Address already in use (EADDRINUSE)").
+ *
+ * A listener owns one multishot accept, armed while someone waits for a
+ * connection or the queue of accepted-but-not-taken connections has room.
+ * Each CQE carries one new descriptor: it goes to the oldest waiting
+ * aw_tcp_accept, or into the queue (at most AW__ACCEPT_QUEUE, after which the
+ * accept is cancelled until the queue drains, so the kernel's backlog does
+ * the waiting). The multishot op points at its listener without a reference:
+ * freeing the listener cancels the op and the op, when it finishes, closes
+ * what it still accepts.
+ *
+ * Sends use MSG_NOSIGNAL and go on until every byte is sent.
+ */
+#define _GNU_SOURCE
+#include "io/internal.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#define AW__ACCEPT_QUEUE 1024
+
+/* ---- addresses ---------------------------------------------------------------------------- */
+
+typedef struct addr {
+  struct sockaddr_storage ss;
+  socklen_t len;
+  char text[INET6_ADDRSTRLEN + 8]; /* "host:port" for messages */
+} addr;
+
+/* Numeric IPv4/IPv6, "localhost", or NULL/"" (any) when passive. 0 or -EINVAL. */
+static int parse_addr(const char *host, int port, bool passive, addr *a) {
+  memset(a, 0, sizeof *a);
+  if (port < 0 || port > 65535)
+    return -EINVAL;
+  if (!host || !host[0])
+    host = passive ? "0.0.0.0" : "127.0.0.1";
+  if (!strcmp(host, "localhost"))
+    host = "127.0.0.1";
+  struct sockaddr_in *s4 = (struct sockaddr_in *)&a->ss;
+  struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&a->ss;
+  if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
+    s4->sin_family = AF_INET;
+    s4->sin_port = htons((uint16_t)port);
+    a->len = sizeof *s4;
+    snprintf(a->text, sizeof a->text, "%s:%d", host, port);
+    return 0;
+  }
+  if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
+    s6->sin6_family = AF_INET6;
+    s6->sin6_port = htons((uint16_t)port);
+    a->len = sizeof *s6;
+    snprintf(a->text, sizeof a->text, "[%s]:%d", host, port);
+    return 0;
+  }
+  return -EINVAL;
+}
+
+static aw_promise *bad_host(aw_loop *L, const char *op, const char *host, int port) {
+  return aw_promise_rejected(
+      L, aw_err("TypeError", "%s: '%s' port %d is not a numeric IPv4/IPv6 address and port "
+                             "(names need a DNS lookup)",
+                op, host ? host : "", port));
+}
+
+/* ---- the listener object ------------------------------------------------------------------ */
+
+typedef struct accept_op accept_op;
+
+typedef struct waiter {
+  struct waiter *next;
+  aw_promise *promise;
+  aw_signal *signal;
+  aw_signal_listener listener;
+  struct listener_data *owner;
+} waiter;
+
+typedef struct listener_data {
+  aw_loop *loop;
+  int fd, port;
+  bool closed;
+  bool failed;            /* the last accept ended in an error: re-arm on the next call */
+  accept_op *op;          /* the armed multishot accept, or NULL */
+  waiter *whead, *wtail;  /* aw_tcp_accept calls waiting, oldest first */
+  int *queue;             /* accepted descriptors not taken yet (a ring of qcap) */
+  uint32_t qhead, qlen, qcap;
+  char text[INET6_ADDRSTRLEN + 8];
+} listener_data;
+
+struct accept_op {
+  aw__op op;
+  listener_data *ld; /* not a reference: cleared when the listener goes */
+};
+
+static void listener_finalize(aw_obj *o);
+static const aw_class listener_class = {"TCPListener", listener_finalize, NULL};
+
+static listener_data *LD(aw_val v) {
+  v = aw_caught(v);
+  if (!aw_is_obj(v) || aw_object_class(v.u.o) != &listener_class)
+    return NULL;
+  return aw_object_data(v.u.o);
+}
+
+int aw_listener_fd(aw_val listener) {
+  listener_data *d = LD(listener);
+  return d && !d->closed ? d->fd : -1;
+}
+
+int aw_listener_port(aw_val listener) {
+  listener_data *d = LD(listener);
+  return d ? d->port : 0;
+}
+
+static void waiter_free(waiter *w) {
+  if (w->signal) {
+    aw_signal_unlisten(w->signal, &w->listener);
+    aw_release((aw_obj *)w->signal);
+  }
+  aw_release(w->promise);
+  aw__free(w, sizeof *w);
+}
+
+static waiter *waiter_pop(listener_data *d) {
+  waiter *w = d->whead;
+  if (w) {
+    d->whead = w->next;
+    if (!d->whead)
+      d->wtail = NULL;
+  }
+  return w;
+}
+
+static void waiter_unlink(listener_data *d, waiter *w) {
+  waiter **pp = &d->whead, *prev = NULL;
+  while (*pp && *pp != w) {
+    prev = *pp;
+    pp = &(*pp)->next;
+  }
+  if (!*pp)
+    return;
+  *pp = w->next;
+  if (d->wtail == w)
+    d->wtail = prev;
+}
+
+static int queue_take(listener_data *d) {
+  int fd = d->queue[d->qhead];
+  d->qhead = (d->qhead + 1) % d->qcap;
+  d->qlen--;
+  return fd;
+}
+
+static void queue_put(listener_data *d, int fd) {
+  if (d->qlen == d->qcap) { /* grows past the pause point only by the CQEs already in flight */
+    uint32_t ncap = d->qcap ? d->qcap * 2 : 64;
+    int *q = aw__alloc(ncap * sizeof(int));
+    for (uint32_t i = 0; i < d->qlen; i++)
+      q[i] = d->queue[(d->qhead + i) % d->qcap];
+    aw__free(d->queue, d->qcap * sizeof(int));
+    d->queue = q;
+    d->qhead = 0;
+    d->qcap = ncap;
+  }
+  d->queue[(d->qhead + d->qlen++) % d->qcap] = fd;
+}
+
+static void deliver(listener_data *d, int fd) {
+  waiter *w = waiter_pop(d);
+  if (w) {
+    aw__promise_resolve_value(w->promise, aw_int(fd));
+    waiter_free(w);
+    return;
+  }
+  queue_put(d, fd);
+}
+
+/* ---- the multishot accept op ---------------------------------------------------------------- */
+
+static void accept_prep(aw__op *op, struct io_uring_sqe *sqe) {
+  io_uring_prep_multishot_accept(sqe, op->fd, NULL, NULL, SOCK_CLOEXEC);
+}
+
+static void arm(listener_data *d);
+static void pause_accepting(listener_data *d);
+
+static void accept_done(accept_op *a, int res) {
+  listener_data *d = a->ld;
+  if (d && d->op == a)
+    d->op = NULL;
+  aw__op_settle(&a->op, aw_undefined()); /* nobody holds this promise */
+  aw__op_finish(&a->op);
+  if (!d || d->closed)
+    return;
+  if (res < 0 && res != -ECANCELED)
+    d->failed = true; /* EMFILE and the like: re-arming now would spin */
+  else if (d->whead || d->qlen < AW__ACCEPT_QUEUE / 2)
+    arm(d);
+}
+
+static void accept_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
+  accept_op *a = (accept_op *)op;
+  listener_data *d = a->ld;
+  bool more = flags & IORING_CQE_F_MORE;
+  if (res >= 0) {
+    if (!d || d->closed)
+      aw__quiet_close(L, res);
+    else
+      deliver(d, res);
+    if (d && more && d->qlen >= AW__ACCEPT_QUEUE)
+      pause_accepting(d); /* full: the kernel's backlog waits instead */
+  } else if (d && !d->closed && res != -ECANCELED) {
+    waiter *w = waiter_pop(d); /* EMFILE and the like: the oldest waiter hears of it */
+    if (w) {
+      aw__promise_reject_value(w->promise, aw_obj_val(aw_error_errno(res, "accept", d->text)));
+      waiter_free(w);
+    }
+  }
+  if (!more)
+    accept_done(a, res);
+}
+
+/* The CQEs of a cancelled accept: connections that raced the cancel are kept (or closed). */
+static void accept_on_abort(aw_loop *L, aw__op *op, int res, uint32_t flags) {
+  accept_op *a = (accept_op *)op;
+  listener_data *d = a->ld;
+  if (res >= 0) {
+    if (d && !d->closed)
+      deliver(d, res);
+    else
+      aw__quiet_close(L, res);
+  }
+  if (!(flags & IORING_CQE_F_MORE) && d && d->op == a)
+    d->op = NULL;
+}
+
+static const aw__op_vt accept_vt = {"accept", accept_prep, accept_complete, accept_on_abort, NULL};
+
+static void arm(listener_data *d) {
+  if (d->op || d->closed || d->qlen >= AW__ACCEPT_QUEUE)
+    return;
+  aw_promise *early;
+  accept_op *a = (accept_op *)aw__op_new(d->loop, &accept_vt, sizeof *a, NULL, &early);
+  if (!a) {
+    aw_release(early);
+    return;
+  }
+  a->op.fd = d->fd;
+  a->op.flags |= AW__OPF_MULTISHOT;
+  a->ld = d;
+  d->op = a;
+  d->failed = false;
+  aw__op_submit(&a->op);
+}
+
+/* Cancels the multishot accept; what it still accepts is kept. */
+static void pause_accepting(listener_data *d) {
+  accept_op *a = d->op;
+  if (!a)
+    return;
+  d->op = NULL;
+  aw__op_abort(&a->op, aw_err("AbortError", "accept: paused"));
+}
+
+static void listener_close(listener_data *d) {
+  if (d->closed)
+    return;
+  d->closed = true;
+  if (d->op) {
+    accept_op *a = d->op;
+    d->op = NULL;
+    a->ld = NULL; /* from now on it closes what it accepts */
+    aw__op_abort(&a->op, aw_err("AbortError", "accept: listener closed"));
+  }
+  while (d->whead) {
+    waiter *w = waiter_pop(d);
+    aw__promise_reject_value(w->promise,
+                             aw_obj_val(aw_error_errno(-ECANCELED, "accept", "listener closed")));
+    waiter_free(w);
+  }
+  while (d->qlen)
+    close(queue_take(d));
+  close(d->fd);
+}
+
+void aw_listener_close(aw_val listener) {
+  listener_data *d = LD(listener);
+  if (d && aw__on_owner(d->loop))
+    listener_close(d);
+}
+
+static void listener_finalize(aw_obj *o) {
+  listener_data *d = aw_object_data(o);
+  if (!d->loop->freeing) {
+    listener_close(d);
+  } else if (!d->closed) {
+    d->closed = true;
+    if (d->op)
+      d->op->ld = NULL;
+    while (d->qlen)
+      close(queue_take(d));
+    close(d->fd);
+  }
+  aw__free(d->queue, d->qcap * sizeof(int));
+  aw__loop_release(d->loop);
+}
+
+static int sock_listen(const addr *a, const aw_listen_opts *o) {
+  int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -errno;
+  int one = 1;
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
+      (o && o->reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) ||
+      (a->ss.ss_family == AF_INET6 && o && o->ipv6_only &&
+       setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) ||
+      bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0 ||
+      listen(fd, o && o->backlog > 0 ? o->backlog : 511) < 0) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  return fd;
+}
+
+aw_promise *aw_tcp_listen(aw_loop *L, const char *host, int port, const aw_listen_opts *o) {
+  if (!L || !aw__on_owner(L) || L->freeing)
+    return NULL;
+  addr a;
+  if (parse_addr(host, port, true, &a) < 0)
+    return bad_host(L, "listen", host, port);
+  int fd = sock_listen(&a, o);
+  if (fd < 0)
+    return aw_promise_rejected(L, aw_obj_val(aw_error_errno(fd, "listen", a.text)));
+  aw_obj *obj = aw_object_new(&listener_class, sizeof(listener_data));
+  listener_data *d = aw_object_data(obj);
+  d->loop = L;
+  L->live++; /* the listener keeps the loop's memory */
+  d->fd = fd;
+  struct sockaddr_storage bound;
+  socklen_t blen = sizeof bound;
+  if (getsockname(fd, (struct sockaddr *)&bound, &blen) == 0)
+    d->port = ntohs(bound.ss_family == AF_INET ? ((struct sockaddr_in *)&bound)->sin_port
+                                               : ((struct sockaddr_in6 *)&bound)->sin6_port);
+  snprintf(d->text, sizeof d->text, "%s", a.text);
+  return aw_promise_resolved(L, aw_obj_val(obj));
+}
+
+static void waiter_aborted(aw_loop *L, aw_signal *s, aw_signal_listener *l) {
+  (void)L;
+  waiter *w = AW__CONTAINER(l, waiter, listener);
+  waiter_unlink(w->owner, w);
+  aw__promise_reject_value(w->promise, aw_retain_val(aw_signal_reason(s)));
+  waiter_free(w);
+}
+
+aw_promise *aw_tcp_accept(aw_val listener, const aw_io_opts *o) {
+  listener_data *d = LD(listener);
+  if (!d)
+    return NULL;
+  aw_loop *L = d->loop;
+  if (!aw__on_owner(L) || L->freeing)
+    return NULL;
+  if (d->closed)
+    return aw_promise_rejected(L, aw_obj_val(aw_error_errno(-EBADF, "accept", "listener closed")));
+  if (o && o->signal && aw_signal_aborted(o->signal))
+    return aw_promise_rejected(L, aw_retain_val(aw_signal_reason(o->signal)));
+  if (d->qlen) {
+    int fd = queue_take(d);
+    if (d->qlen < AW__ACCEPT_QUEUE / 2)
+      arm(d); /* there is room again */
+    return aw_promise_resolved(L, aw_int(fd));
+  }
+  waiter *w = aw__calloc(sizeof *w);
+  w->promise = aw__promise_alloc(L);
+  w->owner = d;
+  if (o && o->signal) {
+    w->signal = aw_retain(o->signal);
+    w->listener.fn = waiter_aborted;
+    aw_signal_listen(w->signal, &w->listener);
+  }
+  if (d->wtail)
+    d->wtail->next = w;
+  else
+    d->whead = w;
+  d->wtail = w;
+  arm(d);
+  return aw_retain(w->promise);
+}
+
+/* ---- connect ---------------------------------------------------------------------------------- */
+
+typedef struct sop {
+  aw__op op;
+  aw_buf *buf;
+  size_t done;
+  int how;
+  bool owns_fd;
+  addr a;
+} sop;
+
+static void sop_cleanup(aw_loop *L, aw__op *op) {
+  sop *s = (sop *)op;
+  (void)L;
+  aw_release(s->buf);
+  if (s->owns_fd && op->fd >= 0)
+    close(op->fd);
+}
+
+static void sop_fail(sop *s, int res, const char *what) {
+  aw__op_fail(&s->op, res, what);
+  aw__op_finish(&s->op);
+}
+
+static const char *fdname(sop *s, char *tmp, size_t n) {
+  snprintf(tmp, n, "fd %d", s->op.fd);
+  return tmp;
+}
+
+static void connect_prep(aw__op *op, struct io_uring_sqe *sqe) {
+  sop *s = (sop *)op;
+  io_uring_prep_connect(sqe, op->fd, (const struct sockaddr *)&s->a.ss, s->a.len);
+}
+static void connect_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
+  (void)L, (void)flags;
+  sop *s = (sop *)op;
+  if (res < 0)
+    return sop_fail(s, res, s->a.text); /* cleanup closes the socket */
+  s->owns_fd = false;                   /* it is the caller's now */
+  aw__op_settle(op, aw_int(op->fd));
+  aw__op_finish(op);
+}
+static const aw__op_vt connect_vt = {"connect", connect_prep, connect_complete, NULL, sop_cleanup};
+
+aw_promise *aw_tcp_connect(aw_loop *L, const char *host, int port, const aw_io_opts *o) {
+  if (!L || !aw__on_owner(L) || L->freeing)
+    return NULL;
+  addr a;
+  if (parse_addr(host, port, false, &a) < 0 || port == 0)
+    return bad_host(L, "connect", host, port);
+  aw_promise *early;
+  sop *s = (sop *)aw__op_new(L, &connect_vt, sizeof *s, o, &early);
+  if (!s)
+    return early;
+  s->a = a;
+  int fd = socket(a.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    int e = errno;
+    aw_promise *p = aw__op_promise(&s->op);
+    sop_fail(s, -e, a.text);
+    return p;
+  }
+  int one = 1;
+  setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  s->op.fd = fd;
+  s->owns_fd = true;
+  aw_promise *p = aw__op_promise(&s->op);
+  aw__op_submit(&s->op);
+  return p;
+}
+
+/* ---- recv, send, shutdown -------------------------------------------------------------------- */
+
+static void recv_prep(aw__op *op, struct io_uring_sqe *sqe) {
+  sop *s = (sop *)op;
+  size_t room = s->buf->cap - s->buf->len;
+  io_uring_prep_recv(sqe, op->fd, s->buf->data + s->buf->len,
+                     room > (1u << 30) ? (1u << 30) : room, 0);
+}
+static void recv_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
+  (void)L, (void)flags;
+  sop *s = (sop *)op;
+  char tmp[32];
+  if (res < 0)
+    return sop_fail(s, res, fdname(s, tmp, sizeof tmp));
+  s->buf->len += (size_t)res;
+  aw_buf *b = s->buf;
+  s->buf = NULL;
+  aw__op_settle(op, aw_obj_val(b));
+  aw__op_finish(op);
+}
+static const aw__op_vt recv_vt = {"recv", recv_prep, recv_complete, NULL, sop_cleanup};
+
+aw_promise *aw_sock_recv(aw_loop *L, int fd, size_t max, const aw_io_opts *o) {
+  if (fd < 0)
+    return aw_promise_rejected(L, aw_obj_val(aw_error_errno(-EBADF, "recv", "fd -1")));
+  if (max == 0)
+    return aw__io_bad_args(L, "recv: max must be at least 1");
+  aw_promise *early;
+  sop *s = (sop *)aw__op_new(L, &recv_vt, sizeof *s, o, &early);
+  if (!s)
+    return early;
+  s->op.fd = fd;
+  s->buf = aw_buf_new(max);
+  if (!s->buf) {
+    aw_promise *p = aw__op_promise(&s->op);
+    sop_fail(s, -ENOMEM, "recv buffer");
+    return p;
+  }
+  aw_promise *p = aw__op_promise(&s->op);
+  aw__op_submit(&s->op);
+  return p;
+}
+
+static void send_prep(aw__op *op, struct io_uring_sqe *sqe) {
+  sop *s = (sop *)op;
+  size_t left = s->buf->len - s->done;
+  io_uring_prep_send(sqe, op->fd, s->buf->data + s->done, left > (1u << 30) ? (1u << 30) : left,
+                     MSG_NOSIGNAL);
+}
+static void send_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
+  (void)L, (void)flags;
+  sop *s = (sop *)op;
+  char tmp[32];
+  if (res < 0)
+    return sop_fail(s, res, fdname(s, tmp, sizeof tmp));
+  if (res == 0 && s->done < s->buf->len)
+    return sop_fail(s, -EPIPE, fdname(s, tmp, sizeof tmp));
+  s->done += (size_t)res;
+  if (s->done < s->buf->len)
+    return aw__op_submit(op); /* a partial send: the rest */
+  aw__op_settle(op, aw_int((int64_t)s->done));
+  aw__op_finish(op);
+}
+static const aw__op_vt send_vt = {"send", send_prep, send_complete, NULL, sop_cleanup};
+
+aw_promise *aw_sock_send(aw_loop *L, int fd, aw_buf *data, const aw_io_opts *o) {
+  if (!data || data->hdr.type != AW_T_BUFFER) {
+    aw_release(data);
+    return aw__io_bad_args(L, "send: data must be a buffer");
+  }
+  if (fd < 0) {
+    aw_release(data);
+    return aw_promise_rejected(L, aw_obj_val(aw_error_errno(-EBADF, "send", "fd -1")));
+  }
+  aw_promise *early;
+  sop *s = (sop *)aw__op_new(L, &send_vt, sizeof *s, o, &early);
+  if (!s) {
+    aw_release(data);
+    return early;
+  }
+  s->op.fd = fd;
+  s->buf = data;
+  aw_promise *p = aw__op_promise(&s->op);
+  aw__op_submit(&s->op);
+  return p;
+}
+
+static void shutdown_prep(aw__op *op, struct io_uring_sqe *sqe) {
+  io_uring_prep_shutdown(sqe, op->fd, ((sop *)op)->how);
+}
+static void shutdown_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
+  (void)L, (void)flags;
+  sop *s = (sop *)op;
+  char tmp[32];
+  if (res < 0)
+    return sop_fail(s, res, fdname(s, tmp, sizeof tmp));
+  aw__op_settle(op, aw_undefined());
+  aw__op_finish(op);
+}
+static const aw__op_vt shutdown_vt = {"shutdown", shutdown_prep, shutdown_complete, NULL,
+                                      sop_cleanup};
+
+aw_promise *aw_sock_shutdown(aw_loop *L, int fd, int how, const aw_io_opts *o) {
+  if (fd < 0)
+    return aw_promise_rejected(L, aw_obj_val(aw_error_errno(-EBADF, "shutdown", "fd -1")));
+  aw_promise *early;
+  sop *s = (sop *)aw__op_new(L, &shutdown_vt, sizeof *s, o, &early);
+  if (!s)
+    return early;
+  s->op.fd = fd;
+  s->how = how;
+  aw_promise *p = aw__op_promise(&s->op);
+  aw__op_submit(&s->op);
+  return p;
+}

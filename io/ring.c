@@ -1,0 +1,617 @@
+/*
+ * io/ring.c — the loop's io_uring: setup, submission, completion dispatch,
+ * back-pressure and cancellation. See io/internal.h for the op's life.
+ *
+ * One turn of the loop reaches the kernel at most once: the SQEs queued while
+ * callbacks ran go in with the wait for completions, in one
+ * io_uring_submit_and_wait_timeout whose timeout is the next timer's. When
+ * something is runnable the loop does not wait: it submits and collects what
+ * is ready in one non-blocking enter if there is anything to submit (or ops
+ * are in flight on a DEFER_TASKRUN ring, whose completions only arrive when
+ * the task enters), and otherwise only peeks at the CQ, with no system call.
+ *
+ * Back-pressure: at most caps.inflight_limit SQEs are in the kernel (the CQ
+ * size, so completions cannot overflow the ring); beyond that ops wait in a
+ * FIFO backlog and go in as completions free room. A full SQ is submitted
+ * early. A submit the kernel refuses for now (-EBUSY, -EAGAIN) leaves the
+ * SQEs queued: they go in at the next turn, after the CQ was drained.
+ *
+ * Each completion is a macrotask: the op's callback, then a microtask
+ * checkpoint. The CQ head is advanced before the callback runs, so a callback
+ * may submit (and the kernel reuse the slot) freely.
+ */
+#include "io/internal.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#define AW__RING_DEFAULT 256
+#define AW__DISPATCH_MAX 4096 /* CQEs per I/O phase, so timers and immediates are not starved */
+
+/* ---- setup ------------------------------------------------------------------------- */
+
+static int read_io_uring_disabled(void) {
+  FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "r");
+  if (!f)
+    return -1;
+  int v = -1;
+  if (fscanf(f, "%d", &v) != 1)
+    v = -1;
+  fclose(f);
+  return v;
+}
+
+/* An error that names why io_uring cannot be used here and what to do. */
+static aw_val no_uring_error(int res) {
+  int disabled = read_io_uring_disabled();
+  const char *why, *todo;
+  if (res == -EPERM && disabled > 0) {
+    why = disabled == 2 ? "the sysctl kernel.io_uring_disabled is 2 (io_uring off for everyone)"
+                        : "the sysctl kernel.io_uring_disabled is 1 (only the io_uring_group may "
+                          "use it)";
+    todo = "run `sysctl kernel.io_uring_disabled=0` as root, or add this user to "
+           "kernel.io_uring_group";
+  } else if (res == -EPERM || res == -ENOSYS) {
+    why = res == -ENOSYS ? "the kernel has no io_uring, or a seccomp filter hides it"
+                         : "a seccomp filter (a container's default profile, say) forbids it";
+    todo = "run on Linux 5.15 or later outside the seccomp profile (docker: --security-opt "
+           "seccomp=unconfined, or a profile that allows io_uring_setup/enter/register)";
+  } else if (res == -ENOMEM) {
+    why = "the ring does not fit in RLIMIT_MEMLOCK (kernels before 5.12 charge it there)";
+    todo = "raise the limit (ulimit -l, or LimitMEMLOCK= in a systemd unit), or use a newer kernel";
+  } else {
+    why = "io_uring_setup failed";
+    todo = "check the kernel's io_uring support";
+  }
+  aw_error *e = aw_error_new("Error", "io_uring is not available: io_uring_setup: %s (%s): %s; %s",
+                             aw_strerror(res), aw_err_name(res), why, todo);
+  e->errnum = res < 0 ? -res : res;
+  return aw_obj_val(e);
+}
+
+/* Sets the ring up with the best flags the kernel takes, dropping them one by one on EINVAL. */
+static int ring_setup(aw__uring *R, unsigned entries) {
+  static const unsigned tries[] = {
+      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN,
+      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
+      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN,
+      IORING_SETUP_COOP_TASKRUN,
+      0,
+  };
+  int r = -EINVAL;
+  for (size_t i = 0; i < sizeof tries / sizeof tries[0]; i++) {
+    struct io_uring_params p;
+    memset(&p, 0, sizeof p);
+    p.flags = tries[i];
+    r = io_uring_queue_init_params(entries, &R->ring, &p);
+    if (r == -EINVAL)
+      continue;
+    if (r < 0)
+      return r;
+    R->caps.sq_entries = p.sq_entries;
+    R->caps.cq_entries = p.cq_entries;
+    R->caps.single_issuer = p.flags & IORING_SETUP_SINGLE_ISSUER;
+    R->caps.defer_taskrun = p.flags & IORING_SETUP_DEFER_TASKRUN;
+    R->caps.coop_taskrun = p.flags & IORING_SETUP_COOP_TASKRUN;
+    R->caps.nodrop = p.features & IORING_FEAT_NODROP;
+    R->caps.ext_arg = p.features & IORING_FEAT_EXT_ARG;
+    R->caps.fast_poll = p.features & IORING_FEAT_FAST_POLL;
+    return 0;
+  }
+  return r;
+}
+
+static void probe(aw__uring *R) {
+  struct io_uring_probe *pr = io_uring_get_probe_ring(&R->ring);
+  if (!pr)
+    return;
+  R->caps.nops = pr->last_op + 1u;
+  for (unsigned op = 0; op < 64 && op <= pr->last_op; op++)
+    R->caps.op_supported[op] = io_uring_opcode_supported(pr, (int)op);
+  io_uring_free_probe(pr);
+}
+
+static struct io_uring_sqe *sqe_get(aw__uring *R);
+
+static void arm_wake(aw_loop *L) {
+  aw__uring *R = L->io;
+  struct io_uring_sqe *sqe = sqe_get(R);
+  if (!sqe)
+    return; /* tried again at the next turn */
+  io_uring_prep_poll_multishot(sqe, L->wake_fd, POLLIN);
+  io_uring_sqe_set_data64(sqe, AW__TAG_WAKE);
+  R->inflight++;
+  R->wake_armed = true;
+}
+
+int aw__io_init(aw_loop *L, const aw_loop_config *cfg, aw_val *err) {
+  aw__uring *R = aw__calloc(sizeof *R);
+  unsigned entries = cfg && cfg->ring_entries ? cfg->ring_entries : AW__RING_DEFAULT;
+  int r = ring_setup(R, entries);
+  if (r < 0) {
+    if (err)
+      *err = no_uring_error(r);
+    aw__free(R, sizeof *R);
+    return AW_ENOURING;
+  }
+  if (!R->caps.nodrop) {
+    if (err)
+      *err = aw_err("Error", "io_uring is not available: the kernel lacks IORING_FEAT_NODROP "
+                             "(Linux 5.5); use Linux 5.15 or later");
+    io_uring_queue_exit(&R->ring);
+    aw__free(R, sizeof *R);
+    return AW_ENOURING;
+  }
+  probe(R);
+  /* Every CQE must fit in the CQ: keep one slot per SQE we may still add (cancels, wake). */
+  R->caps.inflight_limit = R->caps.cq_entries > 16 ? R->caps.cq_entries - 8 : R->caps.cq_entries;
+  L->io = R;
+  arm_wake(L);
+  return 0;
+}
+
+int aw_io_caps_get(aw_loop *L, aw_io_caps *out) {
+  if (!L || !out)
+    return -EINVAL;
+  if (!L->io)
+    return -ENOSYS;
+  *out = L->io->caps;
+  return 0;
+}
+
+int aw_io_stats_get(aw_loop *L, aw_io_stats *out) {
+  if (!L || !out)
+    return -EINVAL;
+  if (!L->io)
+    return -ENOSYS;
+  *out = L->io->stats;
+  return 0;
+}
+
+/* ---- submission -------------------------------------------------------------------- */
+
+static int enter_submit(aw__uring *R) {
+  int r;
+  do {
+    r = io_uring_submit(&R->ring);
+    R->stats.enters++;
+  } while (r == -EINTR);
+  if (r > 0)
+    R->stats.submitted += (unsigned)r;
+  return r;
+}
+
+/* An SQE, submitting a full SQ early; NULL if the kernel takes nothing now. */
+static struct io_uring_sqe *sqe_get(aw__uring *R) {
+  struct io_uring_sqe *sqe = io_uring_get_sqe(&R->ring);
+  if (AW__UNLIKELY(!sqe)) {
+    enter_submit(R);
+    sqe = io_uring_get_sqe(&R->ring);
+  }
+  return sqe;
+}
+
+static void backlog_push(aw__uring *R, aw__op *op) {
+  op->state = AW__OP_QUEUED;
+  op->next = NULL;
+  op->prev = R->backlog_tail;
+  if (R->backlog_tail)
+    R->backlog_tail->next = op;
+  else
+    R->backlog_head = op;
+  R->backlog_tail = op;
+  R->stats.backlogged++;
+}
+
+static void backlog_remove(aw__uring *R, aw__op *op) {
+  if (op->prev)
+    op->prev->next = op->next;
+  else
+    R->backlog_head = op->next;
+  if (op->next)
+    op->next->prev = op->prev;
+  else
+    R->backlog_tail = op->prev;
+  op->prev = op->next = NULL;
+  op->state = AW__OP_IDLE;
+}
+
+/* Puts op's step in an SQE now; false if there is no room (budget or SQ). */
+static bool try_issue(aw__uring *R, aw__op *op) {
+  if (R->inflight >= R->caps.inflight_limit)
+    return false;
+  struct io_uring_sqe *sqe = sqe_get(R);
+  if (!sqe)
+    return false;
+  op->vt->prep(op, sqe);
+  io_uring_sqe_set_data(sqe, op);
+  op->state = AW__OP_INFLIGHT;
+  if (++R->inflight > R->stats.max_inflight)
+    R->stats.max_inflight = R->inflight;
+  return true;
+}
+
+void aw__op_submit(aw__op *op) {
+  aw__uring *R = op->loop->io;
+  if (AW__UNLIKELY(R->backlog_head != NULL) || !try_issue(R, op))
+    backlog_push(R, op); /* behind what already waits: ops keep their order */
+}
+
+static void drain_backlog(aw__uring *R) {
+  while (R->backlog_head) {
+    aw__op *op = R->backlog_head;
+    backlog_remove(R, op);
+    if (!try_issue(R, op)) {
+      /* back to the front: nothing may overtake it */
+      op->state = AW__OP_QUEUED;
+      op->prev = NULL;
+      op->next = R->backlog_head;
+      if (R->backlog_head)
+        R->backlog_head->prev = op;
+      else
+        R->backlog_tail = op;
+      R->backlog_head = op;
+      return;
+    }
+  }
+}
+
+/* ---- cancellation --------------------------------------------------------------------- */
+
+static bool send_cancel(aw__uring *R, aw__op *op) {
+  struct io_uring_sqe *sqe = sqe_get(R);
+  if (!sqe)
+    return false;
+  io_uring_prep_cancel(sqe, op, 0);
+  io_uring_sqe_set_data64(sqe, AW__TAG_CANCEL);
+  R->inflight++;
+  R->stats.cancels++;
+  return true;
+}
+
+static void send_due_cancels(aw__uring *R) {
+  while (R->cancel_head) {
+    aw__op *op = R->cancel_head;
+    if (!send_cancel(R, op))
+      return;
+    R->cancel_head = op->next;
+    op->next = NULL;
+    op->flags &= (uint16_t)~AW__OPF_CANCEL_DUE;
+  }
+}
+
+void aw__op_abort(aw__op *op, aw_val reason) {
+  if (op->flags & AW__OPF_ABORTED) {
+    aw_release_val(reason);
+    return;
+  }
+  op->flags |= AW__OPF_ABORTED;
+  op->abort_reason = reason;
+  aw__uring *R = op->loop->io;
+  if (op->state == AW__OP_QUEUED) { /* never reached the kernel: done now */
+    backlog_remove(R, op);
+    aw__op_settle(op, aw_throw(aw_retain_val(reason)));
+    aw__op_finish(op);
+  } else if (op->state == AW__OP_INFLIGHT && !send_cancel(R, op)) {
+    op->flags |= AW__OPF_CANCEL_DUE;
+    op->next = R->cancel_head;
+    R->cancel_head = op;
+  }
+  /* INFLIGHT: settles when its CQE comes back. A blocking helper op: when it posts. */
+}
+
+static void on_signal(aw_loop *L, aw_signal *s, aw_signal_listener *l) {
+  (void)L;
+  aw__op *op = AW__CONTAINER(l, aw__op, listener);
+  aw__op_abort(op, aw_retain_val(aw_signal_reason(s)));
+}
+
+static void on_deadline(aw_loop *L, void *arg) {
+  (void)L;
+  aw__op *op = arg;
+  op->deadline = 0;
+  aw__op_abort(op, aw_err("TimeoutError", "%s: the operation was aborted due to timeout",
+                      op->vt->name));
+}
+
+/* ---- ops ----------------------------------------------------------------------------------- */
+
+aw_promise *aw__io_bad_args(aw_loop *L, const char *what) {
+  return aw_promise_rejected(L, aw_err("TypeError", "%s", what));
+}
+
+aw__op *aw__op_new(aw_loop *L, const aw__op_vt *vt, size_t size, const aw_io_opts *o,
+                   aw_promise **early) {
+  *early = NULL;
+  if (!L || !aw__on_owner(L) || L->freeing)
+    return NULL;
+  if (!L->io) {
+    *early = aw_promise_rejected(
+        L, aw_obj_val(aw_error_errno(AW_ENOURING, vt->name, "(this loop has no io_uring)")));
+    return NULL;
+  }
+  if (o && o->signal && aw_signal_aborted(o->signal)) {
+    *early = aw_promise_rejected(L, aw_retain_val(aw_signal_reason(o->signal)));
+    return NULL;
+  }
+  aw__op *op = aw__pool_get(L, size);
+  memset(op, 0, size);
+  op->vt = vt;
+  op->loop = L;
+  op->promise = aw__promise_alloc(L);
+  op->size = (uint32_t)size;
+  op->fd = -1;
+  L->io->ops_pending++;
+  L->live++; /* an op keeps the loop's memory, as a promise does */
+  if (o && o->signal) {
+    op->signal = aw_retain(o->signal);
+    op->listener.fn = on_signal;
+    aw_signal_listen(op->signal, &op->listener);
+  }
+  if (o && o->timeout_ms) {
+    op->deadline = aw_set_timeout(L, o->timeout_ms > INT32_MAX ? INT32_MAX : (int64_t)o->timeout_ms,
+                                  on_deadline, op);
+    aw_timer_unref(L, op->deadline); /* the op itself keeps the loop alive */
+  }
+  return op;
+}
+
+aw_promise *aw__op_promise(aw__op *op) { return aw_retain(op->promise); }
+
+static void op_detach(aw__op *op) {
+  if (op->signal) {
+    aw_signal_unlisten(op->signal, &op->listener);
+    aw_release((aw_obj *)op->signal);
+    op->signal = NULL;
+  }
+  if (op->deadline) {
+    aw_clear_timer(op->loop, op->deadline);
+    op->deadline = 0;
+  }
+}
+
+void aw__op_settle(aw__op *op, aw_val v) {
+  aw_promise *p = op->promise;
+  if (!p) {
+    aw_release_val(v);
+    return;
+  }
+  op->promise = NULL;
+  op_detach(op);
+  aw__promise_settle_with(p, v);
+  aw_release(p);
+}
+
+void aw__op_fail(aw__op *op, int res, const char *what) {
+  aw__op_settle(op, aw_throw(aw_obj_val(aw_error_errno(res, op->vt->name, what))));
+}
+
+void aw__op_finish(aw__op *op) {
+  aw_loop *L = op->loop;
+  if (op->promise) /* never settled (the loop is going away) */
+    aw__op_settle(op, aw_throw(aw_err("AbortError", "%s: the loop was freed", op->vt->name)));
+  op_detach(op);
+  if (op->vt->cleanup)
+    op->vt->cleanup(L, op);
+  aw_release_val(op->abort_reason);
+  if (L->io)
+    L->io->ops_pending--;
+  aw__pool_put(L, op, op->size);
+  aw__loop_release(L);
+}
+
+/* ---- quiet closes ---------------------------------------------------------------------------- */
+
+void aw__quiet_close(aw_loop *L, int fd) {
+  if (fd < 0)
+    return;
+  aw__uring *R = L->io;
+  struct io_uring_sqe *sqe = R && !L->freeing ? sqe_get(R) : NULL;
+  if (!sqe) {
+    close(fd);
+    return;
+  }
+  io_uring_prep_close(sqe, fd);
+  io_uring_sqe_set_data64(sqe, AW__TAG_QUIET);
+  R->inflight++;
+}
+
+/* ---- completions ------------------------------------------------------------------------------- */
+
+typedef struct cqe_copy {
+  uint64_t data;
+  int32_t res;
+  uint32_t flags;
+} cqe_copy;
+
+static void wake_cqe(aw_loop *L, const cqe_copy *c) {
+  aw__uring *R = L->io;
+  uint64_t v;
+  ssize_t n = read(L->wake_fd, &v, sizeof v); /* reset the eventfd; EAGAIN is fine */
+  (void)n;
+  if (!(c->flags & IORING_CQE_F_MORE)) {
+    R->inflight--;
+    R->wake_armed = false;
+  }
+}
+
+/* One completion of an op: the op's callback (or, aborted, its undo and the abort). */
+static void op_cqe(aw_loop *L, aw__op *op, const cqe_copy *c) {
+  bool more = (c->flags & IORING_CQE_F_MORE) && (op->flags & AW__OPF_MULTISHOT);
+  if (!more)
+    op->state = AW__OP_IDLE;
+  if (AW__UNLIKELY(op->flags & AW__OPF_ABORTED)) {
+    if (op->vt->on_abort)
+      op->vt->on_abort(L, op, c->res, c->flags);
+    if (!more) {
+      aw__op_settle(op, aw_throw(aw_retain_val(op->abort_reason)));
+      aw__op_finish(op);
+    }
+    return;
+  }
+  op->vt->complete(L, op, c->res, c->flags);
+}
+
+static void handle_cqe(aw_loop *L, const cqe_copy *c) {
+  aw__uring *R = L->io;
+  R->stats.completed++;
+  switch (c->data) {
+  case AW__TAG_CANCEL:
+  case AW__TAG_QUIET:
+    R->inflight--;
+    return;
+  case AW__TAG_WAKE:
+    wake_cqe(L, c);
+    return;
+  default:
+    break;
+  }
+  aw__op *op = (aw__op *)(uintptr_t)c->data;
+  if (!((c->flags & IORING_CQE_F_MORE) && (op->flags & AW__OPF_MULTISHOT)))
+    R->inflight--;
+  /* a macrotask: the callback, then a microtask checkpoint */
+  op_cqe(L, op, c);
+  L->stats.macrotasks++;
+  aw__checkpoint(L);
+}
+
+/* Consumes ready CQEs, each its own macrotask; returns how many. */
+static unsigned dispatch(aw_loop *L) {
+  aw__uring *R = L->io;
+  unsigned n = 0;
+  struct io_uring_cqe *cqe;
+  while (n < AW__DISPATCH_MAX && !L->failed && io_uring_peek_cqe(&R->ring, &cqe) == 0) {
+    cqe_copy c = {cqe->user_data, cqe->res, cqe->flags};
+    io_uring_cqe_seen(&R->ring, cqe);
+    handle_cqe(L, &c);
+    drain_backlog(R);
+    n++;
+  }
+  return n;
+}
+
+bool aw__io_alive(const aw_loop *L) { return L->io && L->io->ops_pending > 0; }
+
+void aw__io_wake(aw_loop *L) {
+  uint64_t one = 1;
+  ssize_t w = write(L->wake_fd, &one, sizeof one);
+  (void)w; /* EAGAIN: the counter is already non-zero, the loop wakes anyway */
+}
+
+/* SQEs of ops in the kernel (not counting the wake poll, which is always there). */
+static unsigned ops_inflight(const aw__uring *R) { return R->inflight - (R->wake_armed ? 1u : 0u); }
+
+/* The I/O phase's system call: submit what is queued, and wait if told to. */
+static void enter(aw_loop *L, int timeout_ms) {
+  aw__uring *R = L->io;
+  unsigned queued = io_uring_sq_ready(&R->ring);
+  if (timeout_ms == 0) {
+    if (queued)
+      io_uring_submit_and_get_events(&R->ring);
+    else if (ops_inflight(R) && !io_uring_cq_ready(&R->ring))
+      io_uring_get_events(&R->ring); /* task work runs only when the task enters */
+    else
+      return; /* peek only: nothing to give the kernel, nothing to ask it for */
+  } else {
+    struct __kernel_timespec ts, *tsp = NULL;
+    if (timeout_ms > 0) {
+      ts.tv_sec = timeout_ms / 1000;
+      ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
+      tsp = &ts;
+    }
+    struct io_uring_cqe *cqe;
+    io_uring_submit_and_wait_timeout(&R->ring, &cqe, 1, tsp, NULL);
+    L->stats.wakeups++;
+  }
+  /* Errors need no handling here: -ETIME means the timer is due, -EINTR a signal, and
+   * -EBUSY/-EAGAIN that the kernel wants its CQEs consumed first; the SQEs it did not
+   * take stay queued and go in at the next turn. */
+  R->stats.enters++;
+  R->stats.submitted += queued - io_uring_sq_ready(&R->ring);
+}
+
+void aw__io_poll(aw_loop *L, int timeout_ms) {
+  aw__uring *R = L->io;
+  if (!R->wake_armed)
+    arm_wake(L);
+  send_due_cancels(R);
+  drain_backlog(R);
+  if (timeout_ms != 0) {
+    /* seq_cst store, then load: pairs with aw_loop_post's push, then load of sleeping */
+    atomic_store(&L->sleeping, 1);
+    if (atomic_load(&L->inbox_count) > 0 || io_uring_cq_ready(&R->ring))
+      timeout_ms = 0;
+  }
+  enter(L, timeout_ms);
+  atomic_store(&L->sleeping, 0);
+  dispatch(L);
+}
+
+/* ---- teardown --------------------------------------------------------------------------------- */
+
+/*
+ * aw_loop_free: ops still in the kernel are cancelled and their CQEs reaped
+ * before their buffers go (waiting at most a few seconds: a regular file read
+ * the kernel cannot cancel finishes on its own quickly). An op the kernel
+ * never gives back is reported and its memory is left alone.
+ */
+/* Frees an op of a loop being freed: its promise is released unsettled (nothing runs now). */
+static void op_drop(aw__op *op) {
+  aw_promise *p = op->promise;
+  op->promise = NULL;
+  aw_release(p);
+  aw__op_finish(op);
+}
+
+void aw__io_free(aw_loop *L) {
+  aw__uring *R = L->io;
+  if (!R)
+    return;
+  aw__helpers_drain(L);
+  while (R->backlog_head) {
+    aw__op *op = R->backlog_head;
+    backlog_remove(R, op);
+    op_drop(op);
+  }
+  R->cancel_head = NULL;
+  struct io_uring_sqe *sqe = sqe_get(R);
+  if (sqe) {
+    io_uring_prep_cancel(sqe, NULL, IORING_ASYNC_CANCEL_ANY);
+    io_uring_sqe_set_data64(sqe, AW__TAG_CANCEL);
+    R->inflight++;
+  }
+  uint64_t deadline = aw__hrtime_ms(L) + 5000;
+  while (R->inflight > 0 && aw__hrtime_ms(L) < deadline) {
+    struct __kernel_timespec ts = {0, 50 * 1000000};
+    struct io_uring_cqe *cqe;
+    io_uring_submit_and_wait_timeout(&R->ring, &cqe, 1, &ts, NULL);
+    while (io_uring_peek_cqe(&R->ring, &cqe) == 0) {
+      cqe_copy c = {cqe->user_data, cqe->res, cqe->flags};
+      io_uring_cqe_seen(&R->ring, cqe);
+      if (c.data <= AW__TAG_QUIET) {
+        if (c.data != AW__TAG_WAKE || !(c.flags & IORING_CQE_F_MORE))
+          R->inflight--;
+        continue;
+      }
+      aw__op *op = (aw__op *)(uintptr_t)c.data;
+      bool more = (c.flags & IORING_CQE_F_MORE) && (op->flags & AW__OPF_MULTISHOT);
+      if (op->vt->on_abort)
+        op->vt->on_abort(L, op, c.res, c.flags); /* close what it opened */
+      if (!more) {
+        R->inflight--;
+        op->state = AW__OP_IDLE;
+        op_drop(op);
+      }
+    }
+    /* re-send the cancel if new ops appeared (on_abort may have closed through the ring) */
+  }
+  if (R->inflight > 0)
+    fprintf(stderr, "libawait: aw_loop_free: %u io_uring operations did not complete in 5 s; "
+                    "their memory is left alone\n", R->inflight);
+  io_uring_queue_exit(&R->ring);
+  L->io = NULL;
+  aw__free(R, sizeof *R);
+}
