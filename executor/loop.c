@@ -298,6 +298,8 @@ static void report_unhandled(aw_loop *L, aw_promise *p) {
 
 /* processPromiseRejections(): true if anything was reported. */
 bool aw__process_rejections(aw_loop *L) {
+  if (AW__LIKELY(L->handled_later.len == 0 && L->unhandled.len == 0))
+    return false; /* the common case: nothing was rejected unhandled */
   bool did = L->handled_later.len > 0;
   while (L->handled_later.len) {
     aw__pvec hl = L->handled_later;

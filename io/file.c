@@ -41,6 +41,7 @@ typedef struct fop {
   struct iovec *iov;
   uint32_t nbufs;
   int err;            /* the first failure of a multi-step op, while it cleans up */
+  int err_step;       /* and the step it happened at */
   int dir_fd;         /* write_file atomic: the directory */
   bool atomic;
   bool owns_fd;       /* op.fd was opened by this op (read_file, write_file), not given */
@@ -575,15 +576,46 @@ static void rf_prep(aw__op *op, struct io_uring_sqe *sqe) {
   }
 }
 
+static const char *step_name(int step) {
+  switch (step) {
+  case S_OPEN:
+  case S_DOPEN:
+    return "open";
+  case S_FSTAT:
+    return "fstat";
+  case S_READ:
+    return "read";
+  case S_WRITE:
+    return "write";
+  case S_FSYNC:
+  case S_DSYNC:
+    return "fsync";
+  case S_CLOSE:
+  case S_DCLOSE:
+    return "close";
+  case S_RENAME:
+    return "rename";
+  default:
+    return "?";
+  }
+}
+
+/* A multi-step op's failure, named after the step that failed: "open /x/y: ...". */
+static void step_fail(fop *f, int step, int res) {
+  aw__op_settle(&f->op, aw_throw(aw_obj_val(aw_error_errno(res, step_name(step), f->path))));
+  aw__op_finish(&f->op);
+}
+
 /* After a failure: close the file first, then report the failure. */
 static void rf_fail(fop *f, int res) {
   if (f->op.fd >= 0) {
     f->err = res;
+    f->err_step = f->step;
     f->step = S_CLOSE;
     aw__op_submit(&f->op);
     return;
   }
-  fail(f, res);
+  step_fail(f, f->step, res);
 }
 
 static void rf_read_more(fop *f) {
@@ -603,7 +635,7 @@ static void rf_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
   switch (f->step) {
   case S_OPEN:
     if (res < 0)
-      return fail(f, res);
+      return step_fail(f, S_OPEN, res);
     op->fd = res;
     f->owns_fd = true;
     f->step = S_FSTAT;
@@ -634,16 +666,16 @@ static void rf_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
   case S_CLOSE:
     op->fd = -1;
     if (f->err)
-      return fail(f, f->err);
+      return step_fail(f, f->err_step, f->err);
     if (res < 0)
-      return fail(f, res);
+      return step_fail(f, S_CLOSE, res);
     aw_buf *b = f->buf;
     f->buf = NULL;
     return done(f, aw_obj_val(b));
   }
 }
 
-static const aw__op_vt read_file_vt = {"read", rf_prep, rf_complete, fop_on_abort, fop_cleanup};
+static const aw__op_vt read_file_vt = {"read_file", rf_prep, rf_complete, fop_on_abort, fop_cleanup};
 
 aw_promise *aw_fs_read_file(aw_loop *L, const char *path, const aw_io_opts *o) {
   CHECK_PATH(L, path);
@@ -729,13 +761,7 @@ static void wf_fail(fop *f, int res) {
   }
   if (f->atomic && f->step <= S_RENAME)
     unlink(f->path2);
-  const char *stepname = f->step == S_OPEN     ? "open"
-                         : f->step == S_WRITE  ? "write"
-                         : f->step == S_FSYNC  ? "fsync"
-                         : f->step == S_CLOSE  ? "close"
-                         : f->step == S_RENAME ? "rename"
-                                               : "fsync directory of";
-  aw__op_settle(&f->op, aw_throw(aw_obj_val(aw_error_errno(f->err, stepname, f->path))));
+  aw__op_settle(&f->op, aw_throw(aw_obj_val(aw_error_errno(f->err, step_name(f->step), f->path))));
   aw__op_finish(&f->op);
 }
 

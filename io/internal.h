@@ -100,6 +100,8 @@ void aw__op_fail(aw__op *op, int res, const char *what);
 void aw__op_abort(aw__op *op, aw_val reason);
 /* Frees the op: cleanup, the promise reference, the signal. No SQE may be in flight. */
 void aw__op_finish(aw__op *op);
+/* An op that runs for the library itself: its promise's outcome is nobody's concern. */
+void aw__op_internal(aw__op *op);
 /* Takes the op's promise for the caller (a new reference). */
 aw_promise *aw__op_promise(aw__op *op);
 /* Closes fd in the background (a quiet close SQE, or close() when none is free). */

@@ -255,6 +255,7 @@ static void arm(listener_data *d) {
     aw_release(early);
     return;
   }
+  aw__op_internal(&a->op);
   a->op.fd = d->fd;
   a->op.flags |= AW__OPF_MULTISHOT;
   a->ld = d;

@@ -361,6 +361,11 @@ aw__op *aw__op_new(aw_loop *L, const aw__op_vt *vt, size_t size, const aw_io_opt
 
 aw_promise *aw__op_promise(aw__op *op) { return aw_retain(op->promise); }
 
+void aw__op_internal(aw__op *op) {
+  if (op->promise)
+    op->promise->hdr.flags |= AW__PF_HANDLED; /* nobody holds it: never an unhandled rejection */
+}
+
 static void op_detach(aw__op *op) {
   if (op->signal) {
     aw_signal_unlisten(op->signal, &op->listener);

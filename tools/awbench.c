@@ -15,10 +15,17 @@
  *   awbench immediate_chain [N]  N chained setImmediate hops
  *   awbench timers [N]           N setTimeout(i % 100), every odd one cleared
  *   awbench sizes                sizeof the hot objects
+ *   awbench caps                 what the kernel gave the loop's io_uring
+ *   awbench io_nop [N]           IORING_OP_NOP round trips, 64 lanes each awaiting its own
+ *   awbench file_read_small [DIR] [N]  open+read(4 KiB)+close of N files, 64 in flight
+ *   awbench tcp_pingpong [CONNS] [N]   1-byte request/response round trips over loopback
  */
+#define _GNU_SOURCE
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include "aw.h"
@@ -52,7 +59,24 @@ static aw_loop *new_loop(void) {
   return L;
 }
 
+static void print_io_stats(aw_loop *L) {
+  aw_io_stats s;
+  aw_loop_stats ls;
+  if (!getenv("AWBENCH_STATS") || aw_io_stats_get(L, &s) < 0)
+    return;
+  aw_loop_stats_get(L, &ls);
+  fprintf(stderr,
+          "  io: submitted %llu completed %llu enters %llu backlogged %llu max_inflight %llu "
+          "cancels %llu; loop: iterations %llu wakeups %llu macrotasks %llu microtasks %llu\n",
+          (unsigned long long)s.submitted, (unsigned long long)s.completed,
+          (unsigned long long)s.enters, (unsigned long long)s.backlogged,
+          (unsigned long long)s.max_inflight, (unsigned long long)s.cancels,
+          (unsigned long long)ls.iterations, (unsigned long long)ls.wakeups,
+          (unsigned long long)ls.macrotasks, (unsigned long long)ls.microtasks);
+}
+
 static void free_loop(aw_loop *L) {
+  print_io_stats(L);
   check(aw_loop_free(L) == 0, "aw_loop_free");
   check(aw_objects_alive() == 0, "nothing left alive");
 }
@@ -277,6 +301,223 @@ static void bench_timers(long long n) {
   free_loop(L);
 }
 
+/* ---- io_nop: 64 lanes, each awaiting one NOP at a time ---------------------------------- */
+
+static long long lanes_next, lanes_n, lanes_done;
+
+struct nop_lane {
+  aw_frame frame;
+};
+
+static void nop_lane_body(aw_loop *L, aw_frame *self) {
+  AW_BEGIN(self);
+  while (lanes_next < lanes_n) {
+    lanes_next++;
+    AW_AWAIT_IGNORE(aw_io_nop(L, NULL));
+    lanes_done++;
+  }
+  AW_END;
+}
+
+static void bench_io_nop(long long n) {
+  aw_loop *L = new_loop();
+  lanes_n = n;
+  double t0 = now_s();
+  for (int k = 0; k < 64; k++) {
+    AW_ASYNC_NEW(L, struct nop_lane, nop_lane_body, f);
+    aw_release(aw_async_start(&f->frame));
+  }
+  check(aw_loop_run(L) == 0, "run");
+  double t = now_s() - t0;
+  check(lanes_done == n, "nops");
+  report("io_nop", n, "nops", t);
+  free_loop(L);
+}
+
+/* ---- file_read_small: open -> read -> close per file, 64 lanes ----------------------------- */
+
+static const char *small_dir;
+static long long small_bytes;
+
+struct file_lane {
+  aw_frame frame;
+  int fd;
+  char path[512];
+};
+
+static void file_lane_body(aw_loop *L, aw_frame *self) {
+  struct file_lane *f = (struct file_lane *)self;
+  AW_BEGIN(self);
+  while (lanes_next < lanes_n) {
+    snprintf(f->path, sizeof f->path, "%s/f%05lld", small_dir, lanes_next++);
+    aw_val v;
+    AW_AWAIT(v, aw_fs_open(L, f->path, O_RDONLY, 0, NULL));
+    f->fd = (int)v.u.i;
+    AW_AWAIT(v, aw_fs_read(L, f->fd, 4096, 0, NULL));
+    small_bytes += (long long)((aw_buf *)v.u.o)->len;
+    aw_release_val(v);
+    AW_AWAIT_IGNORE(aw_fs_close(L, f->fd, NULL));
+    lanes_done++;
+  }
+  AW_END;
+}
+
+static aw_val lane_failed(aw_loop *L, aw_val v, void *arg) {
+  fprintf(stderr, "CHECK FAILED: %s: ", (const char *)arg);
+  aw_error_print(v, stderr);
+  exit(1);
+}
+
+static void bench_file_read_small(const char *dir, long long n) {
+  aw_loop *L = new_loop();
+  small_dir = dir;
+  lanes_n = n;
+  double t0 = now_s();
+  for (int k = 0; k < 64; k++) {
+    AW_ASYNC_NEW(L, struct file_lane, file_lane_body, f);
+    aw_promise *p = aw_async_start(&f->frame);
+    aw_release(aw_promise_catch(p, lane_failed, "file_read_small"));
+    aw_release(p);
+  }
+  check(aw_loop_run(L) == 0, "run");
+  double t = now_s() - t0;
+  check(lanes_done == n && small_bytes == n * 4096, "files and bytes");
+  report("file_read_small", n, "files", t);
+  free_loop(L);
+}
+
+/* ---- tcp_pingpong: CONNS client/server pairs on one loop, 1 byte each way ---------------------- */
+
+static long long pp_left, pp_done;
+
+struct pp_server {
+  aw_frame frame;
+  int fd;
+};
+
+static void pp_server_body(aw_loop *L, aw_frame *self) {
+  struct pp_server *f = (struct pp_server *)self;
+  AW_BEGIN(self);
+  for (;;) {
+    aw_val v;
+    AW_AWAIT(v, aw_sock_recv(L, f->fd, 1, NULL));
+    size_t got = ((aw_buf *)v.u.o)->len;
+    if (got == 0) {
+      aw_release_val(v);
+      break;
+    }
+    AW_AWAIT_IGNORE(aw_sock_send(L, f->fd, (aw_buf *)v.u.o, NULL)); /* echo the same buffer */
+  }
+  AW_AWAIT_IGNORE(aw_fs_close(L, f->fd, NULL));
+  AW_END;
+}
+
+struct pp_client {
+  aw_frame frame;
+  aw_val listener;
+  int fd;
+};
+
+static void pp_client_body(aw_loop *L, aw_frame *self) {
+  struct pp_client *f = (struct pp_client *)self;
+  AW_BEGIN(self);
+  aw_val v;
+  AW_AWAIT(v, aw_tcp_connect(L, "127.0.0.1", aw_listener_port(f->listener), NULL));
+  f->fd = (int)v.u.i;
+  AW_AWAIT(v, aw_tcp_accept(f->listener, NULL));
+  {
+    AW_ASYNC_NEW(L, struct pp_server, pp_server_body, s);
+    s->fd = (int)v.u.i;
+    aw_release(aw_async_start(&s->frame));
+  }
+  while (pp_left > 0) {
+    pp_left--;
+    AW_AWAIT_IGNORE(aw_sock_send(L, f->fd, aw_buf_from("x", 1), NULL));
+    AW_AWAIT(v, aw_sock_recv(L, f->fd, 1, NULL));
+    check(((aw_buf *)v.u.o)->len == 1, "echo");
+    aw_release_val(v);
+    pp_done++;
+  }
+  AW_AWAIT_IGNORE(aw_sock_shutdown(L, f->fd, SHUT_WR, NULL));
+  AW_AWAIT_IGNORE(aw_fs_close(L, f->fd, NULL));
+  AW_END;
+}
+
+struct pp_main {
+  aw_frame frame;
+  int conns;
+  aw_val listener;
+  aw_promise **clients;
+  double t0;
+  long long n;
+};
+
+static void pp_main_body(aw_loop *L, aw_frame *self) {
+  struct pp_main *f = (struct pp_main *)self;
+  AW_BEGIN(self);
+  AW_AWAIT(f->listener, aw_tcp_listen(L, "127.0.0.1", 0, NULL));
+  f->t0 = now_s();
+  {
+    aw_val *all = malloc(sizeof(aw_val) * (size_t)f->conns);
+    for (int k = 0; k < f->conns; k++) {
+      AW_ASYNC_NEW(L, struct pp_client, pp_client_body, c);
+      c->listener = f->listener;
+      all[k] = aw_v(aw_async_start(&c->frame));
+    }
+    aw_promise *both = aw_promise_all(L, (size_t)f->conns, all);
+    free(all);
+    AW_AWAIT_IGNORE(both);
+  }
+  double t = now_s() - f->t0;
+  check(pp_done == f->n, "round trips");
+  char name[64];
+  snprintf(name, sizeof name, "tcp_pingpong_c%d", f->conns);
+  report(name, f->n, "roundtrips", t);
+  aw_listener_close(f->listener);
+  aw_release_val(f->listener);
+  AW_END;
+}
+
+static void bench_tcp_pingpong(int conns, long long n) {
+  aw_loop *L = new_loop();
+  pp_left = n;
+  AW_ASYNC_NEW(L, struct pp_main, pp_main_body, f);
+  f->conns = conns;
+  f->n = n;
+  aw_promise *p = aw_async_start(&f->frame);
+  aw_release(aw_promise_catch(p, lane_failed, "tcp_pingpong"));
+  aw_release(p);
+  check(aw_loop_run(L) == 0, "run");
+  free_loop(L);
+}
+
+static void caps(void) {
+  aw_loop *L = new_loop();
+  aw_io_caps c;
+  check(aw_io_caps_get(L, &c) == 0, "caps");
+  printf("sq_entries %u\ncq_entries %u\ninflight_limit %u\n", c.sq_entries, c.cq_entries,
+         c.inflight_limit);
+  printf("single_issuer %d\ndefer_taskrun %d\ncoop_taskrun %d\n", c.single_issuer,
+         c.defer_taskrun, c.coop_taskrun);
+  printf("nodrop %d\next_arg %d\nfast_poll %d\n", c.nodrop, c.ext_arg, c.fast_poll);
+  static const char *names[] = {
+      "NOP", "READV", "WRITEV", "FSYNC", "READ_FIXED", "WRITE_FIXED", "POLL_ADD", "POLL_REMOVE",
+      "SYNC_FILE_RANGE", "SENDMSG", "RECVMSG", "TIMEOUT", "TIMEOUT_REMOVE", "ACCEPT",
+      "ASYNC_CANCEL", "LINK_TIMEOUT", "CONNECT", "FALLOCATE", "OPENAT", "CLOSE", "FILES_UPDATE",
+      "STATX", "READ", "WRITE", "FADVISE", "MADVISE", "SEND", "RECV", "OPENAT2", "EPOLL_CTL",
+      "SPLICE", "PROVIDE_BUFFERS", "REMOVE_BUFFERS", "TEE", "SHUTDOWN", "RENAMEAT", "UNLINKAT",
+      "MKDIRAT", "SYMLINKAT", "LINKAT", "MSG_RING", "FSETXATTR", "SETXATTR", "FGETXATTR",
+      "GETXATTR", "SOCKET", "URING_CMD", "SEND_ZC", "SENDMSG_ZC", "READ_MULTISHOT", "WAITID",
+      "FUTEX_WAIT", "FUTEX_WAKE", "FUTEX_WAITV", "FIXED_FD_INSTALL", "FTRUNCATE", "BIND",
+      "LISTEN", "RECV_ZC", "EPOLL_WAIT", "READV_FIXED", "WRITEV_FIXED", "PIPE"};
+  printf("opcodes %u:", c.nops);
+  for (unsigned i = 0; i < c.nops && i < 64; i++)
+    printf(" %s%s", i < sizeof names / sizeof names[0] ? names[i] : "?",
+           c.op_supported[i] ? "" : "(no)");
+  printf("\n");
+  free_loop(L);
+}
+
 /* ---- sizes ----------------------------------------------------------------------------------- */
 
 static void sizes(void) {
@@ -307,7 +548,9 @@ static long long arg_or(int argc, char **argv, long long dflt) {
 static void usage(FILE *f) {
   fprintf(f, "usage: awbench NAME [SIZE]\n"
              "  await_loop [10000000] | promise_chain [1000000] | promise_fanout [1000000]\n"
-             "  async_tree [20] | immediate_chain [2000000] | timers [1000000] | sizes\n");
+             "  async_tree [20] | immediate_chain [2000000] | timers [1000000] | sizes\n"
+             "  io_nop [16000000] | file_read_small [DIR=/tmp/peerdata/small] [N=20000]\n"
+             "  tcp_pingpong [CONNS=1] [N=200000] | caps\n");
 }
 
 int main(int argc, char **argv) {
@@ -335,6 +578,21 @@ int main(int argc, char **argv) {
     bench_timers(arg_or(argc, argv, 1000000));
   else if (!strcmp(name, "sizes"))
     sizes();
+  else if (!strcmp(name, "caps"))
+    caps();
+  else if (!strcmp(name, "io_nop"))
+    bench_io_nop(arg_or(argc, argv, 16000000));
+  else if (!strcmp(name, "file_read_small")) {
+    const char *dir = argc > 2 ? argv[2] : "/tmp/peerdata/small";
+    long long n = argc > 3 ? atoll(argv[3]) : 20000;
+    check(n > 0, "N");
+    bench_file_read_small(dir, n);
+  } else if (!strcmp(name, "tcp_pingpong")) {
+    long long conns = arg_or(argc, argv, 1);
+    long long n = argc > 3 ? atoll(argv[3]) : 200000;
+    check(conns >= 1 && conns <= 4096 && n > 0, "CONNS and N");
+    bench_tcp_pingpong((int)conns, n);
+  }
   else if (!strcmp(name, "-h") || !strcmp(name, "--help")) {
     usage(stdout);
     return 0;

@@ -87,7 +87,8 @@ aw_promise *aw_fs_writev(aw_loop *L, int fd, aw_buf **bufs, size_t n, int64_t of
 aw_promise *aw_fs_stat(aw_loop *L, const char *path, int flags, const aw_io_opts *o);
 aw_promise *aw_fs_fstat(aw_loop *L, int fd, const aw_io_opts *o);
 struct statx;
-/* The statx of a Stats value (borrowed), or NULL if v is not one. */
+/* The statx of a Stats value (borrowed), or NULL if v is not one
+ * (struct statx comes from <sys/stat.h> with _GNU_SOURCE). */
 const struct statx *aw_fs_statx(aw_val v);
 
 /* fsync, or fdatasync when datasync: resolves with undefined. */
