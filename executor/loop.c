@@ -126,7 +126,9 @@ aw_loop *aw_loop_new(const aw_loop_config *cfg, aw_val *err) {
     aw__free(L, sizeof *L);
     return NULL;
   }
-  if (!(cfg && cfg->no_io)) {
+  const char *io_env = getenv("AW_IO"); /* AW_IO=none: no ring, not even the probe */
+  bool no_io = (cfg && cfg->no_io) || (io_env && !strcmp(io_env, "none"));
+  if (!no_io) {
     int r = aw__io_init(L, cfg, err);
     if (r < 0) {
       close(L->wake_fd);

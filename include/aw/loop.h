@@ -52,8 +52,9 @@ typedef struct aw_loop_config {
  * returns NULL and, if err is not NULL, stores an error value that names the
  * cause (yours to release). Where io_uring cannot be used (seccomp, the
  * kernel.io_uring_disabled sysctl, RLIMIT_MEMLOCK on old kernels) the error
- * says which and what to do, and has errnum set; cfg->no_io makes a loop
- * without a ring (promises and timers only).
+ * says which and what to do, and has errnum set; cfg->no_io (or AW_IO=none
+ * in the environment) makes a loop without a ring: promises and timers work,
+ * I/O operations reject with ENOURING.
  */
 aw_loop *aw_loop_new(const aw_loop_config *cfg, aw_val *err);
 
