@@ -28,7 +28,18 @@
 /* A test hook: an atomic write_file stops dead before this step (0: never). */
 int aw__write_file_crash_at;
 
-enum { S_OPEN = 1, S_FSTAT, S_READ, S_WRITE, S_FSYNC, S_CLOSE, S_RENAME, S_DOPEN, S_DSYNC, S_DCLOSE };
+enum {
+  S_OPEN = 1,
+  S_FSTAT,
+  S_READ,
+  S_WRITE,
+  S_FSYNC,
+  S_CLOSE,
+  S_RENAME,
+  S_DOPEN,
+  S_DSYNC,
+  S_DCLOSE
+};
 
 typedef struct fop {
   aw__op op;
@@ -40,13 +51,13 @@ typedef struct fop {
   aw_buf **bufs;
   struct iovec *iov;
   uint32_t nbufs;
-  int err;            /* the first failure of a multi-step op, while it cleans up */
-  int err_step;       /* and the step it happened at */
-  int dir_fd;         /* write_file atomic: the directory */
+  int err;      /* the first failure of a multi-step op, while it cleans up */
+  int err_step; /* and the step it happened at */
+  int dir_fd;   /* write_file atomic: the directory */
   bool atomic;
-  bool owns_fd;       /* op.fd was opened by this op (read_file, write_file), not given */
-  struct statx *stx;  /* stat ops */
-  const char *path2;  /* rename's target, write_file's temporary file (in path's block) */
+  bool owns_fd;      /* op.fd was opened by this op (read_file, write_file), not given */
+  struct statx *stx; /* stat ops */
+  const char *path2; /* rename's target, write_file's temporary file (in path's block) */
   char path[];
 } fop;
 
@@ -132,13 +143,13 @@ static aw_promise *start(fop *f) {
 #define CHECK_PATH(L, path)                                                                        \
   do {                                                                                             \
     if (!(path))                                                                                   \
-      return aw__io_bad_args((L), "path must not be NULL");                                       \
+      return aw__io_bad_args((L), "path must not be NULL");                                        \
   } while (0)
 
 #define CHECK_FD(L, fd, name)                                                                      \
   do {                                                                                             \
     if ((fd) < 0)                                                                                  \
-      return aw_promise_rejected((L), aw_obj_val(aw_error_errno(-EBADF, (name), "fd -1")));       \
+      return aw_promise_rejected((L), aw_obj_val(aw_error_errno(-EBADF, (name), "fd -1")));        \
   } while (0)
 
 /* ---- open, close ---------------------------------------------------------------------- */
@@ -415,7 +426,8 @@ aw_promise *aw_fs_writev(aw_loop *L, int fd, aw_buf **bufs, size_t n, int64_t of
   return vector_op(L, &writev_vt, fd, bufs, n, offset, o);
 }
 
-/* ---- stat ---------------------------------------------------------------------------------------- */
+/* ---- stat
+ * ---------------------------------------------------------------------------------------- */
 
 static void stats_finalize(aw_obj *o) { (void)o; }
 static const aw_class stats_class = {"Stats", stats_finalize, NULL};
@@ -472,7 +484,8 @@ aw_promise *aw_fs_fstat(aw_loop *L, int fd, const aw_io_opts *o) {
   return start(f);
 }
 
-/* ---- fsync, unlink, rmdir, rename, mkdir ------------------------------------------------------- */
+/* ---- fsync, unlink, rmdir, rename, mkdir -------------------------------------------------------
+ */
 
 static void fsync_prep(aw__op *op, struct io_uring_sqe *sqe) {
   F(op)->step = S_FSYNC;
@@ -496,8 +509,8 @@ static void unlink_prep(aw__op *op, struct io_uring_sqe *sqe) {
 FOP_VT(unlink, unlink_prep, simple_complete);
 static const aw__op_vt rmdir_vt = {"rmdir", unlink_prep, simple_complete, NULL, fop_cleanup};
 
-static aw_promise *path_simple(aw_loop *L, const aw__op_vt *vt, const char *path,
-                               const char *path2, int flags, int mode, const aw_io_opts *o) {
+static aw_promise *path_simple(aw_loop *L, const aw__op_vt *vt, const char *path, const char *path2,
+                               int flags, int mode, const aw_io_opts *o) {
   aw_promise *early;
   fop *f = fop_new(L, vt, path, path2, o, &early);
   if (!f)
@@ -550,7 +563,8 @@ aw_promise *aw_fs_mkdir(aw_loop *L, const char *path, int mode, const aw_io_opts
   return path_simple(L, &mkdir_vt, path, NULL, 0, mode ? mode : 0777, o);
 }
 
-/* ---- read_file ------------------------------------------------------------------------------------ */
+/* ---- read_file
+ * ------------------------------------------------------------------------------------ */
 
 #define READ_FILE_CHUNK (64 * 1024)
 
@@ -675,7 +689,8 @@ static void rf_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
   }
 }
 
-static const aw__op_vt read_file_vt = {"read_file", rf_prep, rf_complete, fop_on_abort, fop_cleanup};
+static const aw__op_vt read_file_vt = {"read_file", rf_prep, rf_complete, fop_on_abort,
+                                       fop_cleanup};
 
 aw_promise *aw_fs_read_file(aw_loop *L, const char *path, const aw_io_opts *o) {
   CHECK_PATH(L, path);
@@ -688,7 +703,8 @@ aw_promise *aw_fs_read_file(aw_loop *L, const char *path, const aw_io_opts *o) {
   return start(f);
 }
 
-/* ---- write_file ------------------------------------------------------------------------------------ */
+/* ---- write_file
+ * ------------------------------------------------------------------------------------ */
 
 static unsigned tmp_counter;
 
@@ -738,7 +754,8 @@ static void wf_next(fop *f, int step) {
     if (f->dir_fd >= 0)
       close(f->dir_fd);
     f->op.fd = f->dir_fd = -1;
-    aw__op_settle(&f->op, aw_throw(aw_err("Error", "write_file: simulated crash at step %d", step)));
+    aw__op_settle(&f->op,
+                  aw_throw(aw_err("Error", "write_file: simulated crash at step %d", step)));
     aw__op_finish(&f->op);
     return;
   }
@@ -794,7 +811,8 @@ static void wf_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
   case S_RENAME:
     return wf_next(f, S_DOPEN);
   case S_DOPEN:
-    if (res < 0) /* the rename is done: the new content is in place; the directory sync is best effort */
+    if (res <
+        0) /* the rename is done: the new content is in place; the directory sync is best effort */
       return done(f, aw_undefined());
     f->dir_fd = res;
     return wf_next(f, S_DSYNC);

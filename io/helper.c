@@ -45,17 +45,18 @@ aw_promise *aw_io_nop(aw_loop *L, const aw_io_opts *o) {
   return p;
 }
 
-/* ---- blocking helper threads --------------------------------------------------------------------- */
+/* ---- blocking helper threads
+ * --------------------------------------------------------------------- */
 
 typedef struct bop {
   aw__op op;
   aw__blocking_fn work;
   aw_task_fn done;
   struct bop *next_orphan;
-  int err;        /* errno of the work, or 0 */
-  char **names;   /* readdir: the entries (malloc) */
+  int err;      /* errno of the work, or 0 */
+  char **names; /* readdir: the entries (malloc) */
   size_t nnames;
-  char *result;   /* realpath (malloc) */
+  char *result; /* realpath (malloc) */
   char path[];
 } bop;
 
@@ -193,7 +194,8 @@ static aw_promise *blocking(aw_loop *L, const aw__op_vt *vt, const char *path, c
   return p;
 }
 
-/* ---- readdir ---------------------------------------------------------------------------------- */
+/* ---- readdir ----------------------------------------------------------------------------------
+ */
 
 static void readdir_work(void *arg) {
   bop *b = arg;
@@ -246,7 +248,8 @@ aw_promise *aw_fs_readdir(aw_loop *L, const char *path, const aw_io_opts *o) {
   return blocking(L, &readdir_vt, path, o, readdir_work, readdir_done);
 }
 
-/* ---- realpath ----------------------------------------------------------------------------------- */
+/* ---- realpath -----------------------------------------------------------------------------------
+ */
 
 static void realpath_work(void *arg) {
   bop *b = arg;

@@ -72,10 +72,10 @@ typedef struct aw__uring {
   struct io_uring ring;
   aw_io_caps caps;
   aw_io_stats stats;
-  unsigned inflight;     /* SQEs given to the kernel whose last CQE is not reaped */
-  unsigned ops_pending;  /* ops not finished: they keep the loop alive */
+  unsigned inflight;    /* SQEs given to the kernel whose last CQE is not reaped */
+  unsigned ops_pending; /* ops not finished: they keep the loop alive */
   aw__op *backlog_head, *backlog_tail;
-  aw__op *cancel_head;   /* ops whose cancel waits for a free SQE */
+  aw__op *cancel_head; /* ops whose cancel waits for a free SQE */
   bool wake_armed;
   uint64_t wake_buf;
 } aw__uring;

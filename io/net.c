@@ -67,10 +67,11 @@ static int parse_addr(const char *host, int port, bool passive, addr *a) {
 }
 
 static aw_promise *bad_host(aw_loop *L, const char *op, const char *host, int port) {
-  return aw_promise_rejected(
-      L, aw_err("TypeError", "%s: '%s' port %d is not a numeric IPv4/IPv6 address and port "
-                             "(names need a DNS lookup)",
-                op, host ? host : "", port));
+  return aw_promise_rejected(L,
+                             aw_err("TypeError",
+                                    "%s: '%s' port %d is not a numeric IPv4/IPv6 address and port "
+                                    "(names need a DNS lookup)",
+                                    op, host ? host : "", port));
 }
 
 /* ---- the listener object ------------------------------------------------------------------ */
@@ -89,10 +90,10 @@ typedef struct listener_data {
   aw_loop *loop;
   int fd, port;
   bool closed;
-  bool failed;            /* the last accept ended in an error: re-arm on the next call */
-  accept_op *op;          /* the armed multishot accept, or NULL */
-  waiter *whead, *wtail;  /* aw_tcp_accept calls waiting, oldest first */
-  int *queue;             /* accepted descriptors not taken yet (a ring of qcap) */
+  bool failed;           /* the last accept ended in an error: re-arm on the next call */
+  accept_op *op;         /* the armed multishot accept, or NULL */
+  waiter *whead, *wtail; /* aw_tcp_accept calls waiting, oldest first */
+  int *queue;            /* accepted descriptors not taken yet (a ring of qcap) */
   uint32_t qhead, qlen, qcap;
   char text[INET6_ADDRSTRLEN + 8];
 } listener_data;
@@ -399,7 +400,8 @@ aw_promise *aw_tcp_accept(aw_val listener, const aw_io_opts *o) {
   return aw_retain(w->promise);
 }
 
-/* ---- connect ---------------------------------------------------------------------------------- */
+/* ---- connect ----------------------------------------------------------------------------------
+ */
 
 typedef struct sop {
   aw__op op;
@@ -475,8 +477,8 @@ aw_promise *aw_tcp_connect(aw_loop *L, const char *host, int port, const aw_io_o
 static void recv_prep(aw__op *op, struct io_uring_sqe *sqe) {
   sop *s = (sop *)op;
   size_t room = s->buf->cap - s->buf->len;
-  io_uring_prep_recv(sqe, op->fd, s->buf->data + s->buf->len,
-                     room > (1u << 30) ? (1u << 30) : room, 0);
+  io_uring_prep_recv(sqe, op->fd, s->buf->data + s->buf->len, room > (1u << 30) ? (1u << 30) : room,
+                     0);
 }
 static void recv_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
   (void)L, (void)flags;

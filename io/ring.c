@@ -313,8 +313,8 @@ static void on_deadline(aw_loop *L, void *arg) {
   (void)L;
   aw__op *op = arg;
   op->deadline = 0;
-  aw__op_abort(op, aw_err("TimeoutError", "%s: the operation was aborted due to timeout",
-                      op->vt->name));
+  aw__op_abort(
+      op, aw_err("TimeoutError", "%s: the operation was aborted due to timeout", op->vt->name));
 }
 
 /* ---- ops ----------------------------------------------------------------------------------- */
@@ -424,7 +424,8 @@ void aw__quiet_close(aw_loop *L, int fd) {
   R->inflight++;
 }
 
-/* ---- completions ------------------------------------------------------------------------------- */
+/* ---- completions -------------------------------------------------------------------------------
+ */
 
 typedef struct cqe_copy {
   uint64_t data;
@@ -555,7 +556,8 @@ void aw__io_poll(aw_loop *L, int timeout_ms) {
   dispatch(L);
 }
 
-/* ---- teardown --------------------------------------------------------------------------------- */
+/* ---- teardown ---------------------------------------------------------------------------------
+ */
 
 /*
  * aw_loop_free: ops still in the kernel are cancelled and their CQEs reaped
@@ -614,8 +616,10 @@ void aw__io_free(aw_loop *L) {
     /* re-send the cancel if new ops appeared (on_abort may have closed through the ring) */
   }
   if (R->inflight > 0)
-    fprintf(stderr, "libawait: aw_loop_free: %u io_uring operations did not complete in 5 s; "
-                    "their memory is left alone\n", R->inflight);
+    fprintf(stderr,
+            "libawait: aw_loop_free: %u io_uring operations did not complete in 5 s; "
+            "their memory is left alone\n",
+            R->inflight);
   io_uring_queue_exit(&R->ring);
   L->io = NULL;
   aw__free(R, sizeof *R);

@@ -386,7 +386,8 @@ static void bench_file_read_small(const char *dir, long long n) {
   free_loop(L);
 }
 
-/* ---- tcp_pingpong: CONNS client/server pairs on one loop, 1 byte each way ---------------------- */
+/* ---- tcp_pingpong: CONNS client/server pairs on one loop, 1 byte each way ----------------------
+ */
 
 static long long pp_left, pp_done;
 
@@ -497,19 +498,72 @@ static void caps(void) {
   check(aw_io_caps_get(L, &c) == 0, "caps");
   printf("sq_entries %u\ncq_entries %u\ninflight_limit %u\n", c.sq_entries, c.cq_entries,
          c.inflight_limit);
-  printf("single_issuer %d\ndefer_taskrun %d\ncoop_taskrun %d\n", c.single_issuer,
-         c.defer_taskrun, c.coop_taskrun);
+  printf("single_issuer %d\ndefer_taskrun %d\ncoop_taskrun %d\n", c.single_issuer, c.defer_taskrun,
+         c.coop_taskrun);
   printf("nodrop %d\next_arg %d\nfast_poll %d\n", c.nodrop, c.ext_arg, c.fast_poll);
-  static const char *names[] = {
-      "NOP", "READV", "WRITEV", "FSYNC", "READ_FIXED", "WRITE_FIXED", "POLL_ADD", "POLL_REMOVE",
-      "SYNC_FILE_RANGE", "SENDMSG", "RECVMSG", "TIMEOUT", "TIMEOUT_REMOVE", "ACCEPT",
-      "ASYNC_CANCEL", "LINK_TIMEOUT", "CONNECT", "FALLOCATE", "OPENAT", "CLOSE", "FILES_UPDATE",
-      "STATX", "READ", "WRITE", "FADVISE", "MADVISE", "SEND", "RECV", "OPENAT2", "EPOLL_CTL",
-      "SPLICE", "PROVIDE_BUFFERS", "REMOVE_BUFFERS", "TEE", "SHUTDOWN", "RENAMEAT", "UNLINKAT",
-      "MKDIRAT", "SYMLINKAT", "LINKAT", "MSG_RING", "FSETXATTR", "SETXATTR", "FGETXATTR",
-      "GETXATTR", "SOCKET", "URING_CMD", "SEND_ZC", "SENDMSG_ZC", "READ_MULTISHOT", "WAITID",
-      "FUTEX_WAIT", "FUTEX_WAKE", "FUTEX_WAITV", "FIXED_FD_INSTALL", "FTRUNCATE", "BIND",
-      "LISTEN", "RECV_ZC", "EPOLL_WAIT", "READV_FIXED", "WRITEV_FIXED", "PIPE"};
+  static const char *names[] = {"NOP",
+                                "READV",
+                                "WRITEV",
+                                "FSYNC",
+                                "READ_FIXED",
+                                "WRITE_FIXED",
+                                "POLL_ADD",
+                                "POLL_REMOVE",
+                                "SYNC_FILE_RANGE",
+                                "SENDMSG",
+                                "RECVMSG",
+                                "TIMEOUT",
+                                "TIMEOUT_REMOVE",
+                                "ACCEPT",
+                                "ASYNC_CANCEL",
+                                "LINK_TIMEOUT",
+                                "CONNECT",
+                                "FALLOCATE",
+                                "OPENAT",
+                                "CLOSE",
+                                "FILES_UPDATE",
+                                "STATX",
+                                "READ",
+                                "WRITE",
+                                "FADVISE",
+                                "MADVISE",
+                                "SEND",
+                                "RECV",
+                                "OPENAT2",
+                                "EPOLL_CTL",
+                                "SPLICE",
+                                "PROVIDE_BUFFERS",
+                                "REMOVE_BUFFERS",
+                                "TEE",
+                                "SHUTDOWN",
+                                "RENAMEAT",
+                                "UNLINKAT",
+                                "MKDIRAT",
+                                "SYMLINKAT",
+                                "LINKAT",
+                                "MSG_RING",
+                                "FSETXATTR",
+                                "SETXATTR",
+                                "FGETXATTR",
+                                "GETXATTR",
+                                "SOCKET",
+                                "URING_CMD",
+                                "SEND_ZC",
+                                "SENDMSG_ZC",
+                                "READ_MULTISHOT",
+                                "WAITID",
+                                "FUTEX_WAIT",
+                                "FUTEX_WAKE",
+                                "FUTEX_WAITV",
+                                "FIXED_FD_INSTALL",
+                                "FTRUNCATE",
+                                "BIND",
+                                "LISTEN",
+                                "RECV_ZC",
+                                "EPOLL_WAIT",
+                                "READV_FIXED",
+                                "WRITEV_FIXED",
+                                "PIPE"};
   printf("opcodes %u:", c.nops);
   for (unsigned i = 0; i < c.nops && i < 64; i++)
     printf(" %s%s", i < sizeof names / sizeof names[0] ? names[i] : "?",
@@ -592,8 +646,7 @@ int main(int argc, char **argv) {
     long long n = argc > 3 ? atoll(argv[3]) : 200000;
     check(conns >= 1 && conns <= 4096 && n > 0, "CONNS and N");
     bench_tcp_pingpong((int)conns, n);
-  }
-  else if (!strcmp(name, "-h") || !strcmp(name, "--help")) {
+  } else if (!strcmp(name, "-h") || !strcmp(name, "--help")) {
     usage(stdout);
     return 0;
   } else {

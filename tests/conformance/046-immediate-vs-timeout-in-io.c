@@ -1,4 +1,5 @@
-// inside an I/O callback setImmediate runs before setTimeout(0): the check phase comes before the next timers phase
+// inside an I/O callback setImmediate runs before setTimeout(0): the check phase comes before the
+// next timers phase
 #include <stdlib.h>
 
 #include "conf.h"

@@ -1,4 +1,5 @@
-// an awaited file read resumes in the I/O phase's microtask checkpoint: setImmediate from there still runs before setTimeout(0)
+// an awaited file read resumes in the I/O phase's microtask checkpoint: setImmediate from there
+// still runs before setTimeout(0)
 #include <stdlib.h>
 
 #include "conf.h"
