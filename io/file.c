@@ -146,10 +146,16 @@ static aw_promise *start(fop *f) {
       return aw__io_bad_args((L), "path must not be NULL");                                        \
   } while (0)
 
+static aw_promise *bad_fd(aw_loop *L, const char *name, int fd) {
+  char what[32];
+  snprintf(what, sizeof what, "fd %d", fd);
+  return aw_promise_rejected(L, aw_obj_val(aw_error_errno(-EBADF, name, what)));
+}
+
 #define CHECK_FD(L, fd, name)                                                                      \
   do {                                                                                             \
     if ((fd) < 0)                                                                                  \
-      return aw_promise_rejected((L), aw_obj_val(aw_error_errno(-EBADF, (name), "fd -1")));        \
+      return bad_fd((L), (name), (fd));                                                            \
   } while (0)
 
 /* ---- open, close ---------------------------------------------------------------------- */
@@ -229,6 +235,7 @@ static void read_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
   fop *f = F(op);
   if (res < 0)
     return fail(f, res);
+  aw__io_defined(f->buf->data + f->buf->len, (size_t)res);
   f->buf->len += (size_t)res;
   if (f->flags) { /* read_into: the count */
     done(f, aw_int(res));
@@ -355,6 +362,7 @@ static void readv_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
   for (uint32_t i = 0; i < f->nbufs && left; i++) {
     aw_buf *b = f->bufs[i];
     size_t take = b->cap - b->len < left ? b->cap - b->len : left;
+    aw__io_defined(b->data + b->len, take);
     b->len += take;
     left -= take;
   }
@@ -454,6 +462,7 @@ static void stat_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
   fop *f = F(op);
   if (res < 0)
     return fail(f, res);
+  aw__io_defined(f->stx, sizeof *f->stx);
   aw_obj *s = aw_object_new(&stats_class, sizeof(struct statx));
   memcpy(aw_object_data(s), f->stx, sizeof(struct statx));
   done(f, aw_obj_val(s));
@@ -657,6 +666,7 @@ static void rf_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
   case S_FSTAT: {
     if (res < 0)
       return rf_fail(f, res);
+    aw__io_defined(f->stx, sizeof *f->stx);
     if (S_ISDIR(f->stx->stx_mode))
       return rf_fail(f, -EISDIR);
     uint64_t size = f->stx->stx_size;
@@ -670,6 +680,7 @@ static void rf_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
   case S_READ:
     if (res < 0)
       return rf_fail(f, res);
+    aw__io_defined(f->buf->data + f->buf->len, (size_t)res);
     f->buf->len += (size_t)res;
     /* done at end of file, or when a sized file is read whole (where Node stops too) */
     if (res == 0 || (f->done && f->buf->len >= f->done)) {

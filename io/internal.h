@@ -14,12 +14,15 @@
  *          └──> QUEUED (the backlog, FIFO) ──budget──> INFLIGHT
  *
  * Abort (signal or timeout): a QUEUED op leaves the backlog and settles at
- * once; an INFLIGHT op is marked ABORTED and an async cancel is sent; when
- * its CQE comes (cancelled, or done anyway: the race), on_abort() undoes
- * what the step did (closes a descriptor it opened, say) and the op settles
- * with the abort reason. The op is freed only once the kernel gave its last
- * CQE back (a multishot op: the one without IORING_CQE_F_MORE), so buffers
- * are never freed under the kernel.
+ * once; an INFLIGHT op is marked ABORTED and an async cancel is sent. When
+ * its CQE comes, whichever won the race decides: cancelled (or failed), then
+ * on_abort() undoes what earlier steps did (closes a descriptor the op opened,
+ * say) and the op settles with the abort reason; done anyway, then the step's
+ * result counts as usual (a recv's bytes are never lost), and an op with more
+ * steps stops before the next one (aw__op_submit) with the abort reason. The
+ * op is freed only once the kernel gave its last CQE back (a multishot op:
+ * the one without IORING_CQE_F_MORE), so buffers are never freed under the
+ * kernel.
  *
  * The backend is reached through the few functions at the end, so that a
  * fallback (worker-pool syscalls + epoll) can take the ring's place.
@@ -106,6 +109,8 @@ void aw__op_internal(aw__op *op);
 aw_promise *aw__op_promise(aw__op *op);
 /* Closes fd in the background (a quiet close SQE, or close() when none is free). */
 void aw__quiet_close(aw_loop *L, int fd);
+/* Marks bytes the kernel wrote as defined for valgrind's memcheck. */
+void aw__io_defined(const void *p, size_t n);
 /* A promise rejected with a TypeError, for bad arguments. */
 aw_promise *aw__io_bad_args(aw_loop *L, const char *what);
 

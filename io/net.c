@@ -74,6 +74,12 @@ static aw_promise *bad_host(aw_loop *L, const char *op, const char *host, int po
                                     op, host ? host : "", port));
 }
 
+static aw_promise *bad_fd(aw_loop *L, const char *op, int fd) {
+  char what[32];
+  snprintf(what, sizeof what, "fd %d", fd);
+  return aw_promise_rejected(L, aw_obj_val(aw_error_errno(-EBADF, op, what)));
+}
+
 /* ---- the listener object ------------------------------------------------------------------ */
 
 typedef struct accept_op accept_op;
@@ -286,12 +292,14 @@ static void listener_close(listener_data *d) {
   }
   while (d->whead) {
     waiter *w = waiter_pop(d);
-    aw__promise_reject_value(w->promise,
-                             aw_obj_val(aw_error_errno(-ECANCELED, "accept", "listener closed")));
+    aw__promise_reject_value(w->promise, aw_obj_val(aw_error_errno(-ECANCELED, "accept", d->text)));
     waiter_free(w);
   }
   while (d->qlen)
     close(queue_take(d));
+  /* A cancelled accept may still hold the socket in the kernel until its CQE comes back:
+   * shut it down first, so that no connection is taken from now on. */
+  shutdown(d->fd, SHUT_RDWR);
   close(d->fd);
 }
 
@@ -374,7 +382,10 @@ aw_promise *aw_tcp_accept(aw_val listener, const aw_io_opts *o) {
   if (!aw__on_owner(L) || L->freeing)
     return NULL;
   if (d->closed)
-    return aw_promise_rejected(L, aw_obj_val(aw_error_errno(-EBADF, "accept", "listener closed")));
+    return aw_promise_rejected(L, aw_obj_val(aw_error_errno(-EBADF, "accept", d->text)));
+  if (!L->io)
+    return aw_promise_rejected(
+        L, aw_obj_val(aw_error_errno(AW_ENOURING, "accept", "(this loop has no io_uring)")));
   if (o && o->signal && aw_signal_aborted(o->signal))
     return aw_promise_rejected(L, aw_retain_val(aw_signal_reason(o->signal)));
   if (d->qlen) {
@@ -486,6 +497,7 @@ static void recv_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
   char tmp[32];
   if (res < 0)
     return sop_fail(s, res, fdname(s, tmp, sizeof tmp));
+  aw__io_defined(s->buf->data + s->buf->len, (size_t)res);
   s->buf->len += (size_t)res;
   aw_buf *b = s->buf;
   s->buf = NULL;
@@ -496,7 +508,7 @@ static const aw__op_vt recv_vt = {"recv", recv_prep, recv_complete, NULL, sop_cl
 
 aw_promise *aw_sock_recv(aw_loop *L, int fd, size_t max, const aw_io_opts *o) {
   if (fd < 0)
-    return aw_promise_rejected(L, aw_obj_val(aw_error_errno(-EBADF, "recv", "fd -1")));
+    return bad_fd(L, "recv", fd);
   if (max == 0)
     return aw__io_bad_args(L, "recv: max must be at least 1");
   aw_promise *early;
@@ -544,7 +556,7 @@ aw_promise *aw_sock_send(aw_loop *L, int fd, aw_buf *data, const aw_io_opts *o) 
   }
   if (fd < 0) {
     aw_release(data);
-    return aw_promise_rejected(L, aw_obj_val(aw_error_errno(-EBADF, "send", "fd -1")));
+    return bad_fd(L, "send", fd);
   }
   aw_promise *early;
   sop *s = (sop *)aw__op_new(L, &send_vt, sizeof *s, o, &early);
@@ -576,7 +588,7 @@ static const aw__op_vt shutdown_vt = {"shutdown", shutdown_prep, shutdown_comple
 
 aw_promise *aw_sock_shutdown(aw_loop *L, int fd, int how, const aw_io_opts *o) {
   if (fd < 0)
-    return aw_promise_rejected(L, aw_obj_val(aw_error_errno(-EBADF, "shutdown", "fd -1")));
+    return bad_fd(L, "shutdown", fd);
   aw_promise *early;
   sop *s = (sop *)aw__op_new(L, &shutdown_vt, sizeof *s, o, &early);
   if (!s)

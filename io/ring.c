@@ -24,6 +24,9 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#if AW_HAVE_MEMCHECK
+#include <valgrind/memcheck.h>
+#endif
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -194,6 +197,8 @@ static struct io_uring_sqe *sqe_get(aw__uring *R) {
   return sqe;
 }
 
+static void abort_now(aw_loop *L, aw__op *op, int res, uint32_t flags);
+
 static void backlog_push(aw__uring *R, aw__op *op) {
   op->state = AW__OP_QUEUED;
   op->next = NULL;
@@ -236,6 +241,11 @@ static bool try_issue(aw__uring *R, aw__op *op) {
 
 void aw__op_submit(aw__op *op) {
   aw__uring *R = op->loop->io;
+  if (AW__UNLIKELY(op->flags & AW__OPF_ABORTED)) {
+    /* aborted while its last step ran to completion: it stops here, between steps */
+    abort_now(op->loop, op, -ECANCELED, 0);
+    return;
+  }
   if (AW__UNLIKELY(R->backlog_head != NULL) || !try_issue(R, op))
     backlog_push(R, op); /* behind what already waits: ops keep their order */
 }
@@ -313,11 +323,23 @@ static void on_deadline(aw_loop *L, void *arg) {
   (void)L;
   aw__op *op = arg;
   op->deadline = 0;
-  aw__op_abort(
-      op, aw_err("TimeoutError", "%s: the operation was aborted due to timeout", op->vt->name));
+  /* the same words as aw_signal_timeout, and Node's AbortSignal.timeout */
+  aw__op_abort(op, aw_err("TimeoutError", "The operation was aborted due to timeout"));
 }
 
 /* ---- ops ----------------------------------------------------------------------------------- */
+
+/*
+ * Memcheck cannot see the kernel write into our buffers through the ring: tell
+ * it (a few no-op instructions when not running under valgrind).
+ */
+void aw__io_defined(const void *p, size_t n) {
+#if AW_HAVE_MEMCHECK
+  VALGRIND_MAKE_MEM_DEFINED(p, n);
+#else
+  (void)p, (void)n;
+#endif
+}
 
 aw_promise *aw__io_bad_args(aw_loop *L, const char *what) {
   return aw_promise_rejected(L, aw_err("TypeError", "%s", what));
@@ -444,18 +466,31 @@ static void wake_cqe(aw_loop *L, const cqe_copy *c) {
   }
 }
 
-/* One completion of an op: the op's callback (or, aborted, its undo and the abort). */
+/* Settles an aborted op with its abort reason, after undoing what the step did. */
+static void abort_now(aw_loop *L, aw__op *op, int res, uint32_t flags) {
+  if (op->vt->on_abort)
+    op->vt->on_abort(L, op, res, flags);
+  aw__op_settle(op, aw_throw(aw_retain_val(op->abort_reason)));
+  aw__op_finish(op);
+}
+
+/*
+ * One completion of an op. An aborted op whose step the kernel finished anyway
+ * (the race went to the kernel) completes normally: its data is not lost, and
+ * an abort only stops it before its next step (see aw__op_submit). An aborted
+ * op whose step was cancelled or failed settles with the abort reason.
+ */
 static void op_cqe(aw_loop *L, aw__op *op, const cqe_copy *c) {
   bool more = (c->flags & IORING_CQE_F_MORE) && (op->flags & AW__OPF_MULTISHOT);
   if (!more)
     op->state = AW__OP_IDLE;
-  if (AW__UNLIKELY(op->flags & AW__OPF_ABORTED)) {
-    if (op->vt->on_abort)
-      op->vt->on_abort(L, op, c->res, c->flags);
-    if (!more) {
-      aw__op_settle(op, aw_throw(aw_retain_val(op->abort_reason)));
-      aw__op_finish(op);
+  if (AW__UNLIKELY(op->flags & AW__OPF_ABORTED) && c->res < 0) {
+    if (more) {
+      if (op->vt->on_abort)
+        op->vt->on_abort(L, op, c->res, c->flags);
+      return;
     }
+    abort_now(L, op, c->res, c->flags);
     return;
   }
   op->vt->complete(L, op, c->res, c->flags);

@@ -20,10 +20,14 @@
  * buffers and values results carry are yours. Paths are copied.
  *
  * Cancellation: pass an aw_signal in the options, or a timeout. Aborting
- * cancels the operation in the kernel (an io_uring async cancel) and its
- * promise rejects with the signal's reason (an AbortError, or a TimeoutError
- * for a timeout), once the kernel has given the operation back; exactly one
- * outcome ever reaches your code, whichever won the race.
+ * cancels the operation in the kernel (an io_uring async cancel). Exactly one
+ * outcome reaches your code, once the kernel has given the operation back, and
+ * whichever won the race decides it: if the kernel cancelled it, the promise
+ * rejects with the signal's reason (an AbortError, or a TimeoutError "The
+ * operation was aborted due to timeout"); if the kernel had already finished
+ * it, its real result counts (bytes a recv took are never lost), except that
+ * an operation of several steps (read_file, write_file, a long write) stops
+ * before its next step and rejects with the reason.
  *
  * Back-pressure: never more operations are in the kernel than its completion
  * queue holds; the rest wait in order in user space. Nothing is dropped.
@@ -117,8 +121,8 @@ aw_promise *aw_fs_write_file(aw_loop *L, const char *path, aw_buf *data,
 
 /*
  * The names in a directory (without "." and ".."), as an array of strings in
- * the order the system lists them; and realpath. Both block in the system,
- * so they run off the loop thread.
+ * the order the system lists them (errors are named "scandir", as Node's);
+ * and realpath. Both block in the system, so they run off the loop thread.
  */
 aw_promise *aw_fs_readdir(aw_loop *L, const char *path, const aw_io_opts *o);
 aw_promise *aw_fs_realpath(aw_loop *L, const char *path, const aw_io_opts *o);
@@ -140,12 +144,16 @@ aw_promise *aw_tcp_listen(aw_loop *L, const char *host, int port, const aw_liste
 /* The listener's descriptor and its bound port (-1/0 if l is not a listener). */
 int aw_listener_fd(aw_val listener);
 int aw_listener_port(aw_val listener);
-/* The next connection: resolves with its descriptor (an int value). */
+/*
+ * The next connection: resolves with its descriptor (an int value). NULL if
+ * listener is not a listener (or from another thread); on a closed listener,
+ * rejects with "accept ADDR: Bad file descriptor (EBADF)".
+ */
 aw_promise *aw_tcp_accept(aw_val listener, const aw_io_opts *o);
 /*
- * Stops listening: closes the socket, closes connections accepted but not
- * taken, and rejects pending accepts with an "accept: listener closed" error.
- * Also done when the listener object is freed.
+ * Stops listening at once (new connections are refused), closes connections
+ * accepted but not taken, and rejects pending accepts with "accept ADDR:
+ * Operation canceled (ECANCELED)". Also done when the listener object is freed.
  */
 void aw_listener_close(aw_val listener);
 
