@@ -263,6 +263,8 @@ static aw_promise *read_common(aw_loop *L, int fd, aw_buf *buf, int64_t offset, 
 
 aw_promise *aw_fs_read(aw_loop *L, int fd, size_t len, int64_t offset, const aw_io_opts *o) {
   CHECK_FD(L, fd, "read");
+  if (len > AW__IO_MAX_LEN)
+    return aw__io_bad_args(L, "read: len is too large (a negative size?)");
   aw_buf *b = aw_buf_new(len);
   if (!b)
     return aw_promise_rejected(L, aw_obj_val(aw_error_errno(-ENOMEM, "read", "buffer")));
@@ -501,11 +503,12 @@ static void fsync_prep(aw__op *op, struct io_uring_sqe *sqe) {
   io_uring_prep_fsync(sqe, op->fd, F(op)->flags ? IORING_FSYNC_DATASYNC : 0);
 }
 FOP_VT(fsync, fsync_prep, simple_complete);
+FOP_VT(fdatasync, fsync_prep, simple_complete);
 
 aw_promise *aw_fs_fsync(aw_loop *L, int fd, bool datasync, const aw_io_opts *o) {
-  CHECK_FD(L, fd, "fsync");
+  CHECK_FD(L, fd, datasync ? "fdatasync" : "fsync");
   fop *f;
-  aw_promise *early = fd_simple(L, &fsync_vt, fd, o, &f);
+  aw_promise *early = fd_simple(L, datasync ? &fdatasync_vt : &fsync_vt, fd, o, &f);
   if (!f)
     return early;
   f->flags = datasync;
@@ -667,8 +670,10 @@ static void rf_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
     if (res < 0)
       return rf_fail(f, res);
     aw__io_defined(f->stx, sizeof *f->stx);
-    if (S_ISDIR(f->stx->stx_mode))
+    if (S_ISDIR(f->stx->stx_mode)) {
+      f->step = S_READ; /* reading is what fails on a directory, as Node says */
       return rf_fail(f, -EISDIR);
+    }
     uint64_t size = f->stx->stx_size;
     f->done = size; /* what the file said its size was */
     f->buf = aw_buf_new(size ? size : READ_FILE_CHUNK);
@@ -878,6 +883,7 @@ aw_promise *aw_fs_write_file(aw_loop *L, const char *path, aw_buf *data,
   f->atomic = atomic;
   f->buf = data;
   f->mode = o && o->mode ? o->mode : 0666;
-  f->step = S_OPEN;
-  return start(f);
+  aw_promise *p = aw__op_promise(&f->op);
+  wf_next(f, S_OPEN); /* through wf_next, so the crash hook sees every step */
+  return p;
 }

@@ -83,6 +83,9 @@ typedef struct aw__uring {
   uint64_t wake_buf;
 } aw__uring;
 
+/* The largest buffer an operation allocates for one call (a "negative size" is a bug). */
+#define AW__IO_MAX_LEN ((size_t)1 << 40)
+
 /* user_data tags of SQEs no op owns */
 enum { AW__TAG_CANCEL = 1, AW__TAG_WAKE = 2, AW__TAG_QUIET = 3 };
 

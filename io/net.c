@@ -509,8 +509,8 @@ static const aw__op_vt recv_vt = {"recv", recv_prep, recv_complete, NULL, sop_cl
 aw_promise *aw_sock_recv(aw_loop *L, int fd, size_t max, const aw_io_opts *o) {
   if (fd < 0)
     return bad_fd(L, "recv", fd);
-  if (max == 0)
-    return aw__io_bad_args(L, "recv: max must be at least 1");
+  if (max == 0 || max > AW__IO_MAX_LEN)
+    return aw__io_bad_args(L, "recv: max must be at least 1 and not absurdly large");
   aw_promise *early;
   sop *s = (sop *)aw__op_new(L, &recv_vt, sizeof *s, o, &early);
   if (!s)

@@ -100,6 +100,7 @@ aw_promise *aw_fs_fsync(aw_loop *L, int fd, bool datasync, const aw_io_opts *o);
 aw_promise *aw_fs_unlink(aw_loop *L, const char *path, const aw_io_opts *o);
 aw_promise *aw_fs_rmdir(aw_loop *L, const char *path, const aw_io_opts *o);
 aw_promise *aw_fs_rename(aw_loop *L, const char *from, const char *to, const aw_io_opts *o);
+/* mkdir(path, mode); mode 0 means 0777 (before the umask), as Node's default. */
 aw_promise *aw_fs_mkdir(aw_loop *L, const char *path, int mode, const aw_io_opts *o);
 
 /* The whole file in a new buffer: any size, short reads continued. */
