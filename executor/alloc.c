@@ -15,7 +15,51 @@
 #include <jemalloc/jemalloc.h>
 #endif
 
-_Thread_local int64_t aw__tls_objects;
+_Thread_local aw__counter aw__tls_count;
+
+static pthread_mutex_t counters_lock = PTHREAD_MUTEX_INITIALIZER;
+static aw__counter *counters;    /* every thread's, while the thread lives */
+static int64_t counters_retired; /* what exited threads left */
+static pthread_key_t counter_key;
+static pthread_once_t counter_once = PTHREAD_ONCE_INIT;
+
+static void counter_exit(void *p) {
+  aw__counter *c = p;
+  pthread_mutex_lock(&counters_lock);
+  counters_retired += atomic_load_explicit(&c->n, memory_order_relaxed);
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    counters = c->next;
+  if (c->next)
+    c->next->prev = c->prev;
+  pthread_mutex_unlock(&counters_lock);
+}
+
+static void counter_init(void) { pthread_key_create(&counter_key, counter_exit); }
+
+void aw__counter_register(void) {
+  pthread_once(&counter_once, counter_init);
+  aw__counter *c = &aw__tls_count;
+  pthread_mutex_lock(&counters_lock);
+  c->prev = NULL;
+  c->next = counters;
+  if (counters)
+    counters->prev = c;
+  counters = c;
+  c->registered = true;
+  pthread_mutex_unlock(&counters_lock);
+  pthread_setspecific(counter_key, c); /* counter_exit folds it in when the thread ends */
+}
+
+int64_t aw_objects_alive(void) {
+  pthread_mutex_lock(&counters_lock);
+  int64_t n = counters_retired;
+  for (aw__counter *c = counters; c; c = c->next)
+    n += atomic_load_explicit(&c->n, memory_order_relaxed);
+  pthread_mutex_unlock(&counters_lock);
+  return n;
+}
 
 _Noreturn void aw__oom(size_t size) {
   fprintf(stderr, "libawait: out of memory allocating %zu bytes\n", size);

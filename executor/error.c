@@ -81,7 +81,7 @@ static aw_error *error_alloc(const char *file, int line, const char *name, aw_st
   uint32_t n = capture(st, file, line);
   aw_error *e = aw__alloc(sizeof *e + n * sizeof(aw_stack_entry));
   e->hdr = (aw_obj){1, AW_T_ERROR, 0, 0};
-  aw__tls_objects++;
+  aw__objects_add(1);
   e->errnum = 0;
   e->name = name ? name : "Error";
   e->message = msg;

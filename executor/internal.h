@@ -41,7 +41,26 @@ void aw__free(void *p, size_t size);
 void *aw__try_alloc(size_t size);
 _Noreturn void aw__oom(size_t size);
 
-extern _Thread_local int64_t aw__tls_objects;
+/*
+ * Objects alive, counted per thread without atomic read-modify-writes: each
+ * thread adds to its own counter with relaxed loads and stores (plain moves),
+ * registered once in a global list so aw_objects_alive() can sum them. An
+ * object made on a pool thread and freed on the loop moves one count between
+ * two counters; the sum stays right.
+ */
+typedef struct aw__counter {
+  _Atomic int64_t n;
+  struct aw__counter *prev, *next;
+  bool registered;
+} aw__counter;
+extern _Thread_local aw__counter aw__tls_count;
+void aw__counter_register(void);
+static inline void aw__objects_add(int64_t d) {
+  if (AW__UNLIKELY(!aw__tls_count.registered))
+    aw__counter_register();
+  int64_t v = atomic_load_explicit(&aw__tls_count.n, memory_order_relaxed);
+  atomic_store_explicit(&aw__tls_count.n, v + d, memory_order_relaxed);
+}
 
 /*
  * Per-loop pools for the hot small objects (promises, reactions, frames,

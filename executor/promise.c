@@ -44,7 +44,7 @@ static inline void promise_init(aw_promise *p, aw_loop *L, uint32_t refs, uint16
   p->u.q.head = p->u.q.tail = NULL;
   L->promises++;
   L->live++;
-  aw__tls_objects++;
+  aw__objects_add(1);
 }
 
 void aw__promise_init_combi(aw_promise *p, aw_loop *L) {
@@ -307,7 +307,7 @@ static aw_resolver *resolver_new(aw_promise *p) {
   r->hdr = (aw_obj){1, AW_T_RESOLVER, 0, 0};
   r->pad_ = 0;
   r->promise = p;
-  aw__tls_objects++;
+  aw__objects_add(1);
   return r;
 }
 

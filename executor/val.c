@@ -26,7 +26,7 @@ typedef struct aw__uobj {
 void aw__error_free(aw_error *e);
 
 static void free_one(aw_obj *o) {
-  aw__tls_objects--;
+  aw__objects_add(-1);
   switch (o->type) {
   case AW_T_PROMISE:
     aw__promise_free((aw_promise *)o);
@@ -116,14 +116,13 @@ void aw__obj_free(aw_obj *o) {
   freeq.active = false;
 }
 
-int64_t aw_objects_alive(void) { return aw__tls_objects; }
 
 static inline void obj_init(aw_obj *o, uint8_t type) {
   o->refs = 1;
   o->type = type;
   o->bits = 0;
   o->flags = 0;
-  aw__tls_objects++;
+  aw__objects_add(1);
 }
 
 /* ---- strings ---------------------------------------------------------------- */

@@ -176,7 +176,7 @@ typedef struct aw_loop_stats {
 
 void aw_loop_stats_get(const aw_loop *L, aw_loop_stats *out);
 
-/* Objects (of any kind, promises included) alive that this thread made. */
+/* Objects of any kind (promises included) alive in the process, on every thread. */
 int64_t aw_objects_alive(void);
 
 #ifdef __cplusplus
