@@ -117,6 +117,14 @@ void aw__free(void *p, size_t size) {
   if (!p)
     return;
 #if AW_USE_JEMALLOC
+#ifndef NDEBUG
+  /* A sized free with the wrong size corrupts jemalloc's bins silently: check it. */
+  if (nallocx(size ? size : 1, 0) != sallocx(p, 0)) {
+    fprintf(stderr, "libawait: freeing %p with size %zu, allocated as %zu\n", p, size,
+            sallocx(p, 0));
+    abort();
+  }
+#endif
   sdallocx(p, size ? size : 1, 0);
 #else
   (void)size;

@@ -88,6 +88,7 @@ static aw_error *error_alloc(const char *file, int line, const char *name, aw_st
   e->cause = aw_undefined();
   e->errors = NULL;
   e->nstack = n;
+  e->stack_cap_ = n;
   memcpy(e->stack, st, n * sizeof st[0]);
   return e;
 }
@@ -130,7 +131,7 @@ void aw__error_free(aw_error *e) {
   aw_release(e->message);
   aw_release_val(e->cause);
   aw_release(e->errors);
-  aw__free(e, sizeof *e + e->nstack * sizeof(aw_stack_entry));
+  aw__free(e, sizeof *e + e->stack_cap_ * sizeof(aw_stack_entry));
 }
 
 /* ---- printing --------------------------------------------------------------------- */
@@ -140,7 +141,7 @@ static void print_error(FILE *f, aw_error *e, int depth) {
   if (e->message->len)
     fprintf(f, ": %s", e->message->data);
   fputc('\n', f);
-  for (uint32_t i = 0; i < e->nstack; i++) {
+  for (uint32_t i = 0; i < e->nstack && i < e->stack_cap_; i++) {
     const aw_stack_entry *s = &e->stack[i];
     if (s->function)
       fprintf(f, "    at async %s (%s:%d)\n", s->function, s->file, s->line);

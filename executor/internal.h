@@ -25,6 +25,7 @@
 #include <stdlib.h>
 
 #include "aw.h"
+#include "workers/inbox.h"
 
 #define AW__LIKELY(x) __builtin_expect(!!(x), 1)
 #define AW__UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -328,16 +329,19 @@ struct aw_loop {
 
   struct aw__uring *io; /* the io_uring backend, or NULL (no_io) */
 
-  /* cross-thread inbox (aw_loop_post) */
-  pthread_mutex_t inbox_lock;
-  aw__task *inbox;
-  uint32_t inbox_len, inbox_cap;
-  atomic_uint inbox_count;
+  /* cross-thread inbox: aw_loop_post and pool completions (workers/inbox.h) */
+  aw__inbox inbox;
   atomic_int sleeping;
   atomic_int closed;
+  atomic_uint_fast64_t wake_signals; /* eventfd writes by other threads */
   int wake_fd;
-  atomic_int helpers;   /* blocking helper threads running (io/helper.c) */
-  struct bop *orphans;  /* their ops, when the loop refused their post (inbox_lock) */
+  uint64_t spin_until;               /* ns: spin for the inbox before sleeping (adaptive) */
+  atomic_int helpers;                /* blocking helper threads running (io/helper.c) */
+  pthread_mutex_t orphan_lock;
+  struct bop *orphans;               /* their ops, when the loop refused their post */
+  uint64_t jobs_pending;             /* pool jobs started and not settled (workers/pool.c) */
+  struct aw__jobq *jobq;             /* jobs made this turn, for the pool (workers/pool.c) */
+  struct aw_pool *workers;           /* the worker pool: NULL until the first aw_work */
 
   aw_loop_stats stats;
 };

@@ -139,8 +139,9 @@ aw_loop *aw_loop_new(const aw_loop_config *cfg, aw_val *err) {
   aw__timers_init(&L->timers);
   aw__ring_grow(&L->micro); /* rings always have a buffer: push never checks */
   aw__ring_grow(&L->ticks);
-  pthread_mutex_init(&L->inbox_lock, NULL);
-  atomic_init(&L->inbox_count, 0);
+  aw__inbox_init(&L->inbox);
+  pthread_mutex_init(&L->orphan_lock, NULL);
+  atomic_init(&L->wake_signals, 0);
   atomic_init(&L->sleeping, 0);
   atomic_init(&L->closed, 0);
   atomic_init(&L->helpers, 0);
@@ -149,7 +150,8 @@ aw_loop *aw_loop_new(const aw_loop_config *cfg, aw_val *err) {
 
 static void loop_destroy(aw_loop *L) {
   aw__pool_drain(L);
-  pthread_mutex_destroy(&L->inbox_lock);
+  aw__inbox_destroy(&L->inbox);
+  pthread_mutex_destroy(&L->orphan_lock);
   aw__free(L, sizeof *L);
 }
 
@@ -199,11 +201,10 @@ int aw_loop_free(aw_loop *L) {
   pvec_free(&L->handled_later);
   aw_release_val(L->exception);
   L->exception = aw_undefined();
-  pthread_mutex_lock(&L->inbox_lock);
-  aw__free(L->inbox, L->inbox_cap * sizeof(aw__task));
-  L->inbox = NULL;
-  L->inbox_len = L->inbox_cap = 0;
-  pthread_mutex_unlock(&L->inbox_lock);
+  aw_task_fn fn;
+  void *arg;
+  while (aw__inbox_pop(&L->inbox, &fn, &arg))
+    ; /* posts never run once the loop is freed */
   close(L->wake_fd);
   L->wake_fd = -1;
   aw__tls_loop = saved == L ? NULL : saved;
@@ -487,64 +488,45 @@ static void run_closing(aw_loop *L) {
 
 /* ---- the inbox -------------------------------------------------------------------------- */
 
+/*
+ * Wakes the loop if it sleeps. seq_cst: the push above and this load pair with
+ * the loop's store to sleeping and its check of the inbox, so either the loop
+ * sees the task before it sleeps or we see it asleep.
+ */
+static void wake_if_sleeping(aw_loop *L) {
+  if (atomic_load(&L->sleeping)) {
+    atomic_fetch_add_explicit(&L->wake_signals, 1, memory_order_relaxed);
+    uint64_t one = 1;
+    ssize_t w = write(L->wake_fd, &one, sizeof one); /* the ring watches it (or poll does) */
+    (void)w; /* EAGAIN means the counter is already non-zero: the loop wakes anyway */
+  }
+}
+
+int aw__loop_post_internal(aw_loop *L, aw_task_fn fn, void *arg) {
+  int r = aw__inbox_push(&L->inbox, fn, arg);
+  if (r == 0)
+    wake_if_sleeping(L);
+  return r;
+}
+
 int aw_loop_post(aw_loop *L, aw_task_fn fn, void *arg) {
   if (!L || !fn)
     return -EINVAL;
   if (atomic_load(&L->closed))
     return -ESHUTDOWN;
-  pthread_mutex_lock(&L->inbox_lock);
-  if (L->inbox_len == L->inbox_cap) {
-    uint32_t ncap = L->inbox_cap ? L->inbox_cap * 2 : 64;
-    aw__task *n = aw__try_alloc(ncap * sizeof(aw__task));
-    if (!n) {
-      pthread_mutex_unlock(&L->inbox_lock);
-      return -ENOMEM;
-    }
-    if (L->inbox_len)
-      memcpy(n, L->inbox, L->inbox_len * sizeof(aw__task));
-    aw__free(L->inbox, L->inbox_cap * sizeof(aw__task));
-    L->inbox = n;
-    L->inbox_cap = ncap;
-  }
-  L->inbox[L->inbox_len++] = (aw__task){fn, arg};
-  atomic_fetch_add(&L->inbox_count, 1);
-  pthread_mutex_unlock(&L->inbox_lock);
-  /* seq_cst: pairs with the loop's store to sleeping before its check of the count */
-  if (atomic_load(&L->sleeping)) {
-    uint64_t one = 1;
-    ssize_t w = write(L->wake_fd, &one, sizeof one); /* the ring watches it (or poll does) */
-    (void)w; /* EAGAIN means the counter is already non-zero: the loop wakes anyway */
-  }
-  return 0;
+  return aw__loop_post_internal(L, fn, arg);
 }
 
-static void run_inbox(aw_loop *L) {
-  if (atomic_load_explicit(&L->inbox_count, memory_order_relaxed) == 0)
-    return;
-  pthread_mutex_lock(&L->inbox_lock);
-  aw__task *items = L->inbox;
-  uint32_t n = L->inbox_len, cap = L->inbox_cap;
-  L->inbox = NULL;
-  L->inbox_len = L->inbox_cap = 0;
-  atomic_fetch_sub(&L->inbox_count, n);
-  pthread_mutex_unlock(&L->inbox_lock);
-  uint32_t i = 0;
-  for (; i < n && !L->failed && !L->freeing; i++)
-    macrotask(L, items[i].fn, items[i].arg);
-  if (i < n) { /* put back what a failure left unrun */
-    pthread_mutex_lock(&L->inbox_lock);
-    for (; i < n; i++) {
-      if (L->inbox_len == L->inbox_cap) {
-        uint32_t ncap = L->inbox_cap ? L->inbox_cap * 2 : 64;
-        L->inbox = aw__realloc(L->inbox, L->inbox_cap * sizeof(aw__task), ncap * sizeof(aw__task));
-        L->inbox_cap = ncap;
-      }
-      L->inbox[L->inbox_len++] = items[i];
-      atomic_fetch_add(&L->inbox_count, 1);
-    }
-    pthread_mutex_unlock(&L->inbox_lock);
+/* Runs what other threads sent, each a macrotask (a bounded number per phase). */
+static uint32_t run_inbox(aw_loop *L) {
+  aw_task_fn fn;
+  void *arg;
+  uint32_t n = 0;
+  while (n < AW__INBOX_CELLS && !L->failed && !L->freeing && aw__inbox_pop(&L->inbox, &fn, &arg)) {
+    macrotask(L, fn, arg);
+    n++;
   }
-  aw__free(items, cap * sizeof(aw__task));
+  return n;
 }
 
 /* ---- keep-alive and iteration ----------------------------------------------------------- */
@@ -560,7 +542,7 @@ void aw_loop_unref(aw_loop *L) {
 
 static bool alive(aw_loop *L) {
   return L->refs > 0 || L->timers.refd > 0 || L->imms.count > 0 || L->nclosing > 0 ||
-         aw__io_alive(L) || atomic_load_explicit(&L->inbox_count, memory_order_relaxed) > 0;
+         aw__io_alive(L) || L->jobs_pending > 0 || aw__inbox_ready(&L->inbox);
 }
 
 /* How long the I/O phase may block: 0 if anything is runnable, -1 for ever. */
@@ -581,7 +563,7 @@ static void io_wait(aw_loop *L, int timeout) {
   }
   if (timeout != 0) {
     atomic_store(&L->sleeping, 1);
-    if (atomic_load(&L->inbox_count) == 0) {
+    if (!aw__inbox_ready(&L->inbox)) {
       struct pollfd pfd = {L->wake_fd, POLLIN, 0};
       int r = poll(&pfd, 1, timeout);
       L->stats.wakeups++;

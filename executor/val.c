@@ -116,7 +116,6 @@ void aw__obj_free(aw_obj *o) {
   freeq.active = false;
 }
 
-
 static inline void obj_init(aw_obj *o, uint8_t type) {
   o->refs = 1;
   o->type = type;

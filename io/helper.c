@@ -72,10 +72,10 @@ static void *helper_main(void *arg) {
   b->work(b);
   if (aw_loop_post(L, helper_post, b) < 0) {
     /* the loop is being freed: it waits for us, then takes the op back itself */
-    pthread_mutex_lock(&L->inbox_lock);
+    pthread_mutex_lock(&L->orphan_lock);
     b->next_orphan = L->orphans;
     L->orphans = b;
-    pthread_mutex_unlock(&L->inbox_lock);
+    pthread_mutex_unlock(&L->orphan_lock);
   }
   atomic_fetch_sub(&L->helpers, 1); /* last: after this the thread touches nothing of L */
   return NULL;
@@ -88,36 +88,21 @@ static void *helper_main(void *arg) {
 void aw__helpers_drain(aw_loop *L) {
   while (atomic_load(&L->helpers) > 0)
     usleep(1000);
-  pthread_mutex_lock(&L->inbox_lock);
-  uint32_t keep = 0;
-  aw__task mine[64];
-  uint32_t nmine = 0;
-  for (;;) {
-    nmine = 0;
-    keep = 0;
-    for (uint32_t i = 0; i < L->inbox_len; i++) {
-      if (L->inbox[i].fn == helper_post && nmine < 64)
-        mine[nmine++] = L->inbox[i];
-      else
-        L->inbox[keep++] = L->inbox[i];
-    }
-    atomic_fetch_sub(&L->inbox_count, L->inbox_len - keep);
-    L->inbox_len = keep;
-    bop *orphans = L->orphans;
-    L->orphans = NULL;
-    pthread_mutex_unlock(&L->inbox_lock);
-    for (uint32_t i = 0; i < nmine; i++)
-      mine[i].fn(L, mine[i].arg);
-    while (orphans) {
-      bop *next = orphans->next_orphan;
-      orphans->done(L, orphans);
-      orphans = next;
-    }
-    pthread_mutex_lock(&L->inbox_lock);
-    if (nmine < 64 && !L->orphans)
-      break;
+  /* Their returns are in the inbox (or orphans): run those; user posts are dropped anyway. */
+  aw_task_fn fn;
+  void *arg;
+  while (aw__inbox_pop(&L->inbox, &fn, &arg))
+    if (fn == helper_post)
+      fn(L, arg);
+  pthread_mutex_lock(&L->orphan_lock);
+  bop *orphans = L->orphans;
+  L->orphans = NULL;
+  pthread_mutex_unlock(&L->orphan_lock);
+  while (orphans) {
+    bop *next = orphans->next_orphan;
+    orphans->done(L, orphans);
+    orphans = next;
   }
-  pthread_mutex_unlock(&L->inbox_lock);
 }
 
 int aw__blocking_run(aw_loop *L, aw__op *op, aw__blocking_fn work, aw_task_fn done) {

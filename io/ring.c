@@ -583,7 +583,7 @@ void aw__io_poll(aw_loop *L, int timeout_ms) {
   if (timeout_ms != 0) {
     /* seq_cst store, then load: pairs with aw_loop_post's push, then load of sleeping */
     atomic_store(&L->sleeping, 1);
-    if (atomic_load(&L->inbox_count) > 0 || io_uring_cq_ready(&R->ring))
+    if (aw__inbox_ready(&L->inbox) || io_uring_cq_ready(&R->ring))
       timeout_ms = 0;
   }
   enter(L, timeout_ms);
