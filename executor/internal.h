@@ -340,8 +340,9 @@ struct aw_loop {
   pthread_mutex_t orphan_lock;
   struct bop *orphans;               /* their ops, when the loop refused their post */
   uint64_t jobs_pending;             /* pool jobs started and not settled (workers/pool.c) */
-  struct aw__jobq *jobq;             /* jobs made this turn, for the pool (workers/pool.c) */
-  struct aw_pool *workers;           /* the worker pool: NULL until the first aw_work */
+  struct aw__loopwork *work;         /* the pool's part of the loop (workers/pool.c) */
+  struct aw_pool *workers;           /* the pool aw_loop_set_pool chose, or NULL */
+  uint64_t last_inbox_ns;            /* when the inbox last had something */
 
   aw_loop_stats stats;
 };
@@ -353,6 +354,10 @@ static inline bool aw__on_owner(const aw_loop *L) {
 }
 
 void aw__checkpoint(aw_loop *L);
+/* aw_loop_post without the closed check (the pool's completions). */
+int aw__loop_post_internal(aw_loop *L, aw_task_fn fn, void *arg);
+/* Before sleeping: spins for the inbox while work from other threads is expected. */
+bool aw__loop_spin(aw_loop *L, int timeout_ms);
 uint64_t aw__hrtime_ms(aw_loop *L);
 void aw__loop_release(aw_loop *L); /* a promise or frame of a freeing loop went */
 void aw__pvec_push(aw__pvec *v, aw_promise *p);

@@ -24,6 +24,7 @@
  */
 #include "internal.h"
 #include "io/internal.h"
+#include "workers/pool.h"
 
 #include <poll.h>
 #include <string.h>
@@ -186,7 +187,8 @@ int aw_loop_free(aw_loop *L) {
   aw_loop *saved = aw__tls_loop;
   aw__tls_loop = L;
   drop_queues(L);
-  aw__io_free(L); /* cancels what is in the kernel and waits for it to give it back */
+  aw__work_loop_free(L); /* removes queued jobs, abandons running ones to their threads */
+  aw__io_free(L);        /* cancels what is in the kernel and waits for it to give it back */
   drop_queues(L);
   aw__frames_zombify(L);
   drop_queues(L); /* nothing should be queued again, but be sure */
@@ -204,7 +206,10 @@ int aw_loop_free(aw_loop *L) {
   aw_task_fn fn;
   void *arg;
   while (aw__inbox_pop(&L->inbox, &fn, &arg))
-    ; /* posts never run once the loop is freed */
+    if (fn == aw__job_done) /* a finished job: freed (its promise is not settled now) */
+      fn(L, arg);
+  /* posts never run once the loop is freed */
+  aw__work_loop_destroy(L);
   close(L->wake_fd);
   L->wake_fd = -1;
   aw__tls_loop = saved == L ? NULL : saved;
@@ -526,7 +531,44 @@ static uint32_t run_inbox(aw_loop *L) {
     macrotask(L, fn, arg);
     n++;
   }
+  if (n) {
+    L->last_inbox_ns = mono_ns();
+    aw__work_flush(L); /* what those completions started goes out now */
+  }
   return n;
+}
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+/*
+ * Spin-then-sleep: waking a sleeping thread on another CPU of a VM costs tens
+ * of microseconds (an IPI and a VM exit), more than most jobs take. So when
+ * work from other threads is expected (jobs in the pool, or the inbox busy in
+ * the last 200 us), the loop watches its inbox for up to 50 us (less if a
+ * timer is due sooner) before it sleeps. Returns true if something came.
+ */
+#define AW__SPIN_NS 50000u
+#define AW__INBOX_RECENT_NS 200000u
+
+bool aw__loop_spin(aw_loop *L, int timeout_ms) {
+  uint64_t now = mono_ns();
+  if (L->jobs_pending == 0 && now - L->last_inbox_ns > AW__INBOX_RECENT_NS)
+    return false;
+  uint64_t budget = AW__SPIN_NS;
+  if (timeout_ms >= 0 && (uint64_t)timeout_ms * 1000000u < budget)
+    budget = (uint64_t)timeout_ms * 1000000u;
+  uint64_t until = now + budget;
+  for (unsigned n = 0;; n++) {
+    if (aw__inbox_ready(&L->inbox))
+      return true;
+    cpu_relax();
+    if ((n & 63) == 63 && mono_ns() > until)
+      return false;
+  }
 }
 
 /* ---- keep-alive and iteration ----------------------------------------------------------- */
@@ -556,6 +598,9 @@ static int poll_timeout(aw_loop *L) {
 }
 
 static void io_wait(aw_loop *L, int timeout) {
+  aw__work_flush(L);
+  if (timeout != 0 && aw__loop_spin(L, timeout))
+    timeout = 0;
   if (L->io) {
     aw__io_poll(L, timeout);
     run_inbox(L);
@@ -663,4 +708,5 @@ void aw_loop_stats_get(const aw_loop *L, aw_loop_stats *out) {
   out->frames = L->frames;
   out->timers = L->timers.active;
   out->immediates = L->imms.count;
+  out->wake_signals = atomic_load_explicit(&((aw_loop *)L)->wake_signals, memory_order_relaxed);
 }

@@ -12,6 +12,7 @@
  *   aw/async.h    async functions: AW_BEGIN, AW_AWAIT, AW_RETURN, ...
  *   aw/signal.h   AbortSignal: cancellation and timeouts
  *   aw/io.h       files and sockets on io_uring
+ *   aw/work.h     the worker pool: aw_work, pools, aw_dns_lookup
  *   aw/errno.h    error codes, aw_strerror, aw_err_name
  */
 #ifndef AW_H
@@ -24,6 +25,7 @@
 #include "aw/promise.h"
 #include "aw/signal.h"
 #include "aw/val.h"
+#include "aw/work.h"
 
 #define AW_VERSION_MAJOR 0
 #define AW_VERSION_MINOR 1

@@ -19,12 +19,16 @@
  *   awbench io_nop [N]           IORING_OP_NOP round trips, 64 lanes each awaiting its own
  *   awbench file_read_small [DIR] [N]  open+read(4 KiB)+close of N files, 64 in flight
  *   awbench tcp_pingpong [CONNS] [N]   1-byte request/response round trips over loopback
+ *   awbench worker_roundtrip [N] [INFLIGHT]  N tiny pool jobs (x -> 2x+1), INFLIGHT awaited at once
+ *   awbench post_pingpong [INFLIGHT] [N]     a thread and the loop exchanging messages
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <sys/socket.h>
 #include <time.h>
 
@@ -492,6 +496,133 @@ static void bench_tcp_pingpong(int conns, long long n) {
   free_loop(L);
 }
 
+/* ---- worker_roundtrip: INFLIGHT lanes, each awaiting one tiny job at a time -------------------
+ */
+
+static aw_val twice_plus_one(aw_job *job, void *arg) {
+  (void)job;
+  return aw_int(2 * (int64_t)(intptr_t)arg + 1);
+}
+
+static long long work_sum;
+
+struct work_lane {
+  aw_frame frame;
+  long long x;
+};
+
+static void work_lane_body(aw_loop *L, aw_frame *self) {
+  struct work_lane *f = (struct work_lane *)self;
+  AW_BEGIN(self);
+  while (lanes_next < lanes_n) {
+    f->x = lanes_next++;
+    aw_val v;
+    AW_AWAIT(v, aw_work(L, twice_plus_one, (void *)(intptr_t)f->x, NULL));
+    check(v.u.i == 2 * f->x + 1, "job result");
+    work_sum += v.u.i;
+    lanes_done++;
+  }
+  AW_END;
+}
+
+static void bench_worker_roundtrip(long long n, int inflight) {
+  aw_loop *L = new_loop();
+  const char *threads = getenv("AWBENCH_CPU_THREADS");
+  if (threads && atoi(threads) > 0)
+    aw_pool_resize(aw_pool_default(), AW_WORK_CPU, (unsigned)atoi(threads));
+  lanes_n = n;
+  double t0 = now_s();
+  for (int k = 0; k < inflight; k++) {
+    AW_ASYNC_NEW(L, struct work_lane, work_lane_body, f);
+    aw_promise *p = aw_async_start(&f->frame);
+    aw_release(aw_promise_catch(p, lane_failed, "worker_roundtrip"));
+    aw_release(p);
+  }
+  check(aw_loop_run(L) == 0, "run");
+  double t = now_s() - t0;
+  check(lanes_done == n && work_sum == n * n, "jobs");
+  report("worker_roundtrip", n, "jobs", t);
+  if (getenv("AWBENCH_STATS")) {
+    aw_pool_stats ps;
+    aw_pool_stats_get(aw_pool_default(), &ps);
+    fprintf(stderr, "  pool: jobs %llu sleeps %llu wakeups %llu threads %u\n",
+            (unsigned long long)ps.jobs_run, (unsigned long long)ps.sleeps,
+            (unsigned long long)ps.wakeups, ps.cpu_threads);
+  }
+  free_loop(L);
+}
+
+/* ---- post_pingpong: a thread posts to the loop, the loop answers through an SPSC ring ----------
+ */
+
+#define PP_RING 1024
+static struct {
+  _Alignas(64) _Atomic uint64_t head; /* the thread reads */
+  _Alignas(64) _Atomic uint64_t tail; /* the loop writes */
+  uint64_t vals[PP_RING];
+} pp_replies;
+static aw_loop *pp_loop;
+static long long pp_n;
+static int pp_inflight;
+
+static void pp_on_message(aw_loop *L, void *arg) {
+  (void)L;
+  uint64_t t = atomic_load_explicit(&pp_replies.tail, memory_order_relaxed);
+  pp_replies.vals[t % PP_RING] = (uint64_t)(uintptr_t)arg + 1;
+  atomic_store_explicit(&pp_replies.tail, t + 1, memory_order_release);
+}
+
+static void pp_finish(aw_loop *L, void *arg) {
+  (void)arg;
+  aw_loop_unref(L);
+}
+
+static void *pp_thread(void *arg) {
+  (void)arg;
+  long long sent = 0, got = 0;
+  while (sent < pp_n && sent < pp_inflight)
+    check(aw_loop_post(pp_loop, pp_on_message, (void *)(uintptr_t)sent++) == 0, "post");
+  while (got < pp_n) {
+    uint64_t h = atomic_load_explicit(&pp_replies.head, memory_order_relaxed);
+    if (h == atomic_load_explicit(&pp_replies.tail, memory_order_acquire)) {
+      __builtin_ia32_pause();
+      continue;
+    }
+    check(pp_replies.vals[h % PP_RING] == (uint64_t)got + 1, "reply order");
+    atomic_store_explicit(&pp_replies.head, h + 1, memory_order_relaxed);
+    got++;
+    if (sent < pp_n)
+      check(aw_loop_post(pp_loop, pp_on_message, (void *)(uintptr_t)sent++) == 0, "post");
+  }
+  aw_loop_post(pp_loop, pp_finish, NULL);
+  return NULL;
+}
+
+static void bench_post_pingpong(int inflight, long long n) {
+  aw_loop *L = new_loop();
+  pp_loop = L;
+  pp_n = n;
+  pp_inflight = inflight;
+  aw_loop_ref(L); /* the thread posts until pp_finish */
+  double t0 = now_s();
+  pthread_t t;
+  check(pthread_create(&t, NULL, pp_thread, NULL) == 0, "thread");
+  check(aw_loop_run(L) == 0, "run");
+  pthread_join(t, NULL);
+  double secs = now_s() - t0;
+  char name[64];
+  snprintf(name, sizeof name, "post_pingpong_f%d", inflight);
+  report(name, n, "roundtrips", secs);
+  if (getenv("AWBENCH_STATS")) {
+    aw_loop_stats ls;
+    aw_loop_stats_get(L, &ls);
+    fprintf(stderr, "  loop: iterations %llu wakeups %llu wake_signals %llu\n",
+            (unsigned long long)ls.iterations, (unsigned long long)ls.wakeups,
+            (unsigned long long)ls.wake_signals);
+  }
+  free_loop(L);
+}
+
 static void caps(void) {
   aw_loop *L = new_loop();
   aw_io_caps c;
@@ -604,7 +735,8 @@ static void usage(FILE *f) {
              "  await_loop [10000000] | promise_chain [1000000] | promise_fanout [1000000]\n"
              "  async_tree [20] | immediate_chain [2000000] | timers [1000000] | sizes\n"
              "  io_nop [16000000] | file_read_small [DIR=/tmp/peerdata/small] [N=20000]\n"
-             "  tcp_pingpong [CONNS=1] [N=200000] | caps\n");
+             "  tcp_pingpong [CONNS=1] [N=200000] | caps\n"
+             "  worker_roundtrip [N=200000] [INFLIGHT=64] | post_pingpong [INFLIGHT=64] [N]\n");
 }
 
 int main(int argc, char **argv) {
@@ -634,7 +766,17 @@ int main(int argc, char **argv) {
     sizes();
   else if (!strcmp(name, "caps"))
     caps();
-  else if (!strcmp(name, "io_nop"))
+  else if (!strcmp(name, "worker_roundtrip")) {
+    long long n = arg_or(argc, argv, 200000);
+    long long inflight = argc > 3 ? atoll(argv[3]) : 64;
+    check(inflight >= 1 && inflight <= 100000, "INFLIGHT");
+    bench_worker_roundtrip(n, (int)inflight);
+  } else if (!strcmp(name, "post_pingpong")) {
+    long long inflight = arg_or(argc, argv, 64);
+    long long n = argc > 3 ? atoll(argv[3]) : (inflight > 1 ? 20000000 : 2000000);
+    check(inflight >= 1 && inflight <= PP_RING && n > 0, "INFLIGHT (1..1024) and N");
+    bench_post_pingpong((int)inflight, n);
+  } else if (!strcmp(name, "io_nop"))
     bench_io_nop(arg_or(argc, argv, 16000000));
   else if (!strcmp(name, "file_read_small")) {
     const char *dir = argc > 2 ? argv[2] : "/tmp/peerdata/small";

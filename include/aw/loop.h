@@ -172,6 +172,7 @@ typedef struct aw_loop_stats {
   uint64_t macrotasks; /* macrotask callbacks run */
   uint64_t microtasks; /* microtask jobs run */
   uint64_t wakeups;    /* times the loop slept and was woken */
+  uint64_t wake_signals; /* times another thread had to wake it (eventfd writes) */
 } aw_loop_stats;
 
 void aw_loop_stats_get(const aw_loop *L, aw_loop_stats *out);
