@@ -342,7 +342,7 @@ struct aw_loop {
   uint64_t jobs_pending;             /* pool jobs started and not settled (workers/pool.c) */
   struct aw__loopwork *work;         /* the pool's part of the loop (workers/pool.c) */
   struct aw_pool *workers;           /* the pool aw_loop_set_pool chose, or NULL */
-  uint64_t last_inbox_ns;            /* when the inbox last had something */
+  uint64_t last_inbox_iter;          /* the iteration in which the inbox last had something */
 
   aw_loop_stats stats;
 };

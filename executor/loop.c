@@ -532,7 +532,7 @@ static uint32_t run_inbox(aw_loop *L) {
     n++;
   }
   if (n) {
-    L->last_inbox_ns = mono_ns();
+    L->last_inbox_iter = L->stats.iterations;
     aw__work_flush(L); /* what those completions started goes out now */
   }
   return n;
@@ -547,17 +547,19 @@ static inline void cpu_relax(void) {
 /*
  * Spin-then-sleep: waking a sleeping thread on another CPU of a VM costs tens
  * of microseconds (an IPI and a VM exit), more than most jobs take. So when
- * work from other threads is expected (jobs in the pool, or the inbox busy in
- * the last 200 us), the loop watches its inbox for up to 50 us (less if a
- * timer is due sooner) before it sleeps. Returns true if something came.
+ * work from other threads is expected (jobs in the pool, or something in the
+ * inbox in the last two iterations), the loop watches its inbox for up to
+ * 50 us (less if a timer is due sooner) before it sleeps. Returns true if
+ * something came.
  */
 #define AW__SPIN_NS 50000u
-#define AW__INBOX_RECENT_NS 200000u
+#define AW__INBOX_RECENT_ITERATIONS 2u
 
 bool aw__loop_spin(aw_loop *L, int timeout_ms) {
-  uint64_t now = mono_ns();
-  if (L->jobs_pending == 0 && now - L->last_inbox_ns > AW__INBOX_RECENT_NS)
+  if (L->jobs_pending == 0 &&
+      L->stats.iterations - L->last_inbox_iter > AW__INBOX_RECENT_ITERATIONS)
     return false;
+  uint64_t now = mono_ns();
   uint64_t budget = AW__SPIN_NS;
   if (timeout_ms >= 0 && (uint64_t)timeout_ms * 1000000u < budget)
     budget = (uint64_t)timeout_ms * 1000000u;
@@ -635,7 +637,8 @@ static int check_caller(aw_loop *L) {
 
 static void iterate(aw_loop *L, bool wait) {
   L->stats.iterations++;
-  aw__hrtime_ms(L);
+  if (L->timers.heap_len)
+    aw__hrtime_ms(L); /* only timers read the cached time; new timers read the clock */
   aw__timers_run(L);
   if (L->failed)
     return;

@@ -580,14 +580,17 @@ void aw__io_poll(aw_loop *L, int timeout_ms) {
     arm_wake(L);
   send_due_cancels(R);
   drain_backlog(R);
+  bool slept = false;
   if (timeout_ms != 0) {
     /* seq_cst store, then load: pairs with aw_loop_post's push, then load of sleeping */
     atomic_store(&L->sleeping, 1);
+    slept = true;
     if (aw__inbox_ready(&L->inbox) || io_uring_cq_ready(&R->ring))
       timeout_ms = 0;
   }
   enter(L, timeout_ms);
-  atomic_store(&L->sleeping, 0);
+  if (slept)
+    atomic_store_explicit(&L->sleeping, 0, memory_order_relaxed);
   dispatch(L);
 }
 

@@ -580,13 +580,17 @@ static void pp_finish(aw_loop *L, void *arg) {
 static void *pp_thread(void *arg) {
   (void)arg;
   long long sent = 0, got = 0;
+  uint64_t tail_seen = 0; /* the loop's tail, read again only when we caught up with it */
   while (sent < pp_n && sent < pp_inflight)
     check(aw_loop_post(pp_loop, pp_on_message, (void *)(uintptr_t)sent++) == 0, "post");
   while (got < pp_n) {
     uint64_t h = atomic_load_explicit(&pp_replies.head, memory_order_relaxed);
-    if (h == atomic_load_explicit(&pp_replies.tail, memory_order_acquire)) {
-      __builtin_ia32_pause();
-      continue;
+    if (h == tail_seen) {
+      tail_seen = atomic_load_explicit(&pp_replies.tail, memory_order_acquire);
+      if (h == tail_seen) {
+        __builtin_ia32_pause();
+        continue;
+      }
     }
     check(pp_replies.vals[h % PP_RING] == (uint64_t)got + 1, "reply order");
     atomic_store_explicit(&pp_replies.head, h + 1, memory_order_relaxed);

@@ -8,13 +8,21 @@
 #include "executor/internal.h"
 
 #define MASK (AW__INBOX_CELLS - 1)
+#define FN_BITS 48
+#define FN_MASK ((UINT64_C(1) << FN_BITS) - 1)
+
+/* The tag a cell carries when it holds position pos: its lap, never 0 (a fresh cell). */
+static inline uint64_t lap_tag(uint64_t pos) {
+  return ((pos / AW__INBOX_CELLS + 1) & 0xffff) << FN_BITS;
+}
 
 int aw__inbox_init(aw__inbox *q) {
   memset(q, 0, sizeof *q);
   q->cells = aw__alloc(AW__INBOX_CELLS * sizeof(aw__inbox_cell));
   for (uint64_t i = 0; i < AW__INBOX_CELLS; i++)
-    atomic_init(&q->cells[i].seq, i);
+    atomic_init(&q->cells[i].fn_lap, 0); /* no lap yet: nothing published */
   atomic_init(&q->tail, 0);
+  atomic_init(&q->head_pub, 0);
   atomic_init(&q->over_count, 0);
   pthread_mutex_init(&q->over_lock, NULL);
   return 0;
@@ -50,44 +58,46 @@ static int overflow_push(aw__inbox *q, aw_task_fn fn, void *arg) {
 }
 
 int aw__inbox_push(aw__inbox *q, aw_task_fn fn, void *arg) {
+  uint64_t f = (uint64_t)(uintptr_t)fn;
   /* While the overflow holds tasks, new ones go behind them (a producer's order holds). */
-  if (atomic_load_explicit(&q->over_count, memory_order_acquire) == 0) {
+  if ((f & ~FN_MASK) == 0 && atomic_load_explicit(&q->over_count, memory_order_acquire) == 0) {
     uint64_t pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
     for (;;) {
-      aw__inbox_cell *c = &q->cells[pos & MASK];
-      uint64_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
-      int64_t diff = (int64_t)(seq - pos);
-      if (diff == 0) {
-        if (atomic_compare_exchange_weak_explicit(&q->tail, &pos, pos + 1, memory_order_relaxed,
-                                                  memory_order_relaxed)) {
-          c->fn = fn;
-          c->arg = arg;
-          /* publishes fn and arg: pairs with the loop's acquire load of seq */
-          atomic_store_explicit(&c->seq, pos + 1, memory_order_release);
-          return 0;
-        }
-        /* lost the race: pos now holds the current tail */
-      } else if (diff < 0) {
-        break; /* full: the cell still holds last lap's task */
-      } else {
-        pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
+      /* room by the head the loop published (it may be behind: then we overflow early) */
+      if (pos - atomic_load_explicit(&q->head_pub, memory_order_acquire) >= AW__INBOX_CELLS)
+        break;
+      if (atomic_compare_exchange_weak_explicit(&q->tail, &pos, pos + 1, memory_order_relaxed,
+                                                memory_order_relaxed)) {
+        aw__inbox_cell *c = &q->cells[pos & MASK];
+        c->arg = arg;
+        /* publishes the cell: pairs with the loop's acquire load of fn_lap */
+        atomic_store_explicit(&c->fn_lap, f | lap_tag(pos), memory_order_release);
+        return 0;
       }
+      /* lost the race: pos now holds the current tail */
     }
   }
   return overflow_push(q, fn, arg);
 }
 
+static inline void publish_head(aw__inbox *q) {
+  /* the cells up to head are read: producers may reuse them (pairs with their acquire) */
+  atomic_store_explicit(&q->head_pub, q->head, memory_order_release);
+}
+
 bool aw__inbox_pop(aw__inbox *q, aw_task_fn *fn, void **arg) {
   aw__inbox_cell *c = &q->cells[q->head & MASK];
-  uint64_t seq = atomic_load_explicit(&c->seq, memory_order_acquire);
-  if (seq == q->head + 1) {
-    *fn = c->fn;
+  uint64_t fl = atomic_load_explicit(&c->fn_lap, memory_order_acquire);
+  if ((fl & ~FN_MASK) == lap_tag(q->head)) {
+    *fn = (aw_task_fn)(uintptr_t)(fl & FN_MASK);
     *arg = c->arg;
-    /* the cell is free for the producer one lap ahead */
-    atomic_store_explicit(&c->seq, q->head + AW__INBOX_CELLS, memory_order_release);
     q->head++;
+    if ((q->head & 63) == 0)
+      publish_head(q);
     return true;
   }
+  if (atomic_load_explicit(&q->head_pub, memory_order_relaxed) != q->head)
+    publish_head(q); /* empty for now: give producers all the room */
   if (atomic_load_explicit(&q->over_count, memory_order_acquire) == 0)
     return false;
   /* the ring is drained up to what went in before the overflow started */
@@ -107,6 +117,6 @@ bool aw__inbox_pop(aw__inbox *q, aw_task_fn *fn, void **arg) {
 
 bool aw__inbox_ready(aw__inbox *q) {
   aw__inbox_cell *c = &q->cells[q->head & MASK];
-  return atomic_load_explicit(&c->seq, memory_order_acquire) == q->head + 1 ||
+  return (atomic_load_explicit(&c->fn_lap, memory_order_acquire) & ~FN_MASK) == lap_tag(q->head) ||
          atomic_load_explicit(&q->over_count, memory_order_acquire) > 0;
 }

@@ -2,11 +2,14 @@
  * workers/inbox.h — a loop's inbox: tasks from any thread (aw_loop_post, pool
  * job completions) to the loop. Internal.
  *
- * A bounded ring of cells, each with a sequence number (Vyukov's bounded
- * queue, with one consumer): a producer claims a position with one CAS on the
- * tail, writes the cell, and publishes it by storing seq = pos + 1 (release);
- * the loop reads a cell when its seq says it is published (acquire), and
- * frees it for the next lap by storing seq = pos + capacity. No locks, no
+ * A bounded ring of cells: a producer claims a position with one CAS on the
+ * tail (if the ring has room by the head the loop last published), writes the
+ * argument, and publishes the cell by storing the function tagged with the
+ * position's lap (release); the loop reads a cell when its tag says it is
+ * this lap's (acquire). The loop never writes a cell: it publishes its head
+ * every 64 tasks and whenever it finds the ring empty, so a cell's cache
+ * line travels one way, from the producer to the loop, and a producer and
+ * the loop working on neighbouring cells do not bounce lines. No locks, no
  * allocation, one atomic read-modify-write per task.
  *
  * When the ring is full, tasks go to an overflow list under a mutex, and keep
@@ -25,16 +28,20 @@
 
 #define AW__INBOX_CELLS 4096
 
+/*
+ * 16 bytes, four to a cache line: the argument, and the function with the
+ * cell's lap number in its top 16 bits (user-space code addresses never use
+ * them; a function whose address would is sent through the overflow).
+ */
 typedef struct aw__inbox_cell {
-  _Atomic uint64_t seq;
-  aw_task_fn fn;
   void *arg;
-  uint64_t pad_;
+  _Atomic uint64_t fn_lap;
 } aw__inbox_cell;
 
 typedef struct aw__inbox {
-  _Alignas(64) _Atomic uint64_t tail; /* producers */
-  _Alignas(64) uint64_t head;         /* the loop */
+  _Alignas(64) _Atomic uint64_t tail;     /* producers */
+  _Alignas(64) _Atomic uint64_t head_pub; /* the loop's head, as producers see it */
+  _Alignas(64) uint64_t head;             /* the loop */
   aw__inbox_cell *cells;
   _Alignas(64) pthread_mutex_t over_lock;
   _Atomic uint32_t over_count;
