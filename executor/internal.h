@@ -331,18 +331,16 @@ struct aw_loop {
 
   /* cross-thread inbox: aw_loop_post and pool completions (workers/inbox.h) */
   aw__inbox inbox;
-  atomic_int sleeping;
   atomic_int closed;
   atomic_uint_fast64_t wake_signals; /* eventfd writes by other threads */
   int wake_fd;
-  uint64_t spin_until;               /* ns: spin for the inbox before sleeping (adaptive) */
-  atomic_int helpers;                /* blocking helper threads running (io/helper.c) */
+  atomic_int helpers; /* blocking helper threads running (io/helper.c) */
   pthread_mutex_t orphan_lock;
-  struct bop *orphans;               /* their ops, when the loop refused their post */
-  uint64_t jobs_pending;             /* pool jobs started and not settled (workers/pool.c) */
-  struct aw__loopwork *work;         /* the pool's part of the loop (workers/pool.c) */
-  struct aw_pool *workers;           /* the pool aw_loop_set_pool chose, or NULL */
-  uint64_t last_inbox_iter;          /* the iteration in which the inbox last had something */
+  struct bop *orphans;       /* their ops, when the loop refused their post */
+  uint64_t jobs_pending;     /* pool jobs started and not settled (workers/pool.c) */
+  struct aw__loopwork *work; /* the pool's part of the loop (workers/pool.c) */
+  struct aw_pool *workers;   /* the pool aw_loop_set_pool chose, or NULL */
+  uint64_t last_inbox_iter;  /* the iteration in which the inbox last had something */
 
   aw_loop_stats stats;
 };

@@ -16,11 +16,9 @@
  * tracker reports, and if it reported anything (its hooks may queue more
  * work) the whole checkpoint runs again.
  *
- * The inbox is the only state shared with other threads: a mutex-protected
- * array plus an atomic count the loop reads without the lock, and an eventfd
- * written only when the loop is asleep (the sleeping flag and the count are
- * both seq_cst, so a poster either sees the loop asleep or the loop sees the
- * post before it sleeps).
+ * The inbox (workers/inbox.h) is the only state shared with other threads:
+ * a lane per posting thread, and an eventfd written only when the loop is
+ * about to block or blocks.
  */
 #include "internal.h"
 #include "io/internal.h"
@@ -143,7 +141,6 @@ aw_loop *aw_loop_new(const aw_loop_config *cfg, aw_val *err) {
   aw__inbox_init(&L->inbox);
   pthread_mutex_init(&L->orphan_lock, NULL);
   atomic_init(&L->wake_signals, 0);
-  atomic_init(&L->sleeping, 0);
   atomic_init(&L->closed, 0);
   atomic_init(&L->helpers, 0);
   return L;
@@ -388,7 +385,10 @@ void aw__checkpoint(aw_loop *L) {
 static inline void macrotask(aw_loop *L, aw_task_fn fn, void *arg) {
   fn(L, arg);
   L->stats.macrotasks++;
-  aw__checkpoint(L);
+  /* most macrotasks queue nothing: skip the call */
+  if (!aw__ring_empty(&L->ticks) || !aw__ring_empty(&L->micro) || L->unhandled.len ||
+      L->handled_later.len)
+    aw__checkpoint(L);
 }
 void aw__macrotask(aw_loop *L, aw_task_fn fn, void *arg) { macrotask(L, fn, arg); }
 
@@ -493,43 +493,51 @@ static void run_closing(aw_loop *L) {
 
 /* ---- the inbox -------------------------------------------------------------------------- */
 
-/*
- * Wakes the loop if it sleeps. seq_cst: the push above and this load pair with
- * the loop's store to sleeping and its check of the inbox, so either the loop
- * sees the task before it sleeps or we see it asleep.
- */
-static void wake_if_sleeping(aw_loop *L) {
-  if (atomic_load(&L->sleeping)) {
-    atomic_fetch_add_explicit(&L->wake_signals, 1, memory_order_relaxed);
-    uint64_t one = 1;
-    ssize_t w = write(L->wake_fd, &one, sizeof one); /* the ring watches it (or poll does) */
-    (void)w; /* EAGAIN means the counter is already non-zero: the loop wakes anyway */
-  }
+/* Another thread's task is in: wake the loop if it was about to block or blocks (inbox.h). */
+static void wake(aw_loop *L) {
+  atomic_fetch_add_explicit(&L->wake_signals, 1, memory_order_relaxed);
+  uint64_t one = 1;
+  ssize_t w = write(L->wake_fd, &one, sizeof one); /* the ring watches it (or poll does) */
+  (void)w; /* EAGAIN means the counter is already non-zero: the loop wakes anyway */
 }
 
 int aw__loop_post_internal(aw_loop *L, aw_task_fn fn, void *arg) {
+  if (aw__on_owner(L))
+    return aw__inbox_push_local(&L->inbox, fn, arg);
   int r = aw__inbox_push(&L->inbox, fn, arg);
-  if (r == 0)
-    wake_if_sleeping(L);
-  return r;
+  if (r > 0)
+    wake(L);
+  return r < 0 ? r : 0;
 }
 
 int aw_loop_post(aw_loop *L, aw_task_fn fn, void *arg) {
   if (!L || !fn)
     return -EINVAL;
-  if (atomic_load(&L->closed))
+  if (atomic_load_explicit(&L->closed, memory_order_relaxed))
     return -ESHUTDOWN;
   return aw__loop_post_internal(L, fn, arg);
 }
 
 /* Runs what other threads sent, each a macrotask (a bounded number per phase). */
+#define AW__INBOX_BATCH 4096u
 static uint32_t run_inbox(aw_loop *L) {
-  aw_task_fn fn;
-  void *arg;
   uint32_t n = 0;
-  while (n < AW__INBOX_CELLS && !L->failed && !L->freeing && aw__inbox_pop(&L->inbox, &fn, &arg)) {
-    macrotask(L, fn, arg);
-    n++;
+  while (n < AW__INBOX_BATCH && !L->failed && !L->freeing) {
+    const aw__inbox_task *t;
+    uint32_t k = aw__inbox_peek(&L->inbox, &t);
+    if (!k)
+      break;
+    if (k > AW__INBOX_BATCH - n)
+      k = AW__INBOX_BATCH - n;
+    uint32_t i = 0;
+    while (i < k) {
+      macrotask(L, t[i].fn, t[i].arg);
+      i++;
+      if (AW__UNLIKELY(L->failed || L->freeing))
+        break;
+    }
+    aw__inbox_consume(&L->inbox, i);
+    n += i;
   }
   if (n) {
     L->last_inbox_iter = L->stats.iterations;
@@ -609,8 +617,7 @@ static void io_wait(aw_loop *L, int timeout) {
     return;
   }
   if (timeout != 0) {
-    atomic_store(&L->sleeping, 1);
-    if (!aw__inbox_ready(&L->inbox)) {
+    if (!aw__inbox_sleep(&L->inbox)) {
       struct pollfd pfd = {L->wake_fd, POLLIN, 0};
       int r = poll(&pfd, 1, timeout);
       L->stats.wakeups++;
@@ -620,7 +627,7 @@ static void io_wait(aw_loop *L, int timeout) {
         (void)rd;
       }
     }
-    atomic_store(&L->sleeping, 0);
+    aw__inbox_awake(&L->inbox);
   }
   run_inbox(L);
 }

@@ -582,15 +582,14 @@ void aw__io_poll(aw_loop *L, int timeout_ms) {
   drain_backlog(R);
   bool slept = false;
   if (timeout_ms != 0) {
-    /* seq_cst store, then load: pairs with aw_loop_post's push, then load of sleeping */
-    atomic_store(&L->sleeping, 1);
+    /* announces the sleep to other threads' posts (workers/inbox.h), then checks */
     slept = true;
-    if (aw__inbox_ready(&L->inbox) || io_uring_cq_ready(&R->ring))
+    if (aw__inbox_sleep(&L->inbox) || io_uring_cq_ready(&R->ring))
       timeout_ms = 0;
   }
   enter(L, timeout_ms);
   if (slept)
-    atomic_store_explicit(&L->sleeping, 0, memory_order_relaxed);
+    aw__inbox_awake(&L->inbox);
   dispatch(L);
 }
 

@@ -559,7 +559,7 @@ static void bench_worker_roundtrip(long long n, int inflight) {
 static struct {
   _Alignas(64) _Atomic uint64_t head; /* the thread reads */
   _Alignas(64) _Atomic uint64_t tail; /* the loop writes */
-  uint64_t vals[PP_RING];
+  _Alignas(64) uint64_t vals[PP_RING];
 } pp_replies;
 static aw_loop *pp_loop;
 static long long pp_n;

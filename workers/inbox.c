@@ -1,122 +1,460 @@
 /* workers/inbox.c — see inbox.h. */
+#define _GNU_SOURCE
 #include "workers/inbox.h"
 
 #include <errno.h>
+#include <linux/membarrier.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include "executor/internal.h"
 
-#define MASK (AW__INBOX_CELLS - 1)
-#define FN_BITS 48
-#define FN_MASK ((UINT64_C(1) << FN_BITS) - 1)
+#define LANE_MASK (AW__LANE_CELLS - 1)
+#define QUOTA 64 /* tasks from one lane before the next lane's turn */
 
-/* The tag a cell carries when it holds position pos: its lap, never 0 (a fresh cell). */
-static inline uint64_t lap_tag(uint64_t pos) {
-  return ((pos / AW__INBOX_CELLS + 1) & 0xffff) << FN_BITS;
+_Static_assert((AW__LANE_CELLS & LANE_MASK) == 0, "lane size is a power of two");
+
+struct aw__lane {
+  /* the producer's line: tail on every push; the loop reads it when it has caught up */
+  _Alignas(64) _Atomic uint64_t tail;
+  uint64_t head_cache;        /* the loop's head as the producer last read it */
+  bool overflowing;           /* the producer's tasks go to the overflow until it is drained */
+  _Atomic bool producer_gone; /* the producer's thread let go of the lane */
+  /* the loop's line */
+  _Alignas(64) _Atomic uint64_t head;
+  uint64_t tail_cache; /* the producer's tail as the loop last read it */
+  /* rarely written */
+  _Alignas(64) _Atomic uint32_t over_count;
+  _Atomic uint32_t refs; /* the loop's and the producer's */
+  _Atomic bool loop_gone;
+  aw__lane *reg_next; /* on the loop's registration list */
+  pthread_mutex_t over_lock;
+  aw__inbox_task *over; /* a circular array */
+  uint32_t over_len, over_cap, over_head;
+  _Alignas(64) aw__inbox_task cells[AW__LANE_CELLS];
+};
+
+/* ---- the barrier ------------------------------------------------------------------------- */
+
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+static _Atomic bool light_ok; /* membarrier works: producers need only a compiler barrier */
+static pthread_key_t tl_key;  /* runs tl_exit when a thread that posted exits */
+static _Atomic uint64_t serials;
+
+static void tl_exit(void *p);
+
+static long membarrier(int cmd) {
+#ifdef __NR_membarrier
+  return syscall(__NR_membarrier, cmd, 0, 0);
+#else
+  (void)cmd;
+  errno = ENOSYS;
+  return -1;
+#endif
 }
 
-int aw__inbox_init(aw__inbox *q) {
-  memset(q, 0, sizeof *q);
-  q->cells = aw__alloc(AW__INBOX_CELLS * sizeof(aw__inbox_cell));
-  for (uint64_t i = 0; i < AW__INBOX_CELLS; i++)
-    atomic_init(&q->cells[i].fn_lap, 0); /* no lap yet: nothing published */
-  atomic_init(&q->tail, 0);
-  atomic_init(&q->head_pub, 0);
-  atomic_init(&q->over_count, 0);
-  pthread_mutex_init(&q->over_lock, NULL);
+static void init_once(void) {
+  pthread_key_create(&tl_key, tl_exit);
+  const char *env = getenv("AW_MEMBARRIER"); /* "0": the fence fallback, for tests */
+  if (env && strcmp(env, "0") == 0)
+    return;
+  long cmds = membarrier(MEMBARRIER_CMD_QUERY);
+  if (cmds > 0 && (cmds & MEMBARRIER_CMD_PRIVATE_EXPEDITED) &&
+      membarrier(MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED) == 0)
+    atomic_store(&light_ok, true);
+}
+
+/* The producer's side, after it published: pairs with heavy_barrier. */
+static inline void light_barrier(bool full) {
+  if (full || !atomic_load_explicit(&light_ok, memory_order_relaxed))
+    atomic_thread_fence(memory_order_seq_cst);
+  else
+    atomic_signal_fence(memory_order_seq_cst);
+}
+
+/* The loop's side. false if membarrier failed (producers are told to use fences from now on). */
+static bool heavy_barrier(void) {
+  if (!atomic_load_explicit(&light_ok, memory_order_relaxed))
+    return true; /* the caller's seq_cst fence pairs with the producers' */
+  if (membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0)
+    return true;
+  atomic_store(&light_ok, false);
+  return false;
+}
+
+/* ---- lanes ------------------------------------------------------------------------------- */
+
+static aw__lane *lane_new(void) {
+  void *p = NULL;
+  if (posix_memalign(&p, 64, sizeof(aw__lane)) != 0)
+    return NULL;
+  aw__lane *l = p;
+  memset(l, 0, offsetof(aw__lane, cells));
+  atomic_init(&l->tail, 0);
+  atomic_init(&l->head, 0);
+  atomic_init(&l->producer_gone, false);
+  atomic_init(&l->over_count, 0);
+  atomic_init(&l->refs, 2);
+  atomic_init(&l->loop_gone, false);
+  pthread_mutex_init(&l->over_lock, NULL);
+  return l;
+}
+
+static void lane_release(aw__lane *l) {
+  if (atomic_fetch_sub_explicit(&l->refs, 1, memory_order_acq_rel) != 1)
+    return;
+  pthread_mutex_destroy(&l->over_lock);
+  free(l->over);
+  free(l);
+}
+
+static int overflow_push(aw__lane *l, aw_task_fn fn, void *arg) {
+  pthread_mutex_lock(&l->over_lock);
+  if (l->over_len == l->over_cap) {
+    uint32_t ncap = l->over_cap ? l->over_cap * 2 : 1024;
+    aw__inbox_task *n = ncap > l->over_cap ? malloc(ncap * sizeof *n) : NULL;
+    if (!n) {
+      pthread_mutex_unlock(&l->over_lock);
+      return -ENOMEM;
+    }
+    for (uint32_t i = 0; i < l->over_len; i++)
+      n[i] = l->over[(l->over_head + i) % l->over_cap];
+    free(l->over);
+    l->over = n;
+    l->over_cap = ncap;
+    l->over_head = 0;
+  }
+  l->over[(l->over_head + l->over_len++) % l->over_cap] = (aw__inbox_task){fn, arg};
+  /* release: the loop that sees the count sees the ring's tail from before (lane_peek_overflow) */
+  atomic_fetch_add_explicit(&l->over_count, 1, memory_order_release);
+  pthread_mutex_unlock(&l->over_lock);
   return 0;
+}
+
+/* The producer. */
+static int lane_push(aw__lane *l, aw_task_fn fn, void *arg) {
+  if (AW__UNLIKELY(l->overflowing)) {
+    if (atomic_load_explicit(&l->over_count, memory_order_acquire) != 0)
+      return overflow_push(l, fn, arg);
+    l->overflowing = false; /* the loop drained it: back to the ring, behind it */
+  }
+  uint64_t t = atomic_load_explicit(&l->tail, memory_order_relaxed);
+  if (AW__UNLIKELY(t - l->head_cache >= AW__LANE_CELLS)) {
+    l->head_cache = atomic_load_explicit(&l->head, memory_order_acquire);
+    if (t - l->head_cache >= AW__LANE_CELLS) {
+      l->overflowing = true;
+      return overflow_push(l, fn, arg);
+    }
+  }
+  l->cells[t & LANE_MASK] = (aw__inbox_task){fn, arg};
+  atomic_store_explicit(&l->tail, t + 1, memory_order_release);
+  return 0;
+}
+
+static bool lane_ready(aw__lane *l) {
+  return atomic_load_explicit(&l->tail, memory_order_acquire) !=
+             atomic_load_explicit(&l->head, memory_order_relaxed) ||
+         atomic_load_explicit(&l->over_count, memory_order_acquire) != 0;
+}
+
+/* ---- the producer's table of lanes --------------------------------------------------------- */
+
+struct tl_entry {
+  aw__inbox *q;
+  uint64_t serial;
+  aw__lane *lane;
+};
+static _Thread_local struct tl {
+  struct tl_entry *v;
+  uint32_t n, cap, last;
+  bool keyed;
+} tl;
+
+static void tl_drop(struct tl *t, uint32_t i) {
+  aw__lane *l = t->v[i].lane;
+  atomic_store_explicit(&l->producer_gone, true, memory_order_release);
+  lane_release(l);
+  t->v[i] = t->v[--t->n];
+  t->last = 0;
+}
+
+/* A thread that posted exits: its lanes go (each when the loop has read it, or now). */
+static void tl_exit(void *p) {
+  struct tl *t = p;
+  while (t->n)
+    tl_drop(t, t->n - 1);
+  free(t->v);
+  t->v = NULL;
+  t->cap = 0;
+  t->keyed = false;
+}
+
+static aw__lane *lane_find_slow(aw__inbox *q, uint64_t serial, bool *fresh) {
+  struct tl *t = &tl;
+  for (uint32_t i = 0; i < t->n;) {
+    struct tl_entry *e = &t->v[i];
+    if (atomic_load_explicit(&e->lane->loop_gone, memory_order_acquire)) {
+      tl_drop(t, i); /* its loop was freed (maybe this address holds a new one) */
+      continue;
+    }
+    if (e->q == q && e->serial == serial) {
+      t->last = i;
+      return e->lane;
+    }
+    i++;
+  }
+  if (t->n == t->cap) {
+    uint32_t ncap = t->cap ? t->cap * 2 : 4;
+    struct tl_entry *v = realloc(t->v, ncap * sizeof *v);
+    if (!v)
+      return NULL;
+    t->v = v;
+    t->cap = ncap;
+  }
+  if (!t->keyed) {
+    if (pthread_setspecific(tl_key, t) != 0)
+      return NULL;
+    t->keyed = true;
+  }
+  aw__lane *l = lane_new();
+  if (!l)
+    return NULL;
+  aw__lane *head = atomic_load_explicit(&q->reg, memory_order_relaxed);
+  do
+    l->reg_next = head;
+  while (!atomic_compare_exchange_weak_explicit(&q->reg, &head, l, memory_order_seq_cst,
+                                                memory_order_relaxed));
+  t->v[t->n] = (struct tl_entry){q, serial, l};
+  t->last = t->n++;
+  *fresh = true;
+  return l;
+}
+
+static inline aw__lane *lane_find(aw__inbox *q, bool *fresh) {
+  struct tl *t = &tl;
+  uint64_t serial = q->serial;
+  if (AW__LIKELY(t->n)) {
+    struct tl_entry *e = &t->v[t->last];
+    if (e->q == q && e->serial == serial)
+      return e->lane;
+  }
+  return lane_find_slow(q, serial, fresh);
+}
+
+/* ---- the inbox ---------------------------------------------------------------------------- */
+
+int aw__inbox_init(aw__inbox *q) {
+  pthread_once(&once, init_once);
+  memset(q, 0, sizeof *q);
+  q->serial = atomic_fetch_add(&serials, 1) + 1;
+  atomic_init(&q->sleeping, 0);
+  atomic_init(&q->reg, NULL);
+  q->quota = QUOTA;
+  return 0;
+}
+
+static void release_list(aw__lane *l) {
+  while (l) {
+    aw__lane *next = l->reg_next;
+    atomic_store_explicit(&l->loop_gone, true, memory_order_release);
+    lane_release(l);
+    l = next;
+  }
 }
 
 void aw__inbox_destroy(aw__inbox *q) {
-  aw__free(q->cells, AW__INBOX_CELLS * sizeof(aw__inbox_cell));
-  free(q->over);
-  pthread_mutex_destroy(&q->over_lock);
+  for (uint32_t i = 0; i < q->nlanes; i++) {
+    atomic_store_explicit(&q->lanes[i]->loop_gone, true, memory_order_release);
+    lane_release(q->lanes[i]);
+  }
+  release_list(atomic_exchange_explicit(&q->reg, NULL, memory_order_acquire));
+  aw__free(q->lanes, q->lanes_cap * sizeof *q->lanes);
+  aw__free(q->local, q->local ? (q->local_mask + 1) * sizeof *q->local : 0);
   memset(q, 0, sizeof *q);
 }
 
-static int overflow_push(aw__inbox *q, aw_task_fn fn, void *arg) {
-  pthread_mutex_lock(&q->over_lock);
-  if (q->over_len == q->over_cap) {
-    uint32_t ncap = q->over_cap ? q->over_cap * 2 : 1024;
-    struct aw__inbox_task *n = malloc(ncap * sizeof *n);
-    if (!n) {
-      pthread_mutex_unlock(&q->over_lock);
+int aw__inbox_push(aw__inbox *q, aw_task_fn fn, void *arg) {
+  bool fresh = false;
+  aw__lane *l = lane_find(q, &fresh);
+  if (AW__UNLIKELY(!l))
+    return -ENOMEM;
+  int r = lane_push(l, fn, arg);
+  if (AW__UNLIKELY(r < 0))
+    return r;
+  /* published; now is the loop asleep? (see inbox.h: a lane's first push fences fully) */
+  light_barrier(fresh);
+  return atomic_load_explicit(&q->sleeping, memory_order_relaxed) != 0;
+}
+
+int aw__inbox_push_local(aw__inbox *q, aw_task_fn fn, void *arg) {
+  uint32_t cap = q->local ? q->local_mask + 1 : 0;
+  if (q->local_tail - q->local_head == cap) {
+    uint32_t ncap = cap ? cap * 2 : 64;
+    aw__inbox_task *n = aw__try_alloc(ncap * sizeof *n);
+    if (!n)
       return -ENOMEM;
-    }
-    for (uint32_t i = 0; i < q->over_len; i++)
-      n[i] = q->over[(q->over_head + i) % q->over_cap];
-    free(q->over);
-    q->over = n;
-    q->over_cap = ncap;
-    q->over_head = 0;
+    for (uint32_t i = 0; i < cap; i++)
+      n[i] = q->local[(q->local_head + i) & q->local_mask];
+    aw__free(q->local, cap * sizeof *q->local);
+    q->local = n;
+    q->local_tail = cap;
+    q->local_head = 0;
+    q->local_mask = ncap - 1;
   }
-  q->over[(q->over_head + q->over_len++) % q->over_cap] = (struct aw__inbox_task){fn, arg};
-  atomic_fetch_add(&q->over_count, 1);
-  pthread_mutex_unlock(&q->over_lock);
+  q->local[q->local_tail++ & q->local_mask] = (aw__inbox_task){fn, arg};
   return 0;
 }
 
-int aw__inbox_push(aw__inbox *q, aw_task_fn fn, void *arg) {
-  uint64_t f = (uint64_t)(uintptr_t)fn;
-  /* While the overflow holds tasks, new ones go behind them (a producer's order holds). */
-  if ((f & ~FN_MASK) == 0 && atomic_load_explicit(&q->over_count, memory_order_acquire) == 0) {
-    uint64_t pos = atomic_load_explicit(&q->tail, memory_order_relaxed);
-    for (;;) {
-      /* room by the head the loop published (it may be behind: then we overflow early) */
-      if (pos - atomic_load_explicit(&q->head_pub, memory_order_acquire) >= AW__INBOX_CELLS)
-        break;
-      if (atomic_compare_exchange_weak_explicit(&q->tail, &pos, pos + 1, memory_order_relaxed,
-                                                memory_order_relaxed)) {
-        aw__inbox_cell *c = &q->cells[pos & MASK];
-        c->arg = arg;
-        /* publishes the cell: pairs with the loop's acquire load of fn_lap */
-        atomic_store_explicit(&c->fn_lap, f | lap_tag(pos), memory_order_release);
-        return 0;
+/* Takes in the lanes registered since, and lets go of the empty ones whose producer is gone. */
+static void adopt(aw__inbox *q) {
+  if (q->sweep) {
+    q->sweep = false;
+    for (uint32_t i = 0; i < q->nlanes;) {
+      aw__lane *l = q->lanes[i];
+      if (atomic_load_explicit(&l->producer_gone, memory_order_acquire) && !lane_ready(l)) {
+        lane_release(l);
+        q->lanes[i] = q->lanes[--q->nlanes];
+      } else {
+        i++;
       }
-      /* lost the race: pos now holds the current tail */
     }
   }
-  return overflow_push(q, fn, arg);
-}
-
-static inline void publish_head(aw__inbox *q) {
-  /* the cells up to head are read: producers may reuse them (pairs with their acquire) */
-  atomic_store_explicit(&q->head_pub, q->head, memory_order_release);
-}
-
-bool aw__inbox_pop(aw__inbox *q, aw_task_fn *fn, void **arg) {
-  aw__inbox_cell *c = &q->cells[q->head & MASK];
-  uint64_t fl = atomic_load_explicit(&c->fn_lap, memory_order_acquire);
-  if ((fl & ~FN_MASK) == lap_tag(q->head)) {
-    *fn = (aw_task_fn)(uintptr_t)(fl & FN_MASK);
-    *arg = c->arg;
-    q->head++;
-    if ((q->head & 63) == 0)
-      publish_head(q);
-    return true;
+  for (aw__lane *l = atomic_exchange_explicit(&q->reg, NULL, memory_order_acquire); l;
+       l = l->reg_next) {
+    if (q->nlanes == q->lanes_cap) {
+      uint32_t ncap = q->lanes_cap ? q->lanes_cap * 2 : 8;
+      q->lanes = aw__realloc(q->lanes, q->lanes_cap * sizeof *q->lanes, ncap * sizeof *q->lanes);
+      q->lanes_cap = ncap;
+    }
+    q->lanes[q->nlanes++] = l;
   }
-  if (atomic_load_explicit(&q->head_pub, memory_order_relaxed) != q->head)
-    publish_head(q); /* empty for now: give producers all the room */
-  if (atomic_load_explicit(&q->over_count, memory_order_acquire) == 0)
+  q->cur = 0;
+  q->quota = QUOTA;
+}
+
+enum { PEEK_NONE, PEEK_LOCAL, PEEK_LANE, PEEK_OVERFLOW };
+
+/* The lane's tasks ready in its ring, contiguous from head (0 if none), at most max. */
+static uint32_t lane_peek(aw__lane *l, uint32_t max) {
+  uint64_t h = atomic_load_explicit(&l->head, memory_order_relaxed);
+  if (h == l->tail_cache) {
+    l->tail_cache = atomic_load_explicit(&l->tail, memory_order_acquire);
+    if (h == l->tail_cache)
+      return 0;
+  }
+  uint64_t n = l->tail_cache - h;
+  uint64_t to_end = AW__LANE_CELLS - (h & LANE_MASK);
+  if (n > to_end)
+    n = to_end;
+  return n < max ? (uint32_t)n : max;
+}
+
+/* The lane's next task from its overflow, if its ring is empty. */
+static bool lane_peek_overflow(aw__lane *l, aw__inbox_task *t) {
+  if (atomic_load_explicit(&l->over_count, memory_order_acquire) == 0)
     return false;
-  /* the ring is drained up to what went in before the overflow started */
-  pthread_mutex_lock(&q->over_lock);
-  bool got = q->over_len > 0;
-  if (got) {
-    struct aw__inbox_task t = q->over[q->over_head];
-    q->over_head = (q->over_head + 1) % q->over_cap;
-    q->over_len--;
-    atomic_fetch_sub(&q->over_count, 1);
-    *fn = t.fn;
-    *arg = t.arg;
-  }
-  pthread_mutex_unlock(&q->over_lock);
+  if (lane_peek(l, 1)) /* the ring's tasks from before the overflow started come first */
+    return false;
+  pthread_mutex_lock(&l->over_lock);
+  bool got = l->over_len > 0;
+  if (got)
+    *t = l->over[l->over_head];
+  pthread_mutex_unlock(&l->over_lock);
   return got;
 }
 
+uint32_t aw__inbox_peek(aw__inbox *q, const aw__inbox_task **tasks) {
+  if (q->local_head != q->local_tail) {
+    q->one = q->local[q->local_head & q->local_mask]; /* a post may move the array */
+    q->peeked = PEEK_LOCAL;
+    *tasks = &q->one;
+    return 1;
+  }
+  if (AW__UNLIKELY(q->sweep || atomic_load_explicit(&q->reg, memory_order_relaxed)))
+    adopt(q);
+  uint32_t n = q->nlanes;
+  /* every lane once, and the first again (it may only have used up its quota) */
+  for (uint32_t visits = 0; visits <= n && n; visits++) {
+    aw__lane *l = q->lanes[q->cur];
+    if (q->quota) {
+      uint32_t k = lane_peek(l, q->quota);
+      if (k) {
+        q->peeked = PEEK_LANE;
+        *tasks = &l->cells[atomic_load_explicit(&l->head, memory_order_relaxed) & LANE_MASK];
+        return k;
+      }
+      if (lane_peek_overflow(l, &q->one)) {
+        q->peeked = PEEK_OVERFLOW;
+        *tasks = &q->one;
+        return 1;
+      }
+      if (AW__UNLIKELY(atomic_load_explicit(&l->producer_gone, memory_order_acquire)))
+        q->sweep = true;
+    }
+    q->cur = q->cur + 1 == n ? 0 : q->cur + 1;
+    q->quota = QUOTA;
+  }
+  q->peeked = PEEK_NONE;
+  return 0;
+}
+
+void aw__inbox_consume(aw__inbox *q, uint32_t n) {
+  if (!n)
+    return;
+  switch (q->peeked) {
+  case PEEK_LOCAL:
+    q->local_head++;
+    break;
+  case PEEK_LANE: {
+    aw__lane *l = q->lanes[q->cur];
+    uint64_t h = atomic_load_explicit(&l->head, memory_order_relaxed);
+    /* the cells may be reused: pairs with the producer's acquire of head */
+    atomic_store_explicit(&l->head, h + n, memory_order_release);
+    q->quota -= n;
+    break;
+  }
+  case PEEK_OVERFLOW: {
+    aw__lane *l = q->lanes[q->cur];
+    pthread_mutex_lock(&l->over_lock);
+    l->over_head = (l->over_head + 1) % l->over_cap;
+    l->over_len--;
+    atomic_fetch_sub_explicit(&l->over_count, 1, memory_order_release);
+    pthread_mutex_unlock(&l->over_lock);
+    q->quota--;
+    break;
+  }
+  default:
+    break;
+  }
+  q->peeked = PEEK_NONE;
+}
+
+bool aw__inbox_pop(aw__inbox *q, aw_task_fn *fn, void **arg) {
+  const aw__inbox_task *t;
+  if (!aw__inbox_peek(q, &t))
+    return false;
+  *fn = t->fn;
+  *arg = t->arg;
+  aw__inbox_consume(q, 1);
+  return true;
+}
+
 bool aw__inbox_ready(aw__inbox *q) {
-  aw__inbox_cell *c = &q->cells[q->head & MASK];
-  return (atomic_load_explicit(&c->fn_lap, memory_order_acquire) & ~FN_MASK) == lap_tag(q->head) ||
-         atomic_load_explicit(&q->over_count, memory_order_acquire) > 0;
+  if (q->local_head != q->local_tail || atomic_load_explicit(&q->reg, memory_order_acquire))
+    return true;
+  for (uint32_t i = 0; i < q->nlanes; i++)
+    if (lane_ready(q->lanes[i]))
+      return true;
+  return false;
+}
+
+bool aw__inbox_sleep(aw__inbox *q) {
+  atomic_store_explicit(&q->sleeping, 1, memory_order_relaxed);
+  atomic_thread_fence(memory_order_seq_cst);
+  /* lanes exist whose producers use the light barrier: make every CPU fence */
+  if ((q->nlanes || atomic_load_explicit(&q->reg, memory_order_relaxed)) && !heavy_barrier())
+    return true; /* do not block this once: a producer may have missed the flag */
+  return aw__inbox_ready(q);
 }

@@ -2,19 +2,34 @@
  * workers/inbox.h — a loop's inbox: tasks from any thread (aw_loop_post, pool
  * job completions) to the loop. Internal.
  *
- * A bounded ring of cells: a producer claims a position with one CAS on the
- * tail (if the ring has room by the head the loop last published), writes the
- * argument, and publishes the cell by storing the function tagged with the
- * position's lap (release); the loop reads a cell when its tag says it is
- * this lap's (acquire). The loop never writes a cell: it publishes its head
- * every 64 tasks and whenever it finds the ring empty, so a cell's cache
- * line travels one way, from the producer to the loop, and a producer and
- * the loop working on neighbouring cells do not bounce lines. No locks, no
- * allocation, one atomic read-modify-write per task.
+ * Lanes. Every thread that posts to a loop gets its own lane into it: a
+ * single-producer ring the loop reads. A push is two plain stores and a
+ * release store of the lane's tail, no read-modify-write and no fence, so a
+ * producer never waits for the cache lines the loop is reading (an MPSC ring
+ * pays a locked instruction per push, which drains the store buffer and
+ * halved the throughput here). The producer finds its lane through a small
+ * thread-local table; the first post from a thread to a loop allocates the
+ * lane and registers it on a lock-free list the loop adopts. When a lane is
+ * full, the producer's tasks go to the lane's overflow list under a mutex
+ * until the loop has drained it, so one thread's tasks keep their order and
+ * nothing is dropped. Tasks from different threads have no order between
+ * them. The loop's own posts go to a private queue.
  *
- * When the ring is full, tasks go to an overflow list under a mutex, and keep
- * going there until the loop has drained it: a producer's tasks are never
- * reordered, and nothing is ever dropped.
+ * Sleeping. The loop announces that it is about to block (sleeping = 1) and
+ * then checks every lane; a producer publishes and then reads sleeping, and
+ * writes the loop's eventfd only if it is set. That is Dekker's pattern and
+ * needs a full barrier on both sides; the producer's would cost as much as
+ * the locked instruction we got rid of. So the barrier is asymmetric: the
+ * producer's is a compiler barrier, and the loop, which blocks rarely, issues
+ * membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED), which runs a full barrier on
+ * every CPU running one of our threads. Where membarrier is missing (old
+ * kernel, seccomp, valgrind), both sides use seq_cst fences. A lane's first
+ * push (the one that registers it) always uses a full fence.
+ *
+ * Lifetime: a lane has two references, the loop's and the producer's
+ * thread-local table's; the last one frees it. A thread's exit releases its
+ * lanes (the loop sweeps a released lane once it is empty); aw_loop_free
+ * releases the loop's.
  */
 #ifndef AW_WORKERS_INBOX_H
 #define AW_WORKERS_INBOX_H
@@ -26,39 +41,63 @@
 
 #include "aw/loop.h"
 
-#define AW__INBOX_CELLS 4096
+#define AW__LANE_CELLS 512u
 
-/*
- * 16 bytes, four to a cache line: the argument, and the function with the
- * cell's lap number in its top 16 bits (user-space code addresses never use
- * them; a function whose address would is sent through the overflow).
- */
-typedef struct aw__inbox_cell {
+typedef struct aw__inbox_task {
+  aw_task_fn fn;
   void *arg;
-  _Atomic uint64_t fn_lap;
-} aw__inbox_cell;
+} aw__inbox_task;
+
+typedef struct aw__lane aw__lane;
 
 typedef struct aw__inbox {
-  _Alignas(64) _Atomic uint64_t tail;     /* producers */
-  _Alignas(64) _Atomic uint64_t head_pub; /* the loop's head, as producers see it */
-  _Alignas(64) uint64_t head;             /* the loop */
-  aw__inbox_cell *cells;
-  _Alignas(64) pthread_mutex_t over_lock;
-  _Atomic uint32_t over_count;
-  uint32_t over_len, over_cap, over_head;
-  struct aw__inbox_task {
-    aw_task_fn fn;
-    void *arg;
-  } * over;
+  /* read by producers on every push; written at creation and when the loop sleeps */
+  _Alignas(64) uint64_t serial; /* tells this loop from a later one at the same address */
+  _Atomic int sleeping;
+  /* written by producers when they register a lane */
+  _Alignas(64) _Atomic(aw__lane *) reg;
+  /* the loop's own */
+  _Alignas(64) aw__lane **lanes;
+  uint32_t nlanes, lanes_cap;
+  uint32_t cur, quota;   /* the lane being read and how many more before the next one's turn */
+  bool sweep;            /* a lane whose producer is gone was found empty */
+  aw__inbox_task *local; /* posts from the loop's own thread */
+  uint32_t local_head, local_tail, local_mask;
+  int peeked;         /* where aw__inbox_peek's tasks are: PEEK_LOCAL, _LANE or _OVERFLOW */
+  aw__inbox_task one; /* a task peeked from the local queue or an overflow */
 } aw__inbox;
 
+/* 0, or -ENOMEM. */
 int aw__inbox_init(aw__inbox *q);
+/* The loop, when it is freed (tasks still queued are dropped: drain first). */
 void aw__inbox_destroy(aw__inbox *q);
-/* Any thread: 0, or -ENOMEM (the overflow could not grow; nothing was queued). */
+/*
+ * Any thread but the loop's: 1 if the loop was asleep (the caller wakes it),
+ * 0, or -ENOMEM (nothing was queued).
+ */
 int aw__inbox_push(aw__inbox *q, aw_task_fn fn, void *arg);
-/* The loop: the oldest task, or false if there is none. */
+/* The loop's thread: 0 or -ENOMEM. */
+int aw__inbox_push_local(aw__inbox *q, aw_task_fn fn, void *arg);
+/*
+ * The loop: the next tasks, in place: returns how many (0: none) and where.
+ * They stay queued until aw__inbox_consume(q, n) with n <= that count; run
+ * them in between (they may post, and the loop's own posts come after).
+ * Lanes take turns, at most 64 tasks from one before the next.
+ */
+uint32_t aw__inbox_peek(aw__inbox *q, const aw__inbox_task **tasks);
+void aw__inbox_consume(aw__inbox *q, uint32_t n);
+/* The loop: the next task, or false (peek and consume one). */
 bool aw__inbox_pop(aw__inbox *q, aw_task_fn *fn, void **arg);
-/* The loop: whether a task is ready (ring or overflow). */
+/* The loop: whether a task is ready. */
 bool aw__inbox_ready(aw__inbox *q);
+/*
+ * The loop, just before it blocks: announces it, with the barrier above.
+ * Returns true if a task is ready after all (then do not block). Call
+ * aw__inbox_awake after the wait (or instead of it).
+ */
+bool aw__inbox_sleep(aw__inbox *q);
+static inline void aw__inbox_awake(aw__inbox *q) {
+  atomic_store_explicit(&q->sleeping, 0, memory_order_relaxed);
+}
 
 #endif
