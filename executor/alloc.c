@@ -36,7 +36,31 @@ static void counter_exit(void *p) {
   pthread_mutex_unlock(&counters_lock);
 }
 
-static void counter_init(void) { pthread_key_create(&counter_key, counter_exit); }
+/*
+ * fork(): the child has only the forking thread, but the list still holds the
+ * counters of the parent's other threads, whose thread-local memory a new
+ * thread of the child may get again (zeroed) and register a second time. So
+ * the child folds those counts into counters_retired and keeps its own.
+ */
+static void counters_prefork(void) { pthread_mutex_lock(&counters_lock); }
+static void counters_parent(void) { pthread_mutex_unlock(&counters_lock); }
+static void counters_child(void) {
+  aw__counter *self = &aw__tls_count;
+  for (aw__counter *c = counters; c; c = c->next)
+    if (c != self)
+      counters_retired += atomic_load_explicit(&c->n, memory_order_relaxed);
+  counters = NULL;
+  if (self->registered) {
+    self->prev = self->next = NULL;
+    counters = self;
+  }
+  pthread_mutex_init(&counters_lock, NULL);
+}
+
+static void counter_init(void) {
+  pthread_key_create(&counter_key, counter_exit);
+  pthread_atfork(counters_prefork, counters_parent, counters_child);
+}
 
 void aw__counter_register(void) {
   pthread_once(&counter_once, counter_init);

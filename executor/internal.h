@@ -334,9 +334,6 @@ struct aw_loop {
   atomic_int closed;
   atomic_uint_fast64_t wake_signals; /* eventfd writes by other threads */
   int wake_fd;
-  atomic_int helpers; /* blocking helper threads running (io/helper.c) */
-  pthread_mutex_t orphan_lock;
-  struct bop *orphans;       /* their ops, when the loop refused their post */
   uint64_t jobs_pending;     /* pool jobs started and not settled (workers/pool.c) */
   struct aw__loopwork *work; /* the pool's part of the loop (workers/pool.c) */
   struct aw_pool *workers;   /* the pool aw_loop_set_pool chose, or NULL */

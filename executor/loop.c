@@ -139,17 +139,14 @@ aw_loop *aw_loop_new(const aw_loop_config *cfg, aw_val *err) {
   aw__ring_grow(&L->micro); /* rings always have a buffer: push never checks */
   aw__ring_grow(&L->ticks);
   aw__inbox_init(&L->inbox);
-  pthread_mutex_init(&L->orphan_lock, NULL);
   atomic_init(&L->wake_signals, 0);
   atomic_init(&L->closed, 0);
-  atomic_init(&L->helpers, 0);
   return L;
 }
 
 static void loop_destroy(aw_loop *L) {
   aw__pool_drain(L);
   aw__inbox_destroy(&L->inbox);
-  pthread_mutex_destroy(&L->orphan_lock);
   aw__free(L, sizeof *L);
 }
 

@@ -126,9 +126,5 @@ bool aw__io_alive(const aw_loop *L);
 /* Called by aw_loop_post when the loop sleeps: wake it. */
 void aw__io_wake(aw_loop *L);
 
-/* A helper thread for calls that block in the system (readdir, realpath). */
-typedef void (*aw__blocking_fn)(void *arg);
-int aw__blocking_run(aw_loop *L, aw__op *op, aw__blocking_fn work, aw_task_fn done);
-void aw__helpers_drain(aw_loop *L);
 
 #endif

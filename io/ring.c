@@ -310,7 +310,7 @@ void aw__op_abort(aw__op *op, aw_val reason) {
     op->next = R->cancel_head;
     R->cancel_head = op;
   }
-  /* INFLIGHT: settles when its CQE comes back. A blocking helper op: when it posts. */
+  /* INFLIGHT: settles when its CQE comes back. */
 }
 
 static void on_signal(aw_loop *L, aw_signal *s, aw_signal_listener *l) {
@@ -614,7 +614,6 @@ void aw__io_free(aw_loop *L) {
   aw__uring *R = L->io;
   if (!R)
     return;
-  aw__helpers_drain(L);
   while (R->backlog_head) {
     aw__op *op = R->backlog_head;
     backlog_remove(R, op);

@@ -90,8 +90,11 @@ int aw_loop_free(aw_loop *L);
 
 /*
  * Queues fn(L, arg) as a macrotask of the I/O phase. The one call any thread
- * may make. 0, or -EINVAL (NULL), -ESHUTDOWN (the loop is being freed),
- * -ENOMEM. A queued post keeps the loop alive.
+ * may make. Tasks posted by one thread run in the order it posted them;
+ * tasks from different threads have no order between them. Never blocks on
+ * the loop and drops nothing (a thread that outruns the loop queues on). 0,
+ * or -EINVAL (NULL), -ESHUTDOWN (the loop is being freed), -ENOMEM. A queued
+ * post keeps the loop alive.
  */
 int aw_loop_post(aw_loop *L, aw_task_fn fn, void *arg);
 

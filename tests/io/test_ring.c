@@ -517,7 +517,11 @@ static void test_loop_without_io_rejects_io_ops_with_enouring(void **state) {
   assert_enouring(L, aw_fs_open(L, "/", O_RDONLY, 0, NULL), "open");
   assert_enouring(L, aw_fs_read(L, sv[0], 16, -1, NULL), "read");
   assert_enouring(L, aw_fs_close(L, sv[0], NULL), "close");
-  assert_enouring(L, aw_fs_readdir(L, "/", NULL), "scandir");
+  /* Listing a directory needs no ring: it runs on the pool's blocking class. */
+  aw_val names = wait_for(L, aw_fs_readdir(L, "/", NULL));
+  bool listed = aw_as_array(names) != NULL && aw_array_len(aw_as_array(names)) > 0;
+  aw_release_val(names);
+  assert_true(listed);
   assert_int_equal(aw_loop_run(L), 0);
   close(sv[0]);
   close(sv[1]);
