@@ -86,6 +86,7 @@ typedef struct aw__loopwork {
   aw__jobq q[2];
   aw_job *cache; /* freed jobs, for the next aw_work (loop thread) */
   unsigned ncache;
+  unsigned fork_gen; /* fork_gen when the loop last looked */
 } aw__loopwork;
 
 typedef struct pclass {
@@ -93,7 +94,8 @@ typedef struct pclass {
   pthread_cond_t cond;
   aw__jobq *rr; /* the next queue to take from (circular) */
   _Atomic uint32_t pending;
-  unsigned threads, target, max, sleeping;
+  unsigned threads, target, max;
+  unsigned sleeping, tokens; /* waiting threads not yet signalled / signalled (see worker_main) */
   aw_job *running;
   uint8_t klass;
 } pclass;
@@ -140,14 +142,17 @@ static void fork_parent(void) {
  * (their loops hear it through their inboxes). Queued jobs stay queued; new
  * threads start at the next turn of a loop that uses the pool.
  */
+static unsigned fork_gen; /* fork_child counts; a loop that sees it change kicks its classes */
+
 static void fork_child(void) {
+  fork_gen++;
   for (aw_pool *p = pools; p; p = p->next_pool) {
     for (int k = 0; k < 2; k++) {
       pclass *C = &p->cls[k];
       class_lock_init(&C->lock);
       pthread_cond_init(&C->cond, NULL);
       atomic_fetch_sub(&p->refs, (int)C->threads);
-      C->threads = C->sleeping = 0;
+      C->threads = C->sleeping = C->tokens = 0;
       aw_job *j = C->running;
       C->running = NULL;
       while (j) {
@@ -193,7 +198,8 @@ aw_pool *aw_pool_new(const aw_pool_config *cfg) {
     return NULL;
   unsigned cpu = cfg && cfg->cpu_threads ? cfg->cpu_threads : online_cpus();
   unsigned blk = cfg && cfg->blocking_threads ? cfg->blocking_threads : AW_POOL_BLOCKING_DEFAULT;
-  p->cls[AW_WORK_CPU].target = p->cls[AW_WORK_CPU].max = cpu < 1024 ? cpu : 1024;
+  p->cls[AW_WORK_CPU].max = AW_POOL_CPU_MAX;
+  p->cls[AW_WORK_CPU].target = cpu < AW_POOL_CPU_MAX ? cpu : AW_POOL_CPU_MAX;
   p->cls[AW_WORK_BLOCKING].max = AW_POOL_BLOCKING_MAX;
   p->cls[AW_WORK_BLOCKING].target = blk < AW_POOL_BLOCKING_MAX ? blk : AW_POOL_BLOCKING_MAX;
   p->spin_us = cfg && cfg->spin_us ? cfg->spin_us : 50;
@@ -241,12 +247,10 @@ int aw_pool_resize(aw_pool *p, enum aw_work_class klass, unsigned threads) {
     return -EINVAL;
   pclass *C = &p->cls[klass];
   pthread_mutex_lock(&C->lock);
-  if (threads > C->max && klass == AW_WORK_BLOCKING) {
+  if (threads > C->max) {
     pthread_mutex_unlock(&C->lock);
     return -EINVAL;
   }
-  if (threads > C->max)
-    C->max = threads;
   C->target = threads;
   pthread_cond_broadcast(&C->cond); /* extra threads notice and leave */
   pthread_mutex_unlock(&C->lock);
@@ -417,9 +421,11 @@ static void finish(pclass *C, aw_job *j) {
 }
 
 /*
- * Jobs a thread takes per turn of its lock: with many jobs waiting, a thread
- * takes a few (at most its fair share), runs them, and finishes them
+ * Jobs a CPU thread takes per turn of its lock: with many jobs waiting, a
+ * thread takes a few (at most its fair share), runs them, and finishes them
  * together, so the lock is taken twice per batch rather than twice per job.
+ * A job of the batch that is aborted before its turn is skipped (its promise
+ * was rejected at the abort). Blocking threads take one job at a time.
  */
 #define AW__TAKE_MAX 16
 
@@ -429,6 +435,8 @@ static void *worker_main(void *arg) {
   pclass *C = w->C;
   free(w);
   uint64_t spin_ns = (uint64_t)P->spin_us * 1000u;
+  /* blocking jobs are slow by nature: one at a time, so none waits behind another */
+  unsigned take_max = C->klass == AW_WORK_CPU ? AW__TAKE_MAX : 1;
   aw_job *batch[AW__TAKE_MAX];
   pthread_mutex_lock(&C->lock);
   for (;;) {
@@ -440,8 +448,8 @@ static void *worker_main(void *arg) {
     unsigned share = atomic_load_explicit(&C->pending, memory_order_relaxed) / C->threads;
     if (share < 1)
       share = 1;
-    if (share > AW__TAKE_MAX)
-      share = AW__TAKE_MAX;
+    if (share > take_max)
+      share = take_max;
     while (n < share && (batch[n] = take(C)) != NULL)
       n++;
     if (n)
@@ -463,16 +471,31 @@ static void *worker_main(void *arg) {
       pthread_mutex_lock(&C->lock);
       if (C->rr || atomic_load(&P->shutdown) || C->threads > C->target)
         continue;
+      /*
+       * sleeping counts the waiting threads no kick has signalled yet; kick
+       * moves the ones it signals to tokens. A thread that wakes takes one
+       * off tokens if there is one, else off sleeping (a broadcast, or a
+       * spurious wake-up): sleeping + tokens stays the number waiting.
+       */
       C->sleeping++;
       atomic_fetch_add_explicit(&P->sleeps, 1, memory_order_relaxed);
       pthread_cond_wait(&C->cond, &C->lock);
-      C->sleeping--;
+      if (C->tokens)
+        C->tokens--;
+      else
+        C->sleeping--;
       continue;
     }
     pthread_mutex_unlock(&C->lock);
-    for (unsigned i = 0; i < n; i++)
-      batch[i]->result = batch[i]->fn(batch[i], batch[i]->arg);
-    atomic_fetch_add_explicit(&P->jobs_run, n, memory_order_relaxed);
+    unsigned ran = 0;
+    for (unsigned i = 0; i < n; i++) {
+      aw_job *j = batch[i];
+      if (i > 0 && atomic_load_explicit(&j->cancelled, memory_order_relaxed))
+        continue; /* aborted while it waited behind the others: never starts */
+      j->result = j->fn(j, j->arg);
+      ran++;
+    }
+    atomic_fetch_add_explicit(&P->jobs_run, ran, memory_order_relaxed);
     pthread_mutex_lock(&C->lock);
     for (unsigned i = 0; i < n; i++)
       finish(C, batch[i]);
@@ -518,10 +541,16 @@ int aw__pool_fail_thread_starts = 0;
  * started, fail the queued jobs. Spinning threads find the work themselves.
  */
 static void kick(aw_pool *P, pclass *C, unsigned queued) {
-  if (C->sleeping) {
+  unsigned wake = queued < C->sleeping ? queued : C->sleeping;
+  for (unsigned i = 0; i < wake; i++)
     pthread_cond_signal(&C->cond);
-    atomic_fetch_add_explicit(&P->wakeups, 1, memory_order_relaxed);
-    return;
+  if (wake) {
+    atomic_fetch_add_explicit(&P->wakeups, wake, memory_order_relaxed);
+    C->sleeping -= wake; /* signalled: the next kick wakes others */
+    C->tokens += wake;
+    if (queued <= wake)
+      return;
+    queued -= wake;
   }
   unsigned want = C->target;
   if (C->klass == AW_WORK_CPU && want > queued + C->threads)
@@ -562,6 +591,9 @@ static aw__loopwork *loopwork(aw_loop *L) {
   if (!w) {
     w = aw__calloc(sizeof *w);
     w->pool = L->workers ? L->workers : aw_pool_default();
+    if (w->pool)
+      atomic_fetch_add(&w->pool->refs, 1); /* the pool outlives the loop's use of it */
+    w->fork_gen = fork_gen;
     L->work = w;
   }
   return w;
@@ -652,7 +684,11 @@ static void post_done(aw_job *j) {
 /* Cancels a job of L (its signal aborted, or its deadline passed); reason consumed. */
 static void job_abort(aw_loop *L, aw_job *j, aw_val reason) {
   aw__loopwork *w = L->work;
-  if (j->state == J_LOCAL) { /* still in the loop's batch */
+  pclass *C = &w->pool->cls[j->klass];
+  pthread_mutex_lock(&C->lock); /* pool threads change the state under it */
+  int state = j->state;
+  if (state == J_LOCAL) { /* still in the loop's batch */
+    pthread_mutex_unlock(&C->lock);
     aw_job **pp = &w->batch_head, *prev = NULL;
     while (*pp != j) {
       prev = *pp;
@@ -664,16 +700,14 @@ static void job_abort(aw_loop *L, aw_job *j, aw_val reason) {
     job_end(L, j, reason, true);
     return;
   }
-  pclass *C = &w->pool->cls[j->klass];
-  pthread_mutex_lock(&C->lock);
-  if (j->state == J_QUEUED) {
+  if (state == J_QUEUED) {
     q_unlink(C, j);
     pending_sub(C, 1);
     pthread_mutex_unlock(&C->lock);
     job_end(L, j, reason, true);
     return;
   }
-  if (j->state == J_RUNNING)
+  if (state == J_RUNNING)
     atomic_store(&j->cancelled, 1);
   pthread_mutex_unlock(&C->lock);
   /* running (or done, its completion on the way): reject now; job_done frees the result */
@@ -768,7 +802,13 @@ aw_promise *aw_work(aw_loop *L, aw_work_fn fn, void *arg, const aw_work_opts *o)
 /* Hands the jobs made this turn to the pool: one lock per class. */
 void aw__work_flush(aw_loop *L) {
   aw__loopwork *w = L->work;
-  if (!w || !w->batch_head)
+  if (!w)
+    return;
+  if (AW__UNLIKELY(w->fork_gen != fork_gen)) { /* a fork()ed child: its pool has no threads */
+    w->fork_gen = fork_gen;
+    aw__work_kick(L);
+  }
+  if (!w->batch_head)
     return;
   aw_job *j = w->batch_head;
   w->batch_head = w->batch_tail = NULL;
@@ -812,7 +852,7 @@ void aw__work_flush(aw_loop *L) {
 /* After fork: a class with queued jobs and no thread gets threads again. */
 void aw__work_kick(aw_loop *L) {
   aw__loopwork *w = L->work;
-  if (!w)
+  if (!w || !w->pool)
     return;
   for (int k = 0; k < 2; k++) {
     pclass *C = &w->pool->cls[k];
@@ -874,6 +914,8 @@ void aw__work_loop_destroy(aw_loop *L) {
     w->cache = j->qnext;
     free(j);
   }
+  if (w->pool)
+    pool_unref(w->pool);
   aw__free(w, sizeof(aw__loopwork));
   L->work = NULL;
 }

@@ -53,6 +53,7 @@ enum aw_work_class { AW_WORK_CPU = 0, AW_WORK_BLOCKING = 1 };
 
 #define AW_POOL_BLOCKING_DEFAULT 16
 #define AW_POOL_BLOCKING_MAX 1024
+#define AW_POOL_CPU_MAX 1024
 
 /* The job: returns its result, or aw_throw(error). Runs on a pool thread. */
 typedef aw_val (*aw_work_fn)(aw_job *job, void *arg);
@@ -91,8 +92,9 @@ aw_pool *aw_pool_default(void);
 int aw_loop_set_pool(aw_loop *L, aw_pool *pool);
 
 /*
- * Changes how many threads a class may run (1 to its maximum): extra threads
- * finish their job and leave; new ones start as work arrives. 0 or -EINVAL.
+ * Changes how many threads a class may run (1 to AW_POOL_CPU_MAX or
+ * AW_POOL_BLOCKING_MAX): extra threads finish their job and leave; new ones
+ * start as work arrives. 0 or -EINVAL.
  */
 int aw_pool_resize(aw_pool *pool, enum aw_work_class klass, unsigned threads);
 
@@ -106,13 +108,18 @@ typedef struct aw_pool_report {
  * Stops the pool. drain: jobs already queued still run; otherwise they are
  * rejected with an AbortError "the worker pool was shut down". Waits up to
  * timeout_ms for the threads to finish, then reports what still runs instead
- * of hanging: those threads finish their job on their own (its result is
- * freed, its promise already rejected) and then exit. Later aw_work calls on
- * the pool reject. Returns 0, or -ETIMEDOUT if something was still running.
+ * of hanging: those threads finish their job on their own, its promise
+ * settles with its result as usual (or, if its loop was freed meanwhile, the
+ * result is freed), and then they exit. Later aw_work calls on the pool
+ * reject. Returns 0, or -ETIMEDOUT if something was still running.
  */
 int aw_pool_shutdown(aw_pool *pool, bool drain, uint64_t timeout_ms, aw_pool_report *out);
 
-/* Shuts the pool down (cancelling, waiting up to 5 s) and frees it. */
+/*
+ * Shuts the pool down (cancelling, waiting up to 5 s) and lets it go: its
+ * memory goes once its last thread has left and every loop that used it was
+ * freed, so loops may be freed before or after it.
+ */
 void aw_pool_free(aw_pool *pool);
 
 typedef struct aw_pool_stats {
