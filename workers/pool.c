@@ -97,6 +97,7 @@ typedef struct pclass {
   unsigned threads, target, max;
   unsigned sleeping, tokens; /* waiting threads not yet signalled / signalled (see worker_main) */
   aw_job *running;
+  struct aw_pool *pool;
   uint8_t klass;
 } pclass;
 
@@ -207,6 +208,7 @@ aw_pool *aw_pool_new(const aw_pool_config *cfg) {
     class_lock_init(&p->cls[k].lock);
     pthread_cond_init(&p->cls[k].cond, NULL);
     p->cls[k].klass = (uint8_t)k;
+    p->cls[k].pool = p;
   }
   pthread_cond_init(&p->exit_cond, NULL);
   atomic_init(&p->refs, 1);
@@ -368,11 +370,6 @@ static aw_job *take(pclass *C) {
 /* ---- threads ------------------------------------------------------------------------------------
  */
 
-typedef struct wthread {
-  aw_pool *pool;
-  pclass *C;
-} wthread;
-
 static uint64_t mono_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -430,10 +427,8 @@ static void finish(pclass *C, aw_job *j) {
 #define AW__TAKE_MAX 16
 
 static void *worker_main(void *arg) {
-  wthread *w = arg;
-  aw_pool *P = w->pool;
-  pclass *C = w->C;
-  free(w);
+  pclass *C = arg;
+  aw_pool *P = C->pool;
   uint64_t spin_ns = (uint64_t)P->spin_us * 1000u;
   /* blocking jobs are slow by nature: one at a time, so none waits behind another */
   unsigned take_max = C->klass == AW_WORK_CPU ? AW__TAKE_MAX : 1;
@@ -509,21 +504,15 @@ static void *worker_main(void *arg) {
 
 /* Starts a thread of the class (the class lock held); 0 or a positive pthread error. */
 static int start_thread(aw_pool *P, pclass *C) {
-  wthread *w = malloc(sizeof *w);
-  if (!w)
-    return ENOMEM;
-  w->pool = P;
-  w->C = C;
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   atomic_fetch_add(&P->refs, 1);
   pthread_t t;
-  int r = pthread_create(&t, &attr, worker_main, w);
+  int r = pthread_create(&t, &attr, worker_main, C);
   pthread_attr_destroy(&attr);
   if (r != 0) {
     atomic_fetch_sub(&P->refs, 1);
-    free(w);
     atomic_fetch_add(&P->thread_start_failures, 1);
     return r;
   }
