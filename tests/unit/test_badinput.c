@@ -221,7 +221,9 @@ static void test_garbage_timer_and_immediate_ids_change_nothing(void **state) {
   assert_int_equal(s.timers, 1);
   assert_int_equal(s.immediates, 1);
   run_ok(L);
-  assert_log("immediate timer");
+  /* both still fire, once each; which first depends on whether 1 ms passed before the first
+   * turn (as setTimeout(1) vs setImmediate in Node's main module), e.g. under valgrind */
+  assert_true(!strcmp(ulog_buf, "immediate timer") || !strcmp(ulog_buf, "timer immediate"));
   unit_finish(L);
 }
 
