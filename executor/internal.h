@@ -403,6 +403,13 @@ static inline void aw__pool_put(aw_loop *L, void *b, size_t size) {
 #endif
 }
 
+/*
+ * A descriptor the library keeps (eventfd, ring) moved above 2: a program
+ * started with stdin closed must not find the loop's eventfd on fd 0. Returns
+ * the descriptor (the same one if it was already above 2), or -1 with errno.
+ */
+int aw__fd_above_stdio(int fd);
+
 /* Formatting helpers shared by errors and printing. */
 void aw__print_value(FILE *f, aw_val v);
 

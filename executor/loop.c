@@ -26,6 +26,7 @@
 
 #include <poll.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -117,7 +118,7 @@ aw_loop *aw_loop_new(const aw_loop_config *cfg, aw_val *err) {
     aw__free(L, sizeof *L);
     return NULL;
   }
-  L->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  L->wake_fd = aw__fd_above_stdio(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (L->wake_fd < 0) {
     int e = errno;
     if (err)
@@ -716,4 +717,14 @@ void aw_loop_stats_get(const aw_loop *L, aw_loop_stats *out) {
   out->timers = L->timers.active;
   out->immediates = L->imms.count;
   out->wake_signals = atomic_load_explicit(&((aw_loop *)L)->wake_signals, memory_order_relaxed);
+}
+
+int aw__fd_above_stdio(int fd) {
+  if (fd < 0 || fd > 2)
+    return fd;
+  int moved = fcntl(fd, F_DUPFD_CLOEXEC, 3);
+  int e = errno;
+  close(fd);
+  errno = e;
+  return moved;
 }

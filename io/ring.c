@@ -94,6 +94,12 @@ static int ring_setup(aw__uring *R, unsigned entries) {
       continue;
     if (r < 0)
       return r;
+    int fd = aw__fd_above_stdio(R->ring.ring_fd); /* before anything registers it */
+    if (fd < 0) {
+      io_uring_queue_exit(&R->ring);
+      return -errno;
+    }
+    R->ring.ring_fd = R->ring.enter_ring_fd = fd;
     R->caps.sq_entries = p.sq_entries;
     R->caps.cq_entries = p.cq_entries;
     R->caps.single_issuer = p.flags & IORING_SETUP_SINGLE_ISSUER;

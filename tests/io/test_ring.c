@@ -15,6 +15,7 @@
 
 #include <arpa/inet.h>
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/io_uring.h>
 #include <netinet/in.h>
@@ -23,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 /* ---- helpers ---------------------------------------------------------------------------- */
@@ -499,6 +501,51 @@ static void assert_enouring(aw_loop *L, aw_promise *p, const char *op) {
   assert_string_equal(msg, want);
 }
 
+/*
+ * A program started with stdin, stdout and stderr closed: the loop's eventfd
+ * and ring must not take fds 0-2 (reading "stdin" would then block on the
+ * eventfd for ever). Checked in a child, which closes them, makes a loop,
+ * runs a NOP through the ring and a post through the eventfd, and exits 0
+ * only if 0, 1 and 2 are still free.
+ */
+static void post_flag(aw_loop *L, void *arg) {
+  (void)L;
+  *(int *)arg = 1;
+}
+
+static void test_loop_fds_stay_above_stdio(void **state) {
+  (void)state;
+  fflush(stdout);
+  fflush(stderr);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    close(0);
+    close(1);
+    close(2);
+    aw_loop *L = aw_loop_new(NULL, NULL);
+    if (!L)
+      _exit(77);
+    aw_promise *p = aw_io_nop(L, NULL);
+    int posted = 0;
+    aw_loop_post(L, post_flag, &posted);
+    aw_loop_run(L);
+    int ok = aw_promise_state(p) == AW_FULFILLED && posted;
+    aw_release(p);
+    for (int fd = 0; fd < 3; fd++)
+      if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
+        ok = 0;
+    aw_loop_free(L);
+    _exit(ok ? 0 : 1);
+  }
+  int status;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  if (WEXITSTATUS(status) == 77)
+    skip();
+  assert_int_equal(WEXITSTATUS(status), 0);
+}
+
 static void test_loop_without_io_rejects_io_ops_with_enouring(void **state) {
   (void)state;
   aw_loop *L = no_io_loop();
@@ -689,6 +736,7 @@ int main(void) {
       RING_TEST(test_immediates_are_not_starved_by_a_flood_of_completions),
       RING_TEST(test_caps_report_nodrop_and_a_sane_inflight_limit),
       RING_TEST(test_caps_and_stats_reject_null_arguments),
+      RING_TEST(test_loop_fds_stay_above_stdio),
       RING_TEST(test_loop_without_io_rejects_io_ops_with_enouring),
       RING_TEST(test_loop_without_io_never_leaves_an_accept_pending),
       RING_TEST(test_loop_free_with_ops_in_flight_frees_everything),
