@@ -126,5 +126,4 @@ bool aw__io_alive(const aw_loop *L);
 /* Called by aw_loop_post when the loop sleeps: wake it. */
 void aw__io_wake(aw_loop *L);
 
-
 #endif

@@ -131,9 +131,9 @@ aw_promise *aw_fs_realpath(aw_loop *L, const char *path, const aw_io_opts *o);
 /* ---- sockets (TCP, IPv4 and IPv6) ----------------------------------------------- */
 
 typedef struct aw_listen_opts {
-  int backlog;       /* 0 means 511, as Node */
-  bool reuseport;    /* SO_REUSEPORT (SO_REUSEADDR is always set) */
-  bool ipv6_only;    /* for "::": no IPv4-mapped connections */
+  int backlog;    /* 0 means 511, as Node */
+  bool reuseport; /* SO_REUSEPORT (SO_REUSEADDR is always set) */
+  bool ipv6_only; /* for "::": no IPv4-mapped connections */
 } aw_listen_opts;
 
 /*
@@ -187,12 +187,12 @@ int aw_io_caps_get(aw_loop *L, aw_io_caps *out);
 
 /* Counters of the loop's ring (for tests and benchmarks). */
 typedef struct aw_io_stats {
-  uint64_t submitted;   /* SQEs given to the kernel */
-  uint64_t completed;   /* CQEs consumed */
-  uint64_t enters;      /* io_uring_enter calls */
-  uint64_t backlogged;  /* operations that waited in user space */
+  uint64_t submitted;  /* SQEs given to the kernel */
+  uint64_t completed;  /* CQEs consumed */
+  uint64_t enters;     /* io_uring_enter calls */
+  uint64_t backlogged; /* operations that waited in user space */
   uint64_t max_inflight;
-  uint64_t cancels;     /* async cancels sent */
+  uint64_t cancels; /* async cancels sent */
 } aw_io_stats;
 int aw_io_stats_get(aw_loop *L, aw_io_stats *out);
 

@@ -167,14 +167,14 @@ void aw_clear_immediate(aw_loop *L, aw_immediate id);
 /* ---- statistics ----------------------------------------------------------- */
 
 typedef struct aw_loop_stats {
-  uint64_t promises;   /* promises alive */
-  uint64_t frames;     /* async function frames alive */
-  uint64_t timers;     /* timers pending */
-  uint64_t immediates; /* immediates pending */
-  uint64_t iterations; /* loop iterations so far */
-  uint64_t macrotasks; /* macrotask callbacks run */
-  uint64_t microtasks; /* microtask jobs run */
-  uint64_t wakeups;    /* times the loop slept and was woken */
+  uint64_t promises;     /* promises alive */
+  uint64_t frames;       /* async function frames alive */
+  uint64_t timers;       /* timers pending */
+  uint64_t immediates;   /* immediates pending */
+  uint64_t iterations;   /* loop iterations so far */
+  uint64_t macrotasks;   /* macrotask callbacks run */
+  uint64_t microtasks;   /* microtask jobs run */
+  uint64_t wakeups;      /* times the loop slept and was woken */
   uint64_t wake_signals; /* times another thread had to wake it (eventfd writes) */
 } aw_loop_stats;
 

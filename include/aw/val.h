@@ -290,7 +290,7 @@ struct aw_error {
   int errnum;       /* errno (positive) or 0 */
   const char *name; /* "Error", "TypeError", "AbortError", ... (static) */
   aw_str *message;
-  aw_val cause;     /* undefined if none */
+  aw_val cause;        /* undefined if none */
   aw_array *errors;    /* AggregateError's errors, else NULL */
   uint32_t nstack;     /* entries in stack (you may lower it) */
   uint32_t stack_cap_; /* private: the entries allocated */
