@@ -123,7 +123,5 @@ void aw__io_free(aw_loop *L);
 /* The I/O phase: submit, wait up to timeout_ms (-1: no limit, 0: no wait), dispatch. */
 void aw__io_poll(aw_loop *L, int timeout_ms);
 bool aw__io_alive(const aw_loop *L);
-/* Called by aw_loop_post when the loop sleeps: wake it. */
-void aw__io_wake(aw_loop *L);
 
 #endif

@@ -542,12 +542,6 @@ static unsigned dispatch(aw_loop *L) {
 
 bool aw__io_alive(const aw_loop *L) { return L->io && L->io->ops_pending > 0; }
 
-void aw__io_wake(aw_loop *L) {
-  uint64_t one = 1;
-  ssize_t w = write(L->wake_fd, &one, sizeof one);
-  (void)w; /* EAGAIN: the counter is already non-zero, the loop wakes anyway */
-}
-
 /* SQEs of ops in the kernel (not counting the wake poll, which is always there). */
 static unsigned ops_inflight(const aw__uring *R) { return R->inflight - (R->wake_armed ? 1u : 0u); }
 

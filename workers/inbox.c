@@ -255,21 +255,20 @@ int aw__inbox_init(aw__inbox *q) {
   return 0;
 }
 
-static void release_list(aw__lane *l) {
-  while (l) {
-    aw__lane *next = l->reg_next;
-    atomic_store_explicit(&l->loop_gone, true, memory_order_release);
-    lane_release(l);
-    l = next;
-  }
+/* The loop lets go of a lane: its producer sees loop_gone and stops posting to it. */
+static void lane_abandon(aw__lane *l) {
+  atomic_store_explicit(&l->loop_gone, true, memory_order_release);
+  lane_release(l);
 }
 
 void aw__inbox_destroy(aw__inbox *q) {
-  for (uint32_t i = 0; i < q->nlanes; i++) {
-    atomic_store_explicit(&q->lanes[i]->loop_gone, true, memory_order_release);
-    lane_release(q->lanes[i]);
+  for (uint32_t i = 0; i < q->nlanes; i++)
+    lane_abandon(q->lanes[i]);
+  for (aw__lane *l = atomic_exchange_explicit(&q->reg, NULL, memory_order_acquire), *next; l;
+       l = next) {
+    next = l->reg_next;
+    lane_abandon(l);
   }
-  release_list(atomic_exchange_explicit(&q->reg, NULL, memory_order_acquire));
   aw__free(q->lanes, q->lanes_cap * sizeof *q->lanes);
   aw__free(q->local, q->local ? (q->local_mask + 1) * sizeof *q->local : 0);
   memset(q, 0, sizeof *q);

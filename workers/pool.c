@@ -382,10 +382,15 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-static void job_free(aw_job *j) {
+/* Releases what a finished job still holds: fn's result, and arg if the job owns it. */
+static void job_clear(aw_job *j) {
   aw_release_val(j->result);
   if (j->arg_free)
     j->arg_free(j->arg);
+}
+
+static void job_free(aw_job *j) {
+  job_clear(j);
   free(j);
 }
 
@@ -396,9 +401,7 @@ static void job_recycle(aw_loop *L, aw_job *j) {
     job_free(j);
     return;
   }
-  aw_release_val(j->result);
-  if (j->arg_free)
-    j->arg_free(j->arg);
+  job_clear(j);
   j->qnext = w->cache;
   w->cache = j;
   w->ncache++;
@@ -521,6 +524,22 @@ static int start_thread(aw_pool *P, pclass *C) {
   return 0;
 }
 
+/* Fails every job waiting in the class (the class lock held); returns how many. */
+static unsigned fail_queued(pclass *C, int err, int detail) {
+  unsigned n = 0;
+  while (C->rr) {
+    aw_job *j = C->rr->head;
+    q_unlink(C, j);
+    pending_sub(C, 1);
+    j->state = J_DONE;
+    j->err = err;
+    j->err_detail = detail;
+    post_done(j);
+    n++;
+  }
+  return n;
+}
+
 /* A test hook: pthread_create is made to fail this many times (-1: never). */
 int aw__pool_fail_thread_starts = 0;
 
@@ -556,17 +575,8 @@ static void kick(aw_pool *P, pclass *C, unsigned queued) {
     }
     if (r == 0)
       continue;
-    if (C->threads == 0) { /* not one thread: the class cannot run anything */
-      while (C->rr) {
-        aw_job *j = C->rr->head;
-        q_unlink(C, j);
-        pending_sub(C, 1);
-        j->state = J_DONE;
-        j->err = JE_NO_THREAD;
-        j->err_detail = r;
-        post_done(j);
-      }
-    }
+    if (C->threads == 0) /* not one thread: the class cannot run anything */
+      fail_queued(C, JE_NO_THREAD, r);
     C->target = C->threads ? C->threads : C->target; /* degrade to what runs */
     break;
   }
@@ -922,17 +932,8 @@ int aw_pool_shutdown(aw_pool *P, bool drain, uint64_t timeout_ms, aw_pool_report
   atomic_store(&P->shutdown, true);
   for (int k = 0; k < 2; k++) {
     pclass *C = &P->cls[k];
-    if (!drain) {
-      while (C->rr) {
-        aw_job *j = C->rr->head;
-        q_unlink(C, j);
-        pending_sub(C, 1);
-        j->state = J_DONE;
-        j->err = JE_SHUTDOWN;
-        post_done(j);
-        rep.cancelled++;
-      }
-    }
+    if (!drain)
+      rep.cancelled += fail_queued(C, JE_SHUTDOWN, 0);
     pthread_cond_broadcast(&C->cond);
   }
   for (int k = 1; k >= 0; k--)
