@@ -30,6 +30,8 @@ const char *aw_err_name(int code) {
     return "EUNCAUGHT";
   case -AW_ENOURING:
     return "ENOURING";
+  case -AW_EFORKED:
+    return "EFORKED";
   default:
     return "UNKNOWN";
   }
@@ -47,6 +49,8 @@ const char *aw_strerror(int code) {
     return "Uncaught exception";
   case -AW_ENOURING:
     return "io_uring is not available";
+  case -AW_EFORKED:
+    return "the loop belongs to the parent process (inherited through fork)";
   default:
     return "Unknown error";
   }

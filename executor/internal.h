@@ -331,8 +331,6 @@ struct aw_loop {
 
   /* cross-thread inbox: aw_loop_post and pool completions (workers/inbox.h) */
   aw__inbox inbox;
-  atomic_int closed;
-  atomic_uint_fast64_t wake_signals; /* eventfd writes by other threads */
   int wake_fd;
   uint64_t jobs_pending;     /* pool jobs started and not settled (workers/pool.c) */
   struct aw__loopwork *work; /* the pool's part of the loop (workers/pool.c) */
@@ -349,7 +347,7 @@ static inline bool aw__on_owner(const aw_loop *L) {
 }
 
 void aw__checkpoint(aw_loop *L);
-/* aw_loop_post without the closed check (the pool's completions). */
+/* aw_loop_post for the pool's completions: not refused while aw_loop_free waits for jobs. */
 int aw__loop_post_internal(aw_loop *L, aw_task_fn fn, void *arg);
 /* Before sleeping: spins for the inbox while work from other threads is expected. */
 bool aw__loop_spin(aw_loop *L, int timeout_ms);

@@ -139,9 +139,7 @@ aw_loop *aw_loop_new(const aw_loop_config *cfg, aw_val *err) {
   aw__timers_init(&L->timers);
   aw__ring_grow(&L->micro); /* rings always have a buffer: push never checks */
   aw__ring_grow(&L->ticks);
-  aw__inbox_init(&L->inbox);
-  atomic_init(&L->wake_signals, 0);
-  atomic_init(&L->closed, 0);
+  aw__inbox_init(&L->inbox, L->wake_fd);
   return L;
 }
 
@@ -169,6 +167,15 @@ static void drop_queues(aw_loop *L) {
   }
 }
 
+/* Frees the finished jobs in the inbox (their promises are not settled now); drops posts. */
+static void drain_inbox(aw_loop *L) {
+  aw_task_fn fn;
+  void *arg;
+  while (aw__inbox_pop(&L->inbox, &fn, &arg))
+    if (fn == aw__job_done)
+      fn(L, arg);
+}
+
 int aw_loop_free(aw_loop *L) {
   if (!L)
     return -EINVAL;
@@ -176,13 +183,14 @@ int aw_loop_free(aw_loop *L) {
     return -EPERM;
   if (L->running)
     return -EBUSY;
-  atomic_store(&L->closed, 1);
-  L->freeing = true; /* from here, no new work is accepted */
+  aw__inbox_refuse_posts(&L->inbox); /* other threads' posts are refused from here */
+  L->freeing = true;                  /* and so is new work of this thread */
   L->live++;         /* what we drop below must not destroy L under our feet */
   aw_loop *saved = aw__tls_loop;
   aw__tls_loop = L;
   drop_queues(L);
-  aw__work_loop_free(L); /* removes queued jobs, abandons running ones to their threads */
+  aw__work_loop_free(L); /* removes queued jobs, cancels running ones and waits for them */
+  drain_inbox(L);        /* their completions: arg_free runs now, on this thread */
   aw__io_free(L);        /* cancels what is in the kernel and waits for it to give it back */
   drop_queues(L);
   aw__frames_zombify(L);
@@ -198,12 +206,10 @@ int aw_loop_free(aw_loop *L) {
   pvec_free(&L->handled_later);
   aw_release_val(L->exception);
   L->exception = aw_undefined();
-  aw_task_fn fn;
-  void *arg;
-  while (aw__inbox_pop(&L->inbox, &fn, &arg))
-    if (fn == aw__job_done) /* a finished job: freed (its promise is not settled now) */
-      fn(L, arg);
-  /* posts never run once the loop is freed */
+  /* no job of L runs or will post any more (aw__work_loop_free waited for them): after
+   * this, no other thread touches L, its inbox or its eventfd */
+  aw__inbox_close(&L->inbox);
+  drain_inbox(L); /* posts never run once the loop is freed */
   aw__work_loop_destroy(L);
   close(L->wake_fd);
   L->wake_fd = -1;
@@ -491,29 +497,28 @@ static void run_closing(aw_loop *L) {
 
 /* ---- the inbox -------------------------------------------------------------------------- */
 
-/* Another thread's task is in: wake the loop if it was about to block or blocks (inbox.h). */
-static void wake(aw_loop *L) {
-  atomic_fetch_add_explicit(&L->wake_signals, 1, memory_order_relaxed);
-  uint64_t one = 1;
-  ssize_t w = write(L->wake_fd, &one, sizeof one); /* the ring watches it (or poll does) */
-  (void)w; /* EAGAIN means the counter is already non-zero: the loop wakes anyway */
-}
-
+/* Pool completions: never refused while the loop's jobs run (aw_loop_free waits for them). */
 int aw__loop_post_internal(aw_loop *L, aw_task_fn fn, void *arg) {
-  if (aw__on_owner(L))
+  if (aw__on_owner(L)) /* L is alive here: its jobs are not over (see aw_loop_free) */
     return aw__inbox_push_local(&L->inbox, fn, arg);
-  int r = aw__inbox_push(&L->inbox, fn, arg);
-  if (r > 0)
-    wake(L);
-  return r < 0 ? r : 0;
+  int r = aw__inbox_push(&L->inbox, fn, arg, true);
+  return r == AW__INBOX_OWN ? aw__inbox_push_local(&L->inbox, fn, arg) : r;
 }
 
+/*
+ * L may be gone: nothing here reads it before aw__inbox_push has made sure it
+ * is open (workers/inbox.h), except on L's own thread, which is where it is
+ * freed, so there it is alive.
+ */
 int aw_loop_post(aw_loop *L, aw_task_fn fn, void *arg) {
   if (!L || !fn)
     return -EINVAL;
-  if (atomic_load_explicit(&L->closed, memory_order_relaxed))
+  int r = aw__tls_loop == L ? AW__INBOX_OWN : aw__inbox_push(&L->inbox, fn, arg, false);
+  if (AW__LIKELY(r != AW__INBOX_OWN))
+    return r;
+  if (L->freeing)
     return -ESHUTDOWN;
-  return aw__loop_post_internal(L, fn, arg);
+  return aw__inbox_push_local(&L->inbox, fn, arg);
 }
 
 /* Runs what other threads sent, each a macrotask (a bounded number per phase). */
@@ -633,6 +638,8 @@ static void io_wait(aw_loop *L, int timeout) {
 static int check_caller(aw_loop *L) {
   if (!L)
     return -EINVAL;
+  if (AW__UNLIKELY(aw__inbox_forked(&L->inbox)))
+    return AW_EFORKED; /* its ring and eventfd serve the parent: it only frees here */
   if (!aw__on_owner(L))
     return -EPERM;
   if (L->running || L->freeing)
@@ -716,7 +723,8 @@ void aw_loop_stats_get(const aw_loop *L, aw_loop_stats *out) {
   out->frames = L->frames;
   out->timers = L->timers.active;
   out->immediates = L->imms.count;
-  out->wake_signals = atomic_load_explicit(&((aw_loop *)L)->wake_signals, memory_order_relaxed);
+  out->wake_signals =
+      atomic_load_explicit(&((aw_loop *)L)->inbox.wake_signals, memory_order_relaxed);
 }
 
 int aw__fd_above_stdio(int fd) {

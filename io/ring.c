@@ -620,7 +620,12 @@ void aw__io_free(aw_loop *L) {
     op_drop(op);
   }
   R->cancel_head = NULL;
-  struct io_uring_sqe *sqe = sqe_get(R);
+  /* a fork()ed child's copy: its ring takes no SQE from this process, and what is in
+   * flight is the parent's; the child only lets go of its mappings */
+  bool forked = aw__inbox_forked(&L->inbox);
+  if (forked)
+    R->inflight = 0;
+  struct io_uring_sqe *sqe = forked ? NULL : sqe_get(R);
   if (sqe) {
     io_uring_prep_cancel(sqe, NULL, IORING_ASYNC_CANCEL_ANY);
     io_uring_sqe_set_data64(sqe, AW__TAG_CANCEL);

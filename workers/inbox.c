@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <linux/membarrier.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -22,13 +23,15 @@ struct aw__lane {
   uint64_t head_cache;        /* the loop's head as the producer last read it */
   bool overflowing;           /* the producer's tasks go to the overflow until it is drained */
   _Atomic bool producer_gone; /* the producer's thread let go of the lane */
+  _Atomic bool busy;          /* the producer is inside a push: the loop must stay (inbox.h) */
+  _Atomic bool loop_gone;     /* the loop closed: read on every push, written once */
   /* the loop's line */
   _Alignas(64) _Atomic uint64_t head;
   uint64_t tail_cache; /* the producer's tail as the loop last read it */
   /* rarely written */
   _Alignas(64) _Atomic uint32_t over_count;
   _Atomic uint32_t refs; /* the loop's and the producer's */
-  _Atomic bool loop_gone;
+  unsigned forks;        /* made in this process (see forks below), or inherited */
   aw__lane *reg_next; /* on the loop's registration list */
   pthread_mutex_t over_lock;
   aw__inbox_task *over; /* a circular array */
@@ -41,7 +44,11 @@ struct aw__lane {
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 static _Atomic bool light_ok; /* membarrier works: producers need only a compiler barrier */
 static pthread_key_t tl_key;  /* runs tl_exit when a thread that posted exits */
-static _Atomic uint64_t serials;
+/* The open inboxes: a thread's first post to a loop finds it here (inbox.h). */
+static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
+static aw__inbox *open_list;
+/* fork() children this process descends from: a lane's busy flag made before is stale */
+static unsigned forks;
 
 static void tl_exit(void *p);
 
@@ -55,8 +62,16 @@ static long membarrier(int cmd) {
 #endif
 }
 
+static void fork_prepare(void) { pthread_mutex_lock(&open_lock); }
+static void fork_parent(void) { pthread_mutex_unlock(&open_lock); }
+static void fork_child(void) {
+  pthread_mutex_init(&open_lock, NULL);
+  forks++; /* the threads that were inside a push are gone */
+}
+
 static void init_once(void) {
   pthread_key_create(&tl_key, tl_exit);
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
   const char *env = getenv("AW_MEMBARRIER"); /* "0": the fence fallback, for tests */
   if (env && strcmp(env, "0") == 0)
     return;
@@ -95,6 +110,8 @@ static aw__lane *lane_new(void) {
   atomic_init(&l->tail, 0);
   atomic_init(&l->head, 0);
   atomic_init(&l->producer_gone, false);
+  atomic_init(&l->busy, false);
+  l->forks = forks;
   atomic_init(&l->over_count, 0);
   atomic_init(&l->refs, 2);
   atomic_init(&l->loop_gone, false);
@@ -162,8 +179,7 @@ static bool lane_ready(aw__lane *l) {
 /* ---- the producer's table of lanes --------------------------------------------------------- */
 
 struct tl_entry {
-  aw__inbox *q;
-  uint64_t serial;
+  aw__inbox *q; /* compared, never read through: the lane says whether q is still open */
   aw__lane *lane;
 };
 static _Thread_local struct tl {
@@ -191,17 +207,31 @@ static void tl_exit(void *p) {
   t->keyed = false;
 }
 
-static aw__lane *lane_find_slow(aw__inbox *q, uint64_t serial, bool *fresh) {
+/* Whether q is an open inbox (open_lock held): q itself is not read unless it is. */
+static bool is_open(const aw__inbox *q) {
+  for (const aw__inbox *o = open_list; o; o = o->open_next)
+    if (o == q)
+      return true;
+  return false;
+}
+
+/*
+ * The producer's lane into q: found in the table, or made and registered
+ * (fresh) if q is open and this is not its loop's thread. 0, AW__INBOX_OWN,
+ * -ESHUTDOWN or -ENOMEM.
+ */
+static int lane_find_slow(aw__inbox *q, aw__lane **out, bool *fresh) {
   struct tl *t = &tl;
   for (uint32_t i = 0; i < t->n;) {
     struct tl_entry *e = &t->v[i];
     if (atomic_load_explicit(&e->lane->loop_gone, memory_order_acquire)) {
-      tl_drop(t, i); /* its loop was freed (maybe this address holds a new one) */
+      tl_drop(t, i); /* its loop was closed (maybe this address holds a new one) */
       continue;
     }
-    if (e->q == q && e->serial == serial) {
+    if (e->q == q) {
       t->last = i;
-      return e->lane;
+      *out = e->lane;
+      return 0;
     }
     i++;
   }
@@ -209,82 +239,182 @@ static aw__lane *lane_find_slow(aw__inbox *q, uint64_t serial, bool *fresh) {
     uint32_t ncap = t->cap ? t->cap * 2 : 4;
     struct tl_entry *v = realloc(t->v, ncap * sizeof *v);
     if (!v)
-      return NULL;
+      return -ENOMEM;
     t->v = v;
     t->cap = ncap;
   }
   if (!t->keyed) {
     if (pthread_setspecific(tl_key, t) != 0)
-      return NULL;
+      return -ENOMEM;
     t->keyed = true;
   }
-  aw__lane *l = lane_new();
-  if (!l)
-    return NULL;
-  aw__lane *head = atomic_load_explicit(&q->reg, memory_order_relaxed);
-  do
-    l->reg_next = head;
-  while (!atomic_compare_exchange_weak_explicit(&q->reg, &head, l, memory_order_seq_cst,
-                                                memory_order_relaxed));
-  t->v[t->n] = (struct tl_entry){q, serial, l};
+  /* registered under open_lock, so aw__inbox_close, which unlists q under it first, sees it */
+  pthread_mutex_lock(&open_lock);
+  int r = 0;
+  aw__lane *l = NULL;
+  if (!is_open(q))
+    r = -ESHUTDOWN;
+  else if (pthread_equal(q->owner, pthread_self()))
+    r = AW__INBOX_OWN;
+  else if (!(l = lane_new()))
+    r = -ENOMEM;
+  if (r == 0) {
+    aw__lane *head = atomic_load_explicit(&q->reg, memory_order_relaxed);
+    do
+      l->reg_next = head;
+    while (!atomic_compare_exchange_weak_explicit(&q->reg, &head, l, memory_order_seq_cst,
+                                                  memory_order_relaxed));
+  }
+  pthread_mutex_unlock(&open_lock);
+  if (r != 0)
+    return r;
+  t->v[t->n] = (struct tl_entry){q, l};
   t->last = t->n++;
   *fresh = true;
-  return l;
-}
-
-static inline aw__lane *lane_find(aw__inbox *q, bool *fresh) {
-  struct tl *t = &tl;
-  uint64_t serial = q->serial;
-  if (AW__LIKELY(t->n)) {
-    struct tl_entry *e = &t->v[t->last];
-    if (e->q == q && e->serial == serial)
-      return e->lane;
-  }
-  return lane_find_slow(q, serial, fresh);
+  *out = l;
+  return 0;
 }
 
 /* ---- the inbox ---------------------------------------------------------------------------- */
 
-int aw__inbox_init(aw__inbox *q) {
+int aw__inbox_init(aw__inbox *q, int wake_fd) {
   pthread_once(&once, init_once);
   memset(q, 0, sizeof *q);
-  q->serial = atomic_fetch_add(&serials, 1) + 1;
   atomic_init(&q->sleeping, 0);
+  atomic_init(&q->closing, 0);
+  atomic_init(&q->wake_signals, 0);
   atomic_init(&q->reg, NULL);
+  q->wake_fd = wake_fd;
+  q->owner = pthread_self();
+  q->forks = forks;
   q->quota = QUOTA;
+  pthread_mutex_lock(&open_lock);
+  q->open_next = open_list;
+  if (open_list)
+    open_list->open_prev = q;
+  open_list = q;
+  pthread_mutex_unlock(&open_lock);
   return 0;
 }
 
-/* The loop lets go of a lane: its producer sees loop_gone and stops posting to it. */
-static void lane_abandon(aw__lane *l) {
-  atomic_store_explicit(&l->loop_gone, true, memory_order_release);
-  lane_release(l);
+void aw__inbox_setup(void) { pthread_once(&once, init_once); }
+
+bool aw__inbox_forked(const aw__inbox *q) { return q->forks != forks; }
+
+void aw__inbox_refuse_posts(aw__inbox *q) {
+  atomic_store_explicit(&q->closing, 1, memory_order_relaxed);
+}
+
+static void adopt(aw__inbox *q);
+
+static inline void cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+  __builtin_ia32_pause();
+#endif
+}
+
+/* The loop's heavy barrier, for closing: membarrier can fail with ENOMEM; it is retried. */
+static void close_barrier(void) {
+  atomic_thread_fence(memory_order_seq_cst);
+  for (int tries = 0; tries < 100; tries++) {
+    if (!atomic_load_explicit(&light_ok, memory_order_relaxed))
+      return; /* producers fence fully: the fence above pairs with theirs */
+    if (membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0)
+      return;
+    usleep(1000);
+  }
+  /* Never seen. Producers from now on fence; one inside its light window has its
+   * stores in a store buffer, which drains in far less than the grace given here. */
+  atomic_store(&light_ok, false);
+  usleep(100000);
+}
+
+void aw__inbox_close(aw__inbox *q) {
+  pthread_mutex_lock(&open_lock);
+  bool was_open = is_open(q);
+  if (was_open) {
+    if (q->open_prev)
+      q->open_prev->open_next = q->open_next;
+    else
+      open_list = q->open_next;
+    if (q->open_next)
+      q->open_next->open_prev = q->open_prev;
+    q->open_prev = q->open_next = NULL;
+  }
+  pthread_mutex_unlock(&open_lock);
+  if (!was_open)
+    return; /* closed before */
+  /* no lane can be registered now: take in the last ones, so every producer is known */
+  adopt(q);
+  atomic_store_explicit(&q->closing, 1, memory_order_relaxed);
+  if (!q->nlanes)
+    return;
+  for (uint32_t i = 0; i < q->nlanes; i++)
+    atomic_store_explicit(&q->lanes[i]->loop_gone, true, memory_order_relaxed);
+  close_barrier();
+  /* a producer that did not see loop_gone is inside its push: a few loads and stores,
+   * maybe a malloc (overflow) or an eventfd write, so this wait is short */
+  for (uint32_t i = 0; i < q->nlanes; i++)
+    for (unsigned n = 0; q->lanes[i]->forks == forks &&
+                         atomic_load_explicit(&q->lanes[i]->busy, memory_order_acquire);
+         n++) {
+      cpu_relax();
+      if ((n & 127) == 127)
+        sched_yield(); /* it may be preempted on this CPU */
+    }
 }
 
 void aw__inbox_destroy(aw__inbox *q) {
+  aw__inbox_close(q); /* aw_loop_free closed it already: then this does nothing */
   for (uint32_t i = 0; i < q->nlanes; i++)
-    lane_abandon(q->lanes[i]);
-  for (aw__lane *l = atomic_exchange_explicit(&q->reg, NULL, memory_order_acquire), *next; l;
-       l = next) {
-    next = l->reg_next;
-    lane_abandon(l);
-  }
+    lane_release(q->lanes[i]);
   aw__free(q->lanes, q->lanes_cap * sizeof *q->lanes);
   aw__free(q->local, q->local ? (q->local_mask + 1) * sizeof *q->local : 0);
   memset(q, 0, sizeof *q);
 }
 
-int aw__inbox_push(aw__inbox *q, aw_task_fn fn, void *arg) {
-  bool fresh = false;
-  aw__lane *l = lane_find(q, &fresh);
-  if (AW__UNLIKELY(!l))
-    return -ENOMEM;
-  int r = lane_push(l, fn, arg);
-  if (AW__UNLIKELY(r < 0))
+/* The loop sleeps: write its eventfd (the ring watches it, or poll does). */
+static void wake(aw__inbox *q) {
+  atomic_fetch_add_explicit(&q->wake_signals, 1, memory_order_relaxed);
+  uint64_t one = 1;
+  ssize_t w = write(q->wake_fd, &one, sizeof one);
+  (void)w; /* EAGAIN means the counter is already non-zero: the loop wakes anyway */
+}
+
+int aw__inbox_push(aw__inbox *q, aw_task_fn fn, void *arg, bool internal) {
+  struct tl *t = &tl;
+  for (bool stale = false;; stale = true) {
+    bool fresh = false;
+    aw__lane *l;
+    if (AW__LIKELY(t->n && !stale) && t->v[t->last].q == q) {
+      l = t->v[t->last].lane;
+    } else {
+      int r = lane_find_slow(q, &l, &fresh);
+      if (r != 0)
+        return r;
+    }
+    /* in: from here to the release of busy, q stays (see inbox.h; a fresh lane fences fully) */
+    atomic_store_explicit(&l->busy, true, memory_order_relaxed);
+    light_barrier(fresh);
+    if (AW__UNLIKELY(atomic_load_explicit(&l->loop_gone, memory_order_relaxed))) {
+      atomic_store_explicit(&l->busy, false, memory_order_release);
+      continue; /* the slow path drops the lane, and finds q open (a new loop) or not */
+    }
+    int r;
+    if (AW__UNLIKELY(!internal && atomic_load_explicit(&q->closing, memory_order_relaxed)))
+      r = -ESHUTDOWN;
+    else
+      r = lane_push(l, fn, arg);
+    if (AW__LIKELY(r == 0)) {
+      /* published; now is the loop asleep? (the same barrier, see inbox.h) */
+      light_barrier(fresh);
+      if (atomic_load_explicit(&q->sleeping, memory_order_relaxed))
+        wake(q);
+    }
+    /* out: the loop may be freed from here on; pairs with aw__inbox_close's acquire */
+    atomic_store_explicit(&l->busy, false, memory_order_release);
     return r;
-  /* published; now is the loop asleep? (see inbox.h: a lane's first push fences fully) */
-  light_barrier(fresh);
-  return atomic_load_explicit(&q->sleeping, memory_order_relaxed) != 0;
+  }
 }
 
 int aw__inbox_push_local(aw__inbox *q, aw_task_fn fn, void *arg) {

@@ -30,6 +30,24 @@
  * thread-local table's; the last one frees it. A thread's exit releases its
  * lanes (the loop sweeps a released lane once it is empty); aw_loop_free
  * releases the loop's.
+ *
+ * Closing: a producer must never touch a loop that may be gone. A push keeps
+ * its loop alive with its lane's busy flag, as the sleep above does, with the
+ * same asymmetric barrier:
+ *
+ *   producer (aw__inbox_push)            loop (aw__inbox_close)
+ *   busy = 1 (plain store)               gone = 1 on every lane
+ *   compiler barrier                     full fence + membarrier
+ *   gone? -> busy = 0, refused           wait until no lane is busy
+ *   publish, read sleeping, wake
+ *   busy = 0 (release)                   from here no producer touches q
+ *
+ * Either the loop sees busy (and waits for the release) or the producer sees
+ * gone (and touches nothing but its lane, which it holds a reference to).
+ * Everything a push reads of the loop (closing, sleeping, the eventfd) is read
+ * between the two stores of busy. A thread's first post to a loop finds the
+ * loop in a process-wide registry of open inboxes, under a mutex, so a post to
+ * a loop already closed (even freed) is refused without reading its memory.
  */
 #ifndef AW_WORKERS_INBOX_H
 #define AW_WORKERS_INBOX_H
@@ -51,9 +69,14 @@ typedef struct aw__inbox_task {
 typedef struct aw__lane aw__lane;
 
 typedef struct aw__inbox {
-  /* read by producers on every push; written at creation and when the loop sleeps */
-  _Alignas(64) uint64_t serial; /* tells this loop from a later one at the same address */
-  _Atomic int sleeping;
+  /* read by producers on every push; written at creation, when the loop sleeps, at close */
+  _Alignas(64) _Atomic int sleeping;
+  _Atomic int closing; /* aw_loop_post is refused (pool completions still come in) */
+  int wake_fd;         /* the loop's eventfd, written when it sleeps */
+  pthread_t owner;     /* the loop's thread: its posts go to the local queue */
+  unsigned forks;      /* the process's fork count when it was made */
+  _Atomic uint64_t wake_signals;
+  struct aw__inbox *open_prev, *open_next; /* the registry of open inboxes (its mutex) */
   /* written by producers when they register a lane */
   _Alignas(64) _Atomic(aw__lane *) reg;
   /* the loop's own */
@@ -67,15 +90,29 @@ typedef struct aw__inbox {
   aw__inbox_task one; /* a task peeked from the local queue or an overflow */
 } aw__inbox;
 
-/* 0, or -ENOMEM. */
-int aw__inbox_init(aw__inbox *q);
-/* The loop, when it is freed (tasks still queued are dropped: drain first). */
+/* The loop's thread, with the loop's eventfd: 0, or -ENOMEM. */
+int aw__inbox_init(aw__inbox *q, int wake_fd);
+/* Once per process, before any other fork handler that posts (workers/pool.c): 0. */
+void aw__inbox_setup(void);
+/* Whether q was made in a parent process: this is a fork()ed child (loop.c refuses to run it). */
+bool aw__inbox_forked(const aw__inbox *q);
+/* The loop: aw__inbox_push(internal = false) is refused from now on. */
+void aw__inbox_refuse_posts(aw__inbox *q);
+/*
+ * The loop: no producer is or will be inside a push when this returns (the
+ * tasks already queued stay, for the drain); every later push is refused.
+ */
+void aw__inbox_close(aw__inbox *q);
+/* The loop, when it is freed, after aw__inbox_close (tasks still queued are dropped). */
 void aw__inbox_destroy(aw__inbox *q);
 /*
- * Any thread but the loop's: 1 if the loop was asleep (the caller wakes it),
- * 0, or -ENOMEM (nothing was queued).
+ * Any thread: queues the task and wakes the loop if it sleeps. 0;
+ * AW__INBOX_OWN if this is the loop's thread (nothing queued: use
+ * aw__inbox_push_local); -ESHUTDOWN if the inbox is closed, or refuses posts
+ * and !internal; -ENOMEM. q may be gone: it is read only while it is open.
  */
-int aw__inbox_push(aw__inbox *q, aw_task_fn fn, void *arg);
+#define AW__INBOX_OWN 1
+int aw__inbox_push(aw__inbox *q, aw_task_fn fn, void *arg, bool internal);
 /* The loop's thread: 0 or -ENOMEM. */
 int aw__inbox_push_local(aw__inbox *q, aw_task_fn fn, void *arg);
 /*

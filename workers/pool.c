@@ -17,12 +17,17 @@
  *
  *   LOCAL --flush--> QUEUED --take--> RUNNING --finish--> DONE --job_done--> freed
  *     |                |                 |
- *     |  abort or loop free: removed     |  loop free: ABANDONED, the thread frees it
- *     +----------------+                 |  abort: cancelled flag, promise rejected now
+ *     |  abort or loop free: removed     |  loop free: cancelled flag, LOOP_WAITS; the
+ *     +----------------+                 |    loop waits until finish posts it (DONE)
+ *                                        |  abort: cancelled flag, promise rejected now
  *
  * Because DONE and the post happen under the lock that loop free also takes,
- * a loop being freed knows that every DONE job is already in its inbox, and
- * that no thread will post to it again. Idle threads spin (spin_us) before
+ * and loop free waits for its running jobs, a loop being freed knows that
+ * every job of it is then in its inbox, and that no thread will post to it
+ * again. Thread exit has one protocol: a thread leaves its class under the
+ * class lock, then counts itself out of the pool's live threads under
+ * exit_lock and broadcasts exit_cond there; shutdown waits on that pair
+ * only. Idle threads spin (spin_us) before
  * sleeping on the class's condition variable, and are signalled only when one
  * sleeps: waking a thread on another CPU of a VM costs tens of microseconds.
  */
@@ -40,7 +45,7 @@
 
 #include <arpa/inet.h>
 
-enum { J_LOCAL, J_QUEUED, J_RUNNING, J_DONE, J_ABANDONED };
+enum { J_LOCAL, J_QUEUED, J_RUNNING, J_DONE, J_LOOP_WAITS };
 enum { JE_NONE, JE_SHUTDOWN, JE_NO_THREAD, JE_FORK };
 
 /*
@@ -97,6 +102,7 @@ typedef struct pclass {
   unsigned threads, target, max;
   unsigned sleeping, tokens; /* waiting threads not yet signalled / signalled (see worker_main) */
   aw_job *running;
+  pthread_cond_t done_cond; /* a job a loop being freed waits for was posted (LOOP_WAITS) */
   struct aw_pool *pool;
   uint8_t klass;
 } pclass;
@@ -107,7 +113,9 @@ struct aw_pool {
   _Atomic int refs; /* the owner, plus one per thread */
   _Atomic bool shutdown;
   bool drain;
-  pthread_cond_t exit_cond; /* a thread left (waited on with cls[0].lock) */
+  pthread_mutex_t exit_lock; /* live and exit_cond; taken after a class lock, never before */
+  pthread_cond_t exit_cond;  /* a thread left */
+  unsigned live;             /* threads started and not gone, both classes */
   _Atomic uint64_t jobs_run, thread_starts, thread_start_failures, sleeps, wakeups;
   struct aw_pool *next_pool;
 };
@@ -117,24 +125,30 @@ struct aw_pool {
 static pthread_mutex_t pools_lock = PTHREAD_MUTEX_INITIALIZER;
 static aw_pool *pools;
 static pthread_once_t atfork_once = PTHREAD_ONCE_INIT;
-static aw_pool *default_pool;
-static pthread_once_t default_once = PTHREAD_ONCE_INIT;
+static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER; /* taken before pools_lock */
+static aw_pool *default_pool; /* NULL after aw_pool_free of it: the next use makes another */
 
 static void post_done(aw_job *j);
 static void class_lock_init(pthread_mutex_t *m);
 
 static void fork_prepare(void) {
+  pthread_mutex_lock(&default_lock);
   pthread_mutex_lock(&pools_lock);
-  for (aw_pool *p = pools; p; p = p->next_pool)
+  for (aw_pool *p = pools; p; p = p->next_pool) {
     for (int k = 0; k < 2; k++)
       pthread_mutex_lock(&p->cls[k].lock);
+    pthread_mutex_lock(&p->exit_lock);
+  }
 }
 
 static void fork_parent(void) {
-  for (aw_pool *p = pools; p; p = p->next_pool)
+  for (aw_pool *p = pools; p; p = p->next_pool) {
+    pthread_mutex_unlock(&p->exit_lock);
     for (int k = 1; k >= 0; k--)
       pthread_mutex_unlock(&p->cls[k].lock);
+  }
   pthread_mutex_unlock(&pools_lock);
+  pthread_mutex_unlock(&default_lock);
 }
 
 /*
@@ -152,6 +166,7 @@ static void fork_child(void) {
       pclass *C = &p->cls[k];
       class_lock_init(&C->lock);
       pthread_cond_init(&C->cond, NULL);
+      pthread_cond_init(&C->done_cond, NULL);
       atomic_fetch_sub(&p->refs, (int)C->threads);
       C->threads = C->sleeping = C->tokens = 0;
       aw_job *j = C->running;
@@ -163,12 +178,19 @@ static void fork_child(void) {
         j = next;
       }
     }
+    pthread_mutex_init(&p->exit_lock, NULL);
     pthread_cond_init(&p->exit_cond, NULL);
+    p->live = 0;
   }
   pthread_mutex_init(&pools_lock, NULL);
+  pthread_mutex_init(&default_lock, NULL);
 }
 
-static void atfork_init(void) { pthread_atfork(fork_prepare, fork_parent, fork_child); }
+/* The inbox's handlers first: its child handler must run before ours posts (fork_child). */
+static void atfork_init(void) {
+  aw__inbox_setup();
+  pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
 
 /* ---- pools -------------------------------------------------------------------------------- */
 
@@ -207,9 +229,11 @@ aw_pool *aw_pool_new(const aw_pool_config *cfg) {
   for (int k = 0; k < 2; k++) {
     class_lock_init(&p->cls[k].lock);
     pthread_cond_init(&p->cls[k].cond, NULL);
+    pthread_cond_init(&p->cls[k].done_cond, NULL);
     p->cls[k].klass = (uint8_t)k;
     p->cls[k].pool = p;
   }
+  pthread_mutex_init(&p->exit_lock, NULL);
   pthread_cond_init(&p->exit_cond, NULL);
   atomic_init(&p->refs, 1);
   pthread_mutex_lock(&pools_lock);
@@ -219,12 +243,19 @@ aw_pool *aw_pool_new(const aw_pool_config *cfg) {
   return p;
 }
 
-static void default_init(void) { default_pool = aw_pool_new(NULL); }
-
-aw_pool *aw_pool_default(void) {
-  pthread_once(&default_once, default_init);
-  return default_pool;
+/* The default pool (made if there is none), with a reference for the caller if ref. */
+static aw_pool *default_get(bool ref) {
+  pthread_mutex_lock(&default_lock);
+  if (!default_pool)
+    default_pool = aw_pool_new(NULL);
+  aw_pool *p = default_pool;
+  if (p && ref)
+    atomic_fetch_add(&p->refs, 1);
+  pthread_mutex_unlock(&default_lock);
+  return p;
 }
+
+aw_pool *aw_pool_default(void) { return default_get(false); }
 
 static void pool_unref(aw_pool *p) {
   if (atomic_fetch_sub(&p->refs, 1) != 1)
@@ -239,7 +270,9 @@ static void pool_unref(aw_pool *p) {
   for (int k = 0; k < 2; k++) {
     pthread_mutex_destroy(&p->cls[k].lock);
     pthread_cond_destroy(&p->cls[k].cond);
+    pthread_cond_destroy(&p->cls[k].done_cond);
   }
+  pthread_mutex_destroy(&p->exit_lock);
   pthread_cond_destroy(&p->exit_cond);
   free(p);
 }
@@ -407,17 +440,14 @@ static void job_recycle(aw_loop *L, aw_job *j) {
   w->ncache++;
 }
 
-/* Where a finished job goes: its loop's inbox (the class lock held), or away if abandoned. */
+/* A finished job goes to its loop's inbox (the class lock held), even a loop being freed. */
 static void finish(pclass *C, aw_job *j) {
   running_remove(C, j);
-  if (j->state == J_ABANDONED) {
-    pthread_mutex_unlock(&C->lock);
-    job_free(j); /* the loop is gone: what fn made is freed here */
-    pthread_mutex_lock(&C->lock);
-    return;
-  }
+  bool waited_for = j->state == J_LOOP_WAITS;
   j->state = J_DONE;
   post_done(j);
+  if (AW__UNLIKELY(waited_for))
+    pthread_cond_broadcast(&C->done_cond); /* aw__work_loop_free */
 }
 
 /*
@@ -499,8 +529,11 @@ static void *worker_main(void *arg) {
       finish(C, batch[i]);
   }
   C->threads--;
-  pthread_cond_broadcast(&P->exit_cond);
   pthread_mutex_unlock(&C->lock);
+  pthread_mutex_lock(&P->exit_lock);
+  P->live--;
+  pthread_cond_broadcast(&P->exit_cond);
+  pthread_mutex_unlock(&P->exit_lock);
   pool_unref(P);
   return NULL;
 }
@@ -511,10 +544,16 @@ static int start_thread(aw_pool *P, pclass *C) {
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
   atomic_fetch_add(&P->refs, 1);
+  pthread_mutex_lock(&P->exit_lock); /* counted before it runs: it may leave at once */
+  P->live++;
+  pthread_mutex_unlock(&P->exit_lock);
   pthread_t t;
   int r = pthread_create(&t, &attr, worker_main, C);
   pthread_attr_destroy(&attr);
   if (r != 0) {
+    pthread_mutex_lock(&P->exit_lock);
+    P->live--;
+    pthread_mutex_unlock(&P->exit_lock);
     atomic_fetch_sub(&P->refs, 1);
     atomic_fetch_add(&P->thread_start_failures, 1);
     return r;
@@ -589,9 +628,10 @@ static aw__loopwork *loopwork(aw_loop *L) {
   aw__loopwork *w = L->work;
   if (!w) {
     w = aw__calloc(sizeof *w);
-    w->pool = L->workers ? L->workers : aw_pool_default();
-    if (w->pool)
-      atomic_fetch_add(&w->pool->refs, 1); /* the pool outlives the loop's use of it */
+    /* a reference: the pool outlives the loop's use of it */
+    w->pool = L->workers ? L->workers : default_get(true);
+    if (L->workers)
+      atomic_fetch_add(&w->pool->refs, 1);
     w->fork_gen = fork_gen;
     L->work = w;
   }
@@ -675,9 +715,16 @@ void aw__job_done(aw_loop *L, void *arg) {
 }
 
 static void post_done(aw_job *j) {
-  /* never fails for lack of room: the inbox overflows into a list; -ENOMEM is the only error */
-  while (aw__loop_post_internal(j->loop, aw__job_done, j) < 0)
+  /* never fails for lack of room: the inbox overflows into a list; -ENOMEM is the only
+   * transient error, and -ESHUTDOWN cannot be: a loop closes its inbox only after
+   * aw__work_loop_free has waited for its jobs, under this lock */
+  int r;
+  while ((r = aw__loop_post_internal(j->loop, aw__job_done, j)) == -ENOMEM)
     usleep(1000);
+  if (AW__UNLIKELY(r != 0)) {
+    fprintf(stderr, "libawait: a job's completion was refused by its loop (%d)\n", r);
+    abort();
+  }
 }
 
 /* Cancels a job of L (its signal aborted, or its deadline passed); reason consumed. */
@@ -828,7 +875,7 @@ void aw__work_flush(aw_loop *L) {
         pthread_mutex_lock(&C->lock);
         locked = true;
       }
-      if (atomic_load(&P->shutdown)) { /* shut down meanwhile */
+      if (atomic_load(&P->shutdown) && !P->drain) { /* shut down meanwhile */
         x->state = J_DONE;
         x->err = JE_SHUTDOWN;
         post_done(x);
@@ -864,10 +911,19 @@ void aw__work_kick(aw_loop *L) {
   }
 }
 
+/* Whether a job of L is in the class's running list (the class lock held). */
+static bool runs_job_of(pclass *C, aw_loop *L) {
+  for (aw_job *j = C->running; j; j = j->qnext)
+    if (j->loop == L)
+      return true;
+  return false;
+}
+
 /*
- * aw_loop_free: the loop's jobs that wait are removed, the running ones are
- * abandoned to their threads (which free them), and the done ones are
- * already in the inbox, whose drain (aw__work_drop_done) frees them.
+ * aw_loop_free: the loop's jobs that wait are removed; the running ones are
+ * cancelled (aw_job_cancelled) and waited for, so that when aw_loop_free
+ * returns no job of the loop runs and every job is in the inbox, whose drain
+ * frees it (and calls arg_free) on the loop's thread.
  */
 void aw__work_loop_free(aw_loop *L) {
   aw__loopwork *w = L->work;
@@ -890,17 +946,25 @@ void aw__work_loop_free(aw_loop *L) {
       pending_sub(C, 1);
       job_end(L, j, aw_undefined(), true);
     }
-    /* running: in the class's running list; the thread frees it when it finishes */
+    /* running: cancelled, and waited for; finish posts them to the inbox */
     for (aw_job *j = C->running; j; j = j->qnext) {
-      if (j->loop == L && j->state == J_RUNNING) {
-        j->state = J_ABANDONED;
-        job_end(L, j, aw_undefined(), false);
+      if (j->loop == L) {
+        atomic_store(&j->cancelled, 1);
+        j->state = J_LOOP_WAITS;
       }
     }
-    /* done: already in the inbox, which aw_loop_free drains next */
     rr_remove(C, &w->q[k]);
     pthread_mutex_unlock(&C->lock);
   }
+  /* both classes told first, so a long job of one does not delay the other's flag */
+  for (int k = 0; k < 2; k++) {
+    pclass *C = &P->cls[k];
+    pthread_mutex_lock(&C->lock);
+    while (runs_job_of(C, L))
+      pthread_cond_wait(&C->done_cond, &C->lock);
+    pthread_mutex_unlock(&C->lock);
+  }
+  /* done: every job of L is in its inbox now, which aw_loop_free drains next */
 }
 
 /* Frees the loop's part, once its inbox was drained (after aw__work_loop_free). */
@@ -922,9 +986,22 @@ void aw__work_loop_destroy(aw_loop *L) {
 /* ---- shutdown
  * ------------------------------------------------------------------------------------ */
 
+static unsigned count_running(pclass *C) {
+  unsigned n = 0;
+  pthread_mutex_lock(&C->lock);
+  for (aw_job *j = C->running; j; j = j->qnext)
+    n++;
+  pthread_mutex_unlock(&C->lock);
+  return n;
+}
+
 int aw_pool_shutdown(aw_pool *P, bool drain, uint64_t timeout_ms, aw_pool_report *out) {
   if (!P)
     return -EINVAL;
+  /* on a loop's thread, the jobs it made this turn go to the pool first, so drain runs them */
+  aw_loop *L = aw__tls_loop;
+  if (L && L->work && L->work->pool == P && !L->freeing)
+    aw__work_flush(L);
   aw_pool_report rep = {0, 0, 0};
   for (int k = 0; k < 2; k++)
     pthread_mutex_lock(&P->cls[k].lock);
@@ -948,35 +1025,14 @@ int aw_pool_shutdown(aw_pool *P, bool drain, uint64_t timeout_ms, aw_pool_report
     deadline.tv_sec++;
     deadline.tv_nsec -= 1000000000;
   }
-  pclass *C0 = &P->cls[0], *C1 = &P->cls[1];
-  for (;;) {
-    pthread_mutex_lock(&C1->lock);
-    unsigned blocking = C1->threads;
-    unsigned blocking_running = 0;
-    for (aw_job *j = C1->running; j; j = j->qnext)
-      blocking_running++;
-    pthread_mutex_unlock(&C1->lock);
-    pthread_mutex_lock(&C0->lock);
-    unsigned left = C0->threads + blocking;
-    if (left == 0) {
-      pthread_mutex_unlock(&C0->lock);
-      break;
-    }
-    /* a thread that leaves broadcasts exit_cond holding its class lock; poll the other */
-    int r = pthread_cond_timedwait(&P->exit_cond, &C0->lock, &deadline);
-    if (r == ETIMEDOUT) {
-      unsigned running = blocking_running;
-      for (aw_job *j = C0->running; j; j = j->qnext)
-        running++;
-      rep.still_running = running;
-      rep.threads_left = C0->threads + blocking;
-      pthread_mutex_unlock(&C0->lock);
-      break;
-    }
-    pthread_mutex_unlock(&C0->lock);
-    struct timespec nap = {0, 1000000};
-    if (blocking)
-      nanosleep(&nap, NULL);
+  pthread_mutex_lock(&P->exit_lock);
+  while (P->live > 0 && pthread_cond_timedwait(&P->exit_cond, &P->exit_lock, &deadline) == 0)
+    ;
+  unsigned left = P->live;
+  pthread_mutex_unlock(&P->exit_lock);
+  if (left) {
+    rep.threads_left = left;
+    rep.still_running = count_running(&P->cls[0]) + count_running(&P->cls[1]);
   }
   if (out)
     *out = rep;
@@ -986,6 +1042,10 @@ int aw_pool_shutdown(aw_pool *P, bool drain, uint64_t timeout_ms, aw_pool_report
 void aw_pool_free(aw_pool *P) {
   if (!P)
     return;
+  pthread_mutex_lock(&default_lock);
+  if (P == default_pool)
+    default_pool = NULL; /* aw_pool_default() makes a new one when asked again */
+  pthread_mutex_unlock(&default_lock);
   aw_pool_shutdown(P, false, 5000, NULL);
   pool_unref(P); /* threads still running hold their own references */
 }

@@ -22,6 +22,7 @@ extern "C" {
 /* libawait's own codes (negative, outside the errno range). */
 #define AW_EUNCAUGHT (-4094) /* an exception or rejection reached the top */
 #define AW_ENOURING (-4093)  /* io_uring cannot be used on this system */
+#define AW_EFORKED (-4092)   /* the loop was made by the parent process (fork): free it only */
 
 /*
  * X-macro table: XX(NAME, message). The io and workers layers cover these
