@@ -635,13 +635,34 @@ static void io_wait(aw_loop *L, int timeout) {
   run_inbox(L);
 }
 
+/*
+ * A loop made before fork(), in the child. With a ring it cannot go on: the
+ * ring is the parent's (single issuer, and its ops are the parent's), so it
+ * only frees. Without one, it carries on with an eventfd of its own (the
+ * inherited one is shared with the parent, which would steal its wake-ups).
+ */
+static int fork_check(aw_loop *L) {
+  if (AW__LIKELY(!aw__inbox_forked(&L->inbox)))
+    return 0;
+  if (L->io)
+    return AW_EFORKED;
+  int fd = aw__fd_above_stdio(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (fd < 0)
+    return -errno;
+  close(L->wake_fd); /* the child's copy: the parent's stays open */
+  L->wake_fd = fd;
+  aw__inbox_adopt_forked(&L->inbox, fd);
+  return 0;
+}
+
 static int check_caller(aw_loop *L) {
   if (!L)
     return -EINVAL;
-  if (AW__UNLIKELY(aw__inbox_forked(&L->inbox)))
-    return AW_EFORKED; /* its ring and eventfd serve the parent: it only frees here */
   if (!aw__on_owner(L))
     return -EPERM;
+  int f = fork_check(L);
+  if (f)
+    return f;
   if (L->running || L->freeing)
     return -EBUSY;
   return 0;
@@ -679,8 +700,11 @@ int aw_loop_run(aw_loop *L) {
   L->stop = false;
   if (!L->failed)
     aw__checkpoint(L);
-  while (!L->failed && !L->stop && alive(L))
+  while (!L->failed && !L->stop && alive(L)) {
+    if (AW__UNLIKELY(aw__inbox_forked(&L->inbox)) && (r = fork_check(L)) != 0)
+      return finish_run(L, saved, r); /* fork()ed from one of its callbacks */
     iterate(L, true);
+  }
   if (L->failed)
     return finish_run(L, saved, AW_EUNCAUGHT);
   r = L->stop && alive(L) ? 1 : 0;

@@ -301,6 +301,22 @@ void aw__inbox_setup(void) { pthread_once(&once, init_once); }
 
 bool aw__inbox_forked(const aw__inbox *q) { return q->forks != forks; }
 
+static void lane_adopt_forked(aw__lane *l) {
+  if (l->forks != forks) {
+    atomic_store_explicit(&l->busy, false, memory_order_relaxed); /* its thread is gone */
+    l->forks = forks;
+  }
+}
+
+void aw__inbox_adopt_forked(aw__inbox *q, int wake_fd) {
+  q->wake_fd = wake_fd;
+  q->forks = forks;
+  for (uint32_t i = 0; i < q->nlanes; i++)
+    lane_adopt_forked(q->lanes[i]);
+  for (aw__lane *l = atomic_load_explicit(&q->reg, memory_order_acquire); l; l = l->reg_next)
+    lane_adopt_forked(l);
+}
+
 void aw__inbox_refuse_posts(aw__inbox *q) {
   atomic_store_explicit(&q->closing, 1, memory_order_relaxed);
 }

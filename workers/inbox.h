@@ -94,8 +94,10 @@ typedef struct aw__inbox {
 int aw__inbox_init(aw__inbox *q, int wake_fd);
 /* Once per process, before any other fork handler that posts (workers/pool.c): 0. */
 void aw__inbox_setup(void);
-/* Whether q was made in a parent process: this is a fork()ed child (loop.c refuses to run it). */
+/* Whether q was made in a parent process: this is a fork()ed child. */
 bool aw__inbox_forked(const aw__inbox *q);
+/* The child keeps q, with its own eventfd: busy flags of the parent's threads are dropped. */
+void aw__inbox_adopt_forked(aw__inbox *q, int wake_fd);
 /* The loop: aw__inbox_push(internal = false) is refused from now on. */
 void aw__inbox_refuse_posts(aw__inbox *q);
 /*

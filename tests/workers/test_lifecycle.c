@@ -482,6 +482,154 @@ static void test_fork_with_a_job_running_and_jobs_queued(void **state) {
   aw_pool_free(P);
 }
 
+/* ---- an idle pool's shutdown never waits out its timeout ---------------------------------- */
+
+/*
+ * Many shutdowns of pools whose threads are idle (spinning or asleep), with
+ * threads of the blocking class only or of both: every one returns 0. The
+ * old shutdown read the blocking count under one lock and waited under the
+ * other, so a blocking thread leaving in between was not heard and the
+ * shutdown sat out its whole timeout (-ETIMEDOUT).
+ */
+#define IDLE_ROUNDS 300
+
+static void test_idle_pool_shutdown_hears_every_thread_leave(void **state) {
+  (void)state;
+  lf_reset();
+  int timeouts = 0;
+  for (int r = 0; r < IDLE_ROUNDS; r++) {
+    aw_pool_config cfg = {.cpu_threads = 1, .blocking_threads = 1 + r % 4,
+                          .spin_us = r % 3 == 0 ? 1 : 50};
+    aw_pool *P = aw_pool_new(&cfg);
+    assert_non_null(P);
+    aw_loop *L = wk_loop(P);
+    lf_work(L, job_echo, 1, AW_WORK_BLOCKING, "b");
+    if (r % 2)
+      lf_work(L, job_echo, 2, AW_WORK_CPU, "c");
+    run_ok(L);
+    if (r % 5 == 0)
+      wk_nap_us(200); /* asleep rather than spinning */
+    aw_pool_report rep;
+    /* a liveness bound only: an idle pool's threads leave at once */
+    if (aw_pool_shutdown(P, r % 2 == 0, 10000, &rep) != 0)
+      timeouts++;
+    wlog_reset();
+    assert_int_equal(aw_loop_free(L), 0);
+    aw_pool_free(P);
+  }
+  assert_int_equal(timeouts, 0);
+  assert_int_equal(aw_objects_alive(), wk_base);
+}
+
+/* ---- drain covers the jobs a loop has not handed over yet --------------------------------- */
+
+static void drain_this_turn(aw_loop *L, void *arg) {
+  (void)arg;
+  lf_work(L, job_echo, 7, AW_WORK_CPU, "A"); /* in the loop's batch: not in the pool yet */
+  lf_work(L, job_echo, 8, AW_WORK_BLOCKING, "B");
+  LF.r1 = aw_pool_shutdown(LF.P, true, WK_SAFETY_MS, &LF.rep1);
+  lf_work(L, job_echo, 9, AW_WORK_CPU, "C"); /* after the shutdown: refused */
+}
+
+static void test_shutdown_drain_runs_jobs_not_yet_handed_to_the_pool(void **state) {
+  (void)state;
+  lf_reset();
+  /* made in a callback, then the shutdown in the same turn */
+  aw_pool *P = LF.P = wk_pool(1, 1);
+  aw_loop *L = LF.L = wk_loop(P);
+  aw_set_immediate(L, drain_this_turn, NULL);
+  run_ok(L);
+  assert_int_equal(LF.r1, 0);
+  assert_int_equal(LF.rep1.cancelled, 0);
+  assert_true(strcmp(wlog_buf, "C!AbortError:the worker pool was shut down A:7 B:8") == 0 ||
+              strcmp(wlog_buf, "C!AbortError:the worker pool was shut down B:8 A:7") == 0);
+  wk_finish(L);
+  aw_pool_free(P);
+
+  /* made before aw_loop_run (not running: no turn to hand them over in), then shut down */
+  wlog_reset();
+  P = LF.P = wk_pool(1, 1);
+  L = LF.L = wk_loop(P);
+  lf_work(L, job_echo, 1, AW_WORK_CPU, "a");
+  lf_work(L, job_echo, 2, AW_WORK_BLOCKING, "b");
+  assert_int_equal(aw_pool_shutdown(P, true, WK_SAFETY_MS, NULL), 0);
+  run_ok(L); /* handed over now: a thread starts again for them */
+  assert_true(strcmp(wlog_buf, "a:1 b:2") == 0 || strcmp(wlog_buf, "b:2 a:1") == 0);
+  wk_finish(L);
+  assert_int_equal(aw_pool_shutdown(P, true, WK_SAFETY_MS, NULL), 0);
+  aw_pool_free(P);
+}
+
+/* ---- the default pool can be freed -------------------------------------------------------- */
+
+static void test_freeing_the_default_pool_then_using_it_again(void **state) {
+  (void)state;
+  lf_reset();
+  aw_pool *D = aw_pool_default();
+  assert_non_null(D);
+  aw_loop *L = wk_loop(NULL); /* the default pool */
+  lf_work(L, job_echo, 1, AW_WORK_CPU, "a");
+  run_ok(L);
+  wk_finish(L);
+  aw_pool_free(D); /* its memory goes: no loop holds it */
+  aw_pool *D2 = aw_pool_default();
+  assert_non_null(D2); /* a new one (maybe at the same address), never the freed one */
+  L = wk_loop(NULL);
+  lf_work(L, job_echo, 2, AW_WORK_CPU, "b");
+  lf_work(L, job_echo, 3, AW_WORK_BLOCKING, "c");
+  run_ok(L);
+  assert_true(strcmp(wlog_buf, "a:1 b:2 c:3") == 0 || strcmp(wlog_buf, "a:1 c:3 b:2") == 0);
+  wk_finish(L);
+  assert_int_equal(wk_pool_stats(aw_pool_default()).thread_starts > 0, 1);
+}
+
+/* ---- fork(): a loop with a ring cannot run in the child ----------------------------------- */
+
+static void fork_tick(aw_loop *L, void *arg) {
+  (void)L;
+  (void)arg;
+  wlog("tick");
+}
+
+/*
+ * The child's copy of a loop with an io_uring: its ring serves the parent's
+ * task, so aw_loop_run and aw_loop_run_once return AW_EFORKED at once (the
+ * old loop spun on the failing io_uring_enter until its timer came), and
+ * aw_loop_free frees it at once (the old one waited 5 s for CQEs that never
+ * come). The parent's loop is untouched.
+ */
+static void test_fork_child_refuses_to_run_a_loop_with_a_ring(void **state) {
+  (void)state;
+  lf_reset();
+  aw_loop *L = aw_loop_new(NULL, NULL);
+  if (!L) {
+    print_message("    skipped: no io_uring here\n");
+    skip();
+    return;
+  }
+  assert_int_not_equal(aw_set_timeout(L, 200, fork_tick, NULL), 0);
+  fflush(NULL);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    alarm(60);
+    int code = 0;
+    if (aw_loop_run(L) != AW_EFORKED)
+      code = 40;
+    else if (aw_loop_run_once(L, false) != AW_EFORKED)
+      code = 41;
+    else if (strcmp(wlog_buf, "") != 0)
+      code = 42; /* the timer must not have run */
+    else if (aw_loop_free(L) != 0)
+      code = 43;
+    _exit(code);
+  }
+  assert_int_equal(wait_child(pid), 0);
+  run_ok(L);
+  assert_log("tick");
+  wk_finish(L);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       WK_TEST(test_shutdown_drain_runs_queued_jobs),
@@ -492,6 +640,10 @@ int main(void) {
       WK_TEST(test_partial_thread_failure_degrades_and_runs_everything),
       WK_TEST(test_fork_child_runs_jobs_on_the_parents_pool),
       WK_TEST(test_fork_with_a_job_running_and_jobs_queued),
+      WK_TEST(test_idle_pool_shutdown_hears_every_thread_leave),
+      WK_TEST(test_shutdown_drain_runs_jobs_not_yet_handed_to_the_pool),
+      WK_TEST(test_fork_child_refuses_to_run_a_loop_with_a_ring),
+      WK_TEST(test_freeing_the_default_pool_then_using_it_again),
   };
   return cmocka_run_group_tests_name("workers: lifecycle", tests, NULL, NULL);
 }

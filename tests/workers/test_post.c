@@ -28,6 +28,7 @@
 #include "workers.h"
 
 #include <semaphore.h>
+#include <sys/eventfd.h>
 
 #include "executor/internal.h" /* L->inbox.nlanes: lanes the loop still holds */
 
@@ -488,6 +489,113 @@ static void test_posts_from_the_loop_thread_run_in_order(void **state) {
   wk_finish(L);
 }
 
+/* ---- the last post ends the loop, which is freed at once ------------------------------------ */
+
+/*
+ * A thread posts a few tasks, the last of which lets the loop end; the test
+ * frees the loop the moment aw_loop_run returns, while the poster may still
+ * be inside aw_loop_post (reading the inbox, writing the eventfd). Half the
+ * rounds also finish a pool job last. Then a post to the freed loop is
+ * refused (-ESHUTDOWN) without touching it, and an eventfd made right after
+ * the free (often with the loop's old number) never receives a stray write.
+ * ASan/TSan: a use after free on the old code.
+ */
+#define END_ROUNDS 400
+
+static struct endpost {
+  aw_loop *L;
+  sem_t go, done;
+  int round;
+  _Atomic int ran;
+  int post_fail, after_free, quit;
+} EP;
+
+static void ep_noop(aw_loop *L, void *arg) {
+  (void)L;
+  (void)arg;
+  atomic_fetch_add(&EP.ran, 1);
+}
+
+static void ep_last(aw_loop *L, void *arg) {
+  (void)arg;
+  atomic_fetch_add(&EP.ran, 1);
+  aw_loop_unref(L); /* nothing keeps the loop alive now: aw_loop_run returns */
+}
+
+static void *ep_poster(void *arg) {
+  (void)arg;
+  for (;;) {
+    sem_wait(&EP.go);
+    if (EP.quit)
+      return NULL;
+    aw_loop *L = EP.L;
+    int k = EP.round % 4;
+    if (EP.round % 3 == 1)
+      wk_nap_us(300); /* the loop is asleep by now: the post writes its eventfd */
+    for (int i = 0; i < k; i++)
+      if (aw_loop_post(L, ep_noop, NULL) != 0)
+        EP.post_fail++;
+    if (aw_loop_post(L, ep_last, NULL) != 0)
+      EP.post_fail++;
+    sem_post(&EP.done);
+    /* L is freed (or being freed) now: refused, never touched */
+    sem_wait(&EP.go);
+    if (aw_loop_post(L, ep_noop, NULL) != -ESHUTDOWN)
+      EP.after_free++;
+    sem_post(&EP.done);
+  }
+}
+
+static aw_val ep_job(aw_job *job, void *arg) {
+  (void)job;
+  (void)arg;
+  return aw_int(1);
+}
+
+static void test_last_post_ends_the_loop_freed_at_once(void **state) {
+  (void)state;
+  memset(&EP, 0, sizeof EP);
+  assert_int_equal(sem_init(&EP.go, 0, 0), 0);
+  assert_int_equal(sem_init(&EP.done, 0, 0), 0);
+  pthread_t t;
+  assert_int_equal(pthread_create(&t, NULL, ep_poster, NULL), 0);
+  int strays = 0, want = 0;
+  for (int r = 0; r < END_ROUNDS; r++) {
+    aw_loop_config cfg = {.no_io = r % 2 == 0}; /* a quick free, or one with a ring */
+    aw_loop *L = aw_loop_new(&cfg, NULL);
+    if (!L)
+      L = wk_loop(NULL);
+    EP.L = L;
+    EP.round = r;
+    aw_loop_ref(L);
+    if (r % 2 == 1)
+      then_drop(aw_work(L, ep_job, NULL, NULL), NULL, NULL, NULL);
+    want += r % 4 + 1;
+    sem_post(&EP.go);
+    run_ok(L);
+    assert_int_equal(aw_loop_free(L), 0);
+    int efd = eventfd(0, EFD_NONBLOCK); /* often the number the loop's eventfd had */
+    sem_wait(&EP.done);
+    sem_post(&EP.go);
+    sem_wait(&EP.done);
+    uint64_t v;
+    if (efd >= 0 && read(efd, &v, sizeof v) == (ssize_t)sizeof v)
+      strays++;
+    if (efd >= 0)
+      close(efd);
+  }
+  EP.quit = 1;
+  sem_post(&EP.go);
+  assert_int_equal(pthread_join(t, NULL), 0);
+  assert_int_equal(EP.post_fail, 0);
+  assert_int_equal(EP.after_free, 0);
+  assert_int_equal(strays, 0);
+  assert_int_equal(atomic_load(&EP.ran), want);
+  sem_destroy(&EP.go);
+  sem_destroy(&EP.done);
+  assert_int_equal(aw_objects_alive(), wk_base);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       WK_TEST(test_eight_threads_post_concurrently),
@@ -497,6 +605,7 @@ int main(void) {
       WK_TEST(test_ping_pong_never_loses_a_wakeup),
       WK_TEST(test_busy_loop_needs_few_wake_signals),
       WK_TEST(test_posts_from_the_loop_thread_run_in_order),
+      WK_TEST(test_last_post_ends_the_loop_freed_at_once),
   };
   return cmocka_run_group_tests_name("workers: post", tests, NULL, NULL);
 }
