@@ -20,6 +20,35 @@
  * and every promise, timer and async function of the loop, is for that
  * thread only, except aw_loop_post(), which any thread may call. Calls from
  * another thread fail with -EPERM (and never corrupt anything).
+ *
+ * Lifetime, across threads (the contract):
+ *  - Another thread may call aw_loop_post(L) at any time, also while L is
+ *    being freed and after aw_loop_free(L) has returned: once aw_loop_free
+ *    has begun, a post is refused with -ESHUTDOWN, never a crash, and the
+ *    posting thread never reads or writes L's memory or its eventfd again
+ *    (a post that races the start of aw_loop_free is either refused or
+ *    queued and then dropped unrun). The one hazard left is the caller's:
+ *    after aw_loop_free returned, a new loop may be made at the same
+ *    address, and a post through the old pointer then goes to the new loop.
+ *  - aw_loop_free returns only when no other thread is inside a post to L
+ *    or finishing a job of L: from then on no thread touches L.
+ *  - At aw_loop_free: posts not yet run are dropped (never run); jobs of L
+ *    still queued are dropped, jobs running are cancelled (aw_job_cancelled
+ *    turns true) and waited for; no promise settles; every job's arg_free
+ *    runs on this thread before aw_loop_free returns, and memory a job
+ *    borrowed (its arg without arg_free) may be freed once it has returned.
+ *    See aw/work.h and aw/io.h for jobs and I/O operations.
+ *
+ * fork(): a loop belongs to the process that made it. In a child, a loop
+ * inherited from the parent that has an io_uring cannot run (the ring
+ * serves the parent's task, and its operations are the parent's):
+ * aw_loop_run and aw_loop_run_once return AW_EFORKED at once (a run in
+ * progress, if the fork was made from one of its callbacks, returns it at
+ * its next iteration), and aw_loop_free frees the child's copy at once,
+ * without touching the ring (operations in flight are the parent's; the
+ * child leaves their memory alone). Make a new loop in the child. A loop
+ * without a ring (no_io) goes on in the child, with an eventfd of its own.
+ * The parent's loop is never affected.
  */
 #ifndef AW_LOOP_H
 #define AW_LOOP_H
@@ -64,7 +93,8 @@ aw_loop *aw_loop_new(const aw_loop_config *cfg, aw_val *err);
  * aw_loop_stop() was called (returns 1 if something still keeps the loop
  * alive, 0 if not, as uv_run does), or an exception reached the top
  * (AW_EUNCAUGHT: it was printed to stderr; aw_loop_exception() has it).
- * -EPERM from another thread, -EBUSY if the loop is already running.
+ * -EPERM from another thread, -EBUSY if the loop is already running,
+ * AW_EFORKED in a fork()ed child for a loop with a ring made by the parent.
  */
 int aw_loop_run(aw_loop *L);
 
@@ -82,9 +112,11 @@ void aw_loop_stop(aw_loop *L);
 /*
  * Frees the loop. Work still queued is dropped without running: timers,
  * immediates, posts, microtasks; async functions still suspended are freed
- * with their frames. Promises you still hold stay valid until you release
- * them (the loop's memory goes with the last one). -EBUSY while running,
- * -EPERM from another thread.
+ * with their frames. The loop's pool jobs that run are cancelled and waited
+ * for (see the lifetime contract above); no promise settles. Promises you
+ * still hold stay valid until you release them (the loop's memory goes with
+ * the last one). Other threads' posts are refused (-ESHUTDOWN) from the
+ * moment it begins. -EBUSY while running, -EPERM from another thread.
  */
 int aw_loop_free(aw_loop *L);
 
@@ -93,8 +125,10 @@ int aw_loop_free(aw_loop *L);
  * may make. Tasks posted by one thread run in the order it posted them;
  * tasks from different threads have no order between them. Never blocks on
  * the loop and drops nothing (a thread that outruns the loop queues on). 0,
- * or -EINVAL (NULL), -ESHUTDOWN (the loop is being freed), -ENOMEM. A queued
- * post keeps the loop alive.
+ * or -EINVAL (NULL), -ESHUTDOWN (aw_loop_free has begun or is over: nothing
+ * was queued, and L was not touched), -ENOMEM. A queued post keeps the loop
+ * alive; one still queued when the loop is freed never runs (arg stays
+ * yours).
  */
 int aw_loop_post(aw_loop *L, aw_task_fn fn, void *arg);
 

@@ -9,11 +9,19 @@
  * A job never touches a promise or the loop: everything it needs travels in
  * arg, and its result travels back in the value it returns. Objects it makes
  * (buffers, strings, errors) belong to the job's thread until fn returns,
- * then to the loop's. arg is yours: keep it alive until the promise settles;
- * or give opts.arg_free, and the job owns it: arg_free(arg) runs exactly once
- * when the job is over (after fn ran, or when it never will: cancelled,
- * refused, shut down), on the loop's thread, or on the job's thread if the
- * loop was freed while the job ran.
+ * then to the loop's. arg is yours: keep it alive until the promise settles,
+ * or, if the loop is freed first, until aw_loop_free has returned; or give
+ * opts.arg_free, and the job owns it: arg_free(arg) runs exactly once when
+ * the job is over (after fn ran, or when it never will: cancelled, refused,
+ * shut down, its loop freed), on the loop's thread.
+ *
+ * Jobs and aw_loop_free (the lifetime contract, see aw/loop.h): the loop's
+ * jobs that wait (made this turn, or queued in the pool) are dropped and
+ * never run; the ones that run are cancelled (aw_job_cancelled turns true)
+ * and aw_loop_free waits until fn has returned, however long that takes, so
+ * long jobs should poll the flag. No promise of the loop settles. When
+ * aw_loop_free returns, no fn of the loop runs, each arg_free has run (on the
+ * loop's thread) and no pool thread touches the loop again.
  *
  * Two classes of threads, so that slow blocking calls never starve CPU work
  * and the other way round (libuv's well-known threadpool starvation):
@@ -24,6 +32,10 @@
  * Threads start when work arrives. One pool may serve several loops, which
  * take turns (round robin), so a loop that queues a million jobs does not
  * starve another.
+ *
+ * fork(): in the child the pool works (re-initialised, as libuv does): jobs
+ * that were running fail ("the thread running this job does not exist after
+ * fork()"), queued ones run on new threads. See aw/loop.h for the loops.
  *
  * Cancellation: a job accepts an aw_signal. Aborting it while the job waits
  * removes it and rejects its promise with the signal's reason; aborting it
@@ -86,7 +98,12 @@ typedef struct aw_pool_config {
 
 /* A new pool (no thread runs until work arrives). NULL if out of memory. */
 aw_pool *aw_pool_new(const aw_pool_config *cfg);
-/* The process's pool, made on first use with the defaults. */
+/*
+ * The process's pool, made on first use with the defaults (borrowed). After
+ * aw_pool_free(aw_pool_default()) the next call makes a new one: loops that
+ * had used the old one keep it (shut down: their aw_work rejects), loops
+ * that had not yet used a pool get the new one.
+ */
 aw_pool *aw_pool_default(void);
 /* Which pool the loop's aw_work uses: -EBUSY once the loop has used one. */
 int aw_loop_set_pool(aw_loop *L, aw_pool *pool);
@@ -105,13 +122,18 @@ typedef struct aw_pool_report {
 } aw_pool_report;
 
 /*
- * Stops the pool. drain: jobs already queued still run; otherwise they are
- * rejected with an AbortError "the worker pool was shut down". Waits up to
- * timeout_ms for the threads to finish, then reports what still runs instead
- * of hanging: those threads finish their job on their own, its promise
- * settles with its result as usual (or, if its loop was freed meanwhile, the
- * result is freed), and then they exit. Later aw_work calls on the pool
- * reject. Returns 0, or -ETIMEDOUT if something was still running.
+ * Stops the pool. drain: every job made before the call still runs: those
+ * queued in the pool, and those a loop made but has not handed to the pool
+ * yet (a loop hands its jobs over once per turn; called on a loop's thread,
+ * shutdown hands that loop's over first; another loop's go when that loop
+ * next turns, and a thread starts again to run them if the pool's had left).
+ * Without drain they are rejected with an AbortError "the worker pool was
+ * shut down" (report.cancelled counts those in the pool, the calling loop's
+ * included). Waits up to timeout_ms for the threads to finish, then reports
+ * what still runs instead of hanging: those threads finish their job on
+ * their own, its promise settles with its result as usual, and then they
+ * exit. Later aw_work calls on the pool reject. Returns 0, or -ETIMEDOUT if
+ * something was still running.
  */
 int aw_pool_shutdown(aw_pool *pool, bool drain, uint64_t timeout_ms, aw_pool_report *out);
 
