@@ -184,8 +184,8 @@ int aw_loop_free(aw_loop *L) {
   if (L->running)
     return -EBUSY;
   aw__inbox_refuse_posts(&L->inbox); /* other threads' posts are refused from here */
-  L->freeing = true;                  /* and so is new work of this thread */
-  L->live++;         /* what we drop below must not destroy L under our feet */
+  L->freeing = true;                 /* and so is new work of this thread */
+  L->live++;                         /* what we drop below must not destroy L under our feet */
   aw_loop *saved = aw__tls_loop;
   aw__tls_loop = L;
   drop_queues(L);

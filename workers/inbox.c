@@ -32,7 +32,7 @@ struct aw__lane {
   _Alignas(64) _Atomic uint32_t over_count;
   _Atomic uint32_t refs; /* the loop's and the producer's */
   unsigned forks;        /* made in this process (see forks below), or inherited */
-  aw__lane *reg_next; /* on the loop's registration list */
+  aw__lane *reg_next;    /* on the loop's registration list */
   pthread_mutex_t over_lock;
   aw__inbox_task *over; /* a circular array */
   uint32_t over_len, over_cap, over_head;

@@ -498,8 +498,8 @@ static void test_idle_pool_shutdown_hears_every_thread_leave(void **state) {
   lf_reset();
   int timeouts = 0;
   for (int r = 0; r < IDLE_ROUNDS; r++) {
-    aw_pool_config cfg = {.cpu_threads = 1, .blocking_threads = 1 + r % 4,
-                          .spin_us = r % 3 == 0 ? 1 : 50};
+    aw_pool_config cfg = {
+        .cpu_threads = 1, .blocking_threads = 1 + r % 4, .spin_us = r % 3 == 0 ? 1 : 50};
     aw_pool *P = aw_pool_new(&cfg);
     assert_non_null(P);
     aw_loop *L = wk_loop(P);
