@@ -62,7 +62,16 @@ aw_promise *aw_fs_open(aw_loop *L, const char *path, int flags, int mode, const 
 aw_promise *aw_fs_close(aw_loop *L, int fd, const aw_io_opts *o);
 
 /*
- * Reads up to len bytes at offset (-1: at the file position, which advances).
+ * Offsets: AW_FS_CUR (-1) reads or writes at the file position, which
+ * advances, as read(2)/write(2); 0 or more at that offset, leaving the
+ * position alone, as pread(2)/pwrite(2). As pread, any other negative offset
+ * rejects with EINVAL, and an offset on a pipe, FIFO or socket with ESPIPE
+ * ("read fd 7: Illegal seek (ESPIPE)"): use AW_FS_CUR there.
+ */
+#define AW_FS_CUR ((int64_t)-1)
+
+/*
+ * Reads up to len bytes at offset (AW_FS_CUR: at the file position).
  * Resolves with a new buffer of the bytes read (shorter at end of file, empty
  * at end of file).
  */

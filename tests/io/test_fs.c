@@ -42,6 +42,28 @@
 
 /* The library's test hook (io/file.c): an atomic write_file stops dead before this step. */
 extern int aw__write_file_crash_at;
+/* And the random part of atomic write_file's temporary names (NULL: getrandom). */
+extern uint64_t (*aw__write_file_tmp_rand)(void);
+
+/* Temporary-name randoms the next atomic writes get, in order (then 0x5a5a... for ever). */
+static struct {
+  uint64_t v[8];
+  unsigned n, next;
+} rands;
+
+static uint64_t next_rand(void) {
+  return rands.next < rands.n ? rands.v[rands.next++] : 0x5a5a5a5a5a5a5a5au;
+}
+
+/* Makes the next atomic writes' temporary names predictable: "PATH.tmp.PID.<v as 16 hex>". */
+static void fix_tmp_names(unsigned n, const uint64_t *v) {
+  memcpy(rands.v, v, n * sizeof *v);
+  rands.n = n;
+  rands.next = 0;
+  aw__write_file_tmp_rand = next_rand;
+}
+
+static const char *tmp_name_of(const char *path, uint64_t v);
 /* The step numbers of io/file.c. */
 enum {
   S_OPEN = 1,
@@ -88,6 +110,7 @@ static int setup(void **state) {
   T.L = NULL;
   T.nheld = 0;
   aw__write_file_crash_at = 0;
+  aw__write_file_tmp_rand = NULL;
   loop(); /* first: io_test_loop takes the leak baseline, so no object may come before it */
   return 0;
 }
@@ -95,6 +118,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
   (void)state;
   aw__write_file_crash_at = 0;
+  aw__write_file_tmp_rand = NULL;
   release_held();
   if (T.L) { /* the test stopped half-way */
     aw_loop_free(T.L);
@@ -144,6 +168,10 @@ static const char *fmt(const char *f, ...) {
   vsnprintf(s, sizeof ring[0], f, ap);
   va_end(ap);
   return s;
+}
+
+static const char *tmp_name_of(const char *path, uint64_t v) {
+  return fmt("%s.tmp.%d.%016llx", path, (int)getpid(), (unsigned long long)v);
 }
 
 /* ---- running operations ------------------------------------------------------------------- */
@@ -1737,8 +1765,10 @@ static void write_file_atomic_to_a_relative_path_writes_beside_it(void **state) 
 static void write_file_atomic_in_a_missing_directory_rejects_with_enoent(void **state) {
   (void)state;
   const char *path = P("no/f");
+  fix_tmp_names(1, (uint64_t[]){0xabc});
+  /* the step that fails works on the temporary file: the error names it */
   expect_errno(aw_fs_write_file(loop(), path, aw_buf_from("x", 1), &ATOMIC), ENOENT,
-               fmt("open %s: No such file or directory (ENOENT)", path));
+               fmt("open %s: No such file or directory (ENOENT)", tmp_name_of(path, 0xabc)));
   assert_string_equal(other_entries((const char *[]){NULL}), "");
   finish();
 }
@@ -1748,8 +1778,9 @@ write_file_atomic_over_a_directory_rejects_with_eisdir_and_removes_the_temporary
   (void)state;
   const char *path = P("d");
   assert_int_equal(mkdir(path, 0755), 0);
+  fix_tmp_names(1, (uint64_t[]){0xabc});
   expect_errno(aw_fs_write_file(loop(), path, aw_buf_from("x", 1), &ATOMIC), EISDIR,
-               fmt("rename %s: Is a directory (EISDIR)", path));
+               fmt("rename %s -> %s: Is a directory (EISDIR)", tmp_name_of(path, 0xabc), path));
   assert_string_equal(other_entries((const char *[]){"d", NULL}), "");
   struct stat st;
   assert_int_equal(stat(path, &st), 0);
