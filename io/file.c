@@ -21,8 +21,11 @@
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
+#include <stdatomic.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 /* A test hook: an atomic write_file stops dead before this step (0: never). */
@@ -55,6 +58,9 @@ typedef struct fop {
   int err_step; /* and the step it happened at */
   int dir_fd;   /* write_file atomic: the directory */
   bool atomic;
+  bool tmp_created;  /* write_file atomic: this op created path2 (only then is it removed) */
+  uint8_t tmp_tries; /* write_file atomic: temporary names tried (a new one after EEXIST) */
+  bool has_path;     /* a path operation (its path may be ""), not a descriptor one */
   bool owns_fd;      /* op.fd was opened by this op (read_file, write_file), not given */
   struct statx *stx; /* stat ops */
   const char *path2; /* rename's target, write_file's temporary file (in path's block) */
@@ -63,10 +69,13 @@ typedef struct fop {
 
 static fop *F(aw__op *op) { return (fop *)op; }
 
+/* The path as errors name it: '' for the empty one, as Node ("open ''"). */
+static const char *path_text(const char *path) { return path[0] ? path : "''"; }
+
 /* "fd 7" for descriptor operations, the path for the others. */
 static const char *what(fop *f, char *tmp, size_t n) {
-  if (f->path[0])
-    return f->path;
+  if (f->has_path)
+    return path_text(f->path);
   snprintf(tmp, n, "fd %d", f->op.fd);
   return tmp;
 }
@@ -96,19 +105,29 @@ static void fop_cleanup(aw_loop *L, aw__op *op) {
   (void)L;
 }
 
-/* An aborted step that opened something closes it. */
+/*
+ * An aborted op closes what it opened and removes an atomic write's temporary
+ * file. res -ECANCELED: the step did not happen (cancelled, or stopped before
+ * it was submitted), so a close step's descriptor is still open; any other
+ * result of a close step means the kernel closed it (close releases the
+ * descriptor even when it reports an error).
+ */
 static void fop_on_abort(aw_loop *L, aw__op *op, int res, uint32_t flags) {
   fop *f = F(op);
   (void)flags;
-  if ((f->step == S_OPEN || f->step == S_DOPEN) && res >= 0)
+  bool ran = res != -ECANCELED;
+  if ((f->step == S_OPEN || f->step == S_DOPEN) && res >= 0) {
     aw__quiet_close(L, res);
-  if (f->path2 && f->atomic && f->step <= S_RENAME)
-    unlink(f->path2); /* an atomic write's temporary file */
-  if (f->owns_fd && op->fd >= 0 && f->step != S_CLOSE) {
+    if (f->step == S_OPEN && f->atomic)
+      f->tmp_created = true;
+  }
+  if (f->tmp_created && f->step <= S_RENAME && !(f->step == S_RENAME && res >= 0))
+    unlink(f->path2); /* an atomic write's temporary file, not renamed */
+  if (f->owns_fd && op->fd >= 0 && (f->step != S_CLOSE || !ran)) {
     aw__quiet_close(L, op->fd); /* never a descriptor the caller gave */
     op->fd = -1;
   }
-  if (f->dir_fd >= 0 && f->step != S_DCLOSE) {
+  if (f->dir_fd >= 0 && (f->step != S_DCLOSE || !ran)) {
     aw__quiet_close(L, f->dir_fd);
     f->dir_fd = -1;
   }
@@ -121,8 +140,10 @@ static fop *fop_new(aw_loop *L, const aw__op_vt *vt, const char *path, const cha
   fop *f = (fop *)aw__op_new(L, vt, sizeof(fop) + n1 + n2, o, early);
   if (!f)
     return NULL;
-  if (path)
+  if (path) {
     memcpy(f->path, path, n1);
+    f->has_path = true;
+  }
   if (path2) {
     memcpy(f->path + n1, path2, n2);
     f->path2 = f->path + n1;
@@ -219,7 +240,26 @@ aw_promise *aw_fs_close(aw_loop *L, int fd, const aw_io_opts *o) {
 /* ---- read, write ----------------------------------------------------------------------- */
 
 static uint64_t at(fop *f, size_t done_bytes) {
-  return f->offset < 0 ? (uint64_t)-1 : (uint64_t)f->offset + done_bytes;
+  return f->offset == AW_FS_CUR ? (uint64_t)-1 : (uint64_t)f->offset + done_bytes;
+}
+
+/*
+ * An offset the kernel would not honour, rejected as pread/pwrite do: a
+ * negative one other than AW_FS_CUR (EINVAL), and any offset on a pipe or a
+ * socket (ESPIPE; io_uring would read from the stream and ignore it). NULL
+ * if the offset is fine.
+ */
+static aw_promise *bad_offset(aw_loop *L, const char *name, int fd, int64_t offset) {
+  int e = 0;
+  if (offset < 0 && offset != AW_FS_CUR)
+    e = EINVAL;
+  else if (offset >= 0 && lseek(fd, 0, SEEK_CUR) < 0 && errno == ESPIPE)
+    e = ESPIPE;
+  if (!e)
+    return NULL;
+  char what[32];
+  snprintf(what, sizeof what, "fd %d", fd);
+  return aw_promise_rejected(L, aw_obj_val(aw_error_errno(-e, name, what)));
 }
 
 static void read_prep(aw__op *op, struct io_uring_sqe *sqe) {
@@ -249,6 +289,11 @@ FOP_VT(read, read_prep, read_complete);
 
 static aw_promise *read_common(aw_loop *L, int fd, aw_buf *buf, int64_t offset, bool into,
                                const aw_io_opts *o) {
+  aw_promise *bad = bad_offset(L, "read", fd, offset);
+  if (bad) {
+    aw_release(buf);
+    return bad;
+  }
   fop *f;
   aw_promise *early = fd_simple(L, &read_vt, fd, o, &f);
   if (!f) {
@@ -312,6 +357,11 @@ aw_promise *aw_fs_write(aw_loop *L, int fd, aw_buf *data, int64_t offset, const 
   if (fd < 0) {
     aw_release(data);
     CHECK_FD(L, fd, "write");
+  }
+  aw_promise *bad = bad_offset(L, "write", fd, offset);
+  if (bad) {
+    aw_release(data);
+    return bad;
   }
   fop *f;
   aw_promise *early = fd_simple(L, &write_vt, fd, o, &f);
@@ -412,6 +462,12 @@ static aw_promise *vector_op(aw_loop *L, const aw__op_vt *vt, int fd, aw_buf **b
       return aw__io_bad_args(L, "readv/writev: 1 to 1024 buffers");
     CHECK_FD(L, fd, vt->name);
   }
+  aw_promise *bad = bad_offset(L, vt->name, fd, offset);
+  if (bad) {
+    for (size_t i = 0; i < n; i++)
+      aw_release(bufs[i]);
+    return bad;
+  }
   fop *f;
   aw_promise *early = fd_simple(L, vt, fd, o, &f);
   if (!f) {
@@ -454,7 +510,7 @@ const struct statx *aw_fs_statx(aw_val v) {
 static void stat_prep(aw__op *op, struct io_uring_sqe *sqe) {
   fop *f = F(op);
   f->step = S_FSTAT;
-  if (f->path[0])
+  if (f->has_path)
     io_uring_prep_statx(sqe, AT_FDCWD, f->path, f->flags, STATX_WANT, f->stx);
   else
     io_uring_prep_statx(sqe, op->fd, "", AT_EMPTY_PATH | f->flags, STATX_WANT, f->stx);
@@ -628,7 +684,8 @@ static const char *step_name(int step) {
 
 /* A multi-step op's failure, named after the step that failed: "open /x/y: ...". */
 static void step_fail(fop *f, int step, int res) {
-  aw__op_settle(&f->op, aw_throw(aw_obj_val(aw_error_errno(res, step_name(step), f->path))));
+  aw__op_settle(&f->op,
+                aw_throw(aw_obj_val(aw_error_errno(res, step_name(step), path_text(f->path)))));
   aw__op_finish(&f->op);
 }
 
@@ -722,7 +779,48 @@ aw_promise *aw_fs_read_file(aw_loop *L, const char *path, const aw_io_opts *o) {
 /* ---- write_file
  * ------------------------------------------------------------------------------------ */
 
-static unsigned tmp_counter;
+/*
+ * An atomic write's temporary file: "PATH.tmp.PID.R" beside the target, R 16
+ * random hex digits, created with O_EXCL. Two writes at once (on any thread,
+ * in any process) pick different names; a name that exists anyway (a file a
+ * crash left, say) is never touched: the write picks another one (up to
+ * TMP_TRIES). Only a temporary file this op created is removed.
+ *
+ * Why not O_TMPFILE + linkat: linkat cannot replace the target, so the
+ * unnamed file still needs a unique name of its own before the rename, and
+ * giving it one needs CAP_DAC_READ_SEARCH (AT_EMPTY_PATH) or /proc; the
+ * O_EXCL name is as safe and works on every file system.
+ */
+#define TMP_TRIES 16
+#define TMP_HEX 16
+
+/* A test hook: the random part of the next temporary name (NULL: getrandom). */
+uint64_t (*aw__write_file_tmp_rand)(void);
+
+static uint64_t tmp_rand(void) {
+  if (aw__write_file_tmp_rand)
+    return aw__write_file_tmp_rand();
+  uint64_t v;
+  if (getrandom(&v, sizeof v, GRND_NONBLOCK) == (ssize_t)sizeof v)
+    return v;
+  /* no entropy yet (early boot): unique within the process, and mixed with the time */
+  static _Atomic uint64_t seq;
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  v = atomic_fetch_add(&seq, 1) + ((uint64_t)ts.tv_sec << 32 ^ (uint64_t)ts.tv_nsec);
+  v ^= v >> 30; /* splitmix64's finalizer */
+  v *= 0xbf58476d1ce4e5b9u;
+  v ^= v >> 27;
+  v *= 0x94d049bb133111ebu;
+  return v ^ (v >> 31);
+}
+
+/* Writes a fresh random part into the temporary name (its last TMP_HEX characters). */
+static void tmp_rename(char *tmp) {
+  char hex[TMP_HEX + 1];
+  snprintf(hex, sizeof hex, "%016llx", (unsigned long long)tmp_rand());
+  memcpy(tmp + strlen(tmp) - TMP_HEX, hex, TMP_HEX);
+}
 
 static void wf_prep(aw__op *op, struct io_uring_sqe *sqe) {
   fop *f = F(op);
@@ -779,7 +877,18 @@ static void wf_next(fop *f, int step) {
   aw__op_submit(&f->op);
 }
 
-/* A failure: close what is open, remove the temporary file, then report. */
+/* What a write_file error names: the file the failed step worked on. */
+static const char *wf_what(fop *f, char *buf, size_t n) {
+  if (!f->atomic)
+    return path_text(f->path);
+  if (f->step == S_RENAME) {
+    snprintf(buf, n, "%s -> %s", f->path2, f->path);
+    return buf;
+  }
+  return f->step < S_RENAME ? f->path2 : f->path; /* the temporary file, then the target */
+}
+
+/* A failure: close what is open, remove the temporary file this op made, then report. */
 static void wf_fail(fop *f, int res) {
   if (!f->err)
     f->err = res;
@@ -792,21 +901,28 @@ static void wf_fail(fop *f, int res) {
     aw__quiet_close(f->op.loop, f->dir_fd);
     f->dir_fd = -1;
   }
-  if (f->atomic && f->step <= S_RENAME)
+  if (f->tmp_created && f->step <= S_RENAME)
     unlink(f->path2);
-  aw__op_settle(&f->op, aw_throw(aw_obj_val(aw_error_errno(f->err, step_name(f->step), f->path))));
+  char both[8192];
+  aw__op_settle(&f->op, aw_throw(aw_obj_val(aw_error_errno(f->err, step_name(f->step),
+                                                           wf_what(f, both, sizeof both)))));
   aw__op_finish(&f->op);
 }
 
 static void wf_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
   (void)L, (void)flags;
   fop *f = F(op);
+  if (res == -EEXIST && f->step == S_OPEN && f->atomic && ++f->tmp_tries < TMP_TRIES) {
+    tmp_rename((char *)f->path2); /* somebody else's file: never touch it, take another name */
+    return wf_next(f, S_OPEN);
+  }
   if (res < 0 && f->step != S_DSYNC && f->step != S_DCLOSE && f->step != S_DOPEN)
     return wf_fail(f, res);
   switch (f->step) {
   case S_OPEN:
     op->fd = res;
     f->owns_fd = true;
+    f->tmp_created = f->atomic;
     if (f->buf->len == 0)
       return wf_next(f, f->atomic ? S_FSYNC : S_CLOSE);
     return wf_next(f, S_WRITE);
@@ -858,11 +974,12 @@ aw_promise *aw_fs_write_file(aw_loop *L, const char *path, aw_buf *data,
     char dir[4096];
     snprintf(dir, sizeof dir, "%s", path);
     char *d = dirname(dir);
-    int n = snprintf(extra, sizeof extra, "%s.tmp.%d.%u", path, (int)getpid(), ++tmp_counter);
+    int n = snprintf(extra, sizeof extra, "%s.tmp.%d.%0*d", path, (int)getpid(), TMP_HEX, 0);
     if (n < 0 || (size_t)n >= sizeof extra / 2) {
       aw_release(data);
       return aw_promise_rejected(L, aw_obj_val(aw_error_errno(-ENAMETOOLONG, "write_file", path)));
     }
+    tmp_rename(extra);
     snprintf(extra + n + 1, sizeof extra - (size_t)n - 1, "%s", d);
     extra_len = (size_t)n + 1 + strlen(d);
   }
@@ -875,6 +992,7 @@ aw_promise *aw_fs_write_file(aw_loop *L, const char *path, aw_buf *data,
     return early;
   }
   memcpy(f->path, path, n1);
+  f->has_path = true;
   if (atomic) {
     memcpy(f->path + n1, extra, extra_len + 1);
     f->path2 = f->path + n1;

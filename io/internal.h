@@ -43,7 +43,11 @@ typedef struct aw__op_vt {
   void (*prep)(aw__op *op, struct io_uring_sqe *sqe);
   /* A CQE of the op (not aborted). Settle and finish, or submit the next step. */
   void (*complete)(aw_loop *L, aw__op *op, int res, uint32_t flags);
-  /* A CQE of an aborted op: undo what this step did (may be NULL). */
+  /*
+   * An aborted op: undo what this step and the earlier ones did (may be NULL). res is the
+   * step's result; -ECANCELED means the step did not happen (cancelled in the kernel, or the
+   * op stopped before the step was submitted), so a close step left its descriptor open.
+   */
   void (*on_abort)(aw_loop *L, aw__op *op, int res, uint32_t flags);
   /* Releases what the op owns besides its promise (may be NULL). */
   void (*cleanup)(aw_loop *L, aw__op *op);
@@ -77,6 +81,8 @@ typedef struct aw__uring {
   aw_io_stats stats;
   unsigned inflight;    /* SQEs given to the kernel whose last CQE is not reaped */
   unsigned ops_pending; /* ops not finished: they keep the loop alive */
+  unsigned quiet;       /* quiet closes not given back yet: they keep the loop alive too */
+  struct aw__listener *listeners; /* the loop's open listeners (io/net.c) */
   aw__op *backlog_head, *backlog_tail;
   aw__op *cancel_head; /* ops whose cancel waits for a free SQE */
   bool wake_armed;
@@ -116,6 +122,9 @@ void aw__quiet_close(aw_loop *L, int fd);
 void aw__io_defined(const void *p, size_t n);
 /* A promise rejected with a TypeError, for bad arguments. */
 aw_promise *aw__io_bad_args(aw_loop *L, const char *what);
+
+/* aw_loop_free: every listener of L is closed, its pending accepts dropped (io/net.c). */
+void aw__net_loop_free(aw_loop *L);
 
 /* The backend, as the loop sees it. */
 int aw__io_init(aw_loop *L, const aw_loop_config *cfg, aw_val *err);

@@ -13,7 +13,25 @@
  * accept is cancelled until the queue drains, so the kernel's backlog does
  * the waiting). The multishot op points at its listener without a reference:
  * freeing the listener cancels the op and the op, when it finishes, closes
- * what it still accepts.
+ * what it still accepts. The op stays the listener's (d->op) until its last
+ * CQE, also while a pause's cancel is on the way, so that at most one accept
+ * per listener is ever in the kernel.
+ *
+ * Errors of the multishot accept (it stops at the first):
+ *   - out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM): the
+ *     connection stays in the kernel's backlog; the listener pauses and tries
+ *     again after a back-off (5 ms, doubling up to 1 s, back to 5 ms after a
+ *     success), so a server under descriptor exhaustion recovers by itself
+ *     without spinning. Waiting accepts keep waiting (libuv's choice).
+ *   - an error of one connection (ECONNABORTED, EPROTO, ENETDOWN...: accept(2)
+ *     says to retry them): at once the first time, then with the back-off.
+ *   - anything else is the listening socket's own failure (EINVAL, EBADF...):
+ *     every waiting accept rejects with it; the next aw_tcp_accept tries again.
+ *
+ * aw_loop_free closes the loop's listeners (aw__net_loop_free): the socket,
+ * the queued connections, the back-off timer; waiting accepts are dropped
+ * (their promises stay pending, their signals are let go). The listener
+ * object stays valid, closed, until its last reference goes.
  *
  * Sends use MSG_NOSIGNAL and go on until every byte is sent.
  */
@@ -89,20 +107,26 @@ typedef struct waiter {
   aw_promise *promise;
   aw_signal *signal;
   aw_signal_listener listener;
-  struct listener_data *owner;
+  struct aw__listener *owner;
 } waiter;
 
-typedef struct listener_data {
+typedef struct aw__listener {
   aw_loop *loop;
+  struct aw__listener *prev, *next; /* the loop's open listeners (R->listeners) */
+  bool registered;                  /* in that list */
   int fd, port;
   bool closed;
-  bool failed;           /* the last accept ended in an error: re-arm on the next call */
-  accept_op *op;         /* the armed multishot accept, or NULL */
+  accept_op *op;         /* the multishot accept until its last CQE (even cancelled), or NULL */
+  aw_timer retry;        /* the back-off after an error, or 0 */
+  uint32_t errors;       /* accepts that failed in a row */
   waiter *whead, *wtail; /* aw_tcp_accept calls waiting, oldest first */
   int *queue;            /* accepted descriptors not taken yet (a ring of qcap) */
   uint32_t qhead, qlen, qcap;
-  char text[INET6_ADDRSTRLEN + 8];
+  char text[INET6_ADDRSTRLEN + 8]; /* the bound address, "127.0.0.1:40123" */
 } listener_data;
+
+#define BACKOFF_MIN_MS 5
+#define BACKOFF_MAX_MS 1000
 
 struct accept_op {
   aw__op op;
@@ -201,18 +225,78 @@ static void accept_prep(aw__op *op, struct io_uring_sqe *sqe) {
 static void arm(listener_data *d);
 static void pause_accepting(listener_data *d);
 
-static void accept_done(accept_op *a, int res) {
+/* Someone waits, or the queue has room: the listener should be accepting. */
+static bool wants_accept(const listener_data *d) {
+  return !d->closed && (d->whead || d->qlen < AW__ACCEPT_QUEUE / 2);
+}
+
+/* Out of descriptors or memory: nothing can be accepted until something is freed. */
+static bool resource_error(int res) {
+  return res == -EMFILE || res == -ENFILE || res == -ENOBUFS || res == -ENOMEM;
+}
+
+/* An error of one connection, not of the listener: accept(2) says to retry. */
+static bool connection_error(int res) {
+  switch (-res) {
+  case ECONNABORTED:
+  case EPROTO:
+  case ENOPROTOOPT:
+  case EHOSTDOWN:
+  case ENONET:
+  case EHOSTUNREACH:
+  case EOPNOTSUPP:
+  case ENETDOWN:
+  case ENETUNREACH:
+  case EPERM: /* a firewall rule */
+  case ETIMEDOUT:
+    return true;
+  default:
+    return false;
+  }
+}
+
+static void retry_due(aw_loop *L, void *arg) {
+  (void)L;
+  listener_data *d = arg;
+  d->retry = 0;
+  if (wants_accept(d))
+    arm(d);
+}
+
+/* The accept failed with res: pause and try again later, or fail the waiters. */
+static void accept_failed(listener_data *d, int res) {
+  if (!resource_error(res) && !connection_error(res)) {
+    /* the listening socket itself: every waiter hears of it; the next accept tries again */
+    while (d->whead) {
+      waiter *w = waiter_pop(d);
+      aw__promise_reject_value(w->promise, aw_obj_val(aw_error_errno(res, "accept", d->text)));
+      waiter_free(w);
+    }
+    return;
+  }
+  uint32_t n = ++d->errors;
+  if (connection_error(res) && n == 1) { /* that connection is gone: the next one may be fine */
+    if (wants_accept(d))
+      arm(d);
+    return;
+  }
+  /* 5 ms, 10 ms, ... up to 1 s: no spinning while the process has no descriptor to give */
+  uint32_t shift = n - 1 < 8 ? n - 1 : 8;
+  uint32_t ms = BACKOFF_MIN_MS << shift;
+  d->retry = aw_set_timeout(d->loop, ms < BACKOFF_MAX_MS ? ms : BACKOFF_MAX_MS, retry_due, d);
+}
+
+/* The multishot accept gave its last CQE (res). */
+static void accept_ended(accept_op *a, int res) {
   listener_data *d = a->ld;
   if (d && d->op == a)
     d->op = NULL;
-  aw__op_settle(&a->op, aw_undefined()); /* nobody holds this promise */
-  aw__op_finish(&a->op);
   if (!d || d->closed)
     return;
   if (res < 0 && res != -ECANCELED)
-    d->failed = true; /* EMFILE and the like: re-arming now would spin */
-  else if (d->whead || d->qlen < AW__ACCEPT_QUEUE / 2)
-    arm(d);
+    accept_failed(d, res);
+  else if (wants_accept(d))
+    arm(d); /* the kernel ended it (or a pause did), and it is wanted again */
 }
 
 static void accept_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
@@ -220,21 +304,20 @@ static void accept_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
   listener_data *d = a->ld;
   bool more = flags & IORING_CQE_F_MORE;
   if (res >= 0) {
-    if (!d || d->closed)
+    if (!d || d->closed) {
       aw__quiet_close(L, res);
-    else
+    } else {
+      d->errors = 0;
       deliver(d, res);
+    }
     if (d && more && d->qlen >= AW__ACCEPT_QUEUE)
       pause_accepting(d); /* full: the kernel's backlog waits instead */
-  } else if (d && !d->closed && res != -ECANCELED) {
-    waiter *w = waiter_pop(d); /* EMFILE and the like: the oldest waiter hears of it */
-    if (w) {
-      aw__promise_reject_value(w->promise, aw_obj_val(aw_error_errno(res, "accept", d->text)));
-      waiter_free(w);
-    }
   }
-  if (!more)
-    accept_done(a, res);
+  if (more)
+    return;
+  accept_ended(a, res);
+  aw__op_settle(op, aw_undefined()); /* nobody holds this promise */
+  aw__op_finish(op);
 }
 
 /* The CQEs of a cancelled accept: connections that raced the cancel are kept (or closed). */
@@ -247,15 +330,15 @@ static void accept_on_abort(aw_loop *L, aw__op *op, int res, uint32_t flags) {
     else
       aw__quiet_close(L, res);
   }
-  if (!(flags & IORING_CQE_F_MORE) && d && d->op == a)
-    d->op = NULL;
+  if (!(flags & IORING_CQE_F_MORE))
+    accept_ended(a, -ECANCELED); /* a pause ended: arm again if the queue drained meanwhile */
 }
 
 static const aw__op_vt accept_vt = {"accept", accept_prep, accept_complete, accept_on_abort, NULL};
 
 static void arm(listener_data *d) {
-  if (d->op || d->closed || d->qlen >= AW__ACCEPT_QUEUE)
-    return;
+  if (d->op || d->closed || d->retry || d->qlen >= AW__ACCEPT_QUEUE)
+    return; /* armed, or cancelled and not back yet, or backing off, or full */
   aw_promise *early;
   accept_op *a = (accept_op *)aw__op_new(d->loop, &accept_vt, sizeof *a, NULL, &early);
   if (!a) {
@@ -267,32 +350,67 @@ static void arm(listener_data *d) {
   a->op.flags |= AW__OPF_MULTISHOT;
   a->ld = d;
   d->op = a;
-  d->failed = false;
   aw__op_submit(&a->op);
 }
 
-/* Cancels the multishot accept; what it still accepts is kept. */
+/* Cancels the multishot accept; what it still accepts is kept. It stays d->op until it is back. */
 static void pause_accepting(listener_data *d) {
-  accept_op *a = d->op;
-  if (!a)
-    return;
-  d->op = NULL;
-  aw__op_abort(&a->op, aw_err("AbortError", "accept: paused"));
+  if (d->op)
+    aw__op_abort(&d->op->op, aw_err("AbortError", "accept: paused"));
 }
 
+static void listener_register(listener_data *d) {
+  aw__uring *R = d->loop->io;
+  d->prev = NULL;
+  d->next = R->listeners;
+  if (R->listeners)
+    R->listeners->prev = d;
+  R->listeners = d;
+  d->registered = true;
+}
+
+static void listener_unregister(listener_data *d) {
+  if (!d->registered)
+    return;
+  if (d->prev)
+    d->prev->next = d->next;
+  else
+    d->loop->io->listeners = d->next;
+  if (d->next)
+    d->next->prev = d->prev;
+  d->prev = d->next = NULL;
+  d->registered = false;
+}
+
+/*
+ * Closes the listener. While the loop is being freed nothing may settle or
+ * run any more: waiting accepts are dropped (their promises released
+ * unsettled, their signals let go) and the accept in the kernel is left to
+ * aw__io_free, which cancels every op.
+ */
 static void listener_close(listener_data *d) {
   if (d->closed)
     return;
   d->closed = true;
+  aw_loop *L = d->loop;
+  bool gone = L->freeing;
+  listener_unregister(d);
+  if (d->retry) {
+    aw_clear_timer(L, d->retry);
+    d->retry = 0;
+  }
   if (d->op) {
     accept_op *a = d->op;
     d->op = NULL;
     a->ld = NULL; /* from now on it closes what it accepts */
-    aw__op_abort(&a->op, aw_err("AbortError", "accept: listener closed"));
+    if (!gone)
+      aw__op_abort(&a->op, aw_err("AbortError", "accept: listener closed"));
   }
   while (d->whead) {
     waiter *w = waiter_pop(d);
-    aw__promise_reject_value(w->promise, aw_obj_val(aw_error_errno(-ECANCELED, "accept", d->text)));
+    if (!gone)
+      aw__promise_reject_value(w->promise,
+                               aw_obj_val(aw_error_errno(-ECANCELED, "accept", d->text)));
     waiter_free(w);
   }
   while (d->qlen)
@@ -311,18 +429,28 @@ void aw_listener_close(aw_val listener) {
 
 static void listener_finalize(aw_obj *o) {
   listener_data *d = aw_object_data(o);
-  if (!d->loop->freeing) {
-    listener_close(d);
-  } else if (!d->closed) {
-    d->closed = true;
-    if (d->op)
-      d->op->ld = NULL;
-    while (d->qlen)
-      close(queue_take(d));
-    close(d->fd);
-  }
+  listener_close(d);
   aw__free(d->queue, d->qcap * sizeof(int));
   aw__loop_release(d->loop);
+}
+
+void aw__net_loop_free(aw_loop *L) {
+  while (L->io->listeners)
+    listener_close(L->io->listeners); /* unregisters it */
+}
+
+/* "host:port" of a bound address, for messages. */
+static void addr_text(const struct sockaddr_storage *ss, char *out, size_t n) {
+  char host[INET6_ADDRSTRLEN] = "?";
+  if (ss->ss_family == AF_INET) {
+    const struct sockaddr_in *s4 = (const struct sockaddr_in *)ss;
+    inet_ntop(AF_INET, &s4->sin_addr, host, sizeof host);
+    snprintf(out, n, "%s:%d", host, ntohs(s4->sin_port));
+  } else {
+    const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)ss;
+    inet_ntop(AF_INET6, &s6->sin6_addr, host, sizeof host);
+    snprintf(out, n, "[%s]:%d", host, ntohs(s6->sin6_port));
+  }
 }
 
 static int sock_listen(const addr *a, const aw_listen_opts *o) {
@@ -359,10 +487,14 @@ aw_promise *aw_tcp_listen(aw_loop *L, const char *host, int port, const aw_liste
   d->fd = fd;
   struct sockaddr_storage bound;
   socklen_t blen = sizeof bound;
-  if (getsockname(fd, (struct sockaddr *)&bound, &blen) == 0)
+  snprintf(d->text, sizeof d->text, "%s", a.text);
+  if (getsockname(fd, (struct sockaddr *)&bound, &blen) == 0) {
     d->port = ntohs(bound.ss_family == AF_INET ? ((struct sockaddr_in *)&bound)->sin_port
                                                : ((struct sockaddr_in6 *)&bound)->sin6_port);
-  snprintf(d->text, sizeof d->text, "%s", a.text);
+    addr_text(&bound, d->text, sizeof d->text); /* the port port 0 got, not ":0" */
+  }
+  if (L->io)
+    listener_register(d); /* aw_loop_free closes it */
   return aw_promise_resolved(L, aw_obj_val(obj));
 }
 

@@ -32,6 +32,7 @@
 #include <unistd.h>
 
 #define AW__RING_DEFAULT 256
+#define AW__RING_MAX 32768    /* IORING_MAX_ENTRIES */
 #define AW__DISPATCH_MAX 4096 /* CQEs per I/O phase, so timers and immediates are not starved */
 
 /* ---- setup ------------------------------------------------------------------------- */
@@ -65,12 +66,19 @@ static aw_val no_uring_error(int res) {
   } else if (res == -ENOMEM) {
     why = "the ring does not fit in RLIMIT_MEMLOCK (kernels before 5.12 charge it there)";
     todo = "raise the limit (ulimit -l, or LimitMEMLOCK= in a systemd unit), or use a newer kernel";
+  } else if (res == -EMFILE || res == -ENFILE) {
+    why = res == -EMFILE ? "the process has no descriptor left for the ring (RLIMIT_NOFILE)"
+                         : "the system has no descriptor left for the ring (fs.file-max)";
+    todo = "close descriptors or raise the limit (ulimit -n)";
   } else {
     why = "io_uring_setup failed";
     todo = "check the kernel's io_uring support";
   }
-  aw_error *e = aw_error_new("Error", "io_uring is not available: io_uring_setup: %s (%s): %s; %s",
-                             aw_strerror(res), aw_err_name(res), why, todo);
+  /* Running out of descriptors is not "io_uring is not available": say what it is. */
+  const char *head = res == -EMFILE || res == -ENFILE ? "cannot create the loop's io_uring"
+                                                      : "io_uring is not available";
+  aw_error *e = aw_error_new("Error", "%s: io_uring_setup: %s (%s): %s; %s", head, aw_strerror(res),
+                             aw_err_name(res), why, todo);
   e->errnum = res < 0 ? -res : res;
   return aw_obj_val(e);
 }
@@ -137,14 +145,26 @@ static void arm_wake(aw_loop *L) {
 }
 
 int aw__io_init(aw_loop *L, const aw_loop_config *cfg, aw_val *err) {
-  aw__uring *R = aw__calloc(sizeof *R);
   unsigned entries = cfg && cfg->ring_entries ? cfg->ring_entries : AW__RING_DEFAULT;
+  if (entries > AW__RING_MAX) {
+    /* the kernel would say EINVAL, which reads as "no io_uring here": say it up front */
+    if (err) {
+      aw_error *e = aw_error_new("RangeError",
+                                 "aw_loop_new: ring_entries %u is above %u (the largest ring "
+                                 "io_uring_setup takes)",
+                                 entries, (unsigned)AW__RING_MAX);
+      e->errnum = EINVAL;
+      *err = aw_obj_val(e);
+    }
+    return -EINVAL;
+  }
+  aw__uring *R = aw__calloc(sizeof *R);
   int r = ring_setup(R, entries);
   if (r < 0) {
     if (err)
       *err = no_uring_error(r);
     aw__free(R, sizeof *R);
-    return AW_ENOURING;
+    return r == -EMFILE || r == -ENFILE ? r : AW_ENOURING;
   }
   if (!R->caps.nodrop) {
     if (err)
@@ -309,8 +329,8 @@ void aw__op_abort(aw__op *op, aw_val reason) {
   aw__uring *R = op->loop->io;
   if (op->state == AW__OP_QUEUED) { /* never reached the kernel: done now */
     backlog_remove(R, op);
-    aw__op_settle(op, aw_throw(aw_retain_val(reason)));
-    aw__op_finish(op);
+    /* its step never ran, but earlier steps may have opened something: on_abort undoes it */
+    abort_now(op->loop, op, -ECANCELED, 0);
   } else if (op->state == AW__OP_INFLIGHT && !send_cancel(R, op)) {
     op->flags |= AW__OPF_CANCEL_DUE;
     op->next = R->cancel_head;
@@ -450,6 +470,7 @@ void aw__quiet_close(aw_loop *L, int fd) {
   io_uring_prep_close(sqe, fd);
   io_uring_sqe_set_data64(sqe, AW__TAG_QUIET);
   R->inflight++;
+  R->quiet++; /* keeps the loop alive: aw_loop_run returns with the descriptor closed */
 }
 
 /* ---- completions -------------------------------------------------------------------------------
@@ -506,8 +527,11 @@ static void handle_cqe(aw_loop *L, const cqe_copy *c) {
   aw__uring *R = L->io;
   R->stats.completed++;
   switch (c->data) {
-  case AW__TAG_CANCEL:
   case AW__TAG_QUIET:
+    R->quiet--;
+    R->inflight--;
+    return;
+  case AW__TAG_CANCEL:
     R->inflight--;
     return;
   case AW__TAG_WAKE:
@@ -540,7 +564,9 @@ static unsigned dispatch(aw_loop *L) {
   return n;
 }
 
-bool aw__io_alive(const aw_loop *L) { return L->io && L->io->ops_pending > 0; }
+bool aw__io_alive(const aw_loop *L) {
+  return L->io && (L->io->ops_pending > 0 || L->io->quiet > 0);
+}
 
 /* SQEs of ops in the kernel (not counting the wake poll, which is always there). */
 static unsigned ops_inflight(const aw__uring *R) { return R->inflight - (R->wake_armed ? 1u : 0u); }
@@ -614,9 +640,12 @@ void aw__io_free(aw_loop *L) {
   aw__uring *R = L->io;
   if (!R)
     return;
+  aw__net_loop_free(L); /* listeners first: their accepts must not deliver to anyone now */
   while (R->backlog_head) {
     aw__op *op = R->backlog_head;
     backlog_remove(R, op);
+    if (op->vt->on_abort)
+      op->vt->on_abort(L, op, -ECANCELED, 0); /* its step never ran: undo the earlier ones */
     op_drop(op);
   }
   R->cancel_head = NULL;
@@ -642,6 +671,8 @@ void aw__io_free(aw_loop *L) {
       if (c.data <= AW__TAG_QUIET) {
         if (c.data != AW__TAG_WAKE || !(c.flags & IORING_CQE_F_MORE))
           R->inflight--;
+        if (c.data == AW__TAG_QUIET)
+          R->quiet--;
         continue;
       }
       aw__op *op = (aw__op *)(uintptr_t)c.data;

@@ -33,6 +33,31 @@
  * queue holds; the rest wait in order in user space. Nothing is dropped.
  *
  * Threads: the loop's thread only, as everything of a loop.
+ *
+ * Lifetime (what aw_loop_free does to I/O; the loop must not be running):
+ *   - Operations: those still waiting in user space are dropped; those in the
+ *     kernel are cancelled (one IORING_ASYNC_CANCEL_ANY) and aw_loop_free
+ *     waits for the kernel to give each back (at most 5 s; a regular-file
+ *     read the kernel cannot cancel ends on its own), so no buffer is freed
+ *     under the kernel. Their promises stay pending for good: nothing settles
+ *     or runs once the loop is being freed. A promise you hold stays valid
+ *     until you release it. What an operation opened for itself (read_file's
+ *     and write_file's descriptors, connect's socket, a connection accepted
+ *     in the race) is closed, and an atomic write_file's temporary file is
+ *     removed; descriptors you passed in are never closed.
+ *   - Background closes (the library's own, of descriptors it opened) are
+ *     done before aw_loop_free returns, and before aw_loop_run returns: they
+ *     keep the loop alive until the kernel has closed the descriptor.
+ *   - Listeners: each open listener of the loop is closed (its socket, the
+ *     connections accepted but not taken, its retry timer); its pending
+ *     aw_tcp_accept promises are dropped unsettled and their signals let go.
+ *     The listener object outlives its loop, inert, until its last reference
+ *     goes: aw_listener_close does nothing, aw_listener_fd is -1,
+ *     aw_tcp_accept returns NULL.
+ *   - Signals: every operation and accept detaches from its signal at
+ *     aw_loop_free; aborting the signal afterwards reaches nothing.
+ *   - Another thread must not call any of this on a loop being freed or gone
+ *     (it never could: these calls are for the loop's thread).
  */
 #ifndef AW_IO_H
 #define AW_IO_H
@@ -62,7 +87,16 @@ aw_promise *aw_fs_open(aw_loop *L, const char *path, int flags, int mode, const 
 aw_promise *aw_fs_close(aw_loop *L, int fd, const aw_io_opts *o);
 
 /*
- * Reads up to len bytes at offset (-1: at the file position, which advances).
+ * Offsets: AW_FS_CUR (-1) reads or writes at the file position, which
+ * advances, as read(2)/write(2); 0 or more at that offset, leaving the
+ * position alone, as pread(2)/pwrite(2). As pread, any other negative offset
+ * rejects with EINVAL, and an offset on a pipe, FIFO or socket with ESPIPE
+ * ("read fd 7: Illegal seek (ESPIPE)"): use AW_FS_CUR there.
+ */
+#define AW_FS_CUR ((int64_t)-1)
+
+/*
+ * Reads up to len bytes at offset (AW_FS_CUR: at the file position).
  * Resolves with a new buffer of the bytes read (shorter at end of file, empty
  * at end of file).
  */
@@ -116,6 +150,13 @@ typedef struct aw_write_file_opts {
  * old one or the new one whatever happens (a crash, a failed write): a
  * temporary file in the same directory is written, fsynced, and renamed
  * over path, then the directory is fsynced. Resolves with undefined.
+ *
+ * The temporary file is "PATH.tmp.PID.R" (R: 16 random hex digits), created
+ * with O_EXCL, so writes at once from any thread or process never share one;
+ * if the name exists (a file a crash left), another is taken and that file
+ * is left alone. A failure removes only the temporary file this write made,
+ * and the error names the file the failed step worked on: "open
+ * DIR/f.tmp.PID.R: ...", "rename DIR/f.tmp.PID.R -> DIR/f: ...".
  */
 aw_promise *aw_fs_write_file(aw_loop *L, const char *path, aw_buf *data,
                              const aw_write_file_opts *o);
@@ -147,14 +188,29 @@ int aw_listener_fd(aw_val listener);
 int aw_listener_port(aw_val listener);
 /*
  * The next connection: resolves with its descriptor (an int value). NULL if
- * listener is not a listener (or from another thread); on a closed listener,
- * rejects with "accept ADDR: Bad file descriptor (EBADF)".
+ * listener is not a listener (or from another thread, or its loop was freed);
+ * on a closed listener, rejects with "accept ADDR: Bad file descriptor
+ * (EBADF)". ADDR is the bound address ("127.0.0.1:40123" for port 0).
+ *
+ * When accepting fails:
+ *   - no descriptor or memory to give the connection (EMFILE, ENFILE,
+ *     ENOBUFS, ENOMEM): the accept keeps waiting; the connection stays in the
+ *     kernel's backlog, and the listener pauses and tries again after a
+ *     back-off (5 ms, doubling up to 1 s; back to 5 ms after a success). A
+ *     server out of descriptors recovers by itself once some are closed, and
+ *     never spins (libuv's choice; bound the wait with a signal or timeout).
+ *   - an error of that one connection (ECONNABORTED, EPROTO, ENETDOWN, ...,
+ *     which accept(2) says to retry): retried at once, then with the back-off.
+ *   - anything else is the listening socket's failure: every pending accept
+ *     rejects with "accept ADDR: <message> (ENAME)"; the next call retries.
  */
 aw_promise *aw_tcp_accept(aw_val listener, const aw_io_opts *o);
 /*
  * Stops listening at once (new connections are refused), closes connections
  * accepted but not taken, and rejects pending accepts with "accept ADDR:
- * Operation canceled (ECANCELED)". Also done when the listener object is freed.
+ * Operation canceled (ECANCELED)". Also done when the listener object is
+ * freed, and by aw_loop_free (which drops the pending accepts unsettled).
+ * Closing twice, or after the loop was freed, does nothing.
  */
 void aw_listener_close(aw_val listener);
 

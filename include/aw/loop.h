@@ -71,7 +71,7 @@ enum aw_rejection_mode {
 
 typedef struct aw_loop_config {
   enum aw_rejection_mode rejections;
-  unsigned ring_entries; /* SQ entries of the loop's io_uring; 0 means 256 */
+  unsigned ring_entries; /* SQ entries of the io_uring; 0 means 256; above 32768: RangeError */
   bool no_io;            /* no io_uring: I/O operations reject with ENOURING */
 } aw_loop_config;
 

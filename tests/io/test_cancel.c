@@ -770,6 +770,198 @@ static void test_aborting_a_connect_in_flight_closes_its_socket(void **state) {
   assert_int_equal(count_fds(), fds_before); /* the connect's socket was closed */
 }
 
+/* ---- aborted multi-step file ops close what they opened ------------------------------------ */
+
+/* A file of n bytes under $TMPDIR; its path in a static buffer (removed by the caller). */
+static const char *temp_file(size_t n) {
+  static char path[600];
+  snprintf(path, sizeof path, "%s/f", io_test_dir());
+  int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  assert_true(fd >= 0);
+  char buf[4096];
+  memset(buf, 'x', sizeof buf);
+  for (size_t done = 0; done < n;) {
+    size_t k = n - done < sizeof buf ? n - done : sizeof buf;
+    assert_int_equal(write(fd, buf, k), (ssize_t)k);
+    done += k;
+  }
+  close(fd);
+  return path;
+}
+
+static void temp_file_remove(const char *path) {
+  char dir[600];
+  snprintf(dir, sizeof dir, "%s", path);
+  *strrchr(dir, '/') = 0;
+  io_test_rmrf(dir);
+}
+
+/* Descriptors of this process open on path (their /proc/self/fd link names it). */
+static int fds_on(const char *path) {
+  DIR *d = opendir("/proc/self/fd");
+  assert_non_null(d);
+  int n = 0;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    char link[300], target[700];
+    snprintf(link, sizeof link, "/proc/self/fd/%s", e->d_name);
+    ssize_t k = readlink(link, target, sizeof target - 1);
+    if (k <= 0)
+      continue;
+    target[k] = 0;
+    n += strcmp(target, path) == 0;
+  }
+  closedir(d);
+  return n;
+}
+
+/* Runs L turn by turn (each waits for a completion) until it consumed `n` more CQEs. */
+static void run_until_completed(aw_loop *L, uint64_t n) {
+  uint64_t want = io_stats(L).completed + n;
+  for (int i = 0; io_stats(L).completed < want; i++) {
+    assert_true(i < 100);
+    assert_int_equal(aw_loop_run_once(L, true), 1);
+  }
+  assert_true(io_stats(L).completed == want); /* one step at a time: never past it */
+}
+
+/*
+ * The read the kernel completes anyway: OPEN's and FSTAT's CQEs consumed, the
+ * READ is in the SQ, the abort puts its cancel behind it; the kernel reads the
+ * cached file inline at submission, before the cancel looks. The op then stops
+ * before its close step, which it had not submitted: it must close the file
+ * itself (it did not: the step said CLOSE, and on_abort thought it in flight).
+ */
+static void test_aborted_read_file_whose_last_read_completed_closes_its_file(void **state) {
+  (void)state;
+  const char *path = temp_file(100);
+  aw_loop *L = cancel_loop(0);
+  int leaked = 0, wrong = 0;
+  for (int round = 0; round < 20; round++) {
+    aw_signal *s = aw_signal_new(L);
+    aw_io_opts o = {.signal = s};
+    aw_promise *p = aw_fs_read_file(L, path, &o);
+    run_until_completed(L, 2); /* OPEN, FSTAT */
+    aw_signal_abort(s, aw_undefined());
+    rejection r = rejection_of(wait_for(L, p), s);
+    wrong += !(r.thrown && r.same);
+    assert_int_equal(aw_loop_run(L), 0);
+    leaked += fds_on(path);
+    aw_release(s);
+  }
+  temp_file_remove(path);
+  assert_int_equal(wrong, 0);
+  assert_int_equal(leaked, 0);
+  cancel_done(L);
+}
+
+/* The same for write_file: its WRITE completes inline, the op stops before its CLOSE. */
+static void test_aborted_write_file_whose_last_write_completed_closes_its_file(void **state) {
+  (void)state;
+  const char *path = temp_file(0);
+  aw_loop *L = cancel_loop(0);
+  int leaked = 0, wrong = 0;
+  for (int round = 0; round < 20; round++) {
+    aw_signal *s = aw_signal_new(L);
+    aw_write_file_opts o = {.io.signal = s};
+    aw_promise *p = aw_fs_write_file(L, path, aw_buf_from("some bytes", 10), &o);
+    run_until_completed(L, 1); /* OPEN: the WRITE is in the SQ */
+    aw_signal_abort(s, aw_undefined());
+    aw_val v = wait_for(L, p);
+    if (aw_is_thrown(v)) {
+      rejection r = rejection_of(v, s);
+      wrong += !r.same;
+    } else {
+      aw_release_val(v); /* the kernel won every step: the write is done, nothing open */
+    }
+    assert_int_equal(aw_loop_run(L), 0);
+    leaked += fds_on(path);
+    aw_release(s);
+  }
+  temp_file_remove(path);
+  assert_int_equal(wrong, 0);
+  assert_int_equal(leaked, 0);
+  cancel_done(L);
+}
+
+/*
+ * The close an aborted op does in the background is done when aw_loop_run
+ * returns: OPEN's CQE consumed, FSTAT in the SQ, then the abort. Whatever wins
+ * the race, the op closes its file with a quiet close and settles; that close
+ * must not be left in the SQ when the loop goes idle.
+ */
+static void test_loop_run_returns_with_an_aborted_read_files_file_closed(void **state) {
+  (void)state;
+  const char *path = temp_file(100);
+  aw_loop *L = cancel_loop(0);
+  int open_after_run = 0;
+  for (int round = 0; round < 20; round++) {
+    aw_signal *s = aw_signal_new(L);
+    aw_io_opts o = {.signal = s};
+    outcome out = {0};
+    watch(aw_fs_read_file(L, path, &o), &out);
+    run_until_completed(L, 1); /* OPEN */
+    aw_signal_abort(s, aw_undefined());
+    assert_int_equal(aw_loop_run(L), 0);
+    open_after_run += fds_on(path);
+    bool settled = out.calls == 1 && out.rejected;
+    outcome_clear(&out);
+    aw_release(s);
+    assert_true(settled);
+    if (open_after_run)
+      break; /* the next round's enter would submit the close left behind */
+  }
+  temp_file_remove(path);
+  assert_int_equal(open_after_run, 0);
+  cancel_done(L);
+}
+
+/*
+ * An op whose next step waits in the backlog when it is aborted: it leaves the
+ * backlog at once, and closes the file its first step opened.
+ */
+static void test_abort_of_a_read_file_waiting_in_the_backlog_closes_its_file(void **state) {
+  (void)state;
+  const char *path = temp_file(100);
+  aw_loop *L = cancel_loop(16);
+  aw_io_caps caps;
+  assert_int_equal(aw_io_caps_get(L, &caps), 0);
+  int sv[2];
+  pair(sv);
+  aw_signal *s = aw_signal_new(L), *all = aw_signal_new(L);
+  aw_io_opts o = {.signal = s}, o_all = {.signal = all};
+  aw_promise *rf = aw_fs_read_file(L, path, &o);
+  aw_release(aw_promise_catch(rf, h_ignore, NULL));
+  /* recvs that block: the kernel's budget (less the wake poll and the OPEN), and some more */
+  int n = (int)caps.inflight_limit + 4;
+  outcome *out = calloc((size_t)n, sizeof *out);
+  assert_non_null(out);
+  for (int i = 0; i < n; i++)
+    watch(aw_sock_recv(L, sv[0], 16, &o_all), &out[i]);
+  run_until_completed(L, 1); /* OPEN: a recv takes its slot, FSTAT waits behind the others */
+  aw_io_stats st = io_stats(L);
+  int open_before = fds_on(path);
+  aw_signal_abort(s, aw_undefined());
+  bool at_once = aw_promise_state(rf) == AW_REJECTED; /* it never reached the kernel */
+  aw_signal_abort(all, aw_undefined());
+  io_test_run(L);
+  int open_after = fds_on(path);
+  aw_release(rf);
+  for (int i = 0; i < n; i++)
+    outcome_clear(&out[i]);
+  free(out);
+  aw_release(s);
+  aw_release(all);
+  close(sv[0]);
+  close(sv[1]);
+  temp_file_remove(path);
+  assert_true(st.backlogged > 0);
+  assert_int_equal(open_before, 1);
+  assert_true(at_once);
+  assert_int_equal(open_after, 0);
+  cancel_done(L);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       CANCEL_TEST(test_abort_rejects_a_blocked_recv_with_the_signals_abort_error),
@@ -786,6 +978,10 @@ int main(void) {
       CANCEL_TEST(test_one_signal_shared_by_many_ops_aborts_them_all),
       CANCEL_TEST(test_abort_of_an_op_waiting_in_the_backlog_settles_it_without_a_cancel),
       CANCEL_TEST(test_aborting_a_connect_in_flight_closes_its_socket),
+      CANCEL_TEST(test_aborted_read_file_whose_last_read_completed_closes_its_file),
+      CANCEL_TEST(test_aborted_write_file_whose_last_write_completed_closes_its_file),
+      CANCEL_TEST(test_loop_run_returns_with_an_aborted_read_files_file_closed),
+      CANCEL_TEST(test_abort_of_a_read_file_waiting_in_the_backlog_closes_its_file),
   };
   return cmocka_run_group_tests_name("cancel", tests, NULL, NULL);
 }

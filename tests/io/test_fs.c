@@ -30,6 +30,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,28 @@
 
 /* The library's test hook (io/file.c): an atomic write_file stops dead before this step. */
 extern int aw__write_file_crash_at;
+/* And the random part of atomic write_file's temporary names (NULL: getrandom). */
+extern uint64_t (*aw__write_file_tmp_rand)(void);
+
+/* Temporary-name randoms the next atomic writes get, in order (then 0x5a5a... for ever). */
+static struct {
+  uint64_t v[8];
+  unsigned n, next;
+} rands;
+
+static uint64_t next_rand(void) {
+  return rands.next < rands.n ? rands.v[rands.next++] : 0x5a5a5a5a5a5a5a5au;
+}
+
+/* Makes the next atomic writes' temporary names predictable: "PATH.tmp.PID.<v as 16 hex>". */
+static void fix_tmp_names(unsigned n, const uint64_t *v) {
+  memcpy(rands.v, v, n * sizeof *v);
+  rands.n = n;
+  rands.next = 0;
+  aw__write_file_tmp_rand = next_rand;
+}
+
+static const char *tmp_name_of(const char *path, uint64_t v);
 /* The step numbers of io/file.c. */
 enum {
   S_OPEN = 1,
@@ -88,6 +111,7 @@ static int setup(void **state) {
   T.L = NULL;
   T.nheld = 0;
   aw__write_file_crash_at = 0;
+  aw__write_file_tmp_rand = NULL;
   loop(); /* first: io_test_loop takes the leak baseline, so no object may come before it */
   return 0;
 }
@@ -95,6 +119,7 @@ static int setup(void **state) {
 static int teardown(void **state) {
   (void)state;
   aw__write_file_crash_at = 0;
+  aw__write_file_tmp_rand = NULL;
   release_held();
   if (T.L) { /* the test stopped half-way */
     aw_loop_free(T.L);
@@ -144,6 +169,10 @@ static const char *fmt(const char *f, ...) {
   vsnprintf(s, sizeof ring[0], f, ap);
   va_end(ap);
   return s;
+}
+
+static const char *tmp_name_of(const char *path, uint64_t v) {
+  return fmt("%s.tmp.%d.%016llx", path, (int)getpid(), (unsigned long long)v);
 }
 
 /* ---- running operations ------------------------------------------------------------------- */
@@ -417,6 +446,20 @@ static void open_exclusive_of_an_existing_file_rejects_with_eexist(void **state)
   finish();
 }
 
+/* As Node: "ENOENT: no such file or directory, open ''" (it said "open fd -1"). */
+static void operations_on_the_empty_path_reject_with_enoent_naming_it(void **state) {
+  (void)state;
+  expect_errno(aw_fs_open(loop(), "", O_RDONLY, 0, NULL), ENOENT,
+               "open '': No such file or directory (ENOENT)");
+  expect_errno(aw_fs_read_file(loop(), "", NULL), ENOENT,
+               "open '': No such file or directory (ENOENT)");
+  expect_errno(aw_fs_unlink(loop(), "", NULL), ENOENT,
+               "unlink '': No such file or directory (ENOENT)");
+  expect_errno(aw_fs_write_file(loop(), "", aw_buf_from("x", 1), NULL), ENOENT,
+               "open '': No such file or directory (ENOENT)");
+  finish();
+}
+
 static void open_rejection_leaves_no_descriptor_open(void **state) {
   (void)state;
   loop();
@@ -448,13 +491,26 @@ static void close_of_a_closed_descriptor_rejects_with_ebadf(void **state) {
 
 #define NOBODY 65534
 
+typedef int (*child_fn)(const char *dir);
+static const char *child_name(child_fn fn);
+
 /*
  * Runs fn(dir) in a child process, as uid/gid 65534 if drop, with its own
  * loop; fn returns 0 (pass), 77 (cannot test here, reason printed) or another
  * code (fail, reason printed on stderr). A crash in the child fails the test
  * without taking the suite down. T.dir is made traversable first.
+ *
+ * The child execs this program again ("--child NAME DIR", see main) rather
+ * than running fn in the forked copy: this process has threads (the loops'
+ * pools), and a child forked from a threaded process may not start threads
+ * of its own under ThreadSanitizer ("starting new threads after
+ * multi-threaded fork is not supported"), nor safely anywhere (locks other
+ * threads held at the fork stay held). Between fork and exec it only drops
+ * its privileges.
  */
-static void run_child(int (*fn)(const char *dir), bool drop) {
+static void run_child(child_fn fn, bool drop) {
+  const char *name = child_name(fn);
+  assert_non_null(name);
   assert_int_equal(chmod(T.dir, 0755), 0);
   fflush(stdout);
   fflush(stderr);
@@ -472,10 +528,10 @@ static void run_child(int (*fn)(const char *dir), bool drop) {
       fflush(stdout);
       _exit(77);
     }
-    int code = fn(T.dir);
+    execl("/proc/self/exe", "test_fs", "--child", name, T.dir, (char *)NULL);
+    printf("skipped: cannot exec /proc/self/exe for the child: %s\n", strerror(errno));
     fflush(stdout);
-    fflush(stderr);
-    _exit(code);
+    _exit(77);
   }
   int status;
   assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -621,6 +677,52 @@ static void read_at_an_offset_returns_the_bytes_there(void **state) {
   int fd = open_ro(digits_file("f"));
   assert_buf_is(as_buf(ok(aw_fs_read(loop(), fd, 4, 3, NULL))), "3456");
   close(fd);
+  finish();
+}
+
+static void
+read_at_a_negative_offset_other_than_the_file_position_rejects_with_einval(void **state) {
+  (void)state;
+  int fd = open_ro(digits_file("f"));
+  const char *m = fmt("read fd %d: Invalid argument (EINVAL)", fd);
+  expect_errno(aw_fs_read(loop(), fd, 4, -2, NULL), EINVAL, m);
+  expect_errno(aw_fs_read_into(loop(), fd, aw_buf_new(4), INT64_MIN, NULL), EINVAL, m);
+  aw_buf *v[1] = {aw_buf_new(4)};
+  expect_errno(aw_fs_readv(loop(), fd, v, 1, -7, NULL), EINVAL,
+               fmt("readv fd %d: Invalid argument (EINVAL)", fd));
+  assert_int_equal(lseek(fd, 0, SEEK_CUR), 0); /* nothing was read */
+  close(fd);
+  finish();
+}
+
+static void
+write_at_a_negative_offset_other_than_the_file_position_rejects_with_einval(void **state) {
+  (void)state;
+  int fd = open(digits_file("f"), O_WRONLY | O_CLOEXEC);
+  assert_true(fd >= 0);
+  expect_errno(aw_fs_write(loop(), fd, aw_buf_from("x", 1), -2, NULL), EINVAL,
+               fmt("write fd %d: Invalid argument (EINVAL)", fd));
+  aw_buf *v[1] = {aw_buf_from("x", 1)};
+  expect_errno(aw_fs_writev(loop(), fd, v, 1, -3, NULL), EINVAL,
+               fmt("writev fd %d: Invalid argument (EINVAL)", fd));
+  close(fd);
+  assert_string_equal(content(P("f")), "0123456789");
+  finish();
+}
+
+/* As pread: an offset on a pipe is ESPIPE (io_uring would read the stream, ignoring it). */
+static void read_at_an_offset_on_a_pipe_rejects_with_espipe_and_leaves_the_data(void **state) {
+  (void)state;
+  int pp[2];
+  assert_int_equal(pipe2(pp, O_CLOEXEC), 0);
+  assert_int_equal(write(pp[1], "abc", 3), 3);
+  expect_errno(aw_fs_read(loop(), pp[0], 3, 0, NULL), ESPIPE,
+               fmt("read fd %d: Illegal seek (ESPIPE)", pp[0]));
+  expect_errno(aw_fs_write(loop(), pp[1], aw_buf_from("x", 1), 5, NULL), ESPIPE,
+               fmt("write fd %d: Illegal seek (ESPIPE)", pp[1]));
+  assert_buf_is(as_buf(ok(aw_fs_read(loop(), pp[0], 3, AW_FS_CUR, NULL))), "abc");
+  close(pp[0]);
+  close(pp[1]);
   finish();
 }
 
@@ -1737,8 +1839,10 @@ static void write_file_atomic_to_a_relative_path_writes_beside_it(void **state) 
 static void write_file_atomic_in_a_missing_directory_rejects_with_enoent(void **state) {
   (void)state;
   const char *path = P("no/f");
+  fix_tmp_names(1, (uint64_t[]){0xabc});
+  /* the step that fails works on the temporary file: the error names it */
   expect_errno(aw_fs_write_file(loop(), path, aw_buf_from("x", 1), &ATOMIC), ENOENT,
-               fmt("open %s: No such file or directory (ENOENT)", path));
+               fmt("open %s: No such file or directory (ENOENT)", tmp_name_of(path, 0xabc)));
   assert_string_equal(other_entries((const char *[]){NULL}), "");
   finish();
 }
@@ -1748,12 +1852,110 @@ write_file_atomic_over_a_directory_rejects_with_eisdir_and_removes_the_temporary
   (void)state;
   const char *path = P("d");
   assert_int_equal(mkdir(path, 0755), 0);
+  fix_tmp_names(1, (uint64_t[]){0xabc});
   expect_errno(aw_fs_write_file(loop(), path, aw_buf_from("x", 1), &ATOMIC), EISDIR,
-               fmt("rename %s: Is a directory (EISDIR)", path));
+               fmt("rename %s -> %s: Is a directory (EISDIR)", tmp_name_of(path, 0xabc), path));
   assert_string_equal(other_entries((const char *[]){"d", NULL}), "");
   struct stat st;
   assert_int_equal(stat(path, &st), 0);
   assert_true(S_ISDIR(st.st_mode));
+  finish();
+}
+
+/* ---- atomic write_file: its temporary file -------------------------------------------------- */
+
+/*
+ * Files named as the old code named its temporary files (PATH.tmp.PID.N, N a
+ * counter from 1): stale ones a crash could leave. The write must not fail on
+ * them, nor remove them (the old code's O_EXCL open failed, and its cleanup
+ * unlinked the file it had not created).
+ */
+static void write_file_atomic_never_removes_a_file_it_did_not_create(void **state) {
+  (void)state;
+  char path[1024]; /* P's buffers are reused below */
+  snprintf(path, sizeof path, "%s", P("t"));
+  enum { STALE = 400 };
+  for (int n = 1; n <= STALE; n++)
+    puts_(P(fmt("t.tmp.%d.%d", (int)getpid(), n)), "stale");
+  for (int i = 0; i < 4; i++)
+    ok(aw_fs_write_file(loop(), path, aw_buf_from("NEW", 3), &ATOMIC));
+  assert_string_equal(content(path), "NEW");
+  int intact = 0, first_gone = 0;
+  for (int n = 1; n <= STALE; n++) {
+    const char *stale = P(fmt("t.tmp.%d.%d", (int)getpid(), n));
+    bool ok_ = exists(stale) && strcmp(content(stale), "stale") == 0;
+    intact += ok_;
+    if (!ok_ && !first_gone)
+      first_gone = n;
+  }
+  if (intact != STALE)
+    fail_msg("%d stale files removed or changed, the first t.tmp.%d.%d", STALE - intact,
+             (int)getpid(), first_gone);
+  finish();
+}
+
+/* A temporary name that exists already: another one is taken, the file there left alone. */
+static void write_file_atomic_takes_another_temporary_name_when_one_exists(void **state) {
+  (void)state;
+  const char *path = P("t");
+  const char *taken = tmp_name_of(path, 1);
+  puts_(taken, "somebody else's");
+  fix_tmp_names(2, (uint64_t[]){1, 2});
+  ok(aw_fs_write_file(loop(), path, aw_buf_from("NEW", 3), &ATOMIC));
+  assert_string_equal(content(path), "NEW");
+  assert_string_equal(content(taken), "somebody else's");
+  assert_string_equal(other_entries((const char *[]){"t", strrchr(taken, '/') + 1, NULL}), "");
+  finish();
+}
+
+typedef struct writer {
+  const char *path;
+  char content[32];
+  int failed;
+  char first_error[256];
+} writer;
+
+/* A thread with its own loop: 200 atomic writes of its content to the same file. */
+static void *atomic_writer(void *arg) {
+  writer *w = arg;
+  aw_loop *L = aw_loop_new(NULL, NULL);
+  if (!L) {
+    w->failed = -1;
+    return NULL;
+  }
+  for (int i = 0; i < 200; i++) {
+    aw_promise *p =
+        aw_fs_write_file(L, w->path, aw_buf_from(w->content, strlen(w->content)), &ATOMIC);
+    aw_loop_run(L);
+    if (aw_promise_state(p) != AW_FULFILLED) {
+      if (!w->failed++)
+        snprintf(w->first_error, sizeof w->first_error, "%s",
+                 aw_error_message(aw_promise_result(p)) ? aw_error_message(aw_promise_result(p))
+                                                        : "?");
+    }
+    aw_release(p);
+  }
+  aw_loop_free(L);
+  return NULL;
+}
+
+/* Two threads writing the same file atomically at once: every write succeeds, none is torn. */
+static void two_atomic_write_files_at_once_on_two_threads_all_succeed(void **state) {
+  (void)state;
+  const char *path = P("t");
+  writer w[2] = {{.path = path, .content = "the first writer"},
+                 {.path = path, .content = "the second writer, longer"}};
+  pthread_t t[2];
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(pthread_create(&t[i], NULL, atomic_writer, &w[i]), 0);
+  for (int i = 0; i < 2; i++)
+    assert_int_equal(pthread_join(t[i], NULL), 0);
+  for (int i = 0; i < 2; i++)
+    if (w[i].failed)
+      fail_msg("writer %d: %d writes failed, the first: %s", i, w[i].failed, w[i].first_error);
+  const char *c = content(path);
+  assert_true(strcmp(c, w[0].content) == 0 || strcmp(c, w[1].content) == 0);
+  assert_string_equal(other_entries((const char *[]){"t", NULL}), "");
   finish();
 }
 
@@ -2194,7 +2396,42 @@ static void bad_arguments_leave_nothing_alive(void **state) {
  * ================================================================================================
  */
 
-int main(void) {
+/* The functions run_child can run, by name (the exec'd child finds its function here). */
+static const struct {
+  const char *name;
+  child_fn fn;
+} children[] = {
+    {"open_eacces", child_open_eacces},
+    {"readdir_eacces", child_readdir_eacces},
+    {"write_file_eacces", child_write_file_eacces},
+    {"read_negative_size", child_read_negative_size},
+};
+
+static const char *child_name(child_fn fn) {
+  for (size_t i = 0; i < sizeof children / sizeof children[0]; i++)
+    if (children[i].fn == fn)
+      return children[i].name;
+  return NULL;
+}
+
+/* test_fs --child NAME DIR: run_child's child, after the exec. */
+static int child_main(const char *name, const char *dir) {
+  umask(022);
+  for (size_t i = 0; i < sizeof children / sizeof children[0]; i++) {
+    if (strcmp(children[i].name, name) == 0) {
+      int code = children[i].fn(dir);
+      fflush(stdout);
+      fflush(stderr);
+      return code;
+    }
+  }
+  fprintf(stderr, "test_fs --child: no child function %s\n", name);
+  return 1;
+}
+
+int main(int argc, char **argv) {
+  if (argc == 4 && strcmp(argv[1], "--child") == 0)
+    return child_main(argv[2], argv[3]);
   umask(022);
   if (!getcwd(T.cwd, sizeof T.cwd))
     return 1;
@@ -2207,6 +2444,7 @@ int main(void) {
       TEST(open_directory_for_writing_rejects_with_eisdir),
       TEST(open_exclusive_of_an_existing_file_rejects_with_eexist),
       TEST(open_rejection_leaves_no_descriptor_open),
+      TEST(operations_on_the_empty_path_reject_with_enoent_naming_it),
       TEST(open_without_permission_rejects_with_eacces),
       TEST(close_closes_the_descriptor),
       TEST(close_of_a_closed_descriptor_rejects_with_ebadf),
@@ -2214,6 +2452,9 @@ int main(void) {
       TEST(read_at_an_offset_returns_the_bytes_there),
       TEST(read_at_an_offset_leaves_the_file_position),
       TEST(two_reads_at_the_file_position_advance),
+      TEST(read_at_a_negative_offset_other_than_the_file_position_rejects_with_einval),
+      TEST(write_at_a_negative_offset_other_than_the_file_position_rejects_with_einval),
+      TEST(read_at_an_offset_on_a_pipe_rejects_with_espipe_and_leaves_the_data),
       TEST(read_at_the_file_position_starts_where_the_descriptor_is),
       TEST(read_across_the_end_returns_a_short_buffer),
       TEST(read_at_the_end_returns_an_empty_buffer),
@@ -2333,6 +2574,9 @@ int main(void) {
                     "temporary"),
       TEST(write_file_atomic_crash_before_rename_of_a_new_file_leaves_no_target),
       TEST(write_file_crash_hook_does_not_touch_a_plain_write),
+      TEST(write_file_atomic_never_removes_a_file_it_did_not_create),
+      TEST(write_file_atomic_takes_another_temporary_name_when_one_exists),
+      TEST(two_atomic_write_files_at_once_on_two_threads_all_succeed),
 
       TEST(readdir_lists_the_entries_without_dot_and_dot_dot),
       TEST(readdir_of_an_empty_directory_is_an_empty_array),

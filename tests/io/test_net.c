@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -40,8 +41,39 @@ static void net_done(aw_loop *L) {
   io_test_done(L);
 }
 
+/* RLIMIT_NOFILE as it was before a test lowered it (restored by the teardown too). */
+static struct rlimit saved_nofile;
+static bool nofile_lowered;
+
+/* From now on the process can open no descriptor: the limit is the lowest free one. */
+static void lower_nofile_to_none_free(void) {
+  int lowest = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  assert_true(lowest >= 0);
+  close(lowest);
+  assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved_nofile), 0);
+  struct rlimit low = {(rlim_t)lowest, saved_nofile.rlim_max};
+  assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+  nofile_lowered = true;
+  int probe = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  int e = errno;
+  if (probe >= 0)
+    close(probe);
+  assert_int_equal(probe, -1);
+  assert_int_equal(e, EMFILE);
+}
+
+static void restore_nofile(void) {
+  if (nofile_lowered)
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved_nofile), 0);
+  nofile_lowered = false;
+}
+
 static int free_leftover_loop(void **state) {
   (void)state;
+  if (nofile_lowered) {
+    setrlimit(RLIMIT_NOFILE, &saved_nofile);
+    nofile_lowered = false;
+  }
   if (test_loop)
     aw_loop_free(test_loop);
   test_loop = NULL;
@@ -602,6 +634,184 @@ static void test_closed_listener_refuses_new_connections(void **state) {
   net_done(L);
 }
 
+/* ---- a listener and its loop's end ----------------------------------------------------------- */
+
+/*
+ * aw_loop_free closes the loop's listeners and drops their waiting accepts:
+ * their promises stay pending for good, nothing settles on the freed loop, and
+ * the listener object stays valid (closed) until released. Each of these
+ * crashed (a promise of the freed loop settled) or leaked the loop.
+ */
+static void test_listener_close_after_its_loop_was_freed_does_nothing(void **state) {
+  (void)state;
+  int64_t before = aw_objects_alive();
+  aw_loop *L = net_loop();
+  aw_val l = listen_ok(L, "127.0.0.1", 0, NULL);
+  aw_promise *p = aw_tcp_accept(l, NULL);
+  aw_release(aw_promise_catch(p, h_ignore, NULL)); /* a reaction, that would be queued */
+  turn(L);                                         /* the multishot accept is in the kernel */
+  test_loop = NULL;
+  assert_int_equal(aw_loop_free(L), 0);
+  int fd_after_free = aw_listener_fd(l);
+  aw_listener_close(l); /* a no-op: it was closed with its loop */
+  aw_listener_close(l);
+  enum aw_state st = aw_promise_state(p);
+  assert_null(aw_tcp_accept(l, NULL)); /* the loop is gone */
+  aw_release(p);
+  aw_release_val(l); /* the last reference: the loop's memory goes with it */
+  assert_int_equal(fd_after_free, -1);
+  assert_int_equal(st, AW_PENDING);
+  assert_int_equal(aw_objects_alive(), before);
+}
+
+static void test_aborting_an_accept_signal_after_its_loop_was_freed_does_nothing(void **state) {
+  (void)state;
+  int64_t before = aw_objects_alive();
+  aw_loop *L = net_loop();
+  aw_val l = listen_ok(L, "127.0.0.1", 0, NULL);
+  aw_signal *s = aw_signal_new(L);
+  aw_io_opts o = {.signal = s};
+  aw_promise *p = aw_tcp_accept(l, &o);
+  aw_release(aw_promise_catch(p, h_ignore, NULL));
+  turn(L);
+  test_loop = NULL;
+  assert_int_equal(aw_loop_free(L), 0);
+  assert_int_equal(aw_signal_abort(s, aw_undefined()), 0); /* nobody listens any more */
+  enum aw_state st = aw_promise_state(p);
+  aw_release(p);
+  aw_release(s);
+  aw_release_val(l);
+  assert_int_equal(st, AW_PENDING);
+  assert_int_equal(aw_objects_alive(), before);
+}
+
+static void test_releasing_a_listener_after_its_loop_was_freed_frees_everything(void **state) {
+  (void)state;
+  int64_t before = aw_objects_alive();
+  aw_loop *L = net_loop();
+  aw_val l = listen_ok(L, "127.0.0.1", 0, NULL);
+  aw_signal *s = aw_signal_new(L);
+  aw_io_opts o = {.signal = s};
+  aw_release(aw_tcp_accept(l, &o)); /* nobody holds the promise but the waiter */
+  aw_release(aw_tcp_accept(l, NULL));
+  turn(L);
+  test_loop = NULL;
+  assert_int_equal(aw_loop_free(L), 0);
+  aw_release(s);
+  aw_release_val(l); /* waiters, their promises, the signal, the loop: all gone */
+  assert_int_equal(aw_objects_alive(), before);
+}
+
+/* ---- descriptor exhaustion ----------------------------------------------------------------------
+ */
+
+static aw_io_stats io_stats(aw_loop *L) {
+  aw_io_stats st;
+  assert_int_equal(aw_io_stats_get(L, &st), 0);
+  return st;
+}
+
+/*
+ * Three accepts wait, three connections arrive, and the process has no
+ * descriptor to give them: the multishot accept fails with EMFILE. The
+ * listener pauses and retries after a back-off (a timer, so no spinning),
+ * every accept keeps waiting, and once descriptors are free again each one
+ * gets its connection from the backlog. (Before: the first rejected, the
+ * others never settled.)
+ */
+static void
+test_accepts_waiting_through_emfile_get_their_connections_once_fds_are_free(void **state) {
+  (void)state;
+  aw_loop *L = net_loop();
+  aw_val l = listen_ok(L, "127.0.0.1", 0, NULL);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                          .sin_port = htons((uint16_t)aw_listener_port(l))};
+  aw_promise *p[3];
+  for (int i = 0; i < 3; i++) {
+    p[i] = aw_tcp_accept(l, NULL);
+    aw_release(aw_promise_catch(p[i], h_ignore, NULL));
+  }
+  int c[3];
+  for (int i = 0; i < 3; i++)
+    assert_true((c[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0);
+  lower_nofile_to_none_free();
+  turn(L); /* the multishot accept is in the kernel (which reads the limit at submission) */
+  for (int i = 0; i < 3; i++) /* the kernel completes them into the backlog */
+    assert_int_equal(connect(c[i], (struct sockaddr *)&a, sizeof a), 0);
+  /* the EMFILE, then two retries after the back-off, each failing again */
+  uint64_t want = io_stats(L).completed + 3;
+  int turns = 0;
+  while (io_stats(L).completed < want && turns++ < 100)
+    if (aw_loop_run_once(L, true) != 1)
+      break;
+  aw_loop_stats ls;
+  aw_loop_stats_get(L, &ls);
+  enum aw_state st[3];
+  for (int i = 0; i < 3; i++)
+    st[i] = aw_promise_state(p[i]);
+  restore_nofile();
+  assert_true(io_stats(L).completed >= want);
+  assert_int_equal(ls.timers, 1); /* paused: the back-off timer, not an accept, is pending */
+  for (int i = 0; i < 3; i++)
+    assert_int_equal(st[i], AW_PENDING);
+  for (int i = 0; i < 3; i++) {
+    int fd = fd_of(wait_for(L, p[i]));
+    close(fd);
+    close(c[i]);
+  }
+  listener_drop(l);
+  assert_int_equal(aw_loop_run(L), 0);
+  net_done(L);
+}
+
+/* A later accept after the exhaustion is over works as usual (the back-off was reset). */
+static void test_a_listener_accepts_as_usual_after_emfile(void **state) {
+  (void)state;
+  aw_loop *L = net_loop();
+  aw_val l = listen_ok(L, "127.0.0.1", 0, NULL);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                          .sin_port = htons((uint16_t)aw_listener_port(l))};
+  aw_promise *p = aw_tcp_accept(l, NULL);
+  int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  assert_true(c >= 0);
+  lower_nofile_to_none_free();
+  turn(L);
+  assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof a), 0);
+  uint64_t want = io_stats(L).completed + 1;
+  for (int turns = 0; io_stats(L).completed < want && turns < 100; turns++)
+    if (aw_loop_run_once(L, true) != 1)
+      break;
+  restore_nofile();
+  close(fd_of(wait_for(L, p)));
+  close(c);
+  for (int i = 0; i < 3; i++) {
+    int cl, sv;
+    tcp_pair(L, l, "127.0.0.1", &cl, &sv);
+    close(cl);
+    close(sv);
+  }
+  listener_drop(l);
+  assert_int_equal(aw_loop_run(L), 0);
+  net_done(L);
+}
+
+/* Errors name the port the listener got, not the 0 it asked for. */
+static void test_accept_errors_name_the_bound_port(void **state) {
+  (void)state;
+  aw_loop *L = net_loop();
+  aw_val l = listen_ok(L, "127.0.0.1", 0, NULL);
+  char msg[96];
+  snprintf(msg, sizeof msg, "accept 127.0.0.1:%d: Bad file descriptor (EBADF)",
+           aw_listener_port(l));
+  aw_listener_close(l);
+  aw_val v = wait_for(L, aw_tcp_accept(l, NULL));
+  aw_release_val(l);
+  assert_errno_rejection(v, EBADF, msg);
+  net_done(L);
+}
+
 /* ---- the echo: 10 MiB over 100 connections ------------------------------------------------------
  */
 
@@ -1132,6 +1342,12 @@ int main(void) {
       NET_TEST(test_negative_fd_error_names_the_descriptor_given),
       NET_TEST(test_send_of_something_not_a_buffer_rejects_with_a_type_error),
       NET_TEST(test_recv_of_zero_bytes_rejects_with_a_type_error),
+      NET_TEST(test_listener_close_after_its_loop_was_freed_does_nothing),
+      NET_TEST(test_aborting_an_accept_signal_after_its_loop_was_freed_does_nothing),
+      NET_TEST(test_releasing_a_listener_after_its_loop_was_freed_frees_everything),
+      NET_TEST(test_accepts_waiting_through_emfile_get_their_connections_once_fds_are_free),
+      NET_TEST(test_a_listener_accepts_as_usual_after_emfile),
+      NET_TEST(test_accept_errors_name_the_bound_port),
   };
   return cmocka_run_group_tests_name("net", tests, NULL, NULL);
 }

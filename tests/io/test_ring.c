@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -468,6 +469,62 @@ static void test_caps_and_stats_reject_null_arguments(void **state) {
   ring_done(L);
 }
 
+/* ---- a loop that cannot have its ring -------------------------------------------------------- */
+
+typedef struct new_error {
+  bool made;
+  char name[32], message[512];
+  int errnum;
+} new_error;
+
+/* aw_loop_new(cfg): whether it made a loop (freed at once), and the error it gave. */
+static new_error try_loop_new(const aw_loop_config *cfg) {
+  aw_val err = aw_undefined();
+  aw_loop *L = aw_loop_new(cfg, &err);
+  new_error r = {.made = L != NULL};
+  aw_error *e = aw_as_error(err);
+  if (e) {
+    snprintf(r.name, sizeof r.name, "%s", e->name);
+    snprintf(r.message, sizeof r.message, "%s", e->message->data);
+    r.errnum = e->errnum;
+  }
+  aw_release_val(err);
+  if (L)
+    aw_loop_free(L);
+  return r;
+}
+
+/* The kernel's limit, checked before it is asked (it said "io_uring is not available"). */
+static void test_ring_entries_above_32768_reject_with_a_range_error(void **state) {
+  (void)state;
+  new_error r = try_loop_new(&(aw_loop_config){.ring_entries = 32769});
+  assert_false(r.made);
+  assert_string_equal(r.name, "RangeError");
+  assert_int_equal(r.errnum, EINVAL);
+  assert_string_equal(r.message, "aw_loop_new: ring_entries 32769 is above 32768 (the largest "
+                                 "ring io_uring_setup takes)");
+}
+
+/* No descriptor left for the ring: the error says EMFILE, not "io_uring is not available". */
+static void test_a_ring_without_a_descriptor_left_reports_emfile(void **state) {
+  (void)state;
+  int lowest = open("/dev/null", O_RDONLY | O_CLOEXEC);
+  assert_true(lowest > 2);
+  close(lowest);
+  struct rlimit saved, low;
+  assert_int_equal(getrlimit(RLIMIT_NOFILE, &saved), 0);
+  low = saved;
+  low.rlim_cur = (rlim_t)lowest + 1; /* room for the loop's eventfd, not for its ring */
+  assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+  new_error r = try_loop_new(NULL);
+  assert_int_equal(setrlimit(RLIMIT_NOFILE, &saved), 0);
+  assert_false(r.made);
+  assert_int_equal(r.errnum, EMFILE);
+  if (!strstr(r.message, "Too many open files (EMFILE)") ||
+      strstr(r.message, "io_uring is not available") || strstr(r.message, "kernel's io_uring"))
+    fail_msg("unclear message: %s", r.message);
+}
+
 /* ---- a loop without a ring
  * ------------------------------------------------------------------------- */
 
@@ -741,6 +798,8 @@ int main(void) {
       RING_TEST(test_loop_without_io_never_leaves_an_accept_pending),
       RING_TEST(test_loop_free_with_ops_in_flight_frees_everything),
       RING_TEST(test_loop_free_keeps_held_promises_valid_and_closes_what_ops_owned),
+      RING_TEST(test_ring_entries_above_32768_reject_with_a_range_error),
+      RING_TEST(test_a_ring_without_a_descriptor_left_reports_emfile),
   };
   return cmocka_run_group_tests_name("ring", tests, NULL, NULL);
 }
