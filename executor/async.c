@@ -65,6 +65,8 @@ aw_frame *aw_async_new(aw_loop *L, const aw_async_desc *desc) {
 }
 
 aw_promise *aw_async_start(aw_frame *f) {
+  if (AW__UNLIKELY(!f))
+    return NULL; /* aw_async_new cannot return NULL, but a caller's own frame pointer can be */
   aw_promise *p = aw_retain(f->promise);
   aw_loop *L = p->loop;
   aw_frame *saved = L->cur_frame;

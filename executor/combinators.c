@@ -48,9 +48,11 @@ static void combi_unref(aw__combi *s) {
   aw_release(&s->promise); /* may free the block */
 }
 
-/* CreateArrayFromList: the slots move into a new array. */
+/* CreateArrayFromList: the slots move into a new array (NULL: no memory, they stay). */
 static aw_array *take_array(aw__combi *s) {
   aw_array *a = aw_array_new(s->n);
+  if (!a)
+    return NULL;
   aw_val *v = slots(s);
   memcpy(a->items, v, (size_t)s->n * sizeof(aw_val));
   memset(v, 0, (size_t)s->n * sizeof(aw_val));
@@ -58,13 +60,23 @@ static aw_array *take_array(aw__combi *s) {
   return a;
 }
 
+/* The rejection of a combinator that cannot have the memory its n inputs need. */
+static aw_val no_memory(size_t n) {
+  aw_error *e = aw_error_new("RangeError", "out of memory for a combinator of %zu inputs", n);
+  e->errnum = ENOMEM;
+  return aw_obj_val(e);
+}
+
 static void combi_done(aw__combi *s) {
-  if (s->kind == COMBI_ANY) {
+  aw_array *a = take_array(s);
+  if (!a) {
+    aw__reject_once(&s->promise, no_memory(s->n));
+  } else if (s->kind == COMBI_ANY) {
     aw_error *e = aw_error_new("AggregateError", "All promises were rejected");
-    e->errors = take_array(s);
+    e->errors = a;
     aw__reject_once(&s->promise, aw_obj_val(e));
   } else {
-    aw__resolve_once(&s->promise, aw_obj_val(take_array(s)));
+    aw__resolve_once(&s->promise, aw_obj_val(a));
   }
 }
 
@@ -112,19 +124,40 @@ static void release_all(size_t n, const aw_val *values) {
     aw_release_val(values[i]);
 }
 
+/*
+ * The checks every combinator makes before it reads its inputs. A count above
+ * AW_PROMISE_INPUTS_MAX (or inputs missing) describes no real array: the call
+ * returns NULL without reading values at all, so nothing is consumed. Any
+ * other refusal (no loop, another thread, a loop being freed) consumes the
+ * inputs, as every refused call does.
+ */
 static bool usable(aw_loop *L, size_t n, const aw_val *values) {
-  if (!L || !aw__on_owner(L) || L->freeing || (n && !values) || n > UINT32_MAX / 2) {
-    if (values)
-      release_all(n, values);
+  if (n > AW_PROMISE_INPUTS_MAX || (n && !values))
+    return false;
+  if (!L || !aw__on_owner(L) || L->freeing) {
+    release_all(n, values);
     return false;
   }
   return true;
 }
 
+/* User-sized memory: a block too big for the pools may fail, and the call then rejects. */
+static aw_promise *refused_for_memory(aw_loop *L, size_t n, const aw_val *values) {
+  release_all(n, values);
+  aw_promise *p = aw__promise_alloc(L);
+  aw__promise_reject_value(p, no_memory(n));
+  return p;
+}
+
 static aw_promise *combi(aw_loop *L, size_t n, const aw_val *values, uint32_t kind) {
   if (!usable(L, n, values))
     return NULL;
-  aw__combi *s = aw__pool_get(L, block_size((uint32_t)n));
+  size_t bytes = block_size((uint32_t)n);
+  aw__combi *s = bytes <= AW__POOL_MAX
+                     ? aw__pool_get(L, bytes)
+                     : aw__try_alloc(AW__ROUND16(bytes)); /* as pool_put frees it */
+  if (!s)
+    return refused_for_memory(L, n, values);
   s->refs = 1;
   s->kind = kind;
   s->remaining = 1;

@@ -97,26 +97,33 @@ static aw_error *error_alloc(const char *file, int line, const char *name, aw_st
   return e;
 }
 
+/* What an error says when its message could not be made. */
+static const char msg_unmade[] = "(message too long or not formattable)";
+
 aw_error *aw__error_new(const char *file, int line, const char *name, const char *fmt, ...) {
-  aw_str *msg;
+  aw_str *msg = NULL;
   if (fmt) {
     va_list ap;
     va_start(ap, fmt);
     msg = aw_vstrf(fmt, ap);
     va_end(ap);
+    if (!msg)
+      msg = aw__str_lit(msg_unmade);
   } else {
-    msg = aw_str_new("", 0);
+    msg = aw__str_lit("");
   }
   return error_alloc(file, line, name, msg);
 }
 
 aw_error *aw__error_errno(const char *file, int line, int code, const char *op, const char *path) {
   code = magnitude(code);
-  aw_str *msg;
-  if (path)
+  aw_str *msg = NULL;
+  if (path) /* a path too long to print is left out, the rest still says what failed */
     msg = aw_strf("%s %s: %s (%s)", op ? op : "?", path, aw_strerror(code), aw_err_name(code));
-  else
+  if (!msg)
     msg = aw_strf("%s: %s (%s)", op ? op : "?", aw_strerror(code), aw_err_name(code));
+  if (!msg)
+    msg = aw__str_lit(msg_unmade);
   aw_error *e = error_alloc(file, line, "Error", msg);
   e->errnum = code;
   return e;
@@ -135,6 +142,7 @@ void aw__error_free(aw_error *e) {
   aw_release(e->message);
   aw_release_val(e->cause);
   aw_release(e->errors);
+  aw__obj_poison(&e->hdr);
   aw__free(e, sizeof *e + e->stack_cap_ * sizeof(aw_stack_entry));
 }
 

@@ -43,6 +43,22 @@ void *aw__try_alloc(size_t size);
 _Noreturn void aw__oom(size_t size);
 
 /*
+ * An object's block is about to go back to its pool or the allocator: debug
+ * builds poison its header (see "Freed objects" in val.c) so a later release
+ * or retain of it aborts with where it was freed. Call it after the last read
+ * of the header.
+ */
+#ifdef NDEBUG
+static inline void aw__obj_poison(aw_obj *o) { (void)o; }
+#else
+void aw__obj_poison(aw_obj *o);
+#endif
+/* Reports a use (what: "aw_release", "use"...) of a freed object, with what the header knows. */
+_Noreturn void aw__freed_abort(const char *what, const aw_obj *o, const char *file, int line);
+/* A string of the library's own (a message, a name): aborts if memory runs out. */
+aw_str *aw__str_lit(const char *cstr);
+
+/*
  * Objects alive, counted per thread without atomic read-modify-writes: each
  * thread adds to its own counter with relaxed loads and stores (plain moves),
  * registered once in a global list so aw_objects_alive() can sum them. An
@@ -76,6 +92,7 @@ static inline void aw__objects_add(int64_t d) {
  * (sanitizer builds) every block does, so ASan sees every use after free.
  */
 #define AW__POOL_MAX 512
+#define AW__ROUND16(n) (((n) + 15) & ~(size_t)15)
 #define AW__POOL_CLASSES (AW__POOL_MAX / 16)
 #define AW__CHUNK ((size_t)2 << 20)
 
@@ -369,13 +386,21 @@ void aw__pool_drain(aw_loop *L);
 #define AW_POOLS 1
 #endif
 
+/*
+ * A free block links to the next through its second word: the first is an
+ * object's header, which must keep refs == 0 (and, in debug builds, its
+ * poison) while the block is free, so that a release of a freed promise is
+ * reported instead of corrupting the list. Every block is at least 16 bytes.
+ */
+static inline void **aw__pool_link(void *b) { return (void **)b + 1; }
+
 static inline void *aw__pool_get(aw_loop *L, size_t size) {
 #if AW_POOLS
   size_t c = (size + 15) >> 4;
   if (AW__LIKELY(c <= AW__POOL_CLASSES)) {
     void *b = L->pool.head[c];
     if (AW__LIKELY(b != NULL)) {
-      L->pool.head[c] = *(void **)b;
+      L->pool.head[c] = aw__pool_link(b)[0];
       return b;
     }
   }
@@ -390,7 +415,7 @@ static inline void aw__pool_put(aw_loop *L, void *b, size_t size) {
 #if AW_POOLS
   size_t c = (size + 15) >> 4;
   if (AW__LIKELY(c <= AW__POOL_CLASSES)) {
-    *(void **)b = L->pool.head[c];
+    aw__pool_link(b)[0] = L->pool.head[c];
     L->pool.head[c] = b;
     return;
   }

@@ -91,16 +91,14 @@ void aw__promise_free(aw_promise *p) {
   } else {
     aw_release_val(p->u.result);
   }
-  if (p->hdr.flags & AW__PF_COMBI) {
-    aw__pool_put(L, p, aw__combi_size(p));
-  } else if (p->hdr.flags & AW__PF_THEN) {
-    aw__tpromise *tp = (aw__tpromise *)p;
-    if (p->hdr.flags & AW__PF_OWNS_ARG)
-      aw_release(tp->r.arg);
-    aw__pool_put(L, tp, sizeof *tp);
-  } else {
-    aw__pool_put(L, p, sizeof *p);
-  }
+  uint16_t flags = p->hdr.flags;
+  size_t size = flags & AW__PF_COMBI  ? aw__combi_size(p)
+                : flags & AW__PF_THEN ? sizeof(aw__tpromise)
+                                      : sizeof *p;
+  if ((flags & AW__PF_THEN) && (flags & AW__PF_OWNS_ARG))
+    aw_release(((aw__tpromise *)p)->r.arg);
+  aw__obj_poison(&p->hdr);
+  aw__pool_put(L, p, size);
   L->promises--;
   aw__loop_release(L);
 }
@@ -360,8 +358,13 @@ void aw__queue_rtj(aw_loop *L, aw_promise *p, aw_val thenable) {
  * promise you still hold stays valid to inspect and release, nothing more).
  */
 bool aw__promise_usable(const aw_promise *p) {
-  if (AW__UNLIKELY(!p || p->hdr.type != AW_T_PROMISE))
+  if (AW__UNLIKELY(!p || p->hdr.type != AW_T_PROMISE)) {
+#ifndef NDEBUG
+    if (p && p->hdr.refs == 0 && (p->hdr.type & AW__T_FREED))
+      aw__freed_abort("use", &p->hdr, NULL, 0); /* a freed promise: say so, and where */
+#endif
     return false;
+  }
   aw_loop *cur = aw__tls_loop;
   if (AW__UNLIKELY(cur && cur != p->loop))
     return false;
@@ -533,6 +536,8 @@ static aw_val finally_step(aw_loop *L, aw_val v, void *arg, bool rejected) {
     return result;
   aw_promise *p = aw__promise_coerce(L, result);
   aw_obj *box = aw_object_new(&box_class, sizeof(value_box));
+  if (!box)
+    aw__oom(sizeof(value_box));
   aw_val kept = aw_retain_val(v);
   ((value_box *)aw_object_data(box))->v = rejected ? aw_throw(kept) : kept;
   aw_promise *d = then_owned(p, thunk, NULL, box);
@@ -553,6 +558,8 @@ aw_promise *aw_promise_finally(aw_promise *p, aw_call_fn fn, void *arg) {
   if (!fn) /* a non-callable onFinally passes through, as then(undefined, undefined) */
     return then_alloc(p, NULL, NULL, NULL, 0);
   aw_obj *clo = aw_object_new(&finally_class, sizeof(finally_closure));
+  if (!clo)
+    aw__oom(sizeof(finally_closure));
   finally_closure *c = aw_object_data(clo);
   c->fn = fn;
   c->arg = arg;

@@ -41,6 +41,8 @@ aw_signal *aw_signal_new(aw_loop *L) {
   if (!L || !aw__on_owner(L) || L->freeing)
     return NULL;
   aw_obj *o = aw_object_new(&signal_class, sizeof(sigdata));
+  if (!o)
+    aw__oom(sizeof(sigdata)); /* bookkeeping-sized, as a promise */
   sigdata *d = aw_object_data(o);
   d->loop = L;
   d->reason = aw_undefined();

@@ -25,6 +25,106 @@ typedef struct aw__uobj {
 
 void aw__error_free(aw_error *e);
 
+static const char *kind_name(unsigned type) {
+  switch (type) {
+  case AW_T_PROMISE:
+    return "promise";
+  case AW_T_STRING:
+    return "string";
+  case AW_T_BUFFER:
+    return "buffer";
+  case AW_T_ARRAY:
+    return "array";
+  case AW_T_ERROR:
+    return "error";
+  case AW_T_RESOLVER:
+    return "resolver";
+  case AW_T_USER:
+    return "user object";
+  default:
+    return "object";
+  }
+}
+
+/*
+ * Freed objects. The header of a freed object keeps refs == 0 (pool free lists
+ * link through the second word, not the header), so a release one too many
+ * takes aw_release's slow path and is reported here instead of corrupting a
+ * free list. Debug builds also poison the header: type AW__T_FREED | the slot
+ * of the freeing release's file in site_files, bits the old type, flags its
+ * line. The slots are relaxed atomics: a report is diagnostics, and locks or
+ * acquire loads here would hide real races from ThreadSanitizer.
+ */
+#ifndef NDEBUG
+#define SITE_SLOTS 0x7fu /* slot 0x7f: unknown */
+static const char *_Atomic site_files[SITE_SLOTS];
+static _Thread_local struct {
+  const char *file; /* of the free_one running */
+  int line;
+  const char *last_file; /* a cache of the last slot looked up */
+  unsigned last_slot;
+} site;
+
+static unsigned site_slot(const char *file) {
+  if (!file)
+    return SITE_SLOTS;
+  if (file == site.last_file)
+    return site.last_slot;
+  for (unsigned i = 0; i < SITE_SLOTS; i++) {
+    const char *f = atomic_load_explicit(&site_files[i], memory_order_relaxed);
+    if (!f && atomic_compare_exchange_strong_explicit(&site_files[i], &f, file,
+                                                      memory_order_relaxed, memory_order_relaxed))
+      f = file;
+    if (f == file) {
+      site.last_file = file;
+      site.last_slot = i;
+      return i;
+    }
+  }
+  return SITE_SLOTS;
+}
+
+void aw__obj_poison(aw_obj *o) {
+  uint8_t type = o->type;
+  o->refs = 0;
+  o->type = (uint8_t)(AW__T_FREED | site_slot(site.file));
+  o->bits = type;
+  o->flags = (uint16_t)(site.line < 0 ? 0 : site.line > 0xffff ? 0xffff : site.line);
+}
+#endif
+
+_Noreturn void aw__freed_abort(const char *what, const aw_obj *o, const char *file, int line) {
+  bool poisoned = (o->type & AW__T_FREED) != 0;
+  fprintf(stderr, "libawait: %s of a freed %s (%p)", what, kind_name(poisoned ? o->bits : o->type),
+          (const void *)o);
+  if (file)
+    fprintf(stderr, " at %s:%d", file, line);
+#ifndef NDEBUG
+  if (poisoned) {
+    unsigned slot = o->type & SITE_SLOTS;
+    const char *ff =
+        slot < SITE_SLOTS ? atomic_load_explicit(&site_files[slot], memory_order_relaxed) : NULL;
+    if (ff)
+      fprintf(stderr, "; it was freed by the aw_release at %s:%u", ff, (unsigned)o->flags);
+    else
+      fprintf(stderr, "; it was freed by a release in the library");
+  }
+#endif
+  fputc('\n', stderr);
+  fflush(stderr);
+  abort();
+}
+
+void aw__retain_freed(aw_obj *o, const char *file, int line) {
+  aw__freed_abort("aw_retain", o, file, line);
+}
+
+/* The object's own block: poisoned (debug builds), then back to the allocator. */
+static void obj_block_free(aw_obj *o, size_t size) {
+  aw__obj_poison(o);
+  aw__free(o, size);
+}
+
 static void free_one(aw_obj *o) {
   aw__objects_add(-1);
   switch (o->type) {
@@ -34,13 +134,13 @@ static void free_one(aw_obj *o) {
   case AW_T_STRING: {
     aw_str *s = (aw_str *)o;
     size_t sz = sizeof(aw_str) + s->len + 1;
-    aw__free(s, sz < 16 ? 16 : sz);
+    obj_block_free(o, sz < 16 ? 16 : sz);
     return;
   }
   case AW_T_BUFFER: {
     aw_buf *b = (aw_buf *)o;
     aw__free(b->data, b->cap);
-    aw__free(b, sizeof *b);
+    obj_block_free(o, sizeof *b);
     return;
   }
   case AW_T_ARRAY: {
@@ -49,7 +149,7 @@ static void free_one(aw_obj *o) {
       aw_release_val(a->items[i]);
     if (!(a->hdr.flags & ARRAY_INLINE))
       aw__free(a->items, (size_t)a->cap * sizeof(aw_val));
-    aw__free(a, sizeof *a + (size_t)a->icap_ * sizeof(aw_val));
+    obj_block_free(o, sizeof *a + (size_t)a->icap_ * sizeof(aw_val));
     return;
   }
   case AW_T_ERROR:
@@ -58,14 +158,14 @@ static void free_one(aw_obj *o) {
   case AW_T_RESOLVER: {
     aw_resolver *r = (aw_resolver *)o;
     aw_release(r->promise);
-    aw__free(r, sizeof *r);
+    obj_block_free(o, sizeof *r);
     return;
   }
   case AW_T_USER: {
     aw__uobj *u = (aw__uobj *)o;
     if (u->cls && u->cls->finalize)
       u->cls->finalize(o);
-    aw__free(u, sizeof *u + u->size);
+    obj_block_free(o, sizeof *u + u->size);
     return;
   }
   default:
@@ -74,46 +174,81 @@ static void free_one(aw_obj *o) {
   }
 }
 
+/* An object whose count reached zero, and (debug builds) the release that did it. */
+typedef struct freeq_item {
+  aw_obj *o;
+#ifndef NDEBUG
+  const char *file;
+  int line;
+#endif
+} freeq_item;
+
+static inline void free_item(freeq_item it) {
+#ifndef NDEBUG
+  site.file = it.file;
+  site.line = it.line;
+#endif
+  free_one(it.o);
+}
+
 #define AW__FREE_INLINE 64
 static _Thread_local struct {
-  aw_obj *inline_items[AW__FREE_INLINE];
-  aw_obj **items;
+  freeq_item inline_items[AW__FREE_INLINE];
+  freeq_item *items;
   size_t len, cap;
   bool active;
 } freeq;
 
-static void freeq_push(aw_obj *o) {
+static void freeq_push(freeq_item it) {
   if (!freeq.items) {
     freeq.items = freeq.inline_items;
     freeq.cap = AW__FREE_INLINE;
   }
   if (freeq.len == freeq.cap) {
     size_t ncap = freeq.cap * 2;
-    aw_obj **n = aw__alloc(ncap * sizeof *n);
+    freeq_item *n = aw__alloc(ncap * sizeof *n);
     memcpy(n, freeq.items, freeq.len * sizeof *n);
     if (freeq.items != freeq.inline_items)
       aw__free(freeq.items, freeq.cap * sizeof *n);
     freeq.items = n;
     freeq.cap = ncap;
   }
-  freeq.items[freeq.len++] = o;
+  freeq.items[freeq.len++] = it;
 }
 
-void aw__obj_free(aw_obj *o) {
+static void obj_free_at(aw_obj *o, const char *file, int line) {
+  freeq_item it = {.o = o};
+#ifndef NDEBUG
+  it.file = file;
+  it.line = line;
+#else
+  (void)file;
+  (void)line;
+#endif
   if (freeq.active) {
-    freeq_push(o);
+    freeq_push(it);
     return;
   }
   freeq.active = true;
-  free_one(o);
+  free_item(it);
   while (freeq.len)
-    free_one(freeq.items[--freeq.len]);
+    free_item(freeq.items[--freeq.len]);
   if (freeq.items && freeq.items != freeq.inline_items) {
-    aw__free(freeq.items, freeq.cap * sizeof(aw_obj *));
+    aw__free(freeq.items, freeq.cap * sizeof(freeq_item));
     freeq.items = freeq.inline_items;
     freeq.cap = AW__FREE_INLINE;
   }
   freeq.active = false;
+}
+
+/* Kept for code compiled against the header whose aw_release decremented to 0 itself. */
+void aw__obj_free(aw_obj *o) { obj_free_at(o, NULL, 0); }
+
+void aw__release_slow(aw_obj *o, const char *file, int line) {
+  if (AW__UNLIKELY(o->refs != 1 || (o->type & AW__T_FREED)))
+    aw__freed_abort("aw_release", o, file, line);
+  o->refs = 0;
+  obj_free_at(o, file, line);
 }
 
 static inline void obj_init(aw_obj *o, uint8_t type) {
@@ -126,16 +261,26 @@ static inline void obj_init(aw_obj *o, uint8_t type) {
 
 /* ---- strings ---------------------------------------------------------------- */
 
-aw_str *aw_str_new(const char *s, size_t len) {
-  if (len > UINT32_MAX - 64)
-    aw__oom(len);
+/* A string of len bytes, uninitialised but for the final NUL; NULL if too long or no memory. */
+static aw_str *str_alloc(size_t len) {
+  if (len > AW_STR_MAX)
+    return NULL;
   size_t sz = sizeof(aw_str) + len + 1;
-  aw_str *str = aw__alloc(sz < 16 ? 16 : sz);
+  aw_str *str = aw__try_alloc(sz < 16 ? 16 : sz);
+  if (!str)
+    return NULL;
   obj_init(&str->hdr, AW_T_STRING);
   str->len = (uint32_t)len;
-  if (len)
-    memcpy(str->data, s, len);
   str->data[len] = 0;
+  return str;
+}
+
+aw_str *aw_str_new(const char *s, size_t len) {
+  if (len && !s)
+    return NULL;
+  aw_str *str = str_alloc(len);
+  if (str && len)
+    memcpy(str->data, s, len);
   return str;
 }
 
@@ -144,23 +289,23 @@ aw_str *aw_str_from(const char *cstr) {
 }
 
 aw_str *aw_vstrf(const char *fmt, va_list ap) {
+  if (!fmt)
+    return NULL;
   char small[256];
   va_list ap2;
   va_copy(ap2, ap);
+  /* n < 0: the output would pass INT_MAX (EOVERFLOW) or the format is bad (EILSEQ...) */
   int n = vsnprintf(small, sizeof small, fmt, ap);
-  if (n < 0) {
-    va_end(ap2);
-    return aw_str_new("", 0);
+  aw_str *s = NULL;
+  if (n >= 0 && (size_t)n < sizeof small) {
+    s = aw_str_new(small, (size_t)n);
+  } else if (n >= 0) {
+    s = str_alloc((size_t)n);
+    if (s && vsnprintf(s->data, (size_t)n + 1, fmt, ap2) != n) {
+      aw_release(s); /* the arguments changed under us: refuse rather than lie */
+      s = NULL;
+    }
   }
-  if ((size_t)n < sizeof small) {
-    va_end(ap2);
-    return aw_str_new(small, (size_t)n);
-  }
-  size_t sz = sizeof(aw_str) + (size_t)n + 1;
-  aw_str *s = aw__alloc(sz);
-  obj_init(&s->hdr, AW_T_STRING);
-  s->len = (uint32_t)n;
-  vsnprintf(s->data, (size_t)n + 1, fmt, ap2);
   va_end(ap2);
   return s;
 }
@@ -173,9 +318,18 @@ aw_str *aw_strf(const char *fmt, ...) {
   return s;
 }
 
+aw_str *aw__str_lit(const char *cstr) {
+  aw_str *s = aw_str_from(cstr);
+  if (!s)
+    aw__oom(strlen(cstr));
+  return s;
+}
+
 /* ---- buffers ---------------------------------------------------------------- */
 
 aw_buf *aw_buf_new(size_t cap) {
+  if (cap > PTRDIFF_MAX) /* no allocator gives that much: fail without asking */
+    return NULL;
   aw_buf *b = aw__try_alloc(sizeof *b);
   if (!b)
     return NULL;
@@ -192,6 +346,8 @@ aw_buf *aw_buf_new(size_t cap) {
 }
 
 aw_buf *aw_buf_from(const void *data, size_t len) {
+  if (len && !data)
+    return NULL;
   aw_buf *b = aw_buf_new(len);
   if (b && len) {
     memcpy(b->data, data, len);
@@ -201,10 +357,12 @@ aw_buf *aw_buf_from(const void *data, size_t len) {
 }
 
 int aw_buf_reserve(aw_buf *b, size_t cap) {
-  if (!b)
+  if (!b || b->hdr.type != AW_T_BUFFER)
     return -EINVAL;
   if (cap <= b->cap)
     return 0;
+  if (cap > PTRDIFF_MAX)
+    return -ENOMEM;
   uint8_t *n = aw__try_alloc(cap);
   if (!n)
     return -ENOMEM;
@@ -219,9 +377,11 @@ int aw_buf_reserve(aw_buf *b, size_t cap) {
 
 /* The first capacity lives in the same block as the header; growing moves it out. */
 aw_array *aw_array_new(size_t cap) {
-  if (cap > UINT32_MAX / 2)
-    aw__oom(cap * sizeof(aw_val));
-  aw_array *a = aw__alloc(sizeof *a + cap * sizeof(aw_val));
+  if (cap > AW_ARRAY_MAX)
+    return NULL;
+  aw_array *a = aw__try_alloc(sizeof *a + cap * sizeof(aw_val));
+  if (!a)
+    return NULL;
   obj_init(&a->hdr, AW_T_ARRAY);
   a->hdr.flags = ARRAY_INLINE;
   a->len = 0;
@@ -231,14 +391,24 @@ aw_array *aw_array_new(size_t cap) {
   return a;
 }
 
-void aw_array_push(aw_array *a, aw_val v) {
+int aw_array_push(aw_array *a, aw_val v) {
   if (!a || a->hdr.type != AW_T_ARRAY) {
     aw_release_val(v); /* consumed, as promised, even when refused */
-    return;
+    return -EINVAL;
   }
   if (a->len == a->cap) {
+    if (a->len >= AW_ARRAY_MAX) {
+      aw_release_val(v);
+      return -ENOMEM;
+    }
     uint32_t ncap = a->cap ? a->cap * 2 : 4;
-    aw_val *items = aw__alloc((size_t)ncap * sizeof(aw_val));
+    if (ncap > AW_ARRAY_MAX)
+      ncap = AW_ARRAY_MAX;
+    aw_val *items = aw__try_alloc((size_t)ncap * sizeof(aw_val));
+    if (!items) {
+      aw_release_val(v);
+      return -ENOMEM;
+    }
     if (a->len)
       memcpy(items, a->items, (size_t)a->len * sizeof(aw_val));
     if (!(a->hdr.flags & ARRAY_INLINE))
@@ -248,14 +418,18 @@ void aw_array_push(aw_array *a, aw_val v) {
     a->cap = ncap;
   }
   a->items[a->len++] = v;
+  return 0;
 }
 
 /* ---- user objects ------------------------------------------------------------ */
 
 aw_obj *aw_object_new(const aw_class *cls, size_t size) {
-  if (size > UINT32_MAX)
-    aw__oom(size);
-  aw__uobj *u = aw__calloc(sizeof *u + size);
+  if (size > AW_OBJECT_MAX)
+    return NULL;
+  aw__uobj *u = aw__try_alloc(sizeof *u + size);
+  if (!u)
+    return NULL;
+  memset(u, 0, sizeof *u + size);
   obj_init(&u->hdr, AW_T_USER);
   u->size = (uint32_t)size;
   u->cls = cls;
@@ -342,17 +516,33 @@ static void format_double(char *out, size_t outsz, double d) {
 #undef PUT
 }
 
+/* The string being built; failed once it would pass AW_STR_MAX or memory ran out. */
 typedef struct sbuf {
   char *p;
   size_t len, cap;
+  bool failed;
 } sbuf;
 
 static void sb_add(sbuf *b, const char *s, size_t n) {
+  if (b->failed)
+    return;
+  if (n > AW_STR_MAX - b->len) {
+    b->failed = true;
+    return;
+  }
   if (b->len + n + 1 > b->cap) {
     size_t ncap = b->cap ? b->cap * 2 : 64;
     while (ncap < b->len + n + 1)
       ncap *= 2;
-    b->p = aw__realloc(b->p, b->cap, ncap);
+    char *np = aw__try_alloc(ncap);
+    if (!np) {
+      b->failed = true;
+      return;
+    }
+    if (b->len)
+      memcpy(np, b->p, b->len);
+    aw__free(b->p, b->cap);
+    b->p = np;
     b->cap = ncap;
   }
   memcpy(b->p + b->len, s, n);
@@ -446,13 +636,17 @@ static void to_string_into(sbuf *b, aw_val v, int depth) {
 aw_str *aw_to_string(aw_val v) {
   sbuf b = {0};
   to_string_into(&b, v, 0);
-  aw_str *s = aw_str_new(b.p ? b.p : "", b.len);
+  aw_str *s = b.failed ? NULL : aw_str_new(b.p ? b.p : "", b.len);
   aw__free(b.p, b.cap);
   return s;
 }
 
 void aw__print_value(FILE *f, aw_val v) {
   aw_str *s = aw_to_string(v);
+  if (!s) {
+    fputs("[a value too long to print]", f);
+    return;
+  }
   fwrite(s->data, 1, s->len, f);
   aw_release(s);
 }

@@ -102,7 +102,7 @@ struct aw_frame {
  * function at run time (descriptors made with AW_ASYNC_DESC).
  */
 aw_frame *aw_async_new(aw_loop *L, const aw_async_desc *desc);
-/* Runs the function until its first await; returns its promise (yours). */
+/* Runs the function until its first await; returns its promise (yours). NULL for a NULL frame. */
 aw_promise *aw_async_start(aw_frame *f);
 
 /* Starts an await; true if it completed at once (the result is in f->result). */

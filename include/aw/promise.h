@@ -93,7 +93,18 @@ aw_promise *aw_promise_try(aw_loop *L, aw_call_fn fn, void *arg);
  *  - any: the first fulfilment; rejects with an AggregateError "All promises
  *    were rejected" whose errors are the reasons in input order;
  *  - race: settles as the first input to settle.
+ *
+ * Bad input: n above AW_PROMISE_INPUTS_MAX, or values NULL with n > 0, is
+ * not a real array: the call returns NULL and reads nothing from values, so
+ * nothing is consumed (the values, if any, are still yours). Every other
+ * refusal (NULL loop, another thread, a loop being freed) returns NULL and
+ * consumes the values, as everywhere. If the memory n inputs need cannot be
+ * had (all, all_settled and any keep 32 bytes per input, and make the result
+ * array when they settle), the values are consumed and the promise rejects
+ * with a RangeError whose errnum is ENOMEM, as a JavaScript combinator turns
+ * an abrupt completion into a rejection.
  */
+#define AW_PROMISE_INPUTS_MAX AW_ARRAY_MAX
 aw_promise *aw_promise_all(aw_loop *L, size_t n, const aw_val *values);
 aw_promise *aw_promise_all_settled(aw_loop *L, size_t n, const aw_val *values);
 aw_promise *aw_promise_any(aw_loop *L, size_t n, const aw_val *values);

@@ -25,6 +25,27 @@
  *  - The subject of an operation (the promise you call then on, the array you
  *    read) is borrowed, and so is the value a handler receives.
  * aw_retain()/aw_release() do nothing for values that are not objects.
+ *
+ * Sizes: strings, arrays and user objects have a documented maximum
+ * (AW_STR_MAX, AW_ARRAY_MAX, AW_OBJECT_MAX, as V8 has its string and array
+ * limits). A call asked for more, or for memory the system cannot give, fails
+ * softly: it returns NULL (or -ENOMEM) and never aborts the process. Only the
+ * library's own small bookkeeping (promises, reactions, frames) aborts with a
+ * message when memory runs out, as V8 and libuv do.
+ *
+ * Misuse: a NULL object is refused by every function (NULL, 0, undefined or
+ * -EINVAL, as each says). Releasing an object one time too many is a bug the
+ * library reports: aw_release of an object whose count already reached zero
+ * aborts with "libawait: aw_release of a freed <kind>". In debug builds
+ * (NDEBUG not defined, for the library and for your code) the message also
+ * names the file:line of the aw_release that freed it and of the one that
+ * found it freed, and aw_retain checks too: a freed object's header is
+ * poisoned until its memory is reused. With the per-loop pools (the default)
+ * a freed promise stays poisoned on its pool's free list; other objects and
+ * -Dpools=false builds return memory to the allocator, where the check holds
+ * until the memory is reused (AddressSanitizer, which those builds are for,
+ * reports every such use itself). Release builds pay one predictable branch
+ * per aw_release, the same as before the check.
  */
 #ifndef AW_VAL_H
 #define AW_VAL_H
@@ -154,27 +175,66 @@ static inline aw_val aw_caught(aw_val v) {
 /* ---- reference counting --------------------------------------------------- */
 
 void aw__obj_free(aw_obj *o);
+/*
+ * The last reference (refs == 1) or a freed object (refs == 0, or poisoned):
+ * frees the object, or aborts with what it knows about the freed one. file
+ * and line name the caller's aw_release (NULL and 0 when unknown).
+ */
+void aw__release_slow(aw_obj *o, const char *file, int line);
+void aw__retain_freed(aw_obj *o, const char *file, int line);
 
-static inline void *aw__retain(void *o) {
-  if (o)
-    ((aw_obj *)o)->refs++;
+/* A freed object's header, in debug builds: type AW__T_FREED | the release's file slot. */
+#define AW__T_FREED 0x80u
+
+static inline void *aw__retain_at(void *o, const char *file, int line) {
+  aw_obj *h = (aw_obj *)o;
+  if (h) {
+#ifndef NDEBUG
+    if (__builtin_expect(h->refs == 0 || (h->type & AW__T_FREED), 0))
+      aw__retain_freed(h, file, line);
+#endif
+    h->refs++;
+  }
+  (void)file;
+  (void)line;
   return o;
 }
-/* A new reference to o, of o's own type (so aw_v(aw_retain(p)) works). */
-#define aw_retain(o) ((__typeof__(o))aw__retain((void *)(o)))
-static inline void aw_release(void *o) {
-  if (o && --((aw_obj *)o)->refs == 0)
-    aw__obj_free((aw_obj *)o);
+static inline void *aw__retain(void *o) { return aw__retain_at(o, (const char *)0, 0); }
+static inline void aw__release_at(void *o, const char *file, int line) {
+  aw_obj *h = (aw_obj *)o;
+  if (!h)
+    return;
+  uint32_t r = h->refs;
+#ifdef NDEBUG
+  if (__builtin_expect(r > 1, 1))
+#else
+  if (__builtin_expect(r > 1 && !(h->type & AW__T_FREED), 1))
+#endif
+    h->refs = r - 1;
+  else
+    aw__release_slow(h, file, line);
 }
+static inline void aw_release(void *o) { aw__release_at(o, (const char *)0, 0); }
 static inline aw_val aw_retain_val(aw_val v) {
   if (aw_is_obj(v))
-    v.u.o->refs++;
+    aw__retain(v.u.o);
   return v;
 }
-static inline void aw_release_val(aw_val v) {
+static inline void aw__release_val_at(aw_val v, const char *file, int line) {
   if (aw_is_obj(v))
-    aw_release(v.u.o);
+    aw__release_at(v.u.o, file, line);
 }
+static inline void aw_release_val(aw_val v) { aw__release_val_at(v, (const char *)0, 0); }
+
+/* A new reference to o, of o's own type (so aw_v(aw_retain(p)) works). */
+#ifdef NDEBUG
+#define aw_retain(o) ((__typeof__(o))aw__retain((void *)(o)))
+#else
+/* Debug builds pass the caller's file:line, for the freed-object report. */
+#define aw_retain(o) ((__typeof__(o))aw__retain_at((void *)(o), __FILE__, __LINE__))
+#define aw_release(o) aw__release_at((o), __FILE__, __LINE__)
+#define aw_release_val(v) aw__release_val_at((v), __FILE__, __LINE__)
+#endif
 
 /*
  * aw_v(x): any C value as an aw_val. Objects are wrapped without a new
@@ -218,11 +278,33 @@ struct aw_str {
   char data[]; /* len bytes + NUL */
 };
 
+/*
+ * The longest string, in bytes: 1 GiB, V8's limit (2^29 - 24 UTF-16 units)
+ * in round numbers. Asking for a longer one is refused, as JavaScript throws
+ * a RangeError "Invalid string length".
+ */
+#define AW_STR_MAX ((size_t)1 << 30)
+
+/*
+ * A new string of len bytes copied from s. NULL if len passes AW_STR_MAX
+ * (s is then not read), if s is NULL with len > 0, or if memory runs out.
+ */
 aw_str *aw_str_new(const char *s, size_t len);
+/* aw_str_new(cstr, strlen(cstr)); NULL is the empty string. NULL on failure. */
 aw_str *aw_str_from(const char *cstr);
+/*
+ * A string formatted as vsnprintf does. NULL (never a truncated or empty
+ * string) if the output would be longer than AW_STR_MAX or INT_MAX (vsnprintf's
+ * EOVERFLOW), if vsnprintf fails on the format or an argument (EILSEQ for a
+ * bad wide character), if fmt is NULL, or if memory runs out.
+ */
 aw_str *aw_strf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 aw_str *aw_vstrf(const char *fmt, va_list ap);
-/* A string value: aw_obj_val(aw_str_from(cstr)). */
+/*
+ * A string value: aw_obj_val(aw_str_from(cstr)). If the string cannot be made
+ * the value is an object value holding NULL: aw_is_string() and aw_is_obj()
+ * are false for it and releasing it does nothing.
+ */
 static inline aw_val aw_string(const char *cstr) { return aw_obj_val(aw_str_from(cstr)); }
 /* The characters of a string value (borrowed), or NULL if v is not a string. */
 static inline const char *aw_cstr(aw_val v) {
@@ -232,7 +314,9 @@ static inline const char *aw_cstr(aw_val v) {
 /*
  * JavaScript's String(v): undefined, null, true, 42, 1.5, the string itself,
  * an array's elements joined with ",", an error as "Name: message". A new
- * string; thrown values convert like their reason.
+ * string; thrown values convert like their reason. NULL if the result would
+ * pass AW_STR_MAX (a buffer of 4 GiB, a long array of long strings) or memory
+ * runs out: nothing longer than the limit is ever copied.
  */
 aw_str *aw_to_string(aw_val v);
 
@@ -261,14 +345,23 @@ struct aw_array {
   aw_val *items;
 };
 
+/* The most elements an array holds: 2^27, V8's FixedArray limit in round numbers. */
+#define AW_ARRAY_MAX ((size_t)1 << 27)
+
+/* A new empty array with room for cap elements; NULL if cap passes AW_ARRAY_MAX or no memory. */
 aw_array *aw_array_new(size_t cap);
-/* Appends v (consumed; released if a is NULL or not an array). */
-void aw_array_push(aw_array *a, aw_val v);
-/* The element at i (borrowed); undefined past the end. */
+/*
+ * Appends v (consumed, also when refused). 0; -EINVAL if a is NULL or not an
+ * array; -ENOMEM if the array holds AW_ARRAY_MAX elements already or memory
+ * for more room runs out (the array is unchanged and v released).
+ */
+int aw_array_push(aw_array *a, aw_val v);
+/* The element at i (borrowed); undefined past the end or for a NULL array. */
 static inline aw_val aw_array_get(const aw_array *a, size_t i) {
-  return i < a->len ? a->items[i] : aw_undefined();
+  return a && i < a->len ? a->items[i] : aw_undefined();
 }
-static inline size_t aw_array_len(const aw_array *a) { return a->len; }
+/* The number of elements; 0 for a NULL array. */
+static inline size_t aw_array_len(const aw_array *a) { return a ? a->len : 0; }
 /* The array in an array value, or NULL. */
 static inline aw_array *aw_as_array(aw_val v) {
   return aw_is_array(v) ? (aw_array *)v.u.o : (aw_array *)0;
@@ -298,7 +391,10 @@ struct aw_error {
 };
 
 /*
- * A new error. name must be a string literal (or outlive the error).
+ * A new error. name must be a string literal (or outlive the error). If the
+ * message cannot be made (longer than AW_STR_MAX, past INT_MAX, or a format
+ * vsnprintf refuses) the error is still made, with the message
+ * "(message too long or not formattable)": a failure report never fails.
  * The async stack is captured: the creating line, then the chain of async
  * functions awaiting one another on this thread's running loop.
  */
@@ -352,7 +448,11 @@ typedef struct aw_class {
   aw_val (*then)(aw_loop *L, aw_obj *self, aw_resolver *r);
 } aw_class;
 
-/* A new object of cls with size bytes of zeroed payload. */
+/* The largest payload of a user object: 4 GiB - 1. */
+#define AW_OBJECT_MAX ((size_t)UINT32_MAX)
+
+/* A new object of cls with size bytes of zeroed payload; NULL if size passes AW_OBJECT_MAX or no
+ * memory. */
 aw_obj *aw_object_new(const aw_class *cls, size_t size);
 /* The payload of a user object (max-aligned). */
 void *aw_object_data(aw_obj *o);

@@ -14,9 +14,28 @@
 
 #include "internal.h"
 
+#include <limits.h>
 #include <pthread.h>
 #include <signal.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <wchar.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define UNIT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNIT_ASAN 1
+#endif
+#endif
+#ifndef UNIT_ASAN
+#define UNIT_ASAN 0
+#endif
+
+/* The allocation failures below are provoked on purpose: AddressSanitizer must return NULL. */
+const char *__asan_default_options(void);
+const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
 
 static void cb_log(aw_loop *L, void *label) {
   (void)L;
@@ -53,6 +72,381 @@ static bool survives(void (*fn)(void)) {
   int status = 0;
   assert_int_equal(waitpid(pid, &status, 0), pid);
   return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+/*
+ * Runs fn in a child process with its stderr going to out (NUL-terminated, at
+ * most cap - 1 bytes); returns the child's wait status.
+ */
+static int run_child(void (*fn)(void), char *out, size_t cap) {
+  fflush(NULL);
+  int fds[2];
+  assert_int_equal(pipe(fds), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    static const int sigs[] = {SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGSYS};
+    for (size_t i = 0; i < sizeof sigs / sizeof sigs[0]; i++)
+      signal(sigs[i], SIG_DFL);
+    close(fds[0]);
+    dup2(fds[1], 2);
+    close(fds[1]);
+    fn();
+    _exit(0);
+  }
+  close(fds[1]);
+  size_t len = 0;
+  for (;;) {
+    ssize_t n = read(fds[0], out + len, cap - 1 - len);
+    if (n <= 0)
+      break;
+    len += (size_t)n;
+    if (len == cap - 1) { /* keep draining, so the child never blocks on a full pipe */
+      char sink[256];
+      while (read(fds[0], sink, sizeof sink) > 0) {
+      }
+      break;
+    }
+  }
+  out[len] = 0;
+  close(fds[0]);
+  int status = 0;
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  return status;
+}
+
+/* In a child: the address space it may still grow by is limited to `room` bytes. */
+static bool limit_growth(size_t room) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  unsigned long pages = 0;
+  if (!f || fscanf(f, "%lu", &pages) != 1)
+    return false;
+  fclose(f);
+  struct rlimit rl;
+  rl.rlim_cur = rl.rlim_max = (rlim_t)pages * (rlim_t)sysconf(_SC_PAGESIZE) + room;
+  return setrlimit(RLIMIT_AS, &rl) == 0;
+}
+
+/* ---- sizes: absurd counts and lengths, memory that cannot be had ------------------------ */
+
+static void combinators_with_absurd_counts(void) {
+  aw_promise *(*combis[4])(aw_loop *, size_t, const aw_val *) = {
+      aw_promise_all, aw_promise_all_settled, aw_promise_any, aw_promise_race};
+  static const size_t counts[] = {SIZE_MAX, (size_t)1 << 31, AW_PROMISE_INPUTS_MAX + 1};
+  aw_loop *L = aw_loop_new(NULL, NULL);
+  for (int i = 0; i < 4; i++) {
+    for (size_t k = 0; k < sizeof counts / sizeof counts[0]; k++) {
+      aw_val in[2] = {aw_string("a"), aw_string("b")};
+      if (combis[i](L, counts[k], in) != NULL)
+        _exit(2);
+      if (aw_objects_alive() != 2) /* the array was not read: both values are still ours */
+        _exit(3);
+      aw_release_val(in[0]);
+      aw_release_val(in[1]);
+      aw_val none[1] = {aw_string("c")}; /* refused without reading even with no loop */
+      if (combis[i](NULL, counts[k], none) != NULL || aw_objects_alive() != 1)
+        _exit(4);
+      aw_release_val(none[0]);
+    }
+  }
+  if (aw_loop_free(L) != 0 || aw_objects_alive() != 0)
+    _exit(5);
+}
+
+static void test_combinators_refuse_an_absurd_count_without_reading_the_array(void **state) {
+  (void)state;
+  assert_true(survives(combinators_with_absurd_counts));
+}
+
+static aw_val h_save(aw_loop *L, aw_val v, void *out) {
+  (void)L;
+  *(aw_val *)out = aw_retain_val(v);
+  return aw_undefined();
+}
+
+/* 2^24 inputs: the state block (512 MiB) cannot be had; each combinator rejects. */
+static void combinators_without_memory(void) {
+  size_t n = (size_t)1 << 24;
+  aw_val *in = calloc(n, sizeof *in); /* all undefined */
+  aw_loop *L = aw_loop_new(NULL, NULL);
+  if (!in || !L || !limit_growth((size_t)64 << 20))
+    _exit(2);
+  aw_promise *(*combis[3])(aw_loop *, size_t, const aw_val *) = {
+      aw_promise_all, aw_promise_all_settled, aw_promise_any};
+  for (int i = 0; i < 3; i++) {
+    aw_promise *p = combis[i](L, n, in);
+    if (!p)
+      _exit(3);
+    aw_val r = aw_undefined();
+    aw_release(aw_promise_then(p, h_never, h_save, &r));
+    aw_release(p);
+    if (aw_loop_run(L) != 0)
+      _exit(4);
+    aw_error *e = aw_as_error(r);
+    if (!e || strcmp(e->name, "RangeError") || e->errnum != ENOMEM)
+      _exit(5);
+    aw_release_val(r);
+  }
+  if (aw_loop_free(L) != 0 || aw_objects_alive() != 0)
+    _exit(6);
+  free(in);
+}
+
+static void test_a_combinator_that_cannot_get_its_memory_rejects_with_a_rangeerror(void **state) {
+  (void)state;
+  char err[4096];
+  int status = run_child(combinators_without_memory, err, sizeof err);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    fprintf(stderr, "child status %#x, stderr:\n%s\n", status, err);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void sizes_past_the_limits(void) {
+  static const char x[1] = {'x'};
+  /* the lengths are refused before the source is read: a 1-byte source is safe */
+  if (aw_str_new(x, (size_t)5 << 30) || aw_str_new(x, AW_STR_MAX + 1) || aw_str_new(x, SIZE_MAX))
+    _exit(2);
+  if (aw_array_new(SIZE_MAX) || aw_array_new(AW_ARRAY_MAX + 1))
+    _exit(3);
+  if (aw_object_new(NULL, AW_OBJECT_MAX + 1) || aw_object_new(NULL, SIZE_MAX))
+    _exit(4);
+  if (aw_buf_new(SIZE_MAX) || aw_buf_new(SIZE_MAX / 2 + 1))
+    _exit(5);
+  aw_buf *b = aw_buf_new(1);
+  if (!b || aw_buf_reserve(b, SIZE_MAX) != -ENOMEM || b->cap != 1)
+    _exit(6);
+  aw_release(b);
+  if (aw_objects_alive() != 0)
+    _exit(7);
+}
+
+static void test_strings_arrays_and_objects_past_their_limit_are_null_not_fatal(void **state) {
+  (void)state;
+  assert_true(survives(sizes_past_the_limits));
+}
+
+/* A 4 GiB buffer (address space only: its pages are never touched) as a string. */
+static void to_string_of_4gib(void) {
+  size_t len = (size_t)4 << 30;
+  aw_buf *b = aw_buf_new(len);
+  if (!b)
+    _exit(77); /* no address space for it here: nothing to test */
+  b->len = len;
+  aw_array *a = aw_array_new(1);
+  aw_array_push(a, aw_obj_val(b));
+  if (aw_to_string(aw_obj_val(a)) || aw_to_string(aw_obj_val(aw_retain(b))))
+    _exit(2);
+  aw_release(b);
+  aw_release(a);
+  if (aw_objects_alive() != 0)
+    _exit(3);
+}
+
+static void test_to_string_of_a_value_longer_than_the_limit_is_null(void **state) {
+  (void)state;
+  char err[4096];
+  int status = run_child(to_string_of_4gib, err, sizeof err);
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 77)
+    skip();
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    fprintf(stderr, "child status %#x, stderr:\n%s\n", status, err);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+/* Sizes within the limits, in a process whose address space cannot grow by 64 MiB. */
+static void memory_that_cannot_be_had(void) {
+  size_t big = (size_t)600 << 20;
+  /* the sources are mapped, not allocated: jemalloc keeps the spare address space
+   * of a big allocation for later, which would make room under the limit */
+  char *src = mmap(NULL, AW_STR_MAX, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  aw_buf *b = aw_buf_new(1);
+  aw_array *a = aw_array_new(0);
+  if (src == MAP_FAILED || !b || !a || !limit_growth((size_t)64 << 20))
+    _exit(2);
+  uint8_t *own = b->data;
+  b->data = (uint8_t *)src; /* 600 MiB of zeros, for to_string to read (it must not) */
+  b->len = big;
+  if (aw_str_new(src, AW_STR_MAX) || aw_str_new(src, big))
+    _exit(3);
+  if (aw_array_new(AW_ARRAY_MAX) || aw_object_new(NULL, (size_t)1 << 30) || aw_buf_new(big))
+    _exit(4);
+  if (aw_to_string(aw_obj_val(b))) /* 600 MiB fits the limit, not the memory */
+    _exit(5);
+  int pad = 100 << 20; /* formatting too (vsnprintf counts 100 MiB of padding first) */
+  if (aw_strf("%*s", pad, ""))
+    _exit(6);
+  aw_error *e = aw_error_new("Error", "%*s", pad, ""); /* an error is still made */
+  if (!e || strcmp(e->message->data, "(message too long or not formattable)"))
+    _exit(7);
+  aw_release(e);
+  b->data = own;
+  b->len = 0;
+  aw_release(b);
+  aw_release(a);
+  if (aw_objects_alive() != 0)
+    _exit(8);
+}
+
+static void test_user_sized_memory_that_cannot_be_had_is_null_not_fatal(void **state) {
+  (void)state;
+  char err[4096];
+  int status = run_child(memory_that_cannot_be_had, err, sizeof err);
+  if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
+    fprintf(stderr, "child status %#x, stderr:\n%s\n", status, err);
+  assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+}
+
+static void test_array_push_past_the_memory_reports_enomem(void **state) {
+  (void)state;
+  aw_array *a = aw_array_new(0);
+  assert_non_null(a);
+  assert_int_equal(aw_array_push(a, aw_string("x")), 0);
+  assert_int_equal(aw_array_push(NULL, aw_string("released")), -EINVAL);
+  uint32_t len = a->len, cap = a->cap;
+  a->len = a->cap = (uint32_t)AW_ARRAY_MAX; /* as full as an array gets, without the memory */
+  assert_int_equal(aw_array_push(a, aw_string("released")), -ENOMEM);
+  a->len = len;
+  a->cap = cap;
+  assert_int_equal(aw_array_len(a), 1);
+  aw_release(a);
+  assert_no_objects();
+}
+
+static void test_strf_that_vsnprintf_refuses_is_null_not_empty(void **state) {
+  (void)state;
+  /* EILSEQ: a wide character the C locale cannot print */
+  assert_null(aw_strf("%ls", L"\x4e2d"));
+  aw_error *e = aw_error_new("TypeError", "bad %ls", L"\x4e2d");
+  assert_non_null(e);
+  assert_string_equal(e->name, "TypeError");
+  assert_string_equal(e->message->data, "(message too long or not formattable)");
+  aw_release(e);
+  assert_no_objects();
+}
+
+static void test_strf_output_past_int_max_is_null_not_empty(void **state) {
+  (void)state;
+  /* vsnprintf counts INT_MAX + 1 bytes and fails with EOVERFLOW (a few seconds of padding) */
+  volatile int width = INT_MAX; /* at run time: the compiler sees the overflow too */
+  assert_null(aw_strf("x%*s", width, ""));
+  assert_no_objects();
+}
+
+static void null_entry_points(void) {
+  if (aw_async_start(NULL) != NULL)
+    _exit(2);
+  if (aw_array_len(NULL) != 0 || !aw_is_undefined(aw_array_get(NULL, 0)))
+    _exit(3);
+  if (aw_buf_from(NULL, 5) || aw_str_new(NULL, 5))
+    _exit(4);
+  aw_release(NULL);
+  aw_release_val(aw_obj_val(NULL));
+  if (aw_retain((aw_obj *)NULL) != NULL)
+    _exit(5);
+  if (aw_objects_alive() != 0)
+    _exit(6);
+}
+
+static void test_null_frames_arrays_and_sources_are_refused_without_crashing(void **state) {
+  (void)state;
+  assert_true(survives(null_entry_points));
+}
+
+/* ---- freed objects -------------------------------------------------------------------------- */
+
+/*
+ * Each child names, on its stderr, the lines of the release that frees the
+ * object and of the call that finds it freed (the two lines after the
+ * fprintf), then makes them; the parent checks the report against them.
+ */
+#define EXPECT_LINES()                                                                             \
+  fprintf(stderr, "freed=%s:%d found=%s:%d\n", __FILE__, __LINE__ + 1, __FILE__, __LINE__ + 2)
+
+static void double_release_of_a_promise(void) {
+  aw_loop *L = aw_loop_new(NULL, NULL);
+  aw_promise *p = aw_promise_new(L);
+  aw_promise *keep = aw_promise_new(L); /* the free list is not empty: a corrupt link would show */
+  aw_release(keep);
+  EXPECT_LINES();
+  aw_release(p);
+  aw_release(p);
+  aw_promise *q = aw_promise_new(L); /* what crashed before: the free list was corrupt */
+  aw_release(q);
+  _exit(0);
+}
+
+static void double_release_of_a_string(void) {
+  aw_str *s = aw_str_from("twice");
+  EXPECT_LINES();
+  aw_release(s);
+  aw_release(s);
+  _exit(0);
+}
+
+static void retain_of_a_freed_promise(void) {
+  aw_loop *L = aw_loop_new(NULL, NULL);
+  aw_promise *p = aw_promise_new(L);
+  EXPECT_LINES();
+  aw_release(p);
+  aw_promise *again = aw_retain(p);
+  (void)again;
+  _exit(0);
+}
+
+/* The child must abort with the kind, and in debug builds both file:lines, on its stderr. */
+static void expect_freed_report(void (*fn)(void), const char *what, const char *kind) {
+  char err[8192];
+  int status = run_child(fn, err, sizeof err);
+  char head[128], freed[512], found[512];
+  snprintf(head, sizeof head, "libawait: %s of a freed %s", what, kind);
+  bool ok = WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT && strstr(err, head);
+#ifndef NDEBUG
+  char ffile[256], gfile[256];
+  int fline = 0, gline = 0;
+  assert_int_equal(sscanf(err, "freed=%255[^:]:%d found=%255[^:]:%d", ffile, &fline, gfile, &gline),
+                   4);
+  snprintf(freed, sizeof freed, "it was freed by the aw_release at %s:%d", ffile, fline);
+  snprintf(found, sizeof found, " at %s:%d;", gfile, gline);
+  ok = ok && strstr(err, freed) && strstr(err, found);
+#else
+  (void)freed;
+  (void)found;
+#endif
+  if (!ok)
+    fprintf(stderr, "child status %#x, stderr:\n%s\n", status, err);
+  assert_true(ok);
+}
+
+static void test_releasing_a_freed_promise_aborts_with_its_kind_and_where(void **state) {
+  (void)state;
+  if (!AW_POOLS && !UNIT_ASAN)
+    skip(); /* malloc took the memory back: nothing left to check (ASan builds check it) */
+  if (!AW_POOLS) {
+    char err[8192];
+    int status = run_child(double_release_of_a_promise, err, sizeof err);
+    assert_false(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_non_null(strstr(err, "heap-use-after-free"));
+    return;
+  }
+  expect_freed_report(double_release_of_a_promise, "aw_release", "promise");
+}
+
+static void test_releasing_a_freed_string_aborts_with_its_kind_and_where(void **state) {
+  (void)state;
+  if (!AW_USE_JEMALLOC)
+    skip(); /* malloc writes its free list into the header; ASan's own test covers these */
+  expect_freed_report(double_release_of_a_string, "aw_release", "string");
+}
+
+static void test_retaining_a_freed_promise_aborts_in_debug_builds(void **state) {
+  (void)state;
+#ifdef NDEBUG
+  skip(); /* release builds check releases only: aw_retain stays one increment */
+#else
+  if (!AW_POOLS)
+    skip();
+  expect_freed_report(retain_of_a_freed_promise, "aw_retain", "promise");
+#endif
 }
 
 /* ---- NULL arguments ----------------------------------------------------------------- */
@@ -639,6 +1033,18 @@ static void test_promises_held_after_loop_free_can_be_inspected_and_released_onl
 
 int main(void) {
   const struct CMUnitTest tests[] = {
+      UNIT_TEST(test_combinators_refuse_an_absurd_count_without_reading_the_array),
+      UNIT_TEST(test_a_combinator_that_cannot_get_its_memory_rejects_with_a_rangeerror),
+      UNIT_TEST(test_strings_arrays_and_objects_past_their_limit_are_null_not_fatal),
+      UNIT_TEST(test_to_string_of_a_value_longer_than_the_limit_is_null),
+      UNIT_TEST(test_user_sized_memory_that_cannot_be_had_is_null_not_fatal),
+      UNIT_TEST(test_array_push_past_the_memory_reports_enomem),
+      UNIT_TEST(test_strf_that_vsnprintf_refuses_is_null_not_empty),
+      UNIT_TEST(test_strf_output_past_int_max_is_null_not_empty),
+      UNIT_TEST(test_null_frames_arrays_and_sources_are_refused_without_crashing),
+      UNIT_TEST(test_releasing_a_freed_promise_aborts_with_its_kind_and_where),
+      UNIT_TEST(test_releasing_a_freed_string_aborts_with_its_kind_and_where),
+      UNIT_TEST(test_retaining_a_freed_promise_aborts_in_debug_builds),
       UNIT_TEST(test_null_loop_is_refused_by_every_loop_function),
       UNIT_TEST(test_null_callbacks_are_refused_and_queue_nothing),
       UNIT_TEST(test_null_promise_arguments_are_refused_and_values_released),
