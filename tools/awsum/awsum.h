@@ -201,7 +201,7 @@ void report_rec_problem(awsum *A, const arec *r);
 
 /* "HEX  NAME\n" as sha256sum prints it (names with \\, \n or \r escaped). */
 void print_sum_line(FILE *f, const uint8_t digest[SHA256_LEN], const char *name);
-/* NAME for sha256sum -c's report: escaped (with a leading \\) if it holds a newline. */
+/* NAME for sha256sum -c's report: escaped (\\, \n, \r, a leading \\) if it holds a newline. */
 void print_check_name(FILE *f, const char *name);
 /* The hex digest into out (65 bytes). */
 void hex_digest(char *out, const uint8_t digest[SHA256_LEN]);
