@@ -88,6 +88,7 @@ typedef struct awsum {
   int status;         /* the exit status so far: 0, or 1 once something went wrong */
   unsigned fd_budget; /* descriptors one stage may hold open at once (hash_init) */
   bool stdin_closed;  /* the caller closed fd 0: "-" cannot be read */
+  bool stdin_used;    /* "-" was read (or tried): sha256sum closes stdin at the end */
 
   arec **recs; /* every record, in order of creation */
   size_t nrecs, caprecs;
