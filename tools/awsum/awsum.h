@@ -88,6 +88,7 @@ typedef struct awsum {
   int status;         /* the exit status so far: 0, or 1 once something went wrong */
   unsigned fd_budget; /* descriptors one stage may hold open at once (hash_init) */
   bool stdin_closed;  /* the caller closed fd 0: "-" cannot be read */
+  bool stdin_used;    /* "-" was read (or tried): sha256sum closes stdin at the end */
 
   arec **recs; /* every record, in order of creation */
   size_t nrecs, caprecs;
@@ -201,7 +202,7 @@ void report_rec_problem(awsum *A, const arec *r);
 
 /* "HEX  NAME\n" as sha256sum prints it (names with \\, \n or \r escaped). */
 void print_sum_line(FILE *f, const uint8_t digest[SHA256_LEN], const char *name);
-/* NAME for sha256sum -c's report: escaped (with a leading \\) if it holds a newline. */
+/* NAME for sha256sum -c's report: escaped (\\, \n, \r, a leading \\) if it holds a newline. */
 void print_check_name(FILE *f, const char *name);
 /* The hex digest into out (65 bytes). */
 void hex_digest(char *out, const uint8_t digest[SHA256_LEN]);

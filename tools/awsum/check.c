@@ -372,7 +372,7 @@ static void report_pump(awsum *A) {
       break;
     case L_UNREAD:
       A->status = 1;
-      report_problem(A, m->name, rec_message(l->r));
+      report_problem(A, manifest_label(m), rec_message(l->r));
       if (C.json)
         json_unreadable(l->manifest, rec_message(l->r));
       break;
@@ -452,8 +452,9 @@ static void reader_body(aw_loop *L, aw_frame *self) {
     f->opened = false;
     if (strcmp(C.ms[f->mi].name, "-") == 0) {
       f->fd = 0;
+      A->stdin_used = true;
       if (A->stdin_closed) {
-        unreadable(A, f, EBADF, NULL);
+        unreadable(A, f, EBADF, "read error"); /* as a failed read of stdin is */
         report_pump(A);
         continue;
       }

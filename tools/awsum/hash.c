@@ -353,6 +353,7 @@ static void hash_file_body(aw_loop *L, aw_frame *self) {
   if (r->flags & RF_STDIN) {
     h->fd = 0;
     h->is_stdin = true;
+    A->stdin_used = true;
     if (A->stdin_closed) {
       r->err = EBADF;
       goto finish;

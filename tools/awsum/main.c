@@ -171,6 +171,8 @@ static int hash_run(awsum *A) {
   return A->status;
 }
 
+static int close_stdout(int status);
+
 /* ---- options ----------------------------------------------------------------------------- */
 
 static const char usage_text[] =
@@ -405,10 +407,10 @@ static void parse_options(awsum_opts *o, int argc, char **argv) {
       break;
     case 'h':
       fputs(usage_text, stdout);
-      exit(0);
+      exit(close_stdout(0));
     case OPT_VERSION:
       printf("awsum (libawait) %s\n", AWSUM_VERSION);
-      exit(0);
+      exit(close_stdout(0));
     default:
       fputs("Try 'awsum --help' for more information.\n", stderr);
       exit(2);
@@ -426,28 +428,59 @@ static void parse_options(awsum_opts *o, int argc, char **argv) {
 /* ---- main -------------------------------------------------------------------------------- */
 
 /*
- * A standard descriptor the caller closed would be taken by our ring or an
- * eventfd, and "-" would then read that: keep 0-2 taken by /dev/null, and
- * remember that stdin was closed (reading it fails with EBADF, as sha256sum's).
+ * The standard descriptors the caller closed (`awsum FILE >&-`). The library
+ * keeps its ring and eventfd above 2, but the files and directories awsum
+ * opens take the lowest free numbers: left free, 0 would be a hashed file
+ * that "-" then reads, 1 and 2 files our lines and messages go to. So each
+ * one is taken by /dev/null opened the wrong way round (0 for writing, 1 and
+ * 2 for reading): using it fails with EBADF, as using the closed descriptor
+ * does for sha256sum ("-: Bad file descriptor", "write error: Bad file
+ * descriptor"). Returns a bit per closed descriptor.
  */
-static bool guard_std_fds(void) {
-  bool stdin_closed = false;
+static unsigned guard_std_fds(void) {
+  unsigned closed = 0;
   for (int fd = 0; fd < 3; fd++) {
     if (fcntl(fd, F_GETFD) != -1 || errno != EBADF)
       continue;
-    stdin_closed |= fd == 0;
-    int nfd = open("/dev/null", fd == 0 ? O_RDONLY : O_WRONLY);
+    closed |= 1u << fd;
+    int nfd = open("/dev/null", fd == 0 ? O_WRONLY : O_RDONLY);
     if (nfd >= 0 && nfd != fd) /* lower ones are open: it landed above */
       close(nfd);
   }
-  return stdin_closed;
+  return closed;
+}
+
+static bool stdout_closed; /* by the caller: guard_std_fds */
+
+/*
+ * Closes stdout as sha256sum 9.1 does at exit: the output is flushed, then
+ * the descriptor closed. A write that failed (during the run, or in that
+ * flush) is "awsum: write error", exit status 1, with the errno of the close
+ * only if the close failed too: plain "write error" for >/dev/full or a
+ * broken pipe, "write error: Bad file descriptor" for a closed stdout (glibc
+ * drops the buffer after a failed flush, so fclose's errno is the close's).
+ * A closed stdout nothing was written to is no error. Returns status, or 1.
+ */
+static int close_stdout(int status) {
+  bool failed = fflush(stdout) != 0 || ferror(stdout) != 0;
+  int err = fclose(stdout) == 0 ? 0 : errno;
+  if (!err && stdout_closed)
+    err = EBADF; /* what closing the caller's closed descriptor gives */
+  if (!failed && (!err || err == EBADF))
+    return status;
+  if (err)
+    fprintf(stderr, "awsum: write error: %s\n", strerror(err));
+  else
+    fputs("awsum: write error\n", stderr);
+  return 1;
 }
 
 int main(int argc, char **argv) {
-  bool stdin_closed = guard_std_fds();
+  unsigned closed = guard_std_fds();
+  stdout_closed = closed & 2;
   setlocale(LC_ALL, "");
   awsum A = {0};
-  A.stdin_closed = stdin_closed;
+  A.stdin_closed = closed & 1;
   parse_options(&A.o, argc, argv);
   static char outbuf[1 << 16];
   setvbuf(stdout, outbuf, isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF, sizeof outbuf);
@@ -482,10 +515,11 @@ int main(int argc, char **argv) {
   }
   progress_stop(&A);
 
-  if (fflush(stdout) != 0 || ferror(stdout)) {
-    fprintf(stderr, "awsum: write error: %s\n", strerror(errno));
+  if (A.stdin_used && A.stdin_closed) { /* sha256sum's fclose(stdin) fails: one more message */
+    report_msg(&A, "standard input: %s", strerror(EBADF));
     status = 1;
   }
+  status = close_stdout(status);
   hash_free(&A);
   walk_free(&A);
   free_recs(&A);

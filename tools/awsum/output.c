@@ -7,8 +7,10 @@
  *    a backslash, a newline or a carriage return is written with those three
  *    escaped (\\, \n, \r) and the line starts with a backslash, so that
  *    `sha256sum -c` reads the name back exactly.
- *  - The names in -c's report ("NAME: OK"): sha256sum escapes them (\\ and
- *    \n, with the leading backslash) only when they hold a newline.
+ *  - The names in -c's report ("NAME: OK"): sha256sum 9.1 escapes them only
+ *    when they hold a newline, and then as in a checksum line (\\, \n and
+ *    \r, with the leading backslash); without a newline, a backslash or a
+ *    carriage return is written as it is.
  *  - The names in messages on stderr: sha256sum quotes them for a shell
  *    (gnulib's shell-escape style, colons quoted too): unquoted when nothing
  *    needs it; 'single quotes' in general; "double quotes" when a single
@@ -250,14 +252,14 @@ void hex_digest(char *out, const uint8_t digest[SHA256_LEN]) {
   out[2 * SHA256_LEN] = '\0';
 }
 
-/* Writes name with \\ and \n (and \r when cr) escaped. */
-static void put_escaped(FILE *f, const char *name, bool cr) {
+/* Writes name with \\, \n and \r escaped. */
+static void put_escaped(FILE *f, const char *name) {
   for (const char *p = name; *p; p++) {
     if (*p == '\\')
       fputs("\\\\", f);
     else if (*p == '\n')
       fputs("\\n", f);
-    else if (*p == '\r' && cr)
+    else if (*p == '\r')
       fputs("\\r", f);
     else
       putc(*p, f);
@@ -273,7 +275,7 @@ void print_sum_line(FILE *f, const uint8_t digest[SHA256_LEN], const char *name)
   fputs(hex, f);
   fputs("  ", f);
   if (esc)
-    put_escaped(f, name, true);
+    put_escaped(f, name);
   else
     fputs(name, f);
   putc('\n', f);
@@ -285,7 +287,7 @@ void print_check_name(FILE *f, const char *name) {
     return;
   }
   putc('\\', f);
-  put_escaped(f, name, false);
+  put_escaped(f, name);
 }
 
 /* ---- JSON -------------------------------------------------------------------------------- */
