@@ -623,14 +623,18 @@ void aw__io_free(aw_loop *L) {
     op_drop(op);
   }
   R->cancel_head = NULL;
-  struct io_uring_sqe *sqe = sqe_get(R);
-  if (sqe) {
-    io_uring_prep_cancel(sqe, NULL, IORING_ASYNC_CANCEL_ANY);
-    io_uring_sqe_set_data64(sqe, AW__TAG_CANCEL);
-    R->inflight++;
-  }
+  bool cancelled = false;
   uint64_t deadline = aw__hrtime_ms(L) + 5000;
   while (R->inflight > 0 && aw__hrtime_ms(L) < deadline) {
+    /* until the SQ takes the cancel (a full SQ the kernel refuses gives no SQE): without it
+     * the wake poll and every multishot op stay armed and this waits out the deadline */
+    struct io_uring_sqe *sqe = cancelled ? NULL : sqe_get(R);
+    if (sqe) {
+      io_uring_prep_cancel(sqe, NULL, IORING_ASYNC_CANCEL_ANY);
+      io_uring_sqe_set_data64(sqe, AW__TAG_CANCEL);
+      R->inflight++;
+      cancelled = true;
+    }
     struct __kernel_timespec ts = {0, 50 * 1000000};
     struct io_uring_cqe *cqe;
     (void)AW__FAULT_ENTER(io_uring_submit_and_wait_timeout(&R->ring, &cqe, 1, &ts, NULL));
