@@ -91,6 +91,8 @@ _Noreturn void aw__oom(size_t size) {
 }
 
 void *aw__try_alloc(size_t size) {
+  if (AW__FAULT(ALLOC))
+    return NULL;
 #if AW_USE_JEMALLOC
   return mallocx(size ? size : 1, 0);
 #else
@@ -112,9 +114,9 @@ void *aw__alloc(size_t size) {
 
 void *aw__calloc(size_t size) {
 #if AW_USE_JEMALLOC
-  void *p = mallocx(size ? size : 1, MALLOCX_ZERO);
+  void *p = AW__FAULT(ALLOC) ? NULL : mallocx(size ? size : 1, MALLOCX_ZERO);
 #else
-  void *p = calloc(1, size ? size : 1);
+  void *p = AW__FAULT(ALLOC) ? NULL : calloc(1, size ? size : 1);
 #endif
   if (AW__UNLIKELY(!p))
     aw__oom(size);
@@ -126,9 +128,9 @@ void *aw__realloc(void *p, size_t old_size, size_t new_size) {
   if (!p)
     return aw__alloc(new_size);
 #if AW_USE_JEMALLOC
-  void *q = rallocx(p, new_size ? new_size : 1, 0);
+  void *q = AW__FAULT(ALLOC) ? NULL : rallocx(p, new_size ? new_size : 1, 0);
 #else
-  void *q = realloc(p, new_size ? new_size : 1);
+  void *q = AW__FAULT(ALLOC) ? NULL : realloc(p, new_size ? new_size : 1);
 #endif
   if (AW__UNLIKELY(!q))
     aw__oom(new_size);
@@ -165,9 +167,9 @@ void aw__advise_huge(void *p, size_t size) {
 
 static void *chunk_alloc(void) {
 #if AW_USE_JEMALLOC
-  void *c = mallocx(AW__CHUNK, MALLOCX_ALIGN(AW__CHUNK));
+  void *c = AW__FAULT(ALLOC) ? NULL : mallocx(AW__CHUNK, MALLOCX_ALIGN(AW__CHUNK));
 #else
-  void *c = aligned_alloc(AW__CHUNK, AW__CHUNK);
+  void *c = AW__FAULT(ALLOC) ? NULL : aligned_alloc(AW__CHUNK, AW__CHUNK);
 #endif
   if (!c)
     aw__oom(AW__CHUNK);

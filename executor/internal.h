@@ -25,6 +25,7 @@
 #include <stdlib.h>
 
 #include "aw.h"
+#include "executor/fault.h"
 #include "workers/inbox.h"
 
 #define AW__LIKELY(x) __builtin_expect(!!(x), 1)

@@ -118,7 +118,7 @@ aw_loop *aw_loop_new(const aw_loop_config *cfg, aw_val *err) {
     aw__free(L, sizeof *L);
     return NULL;
   }
-  L->wake_fd = aw__fd_above_stdio(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  L->wake_fd = aw__fd_above_stdio(AW__FAULT_FD(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)));
   if (L->wake_fd < 0) {
     int e = errno;
     if (err)

@@ -54,7 +54,7 @@ static aw_promise *blocking(aw_loop *L, const char *what, const char *path, cons
     return NULL;
   if (!path)
     return aw__io_bad_args(L, "path must not be NULL");
-  char *copy = strdup(path);
+  char *copy = AW__FAULT(ALLOC) ? NULL : strdup(path);
   if (!copy)
     return aw_promise_rejected(L, aw_obj_val(aw_error_errno(-ENOMEM, what, path)));
   aw_work_opts wo = {AW_WORK_BLOCKING, o ? o->signal : NULL, o ? o->timeout_ms : 0, free};
@@ -66,7 +66,7 @@ static aw_promise *blocking(aw_loop *L, const char *what, const char *path, cons
 
 static aw_val readdir_job(aw_job *job, void *arg) {
   const char *path = arg;
-  DIR *d = opendir(path);
+  DIR *d = AW__FAULT_OR(OPEN, (errno = EMFILE, NULL), opendir(path));
   if (!d)
     return aw_throw(aw_obj_val(aw_error_errno(-errno, "scandir", path)));
   aw_array *a = aw_array_new(64);

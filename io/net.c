@@ -454,7 +454,7 @@ static void addr_text(const struct sockaddr_storage *ss, char *out, size_t n) {
 }
 
 static int sock_listen(const addr *a, const aw_listen_opts *o) {
-  int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = AW__FAULT_FD(socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (fd < 0)
     return -errno;
   int one = 1;
@@ -599,7 +599,7 @@ aw_promise *aw_tcp_connect(aw_loop *L, const char *host, int port, const aw_io_o
   if (!s)
     return early;
   s->a = a;
-  int fd = socket(a.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int fd = AW__FAULT_FD(socket(a.ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0));
   if (fd < 0) {
     int e = errno;
     aw_promise *p = aw__op_promise(&s->op);

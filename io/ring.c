@@ -97,7 +97,7 @@ static int ring_setup(aw__uring *R, unsigned entries) {
     struct io_uring_params p;
     memset(&p, 0, sizeof p);
     p.flags = tries[i];
-    r = io_uring_queue_init_params(entries, &R->ring, &p);
+    r = AW__FAULT_OR(OPEN, -EMFILE, io_uring_queue_init_params(entries, &R->ring, &p));
     if (r == -EINVAL)
       continue;
     if (r < 0)
@@ -205,7 +205,7 @@ int aw_io_stats_get(aw_loop *L, aw_io_stats *out) {
 static int enter_submit(aw__uring *R) {
   int r;
   do {
-    r = io_uring_submit(&R->ring);
+    r = AW__FAULT_ENTER(io_uring_submit(&R->ring));
     R->stats.enters++;
   } while (r == -EINTR);
   if (r > 0)
@@ -215,6 +215,8 @@ static int enter_submit(aw__uring *R) {
 
 /* An SQE, submitting a full SQ early; NULL if the kernel takes nothing now. */
 static struct io_uring_sqe *sqe_get(aw__uring *R) {
+  if (AW__FAULT(SQE))
+    return NULL;
   struct io_uring_sqe *sqe = io_uring_get_sqe(&R->ring);
   if (AW__UNLIKELY(!sqe)) {
     enter_submit(R);
@@ -258,6 +260,7 @@ static bool try_issue(aw__uring *R, aw__op *op) {
   if (!sqe)
     return false;
   op->vt->prep(op, sqe);
+  AW__FAULT_SQE_HOOK(sqe);
   io_uring_sqe_set_data(sqe, op);
   op->state = AW__OP_INFLIGHT;
   if (++R->inflight > R->stats.max_inflight)
@@ -577,9 +580,9 @@ static void enter(aw_loop *L, int timeout_ms) {
   unsigned queued = io_uring_sq_ready(&R->ring);
   if (timeout_ms == 0) {
     if (queued)
-      io_uring_submit_and_get_events(&R->ring);
+      (void)AW__FAULT_ENTER(io_uring_submit_and_get_events(&R->ring));
     else if (ops_inflight(R) && !io_uring_cq_ready(&R->ring))
-      io_uring_get_events(&R->ring); /* task work runs only when the task enters */
+      (void)AW__FAULT_ENTER(io_uring_get_events(&R->ring)); /* task work runs on entering */
     else
       return; /* peek only: nothing to give the kernel, nothing to ask it for */
   } else {
@@ -590,7 +593,7 @@ static void enter(aw_loop *L, int timeout_ms) {
       tsp = &ts;
     }
     struct io_uring_cqe *cqe;
-    io_uring_submit_and_wait_timeout(&R->ring, &cqe, 1, tsp, NULL);
+    (void)AW__FAULT_ENTER(io_uring_submit_and_wait_timeout(&R->ring, &cqe, 1, tsp, NULL));
     L->stats.wakeups++;
   }
   /* Errors need no handling here: -ETIME means the timer is due, -EINTR a signal, and
@@ -654,17 +657,21 @@ void aw__io_free(aw_loop *L) {
   bool forked = aw__inbox_forked(&L->inbox);
   if (forked)
     R->inflight = 0;
-  struct io_uring_sqe *sqe = forked ? NULL : sqe_get(R);
-  if (sqe) {
-    io_uring_prep_cancel(sqe, NULL, IORING_ASYNC_CANCEL_ANY);
-    io_uring_sqe_set_data64(sqe, AW__TAG_CANCEL);
-    R->inflight++;
-  }
+  bool cancelled = forked;
   uint64_t deadline = aw__hrtime_ms(L) + 5000;
   while (R->inflight > 0 && aw__hrtime_ms(L) < deadline) {
+    /* until the SQ takes the cancel (a full SQ the kernel refuses gives no SQE): without it
+     * the wake poll and every multishot op stay armed and this waits out the deadline */
+    struct io_uring_sqe *sqe = cancelled ? NULL : sqe_get(R);
+    if (sqe) {
+      io_uring_prep_cancel(sqe, NULL, IORING_ASYNC_CANCEL_ANY);
+      io_uring_sqe_set_data64(sqe, AW__TAG_CANCEL);
+      R->inflight++;
+      cancelled = true;
+    }
     struct __kernel_timespec ts = {0, 50 * 1000000};
     struct io_uring_cqe *cqe;
-    io_uring_submit_and_wait_timeout(&R->ring, &cqe, 1, &ts, NULL);
+    (void)AW__FAULT_ENTER(io_uring_submit_and_wait_timeout(&R->ring, &cqe, 1, &ts, NULL));
     while (io_uring_peek_cqe(&R->ring, &cqe) == 0) {
       cqe_copy c = {cqe->user_data, cqe->res, cqe->flags};
       io_uring_cqe_seen(&R->ring, cqe);

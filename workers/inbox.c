@@ -103,7 +103,7 @@ static bool heavy_barrier(void) {
 
 static aw__lane *lane_new(void) {
   void *p = NULL;
-  if (posix_memalign(&p, 64, sizeof(aw__lane)) != 0)
+  if (AW__FAULT(ALLOC) || posix_memalign(&p, 64, sizeof(aw__lane)) != 0)
     return NULL;
   aw__lane *l = p;
   memset(l, 0, offsetof(aw__lane, cells));
@@ -131,7 +131,7 @@ static int overflow_push(aw__lane *l, aw_task_fn fn, void *arg) {
   pthread_mutex_lock(&l->over_lock);
   if (l->over_len == l->over_cap) {
     uint32_t ncap = l->over_cap ? l->over_cap * 2 : 1024;
-    aw__inbox_task *n = ncap > l->over_cap ? malloc(ncap * sizeof *n) : NULL;
+    aw__inbox_task *n = ncap > l->over_cap && !AW__FAULT(ALLOC) ? malloc(ncap * sizeof *n) : NULL;
     if (!n) {
       pthread_mutex_unlock(&l->over_lock);
       return -ENOMEM;
@@ -237,7 +237,7 @@ static int lane_find_slow(aw__inbox *q, aw__lane **out, bool *fresh) {
   }
   if (t->n == t->cap) {
     uint32_t ncap = t->cap ? t->cap * 2 : 4;
-    struct tl_entry *v = realloc(t->v, ncap * sizeof *v);
+    struct tl_entry *v = AW__FAULT(ALLOC) ? NULL : realloc(t->v, ncap * sizeof *v);
     if (!v)
       return -ENOMEM;
     t->v = v;

@@ -216,7 +216,7 @@ static unsigned online_cpus(void) {
 
 aw_pool *aw_pool_new(const aw_pool_config *cfg) {
   pthread_once(&atfork_once, atfork_init);
-  aw_pool *p = calloc(1, sizeof *p);
+  aw_pool *p = AW__FAULT(ALLOC) ? NULL : calloc(1, sizeof *p);
   if (!p)
     return NULL;
   unsigned cpu = cfg && cfg->cpu_threads ? cfg->cpu_threads : online_cpus();
@@ -548,7 +548,7 @@ static int start_thread(aw_pool *P, pclass *C) {
   P->live++;
   pthread_mutex_unlock(&P->exit_lock);
   pthread_t t;
-  int r = pthread_create(&t, &attr, worker_main, C);
+  int r = AW__FAULT_OR(THREAD, EAGAIN, pthread_create(&t, &attr, worker_main, C));
   pthread_attr_destroy(&attr);
   if (r != 0) {
     pthread_mutex_lock(&P->exit_lock);
@@ -812,7 +812,7 @@ aw_promise *aw_work(aw_loop *L, aw_work_fn fn, void *arg, const aw_work_opts *o)
     w->ncache--;
     memset(j, 0, sizeof *j);
   } else {
-    j = calloc(1, sizeof *j);
+    j = AW__FAULT(ALLOC) ? NULL : calloc(1, sizeof *j);
     if (!j)
       aw__oom(sizeof *j);
   }
@@ -1113,7 +1113,7 @@ aw_promise *aw_dns_lookup(aw_loop *L, const char *host, int family, const aw_wor
     return aw_promise_rejected(L, aw_err("TypeError", "aw_dns_lookup: a host name and "
                                                       "AF_INET, AF_INET6 or 0"));
   size_t n = strlen(host) + 1;
-  dns_req *r = malloc(sizeof *r + n);
+  dns_req *r = AW__FAULT(ALLOC) ? NULL : malloc(sizeof *r + n);
   if (!r)
     return aw_promise_rejected(L, aw_obj_val(aw_error_errno(-ENOMEM, "getaddrinfo", host)));
   r->family = family;
