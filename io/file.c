@@ -606,7 +606,7 @@ static void rename_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
   fop *f = F(op);
   if (res < 0) {
     char both[8192];
-    snprintf(both, sizeof both, "%s -> %s", f->path, f->path2);
+    snprintf(both, sizeof both, "%s -> %s", path_text(f->path), path_text(f->path2));
     aw__op_fail(op, res, both);
     aw__op_finish(op);
     return;

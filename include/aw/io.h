@@ -53,7 +53,8 @@
  *     aw_tcp_accept promises are dropped unsettled and their signals let go.
  *     The listener object outlives its loop, inert, until its last reference
  *     goes: aw_listener_close does nothing, aw_listener_fd is -1,
- *     aw_tcp_accept returns NULL.
+ *     aw_tcp_accept returns NULL. (A loop without a ring never accepts: its
+ *     listeners' sockets stay open until they are closed or released.)
  *   - Signals: every operation and accept detaches from its signal at
  *     aw_loop_free; aborting the signal afterwards reaches nothing.
  *   - Another thread must not call any of this on a loop being freed or gone
