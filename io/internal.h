@@ -13,8 +13,9 @@
  *          │  (no budget / no SQE)        └─ next step: submit again
  *          └──> QUEUED (the backlog, FIFO) ──budget──> INFLIGHT
  *
- * Abort (signal or timeout): a QUEUED op leaves the backlog and settles at
- * once; an INFLIGHT op is marked ABORTED and an async cancel is sent. When
+ * Abort (signal or timeout): a QUEUED op leaves the backlog, undoes what its
+ * earlier steps did (on_abort with -ECANCELED) and settles at once; an
+ * INFLIGHT op is marked ABORTED and an async cancel is sent. When
  * its CQE comes, whichever won the race decides: cancelled (or failed), then
  * on_abort() undoes what earlier steps did (closes a descriptor the op opened,
  * say) and the op settles with the abort reason; done anyway, then the step's
