@@ -126,6 +126,8 @@ aw_promise *aw__io_bad_args(aw_loop *L, const char *what);
 
 /* aw_loop_free: every listener of L is closed, its pending accepts dropped (io/net.c). */
 void aw__net_loop_free(aw_loop *L);
+/* L closed a descriptor: listeners paused for lack of one try again now (io/net.c). */
+void aw__net_fd_closed(aw_loop *L);
 
 /* The backend, as the loop sees it. */
 int aw__io_init(aw_loop *L, const aw_loop_config *cfg, aw_val *err);
