@@ -215,7 +215,12 @@ static void simple_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
     return fail(F(op), res);
   done(F(op), aw_undefined());
 }
-FOP_VT(close, close_prep, simple_complete);
+static void close_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
+  if (res == 0 && L->io->listeners)
+    aw__net_fd_closed(L); /* a descriptor is free: a listener out of them may accept again */
+  simple_complete(L, op, res, flags);
+}
+FOP_VT(close, close_prep, close_complete);
 
 static aw_promise *fd_simple(aw_loop *L, const aw__op_vt *vt, int fd, const aw_io_opts *o,
                              fop **out) {
@@ -606,7 +611,7 @@ static void rename_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
   fop *f = F(op);
   if (res < 0) {
     char both[8192];
-    snprintf(both, sizeof both, "%s -> %s", f->path, f->path2);
+    snprintf(both, sizeof both, "%s -> %s", path_text(f->path), path_text(f->path2));
     aw__op_fail(op, res, both);
     aw__op_finish(op);
     return;

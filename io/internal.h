@@ -13,8 +13,9 @@
  *          │  (no budget / no SQE)        └─ next step: submit again
  *          └──> QUEUED (the backlog, FIFO) ──budget──> INFLIGHT
  *
- * Abort (signal or timeout): a QUEUED op leaves the backlog and settles at
- * once; an INFLIGHT op is marked ABORTED and an async cancel is sent. When
+ * Abort (signal or timeout): a QUEUED op leaves the backlog, undoes what its
+ * earlier steps did (on_abort with -ECANCELED) and settles at once; an
+ * INFLIGHT op is marked ABORTED and an async cancel is sent. When
  * its CQE comes, whichever won the race decides: cancelled (or failed), then
  * on_abort() undoes what earlier steps did (closes a descriptor the op opened,
  * say) and the op settles with the abort reason; done anyway, then the step's
@@ -125,6 +126,8 @@ aw_promise *aw__io_bad_args(aw_loop *L, const char *what);
 
 /* aw_loop_free: every listener of L is closed, its pending accepts dropped (io/net.c). */
 void aw__net_loop_free(aw_loop *L);
+/* L closed a descriptor: listeners paused for lack of one try again now (io/net.c). */
+void aw__net_fd_closed(aw_loop *L);
 
 /* The backend, as the loop sees it. */
 int aw__io_init(aw_loop *L, const aw_loop_config *cfg, aw_val *err);

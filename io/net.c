@@ -21,8 +21,9 @@
  *   - out of descriptors or memory (EMFILE, ENFILE, ENOBUFS, ENOMEM): the
  *     connection stays in the kernel's backlog; the listener pauses and tries
  *     again after a back-off (5 ms, doubling up to 1 s, back to 5 ms after a
- *     success), so a server under descriptor exhaustion recovers by itself
- *     without spinning. Waiting accepts keep waiting (libuv's choice).
+ *     success), or as soon as the loop closes a descriptor (aw_fs_close, a
+ *     close of its own), so a server under descriptor exhaustion recovers by
+ *     itself without spinning. Waiting accepts keep waiting (libuv's choice).
  *   - an error of one connection (ECONNABORTED, EPROTO, ENETDOWN...: accept(2)
  *     says to retry them): at once the first time, then with the back-off.
  *   - anything else is the listening socket's own failure (EINVAL, EBADF...):
@@ -118,6 +119,7 @@ typedef struct aw__listener {
   bool closed;
   accept_op *op;         /* the multishot accept until its last CQE (even cancelled), or NULL */
   aw_timer retry;        /* the back-off after an error, or 0 */
+  bool out_of_fds;       /* that error was EMFILE/ENFILE: a close may end the back-off early */
   uint32_t errors;       /* accepts that failed in a row */
   waiter *whead, *wtail; /* aw_tcp_accept calls waiting, oldest first */
   int *queue;            /* accepted descriptors not taken yet (a ring of qcap) */
@@ -259,6 +261,7 @@ static void retry_due(aw_loop *L, void *arg) {
   (void)L;
   listener_data *d = arg;
   d->retry = 0;
+  d->out_of_fds = false;
   if (wants_accept(d))
     arm(d);
 }
@@ -284,6 +287,17 @@ static void accept_failed(listener_data *d, int res) {
   uint32_t shift = n - 1 < 8 ? n - 1 : 8;
   uint32_t ms = BACKOFF_MIN_MS << shift;
   d->retry = aw_set_timeout(d->loop, ms < BACKOFF_MAX_MS ? ms : BACKOFF_MAX_MS, retry_due, d);
+  d->out_of_fds = res == -EMFILE || res == -ENFILE;
+}
+
+void aw__net_fd_closed(aw_loop *L) {
+  /* At most one accept per paused listener per close: bounded by the closes, never a spin. */
+  for (listener_data *d = L->io->listeners; d; d = d->next) {
+    if (d->retry && d->out_of_fds) {
+      aw_clear_timer(L, d->retry);
+      retry_due(L, d);
+    }
+  }
 }
 
 /* The multishot accept gave its last CQE (res). */

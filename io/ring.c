@@ -533,6 +533,8 @@ static void handle_cqe(aw_loop *L, const cqe_copy *c) {
   case AW__TAG_QUIET:
     R->quiet--;
     R->inflight--;
+    if (c->res == 0 && R->listeners)
+      aw__net_fd_closed(L);
     return;
   case AW__TAG_CANCEL:
     R->inflight--;

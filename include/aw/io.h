@@ -53,7 +53,8 @@
  *     aw_tcp_accept promises are dropped unsettled and their signals let go.
  *     The listener object outlives its loop, inert, until its last reference
  *     goes: aw_listener_close does nothing, aw_listener_fd is -1,
- *     aw_tcp_accept returns NULL.
+ *     aw_tcp_accept returns NULL. (A loop without a ring never accepts: its
+ *     listeners' sockets stay open until they are closed or released.)
  *   - Signals: every operation and accept detaches from its signal at
  *     aw_loop_free; aborting the signal afterwards reaches nothing.
  *   - Another thread must not call any of this on a loop being freed or gone
@@ -196,9 +197,11 @@ int aw_listener_port(aw_val listener);
  *   - no descriptor or memory to give the connection (EMFILE, ENFILE,
  *     ENOBUFS, ENOMEM): the accept keeps waiting; the connection stays in the
  *     kernel's backlog, and the listener pauses and tries again after a
- *     back-off (5 ms, doubling up to 1 s; back to 5 ms after a success). A
- *     server out of descriptors recovers by itself once some are closed, and
- *     never spins (libuv's choice; bound the wait with a signal or timeout).
+ *     back-off (5 ms, doubling up to 1 s; back to 5 ms after a success), or
+ *     as soon as this loop closes a descriptor (aw_fs_close, or a close of its
+ *     own). A server out of descriptors recovers by itself once some are
+ *     closed, and never spins (libuv's choice; bound the wait with a signal
+ *     or timeout).
  *   - an error of that one connection (ECONNABORTED, EPROTO, ENETDOWN, ...,
  *     which accept(2) says to retry): retried at once, then with the back-off.
  *   - anything else is the listening socket's failure: every pending accept

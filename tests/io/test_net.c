@@ -765,6 +765,47 @@ test_accepts_waiting_through_emfile_get_their_connections_once_fds_are_free(void
   net_done(L);
 }
 
+/*
+ * Out of descriptors, paused: a close through the loop ends the back-off at
+ * once (the timer is gone when the close settles), and the waiting accept gets
+ * the descriptor the close freed.
+ */
+static void test_a_close_through_the_loop_ends_the_emfile_back_off_at_once(void **state) {
+  (void)state;
+  aw_loop *L = net_loop();
+  aw_val l = listen_ok(L, "127.0.0.1", 0, NULL);
+  struct sockaddr_in a = {.sin_family = AF_INET,
+                          .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+                          .sin_port = htons((uint16_t)aw_listener_port(l))};
+  aw_promise *p = aw_tcp_accept(l, NULL);
+  aw_release(aw_promise_catch(p, h_ignore, NULL));
+  int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int spare = open("/dev/null", O_RDONLY | O_CLOEXEC); /* below the limit, freed later */
+  assert_true(c >= 0 && spare >= 0);
+  lower_nofile_to_none_free();
+  turn(L);
+  assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof a), 0);
+  uint64_t want = io_stats(L).completed + 1;
+  for (int turns = 0; io_stats(L).completed < want && turns < 100; turns++)
+    if (aw_loop_run_once(L, true) != 1)
+      break;
+  aw_loop_stats paused, after_close;
+  aw_loop_stats_get(L, &paused);
+  aw_val closed = wait_for(L, aw_fs_close(L, spare, NULL));
+  aw_loop_stats_get(L, &after_close);
+  aw_val v = wait_for(L, p);
+  restore_nofile();
+  assert_false(aw_is_thrown(closed));
+  assert_int_equal(paused.timers, 1);      /* the back-off */
+  assert_int_equal(after_close.timers, 0); /* ended by the close, not by its timer */
+  assert_int_equal(fd_of(v), spare);       /* the descriptor the close freed */
+  close((int)v.u.i);
+  close(c);
+  listener_drop(l);
+  assert_int_equal(aw_loop_run(L), 0);
+  net_done(L);
+}
+
 /* A later accept after the exhaustion is over works as usual (the back-off was reset). */
 static void test_a_listener_accepts_as_usual_after_emfile(void **state) {
   (void)state;
@@ -1347,6 +1388,7 @@ int main(void) {
       NET_TEST(test_releasing_a_listener_after_its_loop_was_freed_frees_everything),
       NET_TEST(test_accepts_waiting_through_emfile_get_their_connections_once_fds_are_free),
       NET_TEST(test_a_listener_accepts_as_usual_after_emfile),
+      NET_TEST(test_a_close_through_the_loop_ends_the_emfile_back_off_at_once),
       NET_TEST(test_accept_errors_name_the_bound_port),
   };
   return cmocka_run_group_tests_name("net", tests, NULL, NULL);
