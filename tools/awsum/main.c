@@ -136,9 +136,8 @@ static unsigned open_fds_count(unsigned limit) {
 
 void fds_init(awsum *A) {
   unsigned limit = open_files_limit(), used = open_fds_count(limit);
-  /* One spare for what opens a descriptor for a moment (the library's own, OpenSSL's). */
-  unsigned avail = limit > used + 1 ? limit - used - 1 : 0;
-  A->fd_budget = avail ? avail : 1;
+  /* Nothing else opens one for long; a moment's (OpenSSL's, say) costs a wait at most. */
+  A->fd_budget = limit > used ? limit - used : 1;
   /* The walk: a directory per blocking thread at most, a quarter of the budget at most. */
   unsigned walk = A->fd_budget / 4;
   A->walk_fds = walk < 1 ? 1 : walk > AW_POOL_BLOCKING_DEFAULT ? AW_POOL_BLOCKING_DEFAULT : walk;
