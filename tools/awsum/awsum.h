@@ -85,10 +85,14 @@ typedef struct awsum {
   aw_loop *L;
   aw_pool *pool;
   awsum_opts o;
-  int status;         /* the exit status so far: 0, or 1 once something went wrong */
-  unsigned fd_budget; /* descriptors one stage may hold open at once (hash_init) */
-  bool stdin_closed;  /* the caller closed fd 0: "-" cannot be read */
-  bool stdin_used;    /* "-" was read (or tried): sha256sum closes stdin at the end */
+  int status;              /* the exit status so far: 0, or 1 once something went wrong */
+  unsigned fd_budget;      /* descriptors awsum may hold open at once, all stages (fds_init) */
+  unsigned walk_fds;       /* of which the walk's directories (or -c's manifest) */
+  unsigned fds_held;       /* ours open now, or jobs that may hold one: what an EMFILE waits for */
+  aw_promise **fd_waiters; /* opens that failed with EMFILE, waiting for one of ours to close */
+  size_t nwaiters, capwaiters;
+  bool stdin_closed; /* the caller closed fd 0: "-" cannot be read */
+  bool stdin_used;   /* "-" was read (or tried): sha256sum closes stdin at the end */
 
   arec **recs; /* every record, in order of creation */
   size_t nrecs, caprecs;
@@ -115,6 +119,22 @@ void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
+
+/*
+ * Descriptors. fds_init computes the budget: the limit (raised to the hard
+ * one) less the descriptors open now (the standard ones, inherited ones, the
+ * loop's). An open that fails with EMFILE or ENFILE while one of ours is
+ * open waits for it to close and tries again (fd_should_wait, fd_wait); with
+ * none of ours open, nothing will free one: the error is reported.
+ * fd_hold/fd_release count ours (a directory job counts from its start to
+ * its end, as it may hold one meanwhile).
+ */
+void fds_init(awsum *A);
+void fd_hold(awsum *A);
+void fd_release(awsum *A);
+bool fd_should_wait(const awsum *A, int err);
+/* A promise that resolves once one of ours is released (the caller owns the reference). */
+aw_promise *fd_wait(awsum *A);
 
 /* A new record (owned by A->recs); path is taken over. */
 arec *awsum_rec_new(awsum *A, char *path, enum arec_kind kind);

@@ -459,10 +459,19 @@ static void reader_body(aw_loop *L, aw_frame *self) {
         continue;
       }
     } else {
-      AW_AWAIT_CATCH(v, aw_fs_open(L, C.ms[f->mi].name, O_RDONLY | O_CLOEXEC, 0, NULL), err,
-                     open_failed);
+      for (;;) { /* out of descriptors: wait for one of ours to close, and try again */
+        AW_AWAIT_SETTLED(v, aw_fs_open(L, C.ms[f->mi].name, O_RDONLY | O_CLOEXEC, 0, NULL));
+        if (!aw_is_thrown(v))
+          break;
+        err = aw_caught(v);
+        if (!fd_should_wait(A, reason_errno(err)))
+          goto open_failed;
+        aw_release_val(err);
+        AW_AWAIT_IGNORE(fd_wait(A));
+      }
       f->fd = (int)v.u.i;
       f->opened = true;
+      fd_hold(A);
     }
     for (;;) {
       AW_AWAIT_CATCH(v, aw_fs_read(L, f->fd, 1 << 20, -1, NULL), err, read_failed);
@@ -476,6 +485,7 @@ static void reader_body(aw_loop *L, aw_frame *self) {
     if (f->opened) {
       AW_AWAIT_SETTLED(v, aw_fs_close(L, f->fd, NULL));
       aw_release_val(aw_caught(v));
+      fd_release(A);
     }
     take_manifest(A, f->mi, f->data.p ? f->data.p : "", f->data.len);
     submit_new_lines(A, f->first);
@@ -493,6 +503,7 @@ static void reader_body(aw_loop *L, aw_frame *self) {
     if (f->opened) {
       AW_AWAIT_SETTLED(v, aw_fs_close(L, f->fd, NULL));
       aw_release_val(aw_caught(v));
+      fd_release(A);
     }
     unreadable(A, f, EIO, "read error");
     report_pump(A);

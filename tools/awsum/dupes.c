@@ -209,9 +209,19 @@ static void sampler_body(aw_loop *L, aw_frame *self) {
   arec *r = s->d->r;
   AW_BEGIN(self);
   aw_val v, err;
-  AW_AWAIT_CATCH(v, aw_fs_open(L, r->path, rec_open_flags(r), 0, NULL), err, failed);
+  for (;;) { /* out of descriptors: wait for one of ours to close, and try again */
+    AW_AWAIT_SETTLED(v, aw_fs_open(L, r->path, rec_open_flags(r), 0, NULL));
+    if (!aw_is_thrown(v))
+      break;
+    err = aw_caught(v);
+    if (!fd_should_wait(A, reason_errno(err)))
+      goto failed;
+    aw_release_val(err);
+    AW_AWAIT_IGNORE(fd_wait(A));
+  }
   s->fd = (int)v.u.i;
   s->opened = true;
+  fd_hold(A);
   if (!check_fd_size(A, s->d, s->fd))
     goto finish;
   bool whole = r->size <= 2 * SAMPLE;
@@ -251,6 +261,7 @@ finish:
   if (s->opened) {
     AW_AWAIT_SETTLED(v, aw_fs_close(L, s->fd, NULL));
     aw_release_val(aw_caught(v));
+    fd_release(A);
   }
   A->files_done++;
   D.active--;
@@ -311,7 +322,11 @@ typedef struct comparer {
   size_t step;
   unsigned i;
   int nclasses;
+  int short_err; /* EMFILE or ENFILE: some member could not be opened for lack of descriptors */
+  unsigned held; /* members open */
 } comparer;
+
+#define FD_SHORT (-2) /* a member's fd: its open failed with EMFILE or ENFILE */
 
 static void compare_next(awsum *A);
 
@@ -378,19 +393,63 @@ static void comparer_body(aw_loop *L, aw_frame *self) {
   for (c->i = 0; c->i < g->k; c->i++) {
     g->e[c->i]->cls = 0;
     g->e[c->i]->fd = -1;
-    c->ops[c->i] = aw_fs_open(L, g->e[c->i]->r->path, rec_open_flags(g->e[c->i]->r), 0, NULL);
   }
-  for (c->i = 0; c->i < g->k; c->i++) {
-    AW_AWAIT_SETTLED(v, c->ops[c->i]);
-    dent *d = g->e[c->i];
-    if (aw_is_thrown(v)) {
-      fail_file(A, d, reason_errno(aw_caught(v)), NULL);
-      aw_release_val(aw_caught(v));
-      continue;
+  /*
+   * Every member open at once. Short of descriptors, the group gives back
+   * those it got before it waits for one of ours to close (two groups holding
+   * some each and waiting for more would wait for ever), then tries again;
+   * with nothing else of ours open, the members left out are errors.
+   */
+  for (;;) {
+    for (c->i = 0; c->i < g->k; c->i++) {
+      dent *d = g->e[c->i];
+      c->ops[c->i] = d->cls < 0 ? NULL : aw_fs_open(L, d->r->path, rec_open_flags(d->r), 0, NULL);
     }
-    d->fd = (int)v.u.i;
-    check_fd_size(A, d, d->fd);
+    c->short_err = 0;
+    for (c->i = 0; c->i < g->k; c->i++) {
+      if (!c->ops[c->i])
+        continue;
+      AW_AWAIT_SETTLED(v, c->ops[c->i]);
+      dent *d = g->e[c->i];
+      if (aw_is_thrown(v)) {
+        int e = reason_errno(aw_caught(v));
+        aw_release_val(aw_caught(v));
+        if (e == EMFILE || e == ENFILE) {
+          c->short_err = e;
+          d->fd = FD_SHORT;
+        } else {
+          fail_file(A, d, e, NULL);
+        }
+        continue;
+      }
+      d->fd = (int)v.u.i;
+      fd_hold(A);
+      c->held++;
+    }
+    if (!c->short_err)
+      break;
+    if (A->fds_held <= c->held) { /* nothing else of ours to wait for */
+      for (unsigned i = 0; i < g->k; i++)
+        if (g->e[i]->fd == FD_SHORT) {
+          g->e[i]->fd = -1;
+          fail_file(A, g->e[i], c->short_err, NULL);
+        }
+      break;
+    }
+    for (c->i = 0; c->i < g->k; c->i++) {
+      if (g->e[c->i]->fd >= 0) { /* (no local survives the await) */
+        AW_AWAIT_SETTLED(v, aw_fs_close(L, g->e[c->i]->fd, NULL));
+        aw_release_val(aw_caught(v));
+        c->held--;
+        fd_release(A);
+      }
+      g->e[c->i]->fd = -1;
+    }
+    AW_AWAIT_IGNORE(fd_wait(A));
   }
+  for (unsigned i = 0; i < g->k; i++)
+    if (g->e[i]->fd >= 0)
+      check_fd_size(A, g->e[i], g->e[i]->fd);
   c->nclasses = 1;
   for (unsigned i = 0; i < g->k; i++)
     if (g->e[i]->cls >= 0 && class_size(g, 0) < 2)
@@ -429,6 +488,8 @@ static void comparer_body(aw_loop *L, aw_frame *self) {
     if (g->e[c->i]->fd >= 0) {
       AW_AWAIT_SETTLED(v, aw_fs_close(L, g->e[c->i]->fd, NULL));
       aw_release_val(aw_caught(v));
+      c->held--;
+      fd_release(A);
     }
     g->e[c->i]->fd = -1;
   }
@@ -487,12 +548,13 @@ static void dupes_file_hashed(awsum *A, arec *r) {
 static void compare_next(awsum *A) {
   while (D.nextgroup < D.ngroups) {
     dgroup *g = &D.groups[D.nextgroup];
-    if (g->k > COMPARE_MAX || g->k > bufpool_max(A)) {
+    if (g->k > COMPARE_MAX || g->k > bufpool_max(A) || g->k > A->fd_budget) {
       D.nextgroup++;
       hash_group(A, g);
       continue;
     }
-    if (D.bufs_used && D.bufs_used + g->k > COMPARE_BUFS)
+    unsigned most = A->fd_budget < COMPARE_BUFS ? A->fd_budget : COMPARE_BUFS;
+    if (D.bufs_used && D.bufs_used + g->k > most)
       return; /* the next group to finish calls again */
     if (bufpool_available(A) < g->k) {
       bufpool_on_give(A, compare_next);

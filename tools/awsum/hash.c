@@ -46,7 +46,6 @@
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -359,9 +358,19 @@ static void hash_file_body(aw_loop *L, aw_frame *self) {
       goto finish;
     }
   } else {
-    AW_AWAIT_CATCH(v, aw_fs_open(L, r->path, rec_open_flags(r), 0, NULL), err, failed);
+    for (;;) { /* out of descriptors: wait for one of ours to close, and try again */
+      AW_AWAIT_SETTLED(v, aw_fs_open(L, r->path, rec_open_flags(r), 0, NULL));
+      if (!aw_is_thrown(v))
+        break;
+      err = aw_caught(v);
+      if (!fd_should_wait(A, reason_errno(err)))
+        goto failed;
+      aw_release_val(err);
+      AW_AWAIT_IGNORE(fd_wait(A));
+    }
     h->fd = (int)v.u.i;
     h->opened = true;
+    fd_hold(A);
     r->err = rec_check_fd(r, h->fd);
     if (r->err)
       goto finish;
@@ -420,6 +429,7 @@ finish:
   if (h->opened) {
     AW_AWAIT_SETTLED(v, aw_fs_close(L, h->fd, NULL));
     aw_release_val(aw_caught(v));
+    fd_release(A);
   }
   r->flags |= RF_DONE;
   A->files_done++;
@@ -524,20 +534,6 @@ void hash_submit(awsum *A, arec *r) {
 /* ---- setup
  * --------------------------------------------------------------------------------------- */
 
-/* The descriptors this process may open, raised to the hard limit (up to 65536) if lower. */
-static size_t open_files_limit(void) {
-  struct rlimit rl;
-  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
-    return 256;
-  rlim_t want = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
-  if (rl.rlim_cur < want) {
-    rl.rlim_cur = want;
-    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-      getrlimit(RLIMIT_NOFILE, &rl);
-  }
-  return rl.rlim_cur > 64 ? (size_t)rl.rlim_cur - 32 : 32;
-}
-
 void hash_init(awsum *A) {
   hashq *q = xcalloc(1, sizeof *q);
   q->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
@@ -551,9 +547,13 @@ void hash_init(awsum *A) {
   if (small > SMALL_BUFS)
     small = SMALL_BUFS;
   size_t big = (budget - small * SMALL_FILE) / chunk;
-  /* Each file in flight holds a descriptor: stay well inside the limit on them. */
-  size_t fds = open_files_limit() / 2;
-  A->fd_budget = (unsigned)fds;
+  /*
+   * Each file in flight holds a buffer and a descriptor: as many buffers as
+   * the descriptors the walk leaves (fds_init). Two chunk buffers at least,
+   * so that a big file's reads overlap its hashing; past the budget, an open
+   * waits for a descriptor (hash_file_body).
+   */
+  size_t fds = A->fd_budget > A->walk_fds ? A->fd_budget - A->walk_fds : 1;
   if (small > fds / 2)
     small = fds / 2;
   if (big > fds - small)

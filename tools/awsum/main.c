@@ -12,6 +12,7 @@
  */
 #include "awsum.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -19,6 +20,7 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define KiB ((size_t)1024)
@@ -98,6 +100,87 @@ static void free_recs(awsum *A) {
     free(A->recs[i]);
   }
   free(A->recs);
+}
+
+/* ---- descriptors ------------------------------------------------------------------------- */
+
+/* The descriptor limit, raised to the hard limit if lower (up to 65536). */
+static unsigned open_files_limit(void) {
+  struct rlimit rl;
+  if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+    return 256;
+  rlim_t want = rl.rlim_max < 65536 ? rl.rlim_max : 65536;
+  if (rl.rlim_cur < want) {
+    rl.rlim_cur = want;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+      getrlimit(RLIMIT_NOFILE, &rl);
+  }
+  return rl.rlim_cur < 65536 ? (unsigned)rl.rlim_cur : 65536;
+}
+
+/* The descriptors open now, below limit: /proc/self/fd, else asking each number. */
+static unsigned open_fds_count(unsigned limit) {
+  unsigned n = 0;
+  DIR *d = opendir("/proc/self/fd");
+  if (d) {
+    struct dirent *de;
+    while ((de = readdir(d)))
+      n += de->d_name[0] != '.' && (unsigned)atoi(de->d_name) != (unsigned)dirfd(d);
+    closedir(d);
+    return n;
+  }
+  for (unsigned fd = 0; fd < limit; fd++)
+    n += fcntl((int)fd, F_GETFD) != -1;
+  return n;
+}
+
+void fds_init(awsum *A) {
+  unsigned limit = open_files_limit(), used = open_fds_count(limit);
+  /* Nothing else opens one for long; a moment's (OpenSSL's, say) costs a wait at most. */
+  A->fd_budget = limit > used ? limit - used : 1;
+  /* The walk: a directory per blocking thread at most, a quarter of the budget at most. */
+  unsigned walk = A->fd_budget / 4;
+  A->walk_fds = walk < 1 ? 1 : walk > AW_POOL_BLOCKING_DEFAULT ? AW_POOL_BLOCKING_DEFAULT : walk;
+}
+
+void fd_hold(awsum *A) { A->fds_held++; }
+
+static void wake_waiter(awsum *A, size_t i) {
+  aw_promise *p = A->fd_waiters[i];
+  aw_promise_resolve(p, aw_undefined());
+  aw_release(p);
+}
+
+void fd_release(awsum *A) {
+  A->fds_held--;
+  if (A->nwaiters == 0)
+    return;
+  if (A->fds_held > 0) { /* one descriptor back: the oldest waiter tries again */
+    wake_waiter(A, 0);
+    memmove(A->fd_waiters, A->fd_waiters + 1, --A->nwaiters * sizeof *A->fd_waiters);
+    return;
+  }
+  /* None of ours left to wait for: every waiter tries once more, and reports if it fails. */
+  size_t n = A->nwaiters;
+  A->nwaiters = 0;
+  for (size_t i = 0; i < n; i++)
+    wake_waiter(A, i);
+}
+
+bool fd_should_wait(const awsum *A, int err) {
+  return (err == EMFILE || err == ENFILE) && A->fds_held > 0;
+}
+
+aw_promise *fd_wait(awsum *A) {
+  if (A->nwaiters == A->capwaiters) {
+    A->capwaiters = A->capwaiters ? 2 * A->capwaiters : 64;
+    A->fd_waiters = xrealloc(A->fd_waiters, A->capwaiters * sizeof *A->fd_waiters);
+  }
+  aw_promise *p = aw_promise_new(A->L);
+  if (!p)
+    awsum_oom();
+  A->fd_waiters[A->nwaiters++] = p;
+  return aw_retain(p);
 }
 
 /* ---- hash mode --------------------------------------------------------------------------- */
@@ -498,6 +581,7 @@ int main(int argc, char **argv) {
   if (!A.pool)
     awsum_oom();
   aw_loop_set_pool(A.L, A.pool);
+  fds_init(&A);
   hash_init(&A);
   progress_start(&A);
 
@@ -523,6 +607,7 @@ int main(int argc, char **argv) {
   hash_free(&A);
   walk_free(&A);
   free_recs(&A);
+  free(A.fd_waiters); /* empty: the loop ran out of work */
   aw_loop_free(A.L);
   aw_pool_free(A.pool);
   return status;

@@ -11,6 +11,12 @@
  * nothing of the loop's but its own wdir and, for the loop check, its
  * ancestors' (dev, ino), written before it was queued.
  *
+ * Descriptors: a directory job holds one while it reads (and a big directory
+ * between its jobs), so at most A->walk_fds directories are read at once, the
+ * others wait in a queue here. A directory whose open fails with EMFILE waits
+ * for one of awsum's descriptors to close and is read then (fd_wait); only
+ * when none is open is the error reported.
+ *
  * Symbolic links: an operand is followed (as sha256sum and find -H do);
  * inside a tree, links are skipped (a note with --verbose) unless -L, which
  * follows them: a dangling link is skipped, a link that loops on itself is
@@ -55,14 +61,18 @@ typedef struct wdir {
   int nargs;
   went *ents;
   size_t n, cap;
-  DIR *dir;        /* open between the jobs of a big directory */
-  int err;         /* opening or reading the directory */
-  const char *msg; /* instead of strerror(err) */
+  DIR *dir;         /* open between the jobs of a big directory */
+  int err;          /* opening or reading the directory */
+  bool open_failed; /* err is the open's: EMFILE may be retried */
+  const char *msg;  /* instead of strerror(err) */
 } wdir;
 
 struct walker {
   wdir *all;
-  unsigned pending; /* jobs not back yet */
+  unsigned pending; /* directories not done yet */
+  unsigned active;  /* directories being read (a job queued, running, or a big one open) */
+  wdir **queue;     /* directories waiting for their turn: queue[head..tail) */
+  size_t head, tail, cap;
 };
 
 /* ---- the jobs (pool threads) --------------------------------------------------------------- */
@@ -142,6 +152,7 @@ static void open_dir(wdir *d, bool follow) {
   struct stat st;
   if (fd < 0 || fstat(fd, &st) != 0) {
     d->err = errno;
+    d->open_failed = fd < 0;
     if (fd >= 0)
       close(fd);
     return;
@@ -212,6 +223,8 @@ static aw_val dir_job(aw_job *job, void *arg) {
 /* ---- the loop's side ------------------------------------------------------------------------ */
 
 static void start_dir(awsum *A, wdir *parent, char *path, bool operand);
+static void dispatch(awsum *A, wdir *d);
+static void walk_pump(awsum *A);
 
 static void take_entry(awsum *A, wdir *d, went *e) {
   arec *r;
@@ -244,15 +257,35 @@ static void take_entry(awsum *A, wdir *d, went *e) {
   A->file_found(A, r);
 }
 
+static aw_val retry_dir(aw_loop *L, aw_val v, void *arg) {
+  (void)L, (void)v;
+  wdir *d = arg;
+  dispatch(d->A, d);
+  return aw_undefined();
+}
+
 static aw_val dir_done(aw_loop *L, aw_val v, void *arg) {
   (void)L;
   wdir *d = arg;
   awsum *A = d->A;
   if (aw_as_error(v)) { /* the pool could not run the job */
     d->err = reason_errno(v);
+    d->open_failed = false;
     if (d->dir)
       closedir(d->dir);
     d->dir = NULL;
+  }
+  if (d->open_failed && !d->dir) { /* the job is over: its descriptor is not held */
+    A->walk->active--;
+    fd_release(A);
+    if (fd_should_wait(A, d->err)) { /* no descriptor free: try again when one of ours closes */
+      d->err = 0;
+      d->open_failed = false;
+      aw_promise *p = fd_wait(A);
+      aw_release(aw_promise_then(p, retry_dir, retry_dir, d));
+      aw_release(p);
+      return aw_undefined(); /* and no other directory now: the next one would fail alike */
+    }
   }
   for (size_t i = 0; i < d->n; i++)
     take_entry(A, d, &d->ents[i]);
@@ -266,6 +299,10 @@ static aw_val dir_done(aw_loop *L, aw_val v, void *arg) {
   free(d->ents);
   d->ents = NULL;
   d->cap = 0;
+  if (!d->open_failed) {
+    A->walk->active--;
+    fd_release(A);
+  }
   if (d->err) {
     arec *r = awsum_rec_new(A, d->path ? d->path : xstrdup("-"), REC_ERROR);
     d->path = NULL;
@@ -275,6 +312,7 @@ static aw_val dir_done(aw_loop *L, aw_val v, void *arg) {
   }
   free(d->path);
   d->path = NULL;
+  walk_pump(A);
   if (--A->walk->pending == 0) {
     A->walk_done = true;
     A->walk_over(A);
@@ -282,14 +320,42 @@ static aw_val dir_done(aw_loop *L, aw_val v, void *arg) {
   return aw_undefined();
 }
 
-static void queue_job(awsum *A, wdir *d) {
-  d->A = A;
-  d->all = A->walk->all;
-  A->walk->all = d;
-  A->walk->pending++;
+/* Sends d's (next) job to the pool: a directory being read holds a descriptor. */
+static void dispatch(awsum *A, wdir *d) {
+  A->walk->active++;
+  fd_hold(A);
   aw_promise *p = aw_work(A->L, dir_job, d, &(aw_work_opts){.klass = AW_WORK_BLOCKING});
   aw_release(aw_promise_then(p, dir_done, dir_done, d));
   aw_release(p);
+}
+
+/* Starts the directories waiting for their turn, as far as the walk's descriptors go. */
+static void walk_pump(awsum *A) {
+  walker *w = A->walk;
+  while (w->head < w->tail && w->active < A->walk_fds)
+    dispatch(A, w->queue[w->head++]);
+  if (w->head == w->tail)
+    w->head = w->tail = 0;
+}
+
+static void queue_job(awsum *A, wdir *d) {
+  walker *w = A->walk;
+  d->A = A;
+  d->all = w->all;
+  w->all = d;
+  w->pending++;
+  if (w->tail == w->cap) {
+    if (w->head > 0) { /* slide down rather than grow */
+      memmove(w->queue, w->queue + w->head, (w->tail - w->head) * sizeof *w->queue);
+      w->tail -= w->head;
+      w->head = 0;
+    } else {
+      w->cap = w->cap ? 2 * w->cap : 256;
+      w->queue = xrealloc(w->queue, w->cap * sizeof *w->queue);
+    }
+  }
+  w->queue[w->tail++] = d;
+  walk_pump(A);
 }
 
 static void start_dir(awsum *A, wdir *parent, char *path, bool operand) {
@@ -319,6 +385,7 @@ void walk_free(awsum *A) {
     free(d->ents);
     free(d);
   }
+  free(A->walk->queue);
   free(A->walk);
   A->walk = NULL;
 }
