@@ -383,7 +383,7 @@ static void double_release_of_a_string(void) {
   _exit(0);
 }
 
-static void retain_of_a_freed_promise(void) {
+static UNUSED void retain_of_a_freed_promise(void) {
   aw_loop *L = aw_loop_new(NULL, NULL);
   aw_promise *p = aw_promise_new(L);
   EXPECT_LINES();
