@@ -107,7 +107,7 @@ _Noreturn void aw__freed_abort(const char *what, const aw_obj *o, const char *fi
     if (ff)
       fprintf(stderr, "; it was freed by the aw_release at %s:%u", ff, (unsigned)o->flags);
     else
-      fprintf(stderr, "; it was freed by a release in the library");
+      fprintf(stderr, "; where it was freed is not known (that release was built with NDEBUG)");
   }
 #endif
   fputc('\n', stderr);
