@@ -155,7 +155,7 @@ static aw_promise *combi(aw_loop *L, size_t n, const aw_val *values, uint32_t ki
   size_t bytes = block_size((uint32_t)n);
   aw__combi *s = bytes <= AW__POOL_MAX
                      ? aw__pool_get(L, bytes)
-                     : aw__try_alloc(AW__ROUND16(bytes)); /* as pool_put frees it */
+                     : aw__try_alloc_user(AW__ROUND16(bytes)); /* as pool_put frees it */
   if (!s)
     return refused_for_memory(L, n, values);
   s->refs = 1;

@@ -107,6 +107,18 @@ typedef struct aw__pool {
 /* Advises MADV_HUGEPAGE on the 2 MiB-aligned interior of [p, p + size). */
 void aw__advise_huge(void *p, size_t size);
 
+/*
+ * User-sized memory (strings, arrays, combinator states): NULL on failure, and
+ * big blocks get huge pages as aw__alloc gives them (a million-input all()
+ * faults its 32 MiB state in otherwise, which doubled promise_fanout).
+ */
+static inline void *aw__try_alloc_user(size_t size) {
+  void *p = aw__try_alloc(size);
+  if (p && AW__UNLIKELY(size >= 4 * AW__CHUNK))
+    aw__advise_huge(p, size);
+  return p;
+}
+
 /* ---- jobs ----------------------------------------------------------------- */
 
 typedef void (*aw__job_fn)(aw_loop *L, void *ptr, aw_val v);

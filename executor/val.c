@@ -107,7 +107,7 @@ _Noreturn void aw__freed_abort(const char *what, const aw_obj *o, const char *fi
     if (ff)
       fprintf(stderr, "; it was freed by the aw_release at %s:%u", ff, (unsigned)o->flags);
     else
-      fprintf(stderr, "; it was freed by a release in the library");
+      fprintf(stderr, "; where it was freed is not known (that release was built with NDEBUG)");
   }
 #endif
   fputc('\n', stderr);
@@ -266,7 +266,7 @@ static aw_str *str_alloc(size_t len) {
   if (len > AW_STR_MAX)
     return NULL;
   size_t sz = sizeof(aw_str) + len + 1;
-  aw_str *str = aw__try_alloc(sz < 16 ? 16 : sz);
+  aw_str *str = aw__try_alloc_user(sz < 16 ? 16 : sz);
   if (!str)
     return NULL;
   obj_init(&str->hdr, AW_T_STRING);
@@ -379,7 +379,7 @@ int aw_buf_reserve(aw_buf *b, size_t cap) {
 aw_array *aw_array_new(size_t cap) {
   if (cap > AW_ARRAY_MAX)
     return NULL;
-  aw_array *a = aw__try_alloc(sizeof *a + cap * sizeof(aw_val));
+  aw_array *a = aw__try_alloc_user(sizeof *a + cap * sizeof(aw_val));
   if (!a)
     return NULL;
   obj_init(&a->hdr, AW_T_ARRAY);
@@ -404,7 +404,7 @@ int aw_array_push(aw_array *a, aw_val v) {
     uint32_t ncap = a->cap ? a->cap * 2 : 4;
     if (ncap > AW_ARRAY_MAX)
       ncap = AW_ARRAY_MAX;
-    aw_val *items = aw__try_alloc((size_t)ncap * sizeof(aw_val));
+    aw_val *items = aw__try_alloc_user((size_t)ncap * sizeof(aw_val));
     if (!items) {
       aw_release_val(v);
       return -ENOMEM;
@@ -534,7 +534,7 @@ static void sb_add(sbuf *b, const char *s, size_t n) {
     size_t ncap = b->cap ? b->cap * 2 : 64;
     while (ncap < b->len + n + 1)
       ncap *= 2;
-    char *np = aw__try_alloc(ncap);
+    char *np = aw__try_alloc_user(ncap);
     if (!np) {
       b->failed = true;
       return;

@@ -41,11 +41,13 @@
  * names the file:line of the aw_release that freed it and of the one that
  * found it freed, and aw_retain checks too: a freed object's header is
  * poisoned until its memory is reused. With the per-loop pools (the default)
- * a freed promise stays poisoned on its pool's free list; other objects and
- * -Dpools=false builds return memory to the allocator, where the check holds
- * until the memory is reused (AddressSanitizer, which those builds are for,
- * reports every such use itself). Release builds pay one predictable branch
- * per aw_release, the same as before the check.
+ * a freed promise stays poisoned on its pool's free list; other objects go
+ * back to jemalloc, which leaves the header alone, so the check holds until
+ * the memory is reused. -Dpools=false -Dallocator=libc builds give memory
+ * back to malloc, which writes over the header: there the check is
+ * AddressSanitizer's, which those builds are for (it reports every use after
+ * free with where the object was freed). Release builds pay one predictable
+ * branch per aw_release, the same as before the check.
  */
 #ifndef AW_VAL_H
 #define AW_VAL_H

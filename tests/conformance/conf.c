@@ -43,7 +43,7 @@ static void json_into(FILE *f, aw_val v) {
     fputs("null", f);
   } else {
     aw_str *s = aw_to_string(v);
-    fputs(s->data, f);
+    fputs(s ? s->data : "[too long]", f); /* NULL only past AW_STR_MAX */
     aw_release(s);
   }
 }

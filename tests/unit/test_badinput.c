@@ -33,9 +33,11 @@
 #define UNIT_ASAN 0
 #endif
 
-/* The allocation failures below are provoked on purpose: AddressSanitizer must return NULL. */
+/* The allocation failures below are provoked on purpose: the sanitizers must return NULL. */
 const char *__asan_default_options(void);
 const char *__asan_default_options(void) { return "allocator_may_return_null=1"; }
+const char *__tsan_default_options(void);
+const char *__tsan_default_options(void) { return "allocator_may_return_null=1"; }
 
 static void cb_log(aw_loop *L, void *label) {
   (void)L;
@@ -383,7 +385,7 @@ static void double_release_of_a_string(void) {
   _exit(0);
 }
 
-static void retain_of_a_freed_promise(void) {
+static UNUSED void retain_of_a_freed_promise(void) {
   aw_loop *L = aw_loop_new(NULL, NULL);
   aw_promise *p = aw_promise_new(L);
   EXPECT_LINES();

@@ -65,7 +65,7 @@ static inline __attribute__((format(printf, 1, 2))) void ulog(const char *fmt, .
 /* Logs "label:String(v)". */
 static inline void ulogv(const char *label, aw_val v) {
   aw_str *s = aw_to_string(v);
-  ulog("%s:%s", label, s->data);
+  ulog("%s:%s", label, s ? s->data : "[too long]"); /* NULL only past AW_STR_MAX */
   aw_release(s);
 }
 
@@ -236,6 +236,7 @@ static inline void run_ok(aw_loop *L) { assert_int_equal(aw_loop_run(L), 0); }
 /* String(v) compared with a C string. */
 static inline void assert_str_of(aw_val v, const char *expected) {
   aw_str *s = aw_to_string(v);
+  assert_non_null(s);
   char copy[512];
   snprintf(copy, sizeof copy, "%s", s->data);
   aw_release(s);
