@@ -511,7 +511,7 @@ static void test_idle_pool_shutdown_hears_every_thread_leave(void **state) {
       wk_nap_us(200); /* asleep rather than spinning */
     aw_pool_report rep;
     /* a liveness bound only: an idle pool's threads leave at once */
-    if (aw_pool_shutdown(P, r % 2 == 0, 10000, &rep) != 0)
+    if (aw_pool_shutdown(P, r % 2 == 0, WK_SAFETY_MS, &rep) != 0)
       timeouts++;
     wlog_reset();
     assert_int_equal(aw_loop_free(L), 0);
