@@ -14,8 +14,9 @@ void aw__job_done(aw_loop *L, void *arg);
 void aw__work_flush(aw_loop *L);
 /* After fork(): classes with queued jobs and no thread get threads again. */
 void aw__work_kick(aw_loop *L);
-/* aw_loop_free: removes, abandons or finishes the loop's jobs; then, after the
- * inbox was drained, frees the loop's part. */
+/* aw_loop_free: removes the loop's waiting jobs, cancels its running ones and
+ * waits until they are in its inbox; then, after the inbox was drained, frees
+ * the loop's part. */
 void aw__work_loop_free(aw_loop *L);
 void aw__work_loop_destroy(aw_loop *L);
 

@@ -19,7 +19,9 @@
  * jobs that wait (made this turn, or queued in the pool) are dropped and
  * never run; the ones that run are cancelled (aw_job_cancelled turns true)
  * and aw_loop_free waits until fn has returned, however long that takes, so
- * long jobs should poll the flag. No promise of the loop settles. When
+ * long jobs should poll the flag (and a job must not wait for its own loop
+ * to do something: the loop may be waiting for it). No promise of the loop
+ * settles. When
  * aw_loop_free returns, no fn of the loop runs, each arg_free has run (on the
  * loop's thread) and no pool thread touches the loop again.
  *
