@@ -24,6 +24,21 @@ static aw_val job_owned(aw_job *job, void *arg) {
   return aw_int(*(int *)arg);
 }
 
+static int posts_run;
+static void on_post(aw_loop *L, void *arg) {
+  (void)L, (void)arg;
+  posts_run++;
+}
+
+/* Posts to the loop from the pool thread (the inbox's lanes): 0 or -ENOMEM, as the job's value. */
+static aw_val job_post(aw_job *job, void *arg) {
+  (void)job;
+  int r = 0;
+  for (int i = 0; i < 3 && r == 0; i++)
+    r = aw_loop_post(arg, on_post, NULL);
+  return aw_int(r);
+}
+
 static atomic_int spinner_started;
 
 /* Runs until cancelled (at most about 2 s, so a lost cancel cannot hang the walk). */
@@ -78,6 +93,8 @@ int prog_pool(void) {
   poller = aw_set_interval(L, 1, poll_started, &cc);
   track(&t, aw_work(L, job_until_cancelled, NULL, &(aw_work_opts){.timeout_ms = 5}));
   track(&t, aw_fs_readdir(L, "/", NULL));
+  posts_run = 0;
+  track(&t, aw_work(L, job_post, L, NULL));
   for (size_t i = 0; i < t.n; i++)
     aw_release(aw_promise_catch(t.p[i], h_ignore, NULL));
 
