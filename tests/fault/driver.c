@@ -79,9 +79,9 @@ void track_release(tracker *t) {
   t->n = 0;
 }
 
-aw_loop *prog_loop(void) {
+aw_loop *prog_loop(unsigned ring_entries) {
   aw_val err = aw_undefined();
-  aw_loop *L = aw_loop_new(NULL, &err);
+  aw_loop *L = aw_loop_new(&(aw_loop_config){.ring_entries = ring_entries}, &err);
   if (!L)
     aw_release_val(err);
   return L;

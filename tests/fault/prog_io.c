@@ -2,7 +2,9 @@
  * tests/fault/prog_io.c — io: a listener on loopback, a server that accepts,
  * receives and echoes, a client that connects, sends, receives and closes;
  * then a file written (plain and atomic), read whole, opened, read, closed and
- * unlinked, and a read_file aborted while in flight.
+ * unlinked, a read_file aborted while in flight, and a burst of NOPs, some
+ * aborted while they wait. The ring has 4 SQEs (and 8 CQEs), so that the SQ
+ * fills, ops wait in the backlog, and cancels queue behind them.
  *
  * Server and client share a signal: whichever fails aborts it, so the other
  * is not left waiting for a peer that will never come (what a real program
@@ -102,6 +104,7 @@ typedef struct main_frame {
   aw_signal *stop2;
   aw_val listener2;
   bool have_listener2;
+  aw_promise *nops[12];
 } main_frame;
 
 /* The descriptor a settled promise fulfilled with, or -1. */
@@ -202,6 +205,18 @@ static void main_body(aw_loop *L, aw_frame *self) {
   }
   AW_AWAIT_SETTLED(v, aw_retain(f->aborted));
   aw_release_val(v);
+  {
+    aw_signal *s = aw_signal_new(L);
+    aw_val xs[12];
+    for (int i = 0; i < 12; i++) {
+      f->nops[i] = aw_io_nop(L, i % 3 ? NULL : &(aw_io_opts){.signal = s});
+      xs[i] = aw_obj_val(aw_retain(f->nops[i]));
+    }
+    aw_signal_abort(s, aw_err("AbortError", "enough"));
+    aw_release(s);
+    AW_AWAIT(v, aw_promise_all_settled(L, 12, xs));
+    aw_release_val(v);
+  }
   AW_AWAIT_CATCH(v, aw_fs_unlink(L, file_path, NULL), err, fail);
   AW_RETURN(aw_int(1));
 fail:
@@ -230,12 +245,15 @@ static void main_dispose(aw_frame *self) {
   }
   if (f->stop2)
     aw_release(f->stop2);
+  for (int i = 0; i < 12; i++)
+    if (f->nops[i])
+      aw_release(f->nops[i]);
   unlink(file_path);
 }
 
 int prog_io(void) {
   snprintf(file_path, sizeof file_path, "/tmp/aw-fault-%d", (int)getpid());
-  aw_loop *L = prog_loop();
+  aw_loop *L = prog_loop(4);
   if (!L)
     return 0;
   tracker t = {0};
