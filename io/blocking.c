@@ -103,7 +103,7 @@ aw_promise *aw_fs_readdir(aw_loop *L, const char *path, const aw_io_opts *o) {
 static aw_val realpath_job(aw_job *job, void *arg) {
   (void)job;
   const char *path = arg;
-  char *r = realpath(path, NULL);
+  char *r = AW__FAULT(ALLOC) ? (errno = ENOMEM, NULL) : realpath(path, NULL);
   if (!r)
     return aw_throw(aw_obj_val(aw_error_errno(-errno, "realpath", path)));
   aw_val v = aw_string(r);

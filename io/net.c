@@ -430,9 +430,12 @@ static void listener_close(listener_data *d) {
   while (d->qlen)
     close(queue_take(d));
   /* A cancelled accept may still hold the socket in the kernel until its CQE comes back:
-   * shut it down first, so that no connection is taken from now on. */
+   * shut it down first, so that no connection is taken from now on. Its SQE may not even
+   * have been submitted yet: closed now, the descriptor could be the next listener's by
+   * the time the kernel reads that SQE, and the stale accept would take (and close) that
+   * listener's connections. Closed through the ring, the close comes after it. */
   shutdown(d->fd, SHUT_RDWR);
-  close(d->fd);
+  aw__quiet_close(d->loop, d->fd);
 }
 
 void aw_listener_close(aw_val listener) {

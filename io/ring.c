@@ -322,6 +322,17 @@ static void send_due_cancels(aw__uring *R) {
   }
 }
 
+/* An op that ends while its cancel still waits for an SQE leaves the list of due cancels. */
+static void cancel_unlink(aw__uring *R, aw__op *op) {
+  for (aw__op **pp = &R->cancel_head; *pp; pp = &(*pp)->next)
+    if (*pp == op) {
+      *pp = op->next;
+      break;
+    }
+  op->next = NULL;
+  op->flags &= (uint16_t)~AW__OPF_CANCEL_DUE;
+}
+
 void aw__op_abort(aw__op *op, aw_val reason) {
   if (op->flags & AW__OPF_ABORTED) {
     aw_release_val(reason);
@@ -453,6 +464,8 @@ void aw__op_finish(aw__op *op) {
   if (op->vt->cleanup)
     op->vt->cleanup(L, op);
   aw_release_val(op->abort_reason);
+  if (AW__UNLIKELY(op->flags & AW__OPF_CANCEL_DUE) && L->io)
+    cancel_unlink(L->io, op); /* its step completed before the cancel could be sent */
   if (L->io)
     L->io->ops_pending--;
   aw__pool_put(L, op, op->size);

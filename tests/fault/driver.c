@@ -36,7 +36,7 @@
 #include "executor/fault.h"
 #include "programs.h"
 
-#define RUN_TIMEOUT 30 /* seconds: aw_loop_free and aw_pool_shutdown each wait up to 5 */
+#define RUN_TIMEOUT 10 /* seconds: aw_loop_free and aw_pool_shutdown each wait up to 5 */
 #define OOM_MESSAGE "libawait: out of memory allocating"
 /* A run slower than this waited out one of the library's timeouts (aw_loop_free's 5 s
  * reap, aw_pool_shutdown's wait): a lost wake-up or a cancel never sent. The programs
@@ -79,9 +79,9 @@ void track_release(tracker *t) {
   t->n = 0;
 }
 
-aw_loop *prog_loop(void) {
+aw_loop *prog_loop(unsigned ring_entries) {
   aw_val err = aw_undefined();
-  aw_loop *L = aw_loop_new(NULL, &err);
+  aw_loop *L = aw_loop_new(&(aw_loop_config){.ring_entries = ring_entries}, &err);
   if (!L)
     aw_release_val(err);
   return L;
@@ -261,33 +261,53 @@ static bool is_alloc_frame(const char *fn) {
   return false;
 }
 
-/* Symbolizes each distinct call chain once with addr2line and prints "function <- caller: runs". */
+/*
+ * Symbolizes each distinct call chain once with addr2line and prints, per
+ * function that made the failed allocation, how many runs aborted there and
+ * one chain of its callers.
+ */
 static void print_oom_sites(const char *exe) {
   if (!n_oom_sites)
     return;
-  printf(
-      "  allocation failures that abort by design (DESIGN.md \"Out of memory\"), by call site:\n");
+  static struct {
+    char site[600], chain[600];
+    unsigned runs;
+  } by_fn[MAX_SITES];
+  unsigned n_fn = 0;
   for (unsigned i = 0; i < n_oom_sites; i++) {
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "addr2line -f -s -e %s %s 2>/dev/null", exe, oom_sites[i].trace);
     FILE *p = popen(cmd, "r");
-    char fn[256], loc[256], chain[512] = "";
+    char fn[256], loc[256], site[600] = "", chain[600] = "";
     int shown = 0;
     while (p && fgets(fn, sizeof fn, p) && fgets(loc, sizeof loc, p)) {
       fn[strcspn(fn, "\n")] = 0;
-      loc[strcspn(loc, "\n")] = 0;
+      loc[strcspn(loc, " \n")] = 0;
       if (shown == 0 && is_alloc_frame(fn))
         continue;
-      if (shown < 3) {
+      if (shown == 0)
+        snprintf(site, sizeof site, "%s (%s)", fn, loc);
+      else if (shown < 4) {
         size_t l = strlen(chain);
-        snprintf(chain + l, sizeof chain - l, "%s%s (%s)", shown ? " <- " : "", fn, loc);
+        snprintf(chain + l, sizeof chain - l, " <- %s", fn);
       }
       shown++;
     }
     if (p)
       pclose(p);
-    printf("    %4u x %s\n", oom_sites[i].runs, chain[0] ? chain : oom_sites[i].trace);
+    unsigned j = 0;
+    while (j < n_fn && strcmp(by_fn[j].site, site))
+      j++;
+    if (j == n_fn) {
+      snprintf(by_fn[j].site, sizeof by_fn[j].site, "%s", site);
+      snprintf(by_fn[j].chain, sizeof by_fn[j].chain, "%s", chain);
+      n_fn++;
+    }
+    by_fn[j].runs += oom_sites[i].runs;
   }
+  printf("  allocation failures that abort by design (DESIGN.md \"Out of memory\"), by site:\n");
+  for (unsigned j = 0; j < n_fn; j++)
+    printf("    %4u x %s%s\n", by_fn[j].runs, by_fn[j].site, by_fn[j].chain);
 }
 
 /* One line for a failed run, with the command that reproduces it, and the child's stderr. */
@@ -393,6 +413,7 @@ int main(int argc, char **argv) {
     return walk(exe, argv[1], prog, site);
   const char *t = getenv("AW_FAULT_TRACE");
   aw__fault_set_trace(t ? atoi(t) : 1);
+  alarm(RUN_TIMEOUT); /* a hang ends as it does in the walk */
   int bad = run_once(prog, site, n);
   printf("%s %s:%llu: %s (%llu hits, %llu injected)\n", argv[1], site_name, n,
          bad ? "FAILED" : "passed", (unsigned long long)aw__fault_count(site),

@@ -1,8 +1,9 @@
 /*
  * tests/fault/prog_pool.c — the worker pool: CPU and blocking jobs on a pool
  * of the program's own, one with arg_free, one cancelled by a signal while it
- * runs, one cancelled by its timeout, a readdir (a blocking job of the io
- * layer), then aw_pool_shutdown with drain and aw_pool_free.
+ * runs, one cancelled by its timeout, a readdir and a realpath (blocking jobs
+ * of the io layer), posts to the loop from a job, then aw_pool_shutdown with
+ * drain and aw_pool_free.
  */
 #include "programs.h"
 
@@ -22,6 +23,21 @@ static aw_val job_sum(aw_job *job, void *arg) {
 static aw_val job_owned(aw_job *job, void *arg) {
   (void)job;
   return aw_int(*(int *)arg);
+}
+
+static int posts_run;
+static void on_post(aw_loop *L, void *arg) {
+  (void)L, (void)arg;
+  posts_run++;
+}
+
+/* Posts to the loop from the pool thread (the inbox's lanes): 0 or -ENOMEM, as the job's value. */
+static aw_val job_post(aw_job *job, void *arg) {
+  (void)job;
+  int r = 0;
+  for (int i = 0; i < 3 && r == 0; i++)
+    r = aw_loop_post(arg, on_post, NULL);
+  return aw_int(r);
 }
 
 static atomic_int spinner_started;
@@ -53,7 +69,7 @@ static void poll_started(aw_loop *L, void *arg) {
 }
 
 int prog_pool(void) {
-  aw_loop *L = prog_loop();
+  aw_loop *L = prog_loop(0);
   if (!L)
     return 0;
   aw_pool *pool = aw_pool_new(&(aw_pool_config){.cpu_threads = 2, .blocking_threads = 2});
@@ -78,6 +94,9 @@ int prog_pool(void) {
   poller = aw_set_interval(L, 1, poll_started, &cc);
   track(&t, aw_work(L, job_until_cancelled, NULL, &(aw_work_opts){.timeout_ms = 5}));
   track(&t, aw_fs_readdir(L, "/", NULL));
+  track(&t, aw_fs_realpath(L, "/tmp/..", NULL));
+  posts_run = 0;
+  track(&t, aw_work(L, job_post, L, NULL));
   for (size_t i = 0; i < t.n; i++)
     aw_release(aw_promise_catch(t.p[i], h_ignore, NULL));
 

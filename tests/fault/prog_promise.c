@@ -148,7 +148,7 @@ static void on_microtask(aw_loop *L, void *arg) {
 }
 
 int prog_promise(void) {
-  aw_loop *L = prog_loop();
+  aw_loop *L = prog_loop(0);
   if (!L)
     return 0;
   tracker t = {0};

@@ -36,8 +36,9 @@ aw_promise *track(tracker *t, aw_promise *p);
 int track_check(tracker *t, const char *prog, int r);
 /* Releases the tracked promises. */
 void track_release(tracker *t);
-/* A new loop, or NULL after releasing the error aw_loop_new reported. */
-aw_loop *prog_loop(void);
+/* A new loop (a ring of ring_entries SQEs, 0: the default), or NULL after releasing the
+ * error aw_loop_new reported. */
+aw_loop *prog_loop(unsigned ring_entries);
 /* A handler that ignores its value (marks a rejection handled). */
 aw_val h_ignore(aw_loop *L, aw_val v, void *arg);
 

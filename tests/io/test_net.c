@@ -850,6 +850,31 @@ static void test_accept_errors_name_the_bound_port(void **state) {
   aw_val v = wait_for(L, aw_tcp_accept(l, NULL));
   aw_release_val(l);
   assert_errno_rejection(v, EBADF, msg);
+/*
+ * An accept whose SQE had not reached the kernel when its listener was closed
+ * must not take the connections of the next listener, which gets the same
+ * descriptor number (the fault driver found it: fault-driver io open:4).
+ */
+static void test_listener_closed_before_its_accept_went_in_spares_the_next_listener(void **state) {
+  (void)state;
+  aw_loop *L = net_loop();
+  aw_val l1 = listen_ok(L, "127.0.0.1", 0, NULL);
+  aw_promise *stale = aw_tcp_accept(l1, NULL); /* its SQE waits for the loop's next turn */
+  aw_release(aw_promise_catch(stale, h_ignore, NULL));
+  aw_listener_close(l1);
+  aw_promise *pl = aw_tcp_listen(L, "127.0.0.1", 0, NULL); /* its socket is made now */
+  aw_val l2 = wait_for(L, pl);
+  assert_false(aw_is_thrown(l2));
+  aw_signal *deadline = aw_signal_timeout(L, 2000); /* accept ignores timeout_ms */
+  aw_promise *pa = aw_tcp_accept(l2, &(aw_io_opts){.signal = deadline});
+  aw_release(deadline);
+  int client = fd_of(wait_for(L, aw_tcp_connect(L, "127.0.0.1", aw_listener_port(l2), NULL)));
+  aw_val a = wait_for(L, pa); /* before: the stale accept took it, and this timed out */
+  aw_release_val(wait_for(L, stale));
+  close(client);
+  listener_drop(l2);
+  aw_release_val(l1);
+  close(fd_of(a));
   net_done(L);
 }
 
@@ -1369,6 +1394,7 @@ int main(void) {
       NET_TEST(test_closing_a_listener_ends_connections_accepted_but_not_taken),
       NET_TEST(test_releasing_a_listener_rejects_its_pending_accept),
       NET_TEST(test_closed_listener_refuses_new_connections),
+      NET_TEST(test_listener_closed_before_its_accept_went_in_spares_the_next_listener),
       NET_TEST(test_echo_of_10_mib_over_100_connections_returns_every_byte),
       NET_TEST(test_peer_reset_mid_transfer_rejects_the_pending_send),
       NET_TEST(test_peer_reset_mid_transfer_rejects_the_pending_recv),
