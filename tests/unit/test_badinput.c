@@ -1,8 +1,12 @@
 /*
  * tests/unit/test_badinput.c — misuse: NULL arguments, objects of the wrong
  * kind, calls from the wrong thread or the wrong loop, re-entrancy, use after
- * aw_loop_free. Every such call returns the documented error (or NULL),
- * releases the values it was given, never crashes, and changes nothing.
+ * aw_loop_free, absurd counts and sizes, memory that cannot be had, and
+ * objects released once too often. Every such call returns the documented
+ * error (or NULL), releases the values it was given (except a count too big
+ * to be an array, which reads nothing), never crashes, and changes nothing;
+ * a release of a freed object aborts with a report. What would crash or
+ * abort the process runs in a forked child, its stderr read through a pipe.
  *
  * This suite sees executor/internal.h, to check "changes nothing" on the
  * promise itself (its flags and its reaction list), not only through the API.
