@@ -142,8 +142,7 @@ void aw__error_free(aw_error *e) {
   aw_release(e->message);
   aw_release_val(e->cause);
   aw_release(e->errors);
-  aw__obj_poison(&e->hdr);
-  aw__free(e, sizeof *e + e->stack_cap_ * sizeof(aw_stack_entry));
+  aw__obj_block_free(&e->hdr, sizeof *e + e->stack_cap_ * sizeof(aw_stack_entry));
 }
 
 /* ---- printing --------------------------------------------------------------------- */

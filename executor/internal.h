@@ -54,6 +54,11 @@ static inline void aw__obj_poison(aw_obj *o) { (void)o; }
 #else
 void aw__obj_poison(aw_obj *o);
 #endif
+/*
+ * Frees an object's own block (not a pool block): poisons it, and in debug
+ * builds keeps it a while in the thread's quarantine (see val.c).
+ */
+void aw__obj_block_free(aw_obj *o, size_t size);
 /* Reports a use (what: "aw_release", "use"...) of a freed object, with what the header knows. */
 _Noreturn void aw__freed_abort(const char *what, const aw_obj *o, const char *file, int line);
 /* A string of the library's own (a message, a name): aborts if memory runs out. */

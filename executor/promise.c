@@ -97,8 +97,12 @@ void aw__promise_free(aw_promise *p) {
                                       : sizeof *p;
   if ((flags & AW__PF_THEN) && (flags & AW__PF_OWNS_ARG))
     aw_release(((aw__tpromise *)p)->r.arg);
-  aw__obj_poison(&p->hdr);
+#if AW_POOLS
+  aw__obj_poison(&p->hdr); /* it stays poisoned on the free list */
   aw__pool_put(L, p, size);
+#else
+  aw__obj_block_free(&p->hdr, AW__ROUND16(size)); /* as aw__pool_put would free it */
+#endif
   L->promises--;
   aw__loop_release(L);
 }

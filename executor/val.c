@@ -119,10 +119,66 @@ void aw__retain_freed(aw_obj *o, const char *file, int line) {
   aw__freed_abort("aw_retain", o, file, line);
 }
 
-/* The object's own block: poisoned (debug builds), then back to the allocator. */
-static void obj_block_free(aw_obj *o, size_t size) {
+#if defined(__SANITIZE_ADDRESS__)
+#define AW__ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define AW__ASAN 1
+#endif
+#endif
+
+#if !defined(NDEBUG) && !defined(AW__ASAN)
+/*
+ * The quarantine (debug builds): each thread keeps its last QUARANTINE freed
+ * object blocks, poisoned, before they go back to the allocator, so a release
+ * one too many soon after the free is reported even where malloc would write
+ * over the header (-Dpools=false -Dallocator=libc) or jemalloc would hand the
+ * block out again at once. The ring is malloc'd (static TLS stays small for a
+ * library that may be dlopen'ed) and flushed when the thread exits. ASan
+ * builds have ASan's own, longer quarantine.
+ */
+#define QUARANTINE 256
+typedef struct qitem {
+  void *p;
+  size_t size;
+} qitem;
+static _Thread_local qitem *quar;
+static _Thread_local unsigned quar_next;
+static pthread_key_t quar_key;
+static pthread_once_t quar_once = PTHREAD_ONCE_INIT;
+
+static void quar_flush(void *ring) {
+  qitem *q = ring;
+  quar = NULL;
+  for (unsigned i = 0; i < QUARANTINE; i++)
+    aw__free(q[i].p, q[i].size);
+  free(q);
+}
+static void quar_init(void) { pthread_key_create(&quar_key, quar_flush); }
+
+static void block_free(void *p, size_t size) {
+  if (!quar) {
+    pthread_once(&quar_once, quar_init);
+    quar = calloc(QUARANTINE, sizeof *quar);
+    if (!quar) {
+      aw__free(p, size);
+      return;
+    }
+    pthread_setspecific(quar_key, quar);
+  }
+  qitem *slot = &quar[quar_next++ % QUARANTINE];
+  aw__free(slot->p, slot->size); /* the oldest goes now */
+  slot->p = p;
+  slot->size = size;
+}
+#else
+static void block_free(void *p, size_t size) { aw__free(p, size); }
+#endif
+
+/* An object's own block: poisoned (debug builds), then back to the allocator. */
+void aw__obj_block_free(aw_obj *o, size_t size) {
   aw__obj_poison(o);
-  aw__free(o, size);
+  block_free(o, size);
 }
 
 static void free_one(aw_obj *o) {
@@ -134,13 +190,13 @@ static void free_one(aw_obj *o) {
   case AW_T_STRING: {
     aw_str *s = (aw_str *)o;
     size_t sz = sizeof(aw_str) + s->len + 1;
-    obj_block_free(o, sz < 16 ? 16 : sz);
+    aw__obj_block_free(o, sz < 16 ? 16 : sz);
     return;
   }
   case AW_T_BUFFER: {
     aw_buf *b = (aw_buf *)o;
     aw__free(b->data, b->cap);
-    obj_block_free(o, sizeof *b);
+    aw__obj_block_free(o, sizeof *b);
     return;
   }
   case AW_T_ARRAY: {
@@ -149,7 +205,7 @@ static void free_one(aw_obj *o) {
       aw_release_val(a->items[i]);
     if (!(a->hdr.flags & ARRAY_INLINE))
       aw__free(a->items, (size_t)a->cap * sizeof(aw_val));
-    obj_block_free(o, sizeof *a + (size_t)a->icap_ * sizeof(aw_val));
+    aw__obj_block_free(o, sizeof *a + (size_t)a->icap_ * sizeof(aw_val));
     return;
   }
   case AW_T_ERROR:
@@ -158,14 +214,14 @@ static void free_one(aw_obj *o) {
   case AW_T_RESOLVER: {
     aw_resolver *r = (aw_resolver *)o;
     aw_release(r->promise);
-    obj_block_free(o, sizeof *r);
+    aw__obj_block_free(o, sizeof *r);
     return;
   }
   case AW_T_USER: {
     aw__uobj *u = (aw__uobj *)o;
     if (u->cls && u->cls->finalize)
       u->cls->finalize(o);
-    obj_block_free(o, sizeof *u + u->size);
+    aw__obj_block_free(o, sizeof *u + u->size);
     return;
   }
   default:
@@ -191,7 +247,11 @@ static inline void free_item(freeq_item it) {
   free_one(it.o);
 }
 
+#ifdef NDEBUG
 #define AW__FREE_INLINE 64
+#else
+#define AW__FREE_INLINE 24 /* items are 24 bytes here: keep static TLS small */
+#endif
 static _Thread_local struct {
   freeq_item inline_items[AW__FREE_INLINE];
   freeq_item *items;
