@@ -850,6 +850,9 @@ static void test_accept_errors_name_the_bound_port(void **state) {
   aw_val v = wait_for(L, aw_tcp_accept(l, NULL));
   aw_release_val(l);
   assert_errno_rejection(v, EBADF, msg);
+  net_done(L);
+}
+
 /*
  * An accept whose SQE had not reached the kernel when its listener was closed
  * must not take the connections of the next listener, which gets the same
