@@ -306,8 +306,8 @@ static void test_signal_aborted_before_the_call_rejects_at_once(void **state) {
   }
   assert_int_equal(after.backlogged, before.backlogged); /* nothing was queued */
   assert_int_equal(after.max_inflight, before.max_inflight);
+  assert_int_equal(after.submitted, before.submitted); /* (the listener's close comes after) */
   assert_int_equal(aw_loop_run(L), 0);
-  assert_int_equal(io_stats(L).submitted, before.submitted);
   aw_release(s);
   close(sv[0]);
   close(sv[1]);
