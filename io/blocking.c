@@ -70,6 +70,10 @@ static aw_val readdir_job(aw_job *job, void *arg) {
   if (!d)
     return aw_throw(aw_obj_val(aw_error_errno(-errno, "scandir", path)));
   aw_array *a = aw_array_new(64);
+  if (!a) {
+    closedir(d);
+    return aw_throw(aw_obj_val(aw_error_errno(-ENOMEM, "scandir", path)));
+  }
   struct dirent *e;
   int err = 0;
   for (;;) {
@@ -83,7 +87,11 @@ static aw_val readdir_job(aw_job *job, void *arg) {
       continue;
     if ((a->len & 1023) == 0 && aw_job_cancelled(job))
       break; /* nobody waits for the rest: the promise was already rejected */
-    aw_array_push(a, aw_string(n));
+    aw_str *s = aw_str_from(n);
+    if (!s || aw_array_push(a, aw_obj_val(s)) < 0) {
+      err = ENOMEM; /* names are user-sized: a listing too big for memory fails, never aborts */
+      break;
+    }
   }
   closedir(d);
   if (err) {
@@ -106,9 +114,11 @@ static aw_val realpath_job(aw_job *job, void *arg) {
   char *r = AW__FAULT(ALLOC) ? (errno = ENOMEM, NULL) : realpath(path, NULL);
   if (!r)
     return aw_throw(aw_obj_val(aw_error_errno(-errno, "realpath", path)));
-  aw_val v = aw_string(r);
+  aw_str *s = aw_str_from(r);
   free(r);
-  return v;
+  if (!s)
+    return aw_throw(aw_obj_val(aw_error_errno(-ENOMEM, "realpath", path)));
+  return aw_obj_val(s);
 }
 
 aw_promise *aw_fs_realpath(aw_loop *L, const char *path, const aw_io_opts *o) {

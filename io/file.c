@@ -527,6 +527,8 @@ static void stat_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
     return fail(f, res);
   aw__io_defined(f->stx, sizeof *f->stx);
   aw_obj *s = aw_object_new(&stats_class, sizeof(struct statx));
+  if (!s)
+    return fail(f, -ENOMEM);
   memcpy(aw_object_data(s), f->stx, sizeof(struct statx));
   done(f, aw_obj_val(s));
 }

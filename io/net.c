@@ -498,6 +498,10 @@ aw_promise *aw_tcp_listen(aw_loop *L, const char *host, int port, const aw_liste
   if (fd < 0)
     return aw_promise_rejected(L, aw_obj_val(aw_error_errno(fd, "listen", a.text)));
   aw_obj *obj = aw_object_new(&listener_class, sizeof(listener_data));
+  if (!obj) {
+    close(fd);
+    return aw_promise_rejected(L, aw_obj_val(aw_error_errno(-ENOMEM, "listen", a.text)));
+  }
   listener_data *d = aw_object_data(obj);
   d->loop = L;
   L->live++; /* the listener keeps the loop's memory */

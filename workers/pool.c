@@ -1094,13 +1094,21 @@ static aw_val dns_job(aw_job *job, void *arg) {
     return aw_throw(aw_obj_val(err));
   }
   aw_array *a = aw_array_new(4);
+  if (!a) {
+    freeaddrinfo(res);
+    return aw_throw(aw_obj_val(aw_error_errno(-ENOMEM, "getaddrinfo", r->host)));
+  }
   for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
     char text[INET6_ADDRSTRLEN];
     const void *src = ai->ai_family == AF_INET
                           ? (const void *)&((struct sockaddr_in *)ai->ai_addr)->sin_addr
                           : (const void *)&((struct sockaddr_in6 *)ai->ai_addr)->sin6_addr;
-    if (inet_ntop(ai->ai_family, src, text, sizeof text))
-      aw_array_push(a, aw_string(text));
+    aw_str *s = inet_ntop(ai->ai_family, src, text, sizeof text) ? aw_str_from(text) : NULL;
+    if (s && aw_array_push(a, aw_obj_val(s)) < 0) {
+      aw_release(a);
+      freeaddrinfo(res);
+      return aw_throw(aw_obj_val(aw_error_errno(-ENOMEM, "getaddrinfo", r->host)));
+    }
   }
   freeaddrinfo(res);
   return aw_obj_val(a);
