@@ -135,6 +135,12 @@ void fd_release(awsum *A);
 bool fd_should_wait(const awsum *A, int err);
 /* A promise that resolves once one of ours is released (the caller owns the reference). */
 aw_promise *fd_wait(awsum *A);
+/*
+ * aw_fs_open(path, flags), waiting for a descriptor as above while the
+ * process is out of them: fulfils with the fd, or rejects with the open's
+ * error when waiting cannot help. path is borrowed until it settles.
+ */
+aw_promise *fd_open(awsum *A, const char *path, int flags);
 
 /* A new record (owned by A->recs); path is taken over. */
 arec *awsum_rec_new(awsum *A, char *path, enum arec_kind kind);

@@ -459,15 +459,10 @@ static void reader_body(aw_loop *L, aw_frame *self) {
         continue;
       }
     } else {
-      for (;;) { /* out of descriptors: wait for one of ours to close, and try again */
-        AW_AWAIT_SETTLED(v, aw_fs_open(L, C.ms[f->mi].name, O_RDONLY | O_CLOEXEC, 0, NULL));
-        if (!aw_is_thrown(v))
-          break;
+      AW_AWAIT_SETTLED(v, fd_open(A, C.ms[f->mi].name, O_RDONLY | O_CLOEXEC));
+      if (aw_is_thrown(v)) {
         err = aw_caught(v);
-        if (!fd_should_wait(A, reason_errno(err)))
-          goto open_failed;
-        aw_release_val(err);
-        AW_AWAIT_IGNORE(fd_wait(A));
+        goto open_failed;
       }
       f->fd = (int)v.u.i;
       f->opened = true;

@@ -209,15 +209,10 @@ static void sampler_body(aw_loop *L, aw_frame *self) {
   arec *r = s->d->r;
   AW_BEGIN(self);
   aw_val v, err;
-  for (;;) { /* out of descriptors: wait for one of ours to close, and try again */
-    AW_AWAIT_SETTLED(v, aw_fs_open(L, r->path, rec_open_flags(r), 0, NULL));
-    if (!aw_is_thrown(v))
-      break;
+  AW_AWAIT_SETTLED(v, fd_open(A, r->path, rec_open_flags(r)));
+  if (aw_is_thrown(v)) {
     err = aw_caught(v);
-    if (!fd_should_wait(A, reason_errno(err)))
-      goto failed;
-    aw_release_val(err);
-    AW_AWAIT_IGNORE(fd_wait(A));
+    goto failed;
   }
   s->fd = (int)v.u.i;
   s->opened = true;

@@ -183,6 +183,37 @@ aw_promise *fd_wait(awsum *A) {
   return aw_retain(p);
 }
 
+struct fd_open {
+  aw_frame frame;
+  awsum *A;
+  const char *path; /* borrowed */
+  int flags;
+};
+
+static void fd_open_body(aw_loop *L, aw_frame *self) {
+  struct fd_open *f = (struct fd_open *)self;
+  AW_BEGIN(self);
+  aw_val v;
+  for (;;) {
+    AW_AWAIT_SETTLED(v, aw_fs_open(L, f->path, f->flags, 0, NULL));
+    if (!aw_is_thrown(v))
+      AW_RETURN(v);
+    if (!fd_should_wait(f->A, reason_errno(aw_caught(v))))
+      AW_THROW(aw_caught(v));
+    aw_release_val(v);
+    AW_AWAIT_IGNORE(fd_wait(f->A));
+  }
+  AW_END;
+}
+
+aw_promise *fd_open(awsum *A, const char *path, int flags) {
+  AW_ASYNC_NEW(A->L, struct fd_open, fd_open_body, f);
+  f->A = A;
+  f->path = path;
+  f->flags = flags;
+  return aw_async_start(&f->frame);
+}
+
 /* ---- hash mode --------------------------------------------------------------------------- */
 
 /* --json: {"files":[...],"errors":[...]}; files stream out as they are printed. */
