@@ -108,6 +108,7 @@ typedef struct waiter {
   aw_promise *promise;
   aw_signal *signal;
   aw_signal_listener listener;
+  aw_timer deadline; /* opts.timeout_ms, 0 if none */
   struct aw__listener *owner;
 } waiter;
 
@@ -156,6 +157,8 @@ int aw_listener_port(aw_val listener) {
 }
 
 static void waiter_free(waiter *w) {
+  if (w->deadline)
+    aw_clear_timer(w->owner->loop, w->deadline);
   if (w->signal) {
     aw_signal_unlisten(w->signal, &w->listener);
     aw_release((aw_obj *)w->signal);
@@ -527,6 +530,17 @@ static void waiter_aborted(aw_loop *L, aw_signal *s, aw_signal_listener *l) {
   waiter_free(w);
 }
 
+static void waiter_timed_out(aw_loop *L, void *arg) {
+  (void)L;
+  waiter *w = arg;
+  w->deadline = 0;
+  waiter_unlink(w->owner, w);
+  /* the words of every other op's timeout_ms (and of aw_signal_timeout) */
+  aw__promise_reject_value(w->promise,
+                           aw_err("TimeoutError", "The operation was aborted due to timeout"));
+  waiter_free(w);
+}
+
 aw_promise *aw_tcp_accept(aw_val listener, const aw_io_opts *o) {
   listener_data *d = LD(listener);
   if (!d)
@@ -554,6 +568,11 @@ aw_promise *aw_tcp_accept(aw_val listener, const aw_io_opts *o) {
     w->signal = aw_retain(o->signal);
     w->listener.fn = waiter_aborted;
     aw_signal_listen(w->signal, &w->listener);
+  }
+  if (o && o->timeout_ms) {
+    w->deadline = aw_set_timeout(L, o->timeout_ms > INT32_MAX ? INT32_MAX : (int64_t)o->timeout_ms,
+                                 waiter_timed_out, w);
+    aw_timer_unref(L, w->deadline); /* the accept itself keeps the loop alive, or not */
   }
   if (d->wtail)
     d->wtail->next = w;

@@ -418,6 +418,33 @@ static void test_timeout_ms_rejects_a_blocked_recv_with_a_timeout_error(void **s
   cancel_done(L);
 }
 
+/* accept honours timeout_ms as every other op does (it used to be ignored). */
+static void test_timeout_ms_rejects_an_accept_nobody_connects_to(void **state) {
+  (void)state;
+  aw_loop *L = cancel_loop(0);
+  aw_val l = wait_for(L, aw_tcp_listen(L, "127.0.0.1", 0, NULL));
+  assert_false(aw_is_thrown(l));
+  aw_io_opts o = {.timeout_ms = 5};
+  rejection r = rejection_of(wait_for(L, aw_tcp_accept(l, &o)), NULL);
+  assert_true(r.thrown);
+  assert_true(r.is_error);
+  assert_string_equal(r.name, "TimeoutError");
+  assert_non_null(strstr(r.message, "aborted due to timeout"));
+  /* the listener still works: the next accept gets the next connection */
+  o.timeout_ms = 3600 * 1000;
+  aw_promise *pa = aw_tcp_accept(l, &o);
+  aw_val c = wait_for(L, aw_tcp_connect(L, "127.0.0.1", aw_listener_port(l), NULL));
+  assert_false(aw_is_thrown(c));
+  aw_val a = wait_for(L, pa);
+  assert_false(aw_is_thrown(a));
+  close((int)a.u.i);
+  close((int)c.u.i);
+  aw_listener_close(l);
+  aw_release_val(l);
+  assert_int_equal(aw_loop_run(L), 0); /* the hour-long deadline went with the accept */
+  cancel_done(L);
+}
+
 static void test_timeout_ms_of_an_op_that_completes_first_never_fires(void **state) {
   (void)state;
   aw_loop *L = cancel_loop(0);
@@ -973,6 +1000,7 @@ int main(void) {
       CANCEL_TEST(test_signal_timeout_rejects_a_blocked_recv_with_a_timeout_error),
       CANCEL_TEST(test_timeout_ms_rejects_a_blocked_recv_with_a_timeout_error),
       CANCEL_TEST(test_timeout_ms_of_an_op_that_completes_first_never_fires),
+      CANCEL_TEST(test_timeout_ms_rejects_an_accept_nobody_connects_to),
       CANCEL_TEST(test_cancellation_racing_completion_settles_each_op_exactly_once),
       CANCEL_TEST(test_aborting_an_accept_waiter_rejects_it_and_leaves_the_next_connection),
       CANCEL_TEST(test_one_signal_shared_by_many_ops_aborts_them_all),
