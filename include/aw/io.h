@@ -31,6 +31,11 @@
  *
  * Back-pressure: never more operations are in the kernel than its completion
  * queue holds; the rest wait in order in user space. Nothing is dropped.
+ * Known limit: operations that may wait forever (a recv on an idle socket,
+ * an accept, a connect) count against that cap too, so about 500 of them on
+ * the default ring (ring_entries 256) leave every later operation waiting
+ * behind them; a larger ring_entries moves the limit. (To be lifted by
+ * multishot recv on provided buffers.)
  *
  * Threads: the loop's thread only, as everything of a loop.
  *
