@@ -216,6 +216,8 @@ void aw__promise_resolve_value(aw_promise *p, aw_val v);
 void aw__promise_reject_value(aw_promise *p, aw_val reason);
 /* PerformPromiseThen with a reaction node (sets the handled flag). */
 void aw__promise_add_reaction(aw_promise *p, aw__rlink *r, unsigned kind);
+/* The reason of every timeout: AbortSignal.timeout's TimeoutError, in Node's words. */
+aw_val aw__timeout_error(void);
 /* For a settled p: what a reaction job would receive now, with then's bookkeeping. */
 aw_val aw__promise_take_settled(aw_promise *p);
 /* An internal then with an owned object arg (released after it runs). */

@@ -50,12 +50,16 @@ aw_signal *aw_signal_new(aw_loop *L) {
   return (aw_signal *)o;
 }
 
+aw_val aw__timeout_error(void) {
+  return aw_err("TimeoutError", "The operation was aborted due to timeout");
+}
+
 static void timeout_fired(aw_loop *L, void *arg) {
   aw_signal *s = arg;
   sigdata *d = data_of(s);
   d->timer = 0;
   aw_retain((aw_obj *)s); /* listeners may drop the last other reference */
-  aw_signal_abort(s, aw_err("TimeoutError", "The operation was aborted due to timeout"));
+  aw_signal_abort(s, aw__timeout_error());
   aw_release((aw_obj *)s);
   (void)L;
 }

@@ -115,6 +115,8 @@ void aw__op_abort(aw__op *op, aw_val reason);
 void aw__op_finish(aw__op *op);
 /* An op that runs for the library itself: its promise's outcome is nobody's concern. */
 void aw__op_internal(aw__op *op);
+/* An opts.timeout_ms timer (unref'd: the operation it bounds keeps the loop alive). */
+aw_timer aw__io_deadline(aw_loop *L, uint64_t timeout_ms, aw_task_fn fn, void *arg);
 /* Takes the op's promise for the caller (a new reference). */
 aw_promise *aw__op_promise(aw__op *op);
 /* Closes fd in the background (a quiet close SQE, or close() when none is free). */

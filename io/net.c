@@ -535,9 +535,7 @@ static void waiter_timed_out(aw_loop *L, void *arg) {
   waiter *w = arg;
   w->deadline = 0;
   waiter_unlink(w->owner, w);
-  /* the words of every other op's timeout_ms (and of aw_signal_timeout) */
-  aw__promise_reject_value(w->promise,
-                           aw_err("TimeoutError", "The operation was aborted due to timeout"));
+  aw__promise_reject_value(w->promise, aw__timeout_error());
   waiter_free(w);
 }
 
@@ -569,11 +567,8 @@ aw_promise *aw_tcp_accept(aw_val listener, const aw_io_opts *o) {
     w->listener.fn = waiter_aborted;
     aw_signal_listen(w->signal, &w->listener);
   }
-  if (o && o->timeout_ms) {
-    w->deadline = aw_set_timeout(L, o->timeout_ms > INT32_MAX ? INT32_MAX : (int64_t)o->timeout_ms,
-                                 waiter_timed_out, w);
-    aw_timer_unref(L, w->deadline); /* the accept itself keeps the loop alive, or not */
-  }
+  if (o && o->timeout_ms)
+    w->deadline = aw__io_deadline(L, o->timeout_ms, waiter_timed_out, w);
   if (d->wtail)
     d->wtail->next = w;
   else

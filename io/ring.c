@@ -386,8 +386,7 @@ static void on_deadline(aw_loop *L, void *arg) {
   (void)L;
   aw__op *op = arg;
   op->deadline = 0;
-  /* the same words as aw_signal_timeout, and Node's AbortSignal.timeout */
-  aw__op_abort(op, aw_err("TimeoutError", "The operation was aborted due to timeout"));
+  aw__op_abort(op, aw__timeout_error());
 }
 
 /* ---- ops ----------------------------------------------------------------------------------- */
@@ -436,12 +435,15 @@ aw__op *aw__op_new(aw_loop *L, const aw__op_vt *vt, size_t size, const aw_io_opt
     op->listener.fn = on_signal;
     aw_signal_listen(op->signal, &op->listener);
   }
-  if (o && o->timeout_ms) {
-    op->deadline = aw_set_timeout(L, o->timeout_ms > INT32_MAX ? INT32_MAX : (int64_t)o->timeout_ms,
-                                  on_deadline, op);
-    aw_timer_unref(L, op->deadline); /* the op itself keeps the loop alive */
-  }
+  if (o && o->timeout_ms)
+    op->deadline = aw__io_deadline(L, o->timeout_ms, on_deadline, op);
   return op;
+}
+
+aw_timer aw__io_deadline(aw_loop *L, uint64_t timeout_ms, aw_task_fn fn, void *arg) {
+  aw_timer t = aw_set_timeout(L, timeout_ms > INT32_MAX ? INT32_MAX : (int64_t)timeout_ms, fn, arg);
+  aw_timer_unref(L, t); /* what it bounds keeps the loop alive, or not */
+  return t;
 }
 
 aw_promise *aw__op_promise(aw__op *op) { return aw_retain(op->promise); }
