@@ -74,6 +74,7 @@ typedef struct worker {
 void conn_start(worker *w, int fd);
 void conn_drain_all(worker *w);  /* closes idle connections, marks the rest to close */
 void conn_force_all(worker *w);  /* the drain ran out: shut every connection down */
+void conn_thread_end(void);      /* frees this thread's cache of request states */
 
 /* files.c: what a request for a static file resolved to. */
 enum {

@@ -197,6 +197,16 @@ static void req_put(req *r) {
   free(r);
 }
 
+void conn_thread_end(void) {
+  while (rcache.free) {
+    req *r = rcache.free;
+    rcache.free = r->next_free;
+    free(r->url);
+    free(r);
+  }
+  rcache.n = 0;
+}
+
 /* Between two requests of one connection. */
 static void req_reset(req *r) {
   req_end_hash(r);
@@ -1050,8 +1060,14 @@ static void conn_body(aw_loop *L, aw_frame *self) {
     AW_AWAIT_SETTLED(v, aw_sock_shutdown(L, c->fd, SHUT_WR, NULL));
     aw_release_val(v);
     c->in_off = 0; /* bytes drained */
+    c->deadline = aw_loop_now(L) + LINGER_MS; /* in all: a trickling client does not extend it */
     for (;;) {
-      AW_AWAIT_SETTLED(v, conn_recv(c, RECV_SMALL, LINGER_MS));
+      {
+        uint64_t now = aw_loop_now(L);
+        if (now >= c->deadline)
+          break;
+        AW_AWAIT_SETTLED(v, conn_recv(c, RECV_SMALL, c->deadline - now));
+      }
       if (aw_is_thrown(v) || !aw_is_obj(v) || ((aw_buf *)v.u.o)->len == 0) {
         aw_release_val(v);
         break;

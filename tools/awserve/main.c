@@ -259,7 +259,9 @@ static void *worker_main(void *arg) {
     fprintf(stderr, "awserve: loop %u: error %d\n", w->index, rc);
   aw_release_val(w->listener);
   w->listener = aw_undefined();
-  aw_loop_free(w->L); /* w->L stays: main may still post to it, which is refused now */
+  aw_loop_free(w->L);
+  conn_thread_end();
+  /* w->L stays: main may still post to it, which is refused now */
   atomic_fetch_sub(&running, 1);
   return NULL;
 }
