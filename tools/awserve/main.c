@@ -97,8 +97,8 @@ static uint64_t parse_num(const char *opt, const char *s, uint64_t min, uint64_t
   unsigned long long v = strtoull(s, &end, 10);
   if (errno || end == s || *end || s[0] == '-' || v < min || v > max) {
     char msg[128];
-    snprintf(msg, sizeof msg, "%s: bad number '%%s' (%llu to %llu)", opt,
-             (unsigned long long)min, (unsigned long long)max);
+    snprintf(msg, sizeof msg, "%s: bad number '%%s' (%llu to %llu)", opt, (unsigned long long)min,
+             (unsigned long long)max);
     die_usage(msg, s);
   }
   return v;
@@ -288,8 +288,20 @@ static int start_worker(unsigned i) {
 /* ---- options -------------------------------------------------------------------------------- */
 
 enum {
-  O_HOST = 256, O_PORT, O_ROOT, O_THREADS, O_MAXHDR, O_MAXBODY, O_HDRTO, O_KATO, O_BODYTO,
-  O_SENDTO, O_MAXCONN, O_DRAIN, O_LOG, O_QUIET
+  O_HOST = 256,
+  O_PORT,
+  O_ROOT,
+  O_THREADS,
+  O_MAXHDR,
+  O_MAXBODY,
+  O_HDRTO,
+  O_KATO,
+  O_BODYTO,
+  O_SENDTO,
+  O_MAXCONN,
+  O_DRAIN,
+  O_LOG,
+  O_QUIET
 };
 
 static void parse_args(int argc, char **argv) {
@@ -318,23 +330,55 @@ static void parse_args(int argc, char **argv) {
   int ch;
   while ((ch = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
     switch (ch) {
-    case O_HOST: g_opts.host = optarg; break;
-    case O_PORT: g_opts.port = (int)parse_num("--port", optarg, 0, 65535); break;
-    case O_ROOT: g_opts.root = optarg; break;
-    case O_THREADS: g_opts.threads = (unsigned)parse_num("--threads", optarg, 1, 1024); break;
-    case O_MAXHDR: g_opts.max_header = parse_num("--max-header-bytes", optarg, 64, 1 << 24); break;
-    case O_MAXBODY: g_opts.max_body = parse_num("--max-body-bytes", optarg, 0, UINT64_MAX / 2); break;
-    case O_HDRTO: g_opts.header_timeout_ms = parse_num("--header-timeout-ms", optarg, 1, 1u << 31); break;
-    case O_KATO: g_opts.keepalive_ms = parse_num("--keepalive-ms", optarg, 1, 1u << 31); break;
-    case O_BODYTO: g_opts.body_timeout_ms = parse_num("--body-timeout-ms", optarg, 1, 1u << 31); break;
-    case O_SENDTO: g_opts.send_timeout_ms = parse_num("--send-timeout-ms", optarg, 1, 1u << 31); break;
-    case O_MAXCONN: g_opts.max_conns = (unsigned)parse_num("--max-conns", optarg, 1, 1u << 30); break;
-    case O_DRAIN: g_opts.drain_ms = parse_num("--drain-ms", optarg, 0, 1u << 31); break;
-    case O_LOG: log = optarg; break;
-    case O_QUIET: g_opts.quiet = true; break;
-    case 'h': usage(stdout); exit(0);
-    case ':': die_usage("option '%s' needs a value", argv[optind - 1]);
-    default: die_usage("unknown option '%s'", argv[optind - 1]);
+    case O_HOST:
+      g_opts.host = optarg;
+      break;
+    case O_PORT:
+      g_opts.port = (int)parse_num("--port", optarg, 0, 65535);
+      break;
+    case O_ROOT:
+      g_opts.root = optarg;
+      break;
+    case O_THREADS:
+      g_opts.threads = (unsigned)parse_num("--threads", optarg, 1, 1024);
+      break;
+    case O_MAXHDR:
+      g_opts.max_header = parse_num("--max-header-bytes", optarg, 64, 1 << 24);
+      break;
+    case O_MAXBODY:
+      g_opts.max_body = parse_num("--max-body-bytes", optarg, 0, UINT64_MAX / 2);
+      break;
+    case O_HDRTO:
+      g_opts.header_timeout_ms = parse_num("--header-timeout-ms", optarg, 1, 1u << 31);
+      break;
+    case O_KATO:
+      g_opts.keepalive_ms = parse_num("--keepalive-ms", optarg, 1, 1u << 31);
+      break;
+    case O_BODYTO:
+      g_opts.body_timeout_ms = parse_num("--body-timeout-ms", optarg, 1, 1u << 31);
+      break;
+    case O_SENDTO:
+      g_opts.send_timeout_ms = parse_num("--send-timeout-ms", optarg, 1, 1u << 31);
+      break;
+    case O_MAXCONN:
+      g_opts.max_conns = (unsigned)parse_num("--max-conns", optarg, 1, 1u << 30);
+      break;
+    case O_DRAIN:
+      g_opts.drain_ms = parse_num("--drain-ms", optarg, 0, 1u << 31);
+      break;
+    case O_LOG:
+      log = optarg;
+      break;
+    case O_QUIET:
+      g_opts.quiet = true;
+      break;
+    case 'h':
+      usage(stdout);
+      exit(0);
+    case ':':
+      die_usage("option '%s' needs a value", argv[optind - 1]);
+    default:
+      die_usage("unknown option '%s'", argv[optind - 1]);
     }
   }
   if (optind < argc)
@@ -386,8 +430,8 @@ int main(int argc, char **argv) {
   for (; n < g_opts.threads; n++) {
     rc = start_worker(n);
     if (rc) {
-      fprintf(stderr, "awserve: listen %s:%d: %s\n", g_opts.host,
-              n ? workers[0].port : g_opts.port, workers[n].bind_msg);
+      fprintf(stderr, "awserve: listen %s:%d: %s\n", g_opts.host, n ? workers[0].port : g_opts.port,
+              workers[n].bind_msg);
       n++; /* its thread (if any) exits by itself */
       break;
     }
