@@ -235,7 +235,7 @@ static aw_val on_listen_failed(aw_loop *L, aw_val err, void *arg) {
 
 static void *worker_main(void *arg) {
   worker *w = arg;
-  aw_loop_config cfg = {.rejections = AW_REJECTIONS_WARN, .ring_entries = 4096};
+  aw_loop_config cfg = {.rejections = AW_REJECTIONS_WARN, .ring_entries = 16384};
   aw_val err = aw_undefined();
   w->L = aw_loop_new(&cfg, &err);
   if (!w->L) {
