@@ -324,6 +324,16 @@ static int on_body(llhttp_t *p, const char *at, size_t n) {
   return 0;
 }
 
+/* A chunk's size is known before its bytes: refuse at once what would pass the limit. */
+static int on_chunk_header(llhttp_t *p) {
+  req *r = ((conn *)p->data)->rq;
+  if (p->content_length > g_opts.max_body - r->body_bytes) {
+    r->err = 413;
+    return HPE_USER;
+  }
+  return 0;
+}
+
 static int on_message_complete(llhttp_t *p) {
   conn *c = p->data;
   c->state = ST_DONE;
@@ -1147,6 +1157,7 @@ static void settings_init(void) {
   settings.on_header_value = on_header_value;
   settings.on_headers_complete = on_headers_complete;
   settings.on_body = on_body;
+  settings.on_chunk_header = on_chunk_header;
   settings.on_message_complete = on_message_complete;
   sha256_md = EVP_sha256();
 }
