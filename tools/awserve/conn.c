@@ -105,6 +105,11 @@ struct conn {
   worker *w;
   conn *prev, *next;
   req *rq;
+#ifdef AWSERVE_HAVE_AW_RECEIVER_NEW
+  aw_receiver *rx; /* the connection's multishot recv (NULL: one recv per wait) */
+#else
+  void *rx;
+#endif
   aw_buf *in;        /* input not parsed yet (only while parsing) */
   aw_buf *out;       /* responses not sent yet */
   uint64_t deadline; /* loop time the headers must be in by; 0: none */
@@ -126,9 +131,25 @@ static const EVP_MD *sha256_md;
 
 /* ---- wrappers over the library calls ------------------------------------------ */
 
+/* The next bytes. A receiver holds no buffer while it waits, and its timeout ends only the
+   wait: bytes that come later are kept for the next call. */
 static aw_promise *conn_recv(conn *c, size_t max, uint64_t timeout_ms) {
   aw_io_opts o = {.timeout_ms = timeout_ms};
+#ifdef AWSERVE_HAVE_AW_RECEIVER_NEW
+  if (!c->rx)
+    c->rx = aw_receiver_new(c->w->L, c->fd);
+  if (c->rx)
+    return aw_receiver_next(c->rx, &o);
+#endif
   return aw_sock_recv(c->w->L, c->fd, max, &o);
+}
+
+static void conn_rx_free(conn *c) {
+#ifdef AWSERVE_HAVE_AW_RECEIVER_NEW
+  if (c->rx)
+    aw_receiver_free(c->rx);
+#endif
+  c->rx = NULL;
 }
 
 static aw_promise *conn_send(conn *c, aw_buf *b) {
@@ -139,7 +160,12 @@ static aw_promise *conn_send(conn *c, aw_buf *b) {
 static aw_promise *conn_close(conn *c) {
   int fd = c->fd;
   c->fd = -1;
+  conn_rx_free(c);
+#ifdef AWSERVE_HAVE_AW_SOCK_CLOSE
+  return aw_sock_close(c->w->L, fd, NULL);
+#else
   return aw_fs_close(c->w->L, fd, NULL);
+#endif
 }
 
 /* ---- per-request state ---------------------------------------------------------- */
@@ -519,6 +545,20 @@ static void access_log(conn *c) {
     return;
   req *r = c->rq;
   char host[64] = "-";
+#ifdef AWSERVE_HAVE_AW_SOCK_PEER
+  if (c->fd >= 0 && aw_sock_peer(c->fd, host, sizeof host) == 0) {
+    /* "1.2.3.4:5678" / "[::1]:5678": the log wants the address only */
+    char *colon = strrchr(host, ':');
+    if (colon)
+      *colon = 0;
+    if (host[0] == '[') {
+      size_t hl = strlen(host);
+      memmove(host, host + 1, hl);
+      if (hl >= 2 && host[hl - 2] == ']')
+        host[hl - 2] = 0;
+    }
+  }
+#else
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
   if (c->fd >= 0 && getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0) {
@@ -527,6 +567,7 @@ static void access_log(conn *c) {
     else if (ss.ss_family == AF_INET6)
       inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof host);
   }
+#endif
   char when[40];
   time_t now = time(NULL);
   struct tm tm;
@@ -845,12 +886,21 @@ open_done:
     }
     AW_RETURN(aw_int(0));
   }
-  /* Large: the head first, then the file in pieces. */
+  /* Large: the head first, then the file (spliced: the bytes never come to user space). */
   {
     aw_buf *head = c->out;
     c->out = NULL;
     AW_AWAIT_IGNORE(conn_send(c, head));
   }
+#ifdef AWSERVE_HAVE_AW_SOCK_SENDFILE
+  {
+    aw_io_opts o = {.timeout_ms = g_opts.send_timeout_ms};
+    AW_AWAIT(v, aw_sock_sendfile(L, c->fd, f->ffd, (int64_t)f->from, f->len, &o));
+  }
+  if ((uint64_t)v.u.i != f->len)
+    AW_THROW(aw_err("Error", "read %s: the file shrank", r->path));
+  f->sent = f->len;
+#endif
   while (f->sent < f->len) {
     {
       uint64_t left = f->len - f->sent;
@@ -1127,6 +1177,7 @@ static void conn_dispose(aw_frame *self) {
     c->next->prev = c->prev;
   c->prev = c->next = NULL;
   w->nconns--;
+  conn_rx_free(c);
   if (c->fd >= 0)
     close(c->fd);
   if (c->in)
@@ -1177,10 +1228,14 @@ void conn_start(worker *w, int fd) {
     w->conns->prev = c;
   w->conns = c;
   w->nconns++;
+#ifdef AWSERVE_HAVE_AW_ASYNC_SPAWN
+  aw_async_spawn(&c->frame, conn_failed, NULL);
+#else
   aw_promise *p = aw_async_start(&c->frame);
   aw_promise *q = aw_promise_catch(p, conn_failed, NULL);
   aw_release(p);
   aw_release(q);
+#endif
 }
 
 void conn_drain_all(worker *w) {

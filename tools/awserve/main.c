@@ -126,8 +126,11 @@ static void settle_timer(aw_loop *L, void *arg) {
   aw_release(arg);
 }
 
-/* A promise that resolves after ms (aw_delay's stand-in). */
+/* A promise that resolves after ms. */
 static aw_promise *delay(aw_loop *L, uint64_t ms) {
+#ifdef AWSERVE_HAVE_AW_DELAY
+  return aw_delay(L, ms, NULL);
+#endif
   aw_promise *p = aw_promise_new(L);
   aw_set_timeout(L, (int64_t)ms, settle_timer, aw_retain(p));
   return p;
@@ -246,6 +249,11 @@ static void *worker_main(void *arg) {
     atomic_fetch_sub(&running, 1);
     return NULL;
   }
+#ifdef AWSERVE_HAVE_AW_LOOP_ON_SIGNAL
+  /* SIGTERM/SIGINT as macrotasks of this loop, on its thread (a second one forces). */
+  aw_loop_on_signal(w->L, SIGTERM, drain_start, w);
+  aw_loop_on_signal(w->L, SIGINT, drain_start, w);
+#endif
   aw_loop_ref(w->L); /* until the drain: the loop serves even between connections */
   w->ref_held = true;
   aw_listen_opts lo = {.reuseport = true};
@@ -416,7 +424,9 @@ int main(int argc, char **argv) {
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGTERM);
   sigaddset(&sigs, SIGINT);
+#ifndef AWSERVE_HAVE_AW_LOOP_ON_SIGNAL
   pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* the threads inherit it: only main takes them */
+#endif
 
   workers = calloc(g_opts.threads, sizeof *workers);
   tids = calloc(g_opts.threads, sizeof *tids);
@@ -447,6 +457,9 @@ int main(int argc, char **argv) {
   for (unsigned i = 0; drained && i < n; i++)
     if (workers[i].L)
       aw_loop_post(workers[i].L, drain_start, &workers[i]);
+#ifdef AWSERVE_HAVE_AW_LOOP_ON_SIGNAL
+  (void)drained; /* each loop takes the signals itself: just wait for them to end */
+#else
   while (atomic_load(&running) > 0) {
     struct timespec ts = {0, 200 * 1000 * 1000};
     int s = sigtimedwait(&sigs, NULL, &ts);
@@ -457,6 +470,7 @@ int main(int argc, char **argv) {
       drained = true;
     }
   }
+#endif
   for (unsigned i = 0; i < n; i++)
     if (created[i])
       pthread_join(tids[i], NULL);
