@@ -401,8 +401,9 @@ static int conn_parse(conn *c) {
     return P_COMPLETE;
   case HPE_USER:
     return P_ERROR;
-  default:
-    r->err = 400;
+    default: /* llhttp's errors, and a callback's refusal it reports as its own */
+    if (!r->err)
+      r->err = 400;
     return P_ERROR;
   }
 }
