@@ -936,8 +936,13 @@ static aw_promise *serve_static_start(conn *c) {
 static uint64_t recv_timeout(conn *c) {
   if (c->state == ST_BODY || c->state == ST_DONE)
     return g_opts.body_timeout_ms;
-  if (c->deadline) {
+  bool partial = c->state == ST_HEAD || (c->rq && c->rq->hdr_bytes);
+  if (partial || c->deadline) {
     uint64_t now = aw_loop_now(c->w->L);
+    /* The header deadline starts with the request's first bytes; it is set only when they
+       did not bring the whole head, so a request that comes in one piece reads no clock. */
+    if (!c->deadline)
+      c->deadline = now + g_opts.header_timeout_ms;
     return c->deadline > now ? c->deadline - now : 0;
   }
   return g_opts.keepalive_ms;
@@ -987,9 +992,7 @@ static void conn_body(aw_loop *L, aw_frame *self) {
         c->in_off = 0;
       }
     }
-    c->kick = false;
-    if (c->state == ST_IDLE && !c->deadline)
-      c->deadline = aw_loop_now(L) + g_opts.header_timeout_ms;
+        c->kick = false;
     if (!c->rq && !(c->rq = req_get())) {
       c->closing = true;
       break;
