@@ -401,7 +401,7 @@ static int conn_parse(conn *c) {
     return P_COMPLETE;
   case HPE_USER:
     return P_ERROR;
-    default: /* llhttp's errors, and a callback's refusal it reports as its own */
+  default: /* llhttp's errors, and a callback's refusal it reports as its own */
     if (!r->err)
       r->err = 400;
     return P_ERROR;
@@ -494,7 +494,7 @@ static int resp_simple(conn *c, int status, const char *extra) {
   char body[96];
   int n = snprintf(body, sizeof body, "%d %s\n", status, reason(status));
   int rc = resp_head(c, status, "text/plain; charset=utf-8", n, extra);
-    if (rc == 0 && !is_head(c)) {
+  if (rc == 0 && !is_head(c)) {
     rc = buf_add(c->out, body, (size_t)n);
     if (c->rq)
       c->rq->resp_bytes = (uint64_t)n;
@@ -841,16 +841,27 @@ open_done:
     close(f->ffd);
     f->ffd = -1;
     if (!r->trailing && r->path[0]) {
-      char loc[2200];
-      aw_buf *tmp = aw_buf_new(256);
-      if (!tmp)
-        AW_RETURN(aw_int(-ENOMEM));
-      buf_adds(tmp, "Location: /");
-      files_url_escape(tmp, r->path);
-      buf_add(tmp, "/\r\n", 4);
-      snprintf(loc, sizeof loc, "%s", (char *)tmp->data);
-      aw_release(tmp);
-      AW_RETURN(aw_int(resp_simple(c, 301, loc)));
+      /* "Location: /a/b/\r\n", each segment escaped, the buffer NUL-terminated */
+      aw_buf *loc = aw_buf_new(256);
+      int rc = loc ? buf_adds(loc, "Location: ") : -ENOMEM;
+      for (char *seg = r->path; rc == 0 && seg;) {
+        char *slash = strchr(seg, '/');
+        if (slash)
+          *slash = 0;
+        rc = buf_add(loc, "/", 1);
+        if (rc == 0)
+          rc = files_url_escape(loc, seg);
+        if (slash)
+          *slash = '/';
+        seg = slash ? slash + 1 : NULL;
+      }
+      if (rc == 0)
+        rc = buf_add(loc, "/\r\n", 4);
+      if (rc == 0)
+        rc = resp_simple(c, 301, (const char *)loc->data);
+      if (loc)
+        aw_release(loc);
+      AW_RETURN(aw_int(rc));
     }
     if (f->index_try)
       AW_RETURN(aw_int(resp_simple(c, 404, NULL))); /* index.html is a directory */
@@ -992,7 +1003,7 @@ static void conn_body(aw_loop *L, aw_frame *self) {
         c->in_off = 0;
       }
     }
-        c->kick = false;
+    c->kick = false;
     if (!c->rq && !(c->rq = req_get())) {
       c->closing = true;
       break;
