@@ -830,7 +830,9 @@ open_done:
       f->names = aw_as_array(v);
       AW_RETURN(aw_int(listing(c, f)));
     }
-    AW_RETURN(aw_int(resp_simple(c, en == EACCES ? 403 : 404, NULL)));
+        /* Out of descriptors is the server's state, not the file's: try again later. */
+    int st = en == EACCES ? 403 : en == EMFILE || en == ENFILE ? 503 : 404;
+    AW_RETURN(aw_int(resp_simple(c, st, st == 503 ? "Retry-After: 1\r\n" : NULL)));
   }
   f->ffd = (int)v.u.i;
   if (fstat(f->ffd, &f->st) < 0)
