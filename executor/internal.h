@@ -28,6 +28,18 @@
 #include "executor/fault.h"
 #include "workers/inbox.h"
 
+/*
+ * Errors the library makes record no file:line of the library (the meson
+ * build defines AW__LIBRARY for the library's own files only): the async
+ * stack starts at the user's await. See executor/error.c.
+ */
+#if defined(AW__LIBRARY) && AW__LIBRARY
+#undef aw_error_new
+#undef aw_error_errno
+#define aw_error_new(name, ...) aw__error_new(NULL, 0, (name), __VA_ARGS__)
+#define aw_error_errno(code, op, path) aw__error_errno(NULL, 0, (code), (op), (path))
+#endif
+
 #define AW__LIKELY(x) __builtin_expect(!!(x), 1)
 #define AW__UNLIKELY(x) __builtin_expect(!!(x), 0)
 #define AW__CONTAINER(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
@@ -254,6 +266,8 @@ void aw__combi_elem_drop(aw__elem_r *e);
 void aw__frame_resume(aw_loop *L, aw_frame *f, aw_val v);
 void aw__frame_drop(aw_frame *f);
 void aw__frames_zombify(aw_loop *L);
+/* A rejection v reached frame f (its await): an error made outside every frame takes f's stack. */
+void aw__error_reached(aw_val v, aw_frame *f);
 
 /* ---- timers --------------------------------------------------------------- */
 
