@@ -123,6 +123,13 @@ aw_promise *aw_async_start(aw_frame *f);
  * "aw: task failed: " followed by aw_error_print's text, and the loop goes
  * on. A task that returns (or falls off the end) calls nothing.
  *
+ *   for (;;) {                                      // the acceptor, itself a task
+ *     AW_AWAIT(v, aw_tcp_accept(f->listener, NULL));
+ *     AW_ASYNC_NEW_DISPOSE(L, struct conn, conn_body, conn_dispose, c);
+ *     c->fd = (int)v.u.i;                           // conn_dispose closes it
+ *     aw_async_spawn(&c->frame, NULL, NULL);        // a failure prints; the rest go on
+ *   }
+ *
  * on_error returns aw_val rather than void, so that "throwing" in it is what
  * it is everywhere else in the library: returning aw_throw(x).
  *
