@@ -1472,6 +1472,108 @@ static void test_spawn_refuses_null_and_started_frames(void **state) {
   unit_finish(L);
 }
 
+/* ---- async stacks of errors made outside async functions ---------------------------------------
+ */
+
+static int g_made_line, g_first_await_line, g_second_await_line;
+
+static aw_val h_make_error(aw_loop *L, aw_val v, void *arg) {
+  (void)L, (void)v, (void)arg;
+  g_made_line = __LINE__ + 1;
+  return aw_throw(aw_err("Error", "made in a then"));
+}
+
+/* Awaits *wait and keeps the outcome in *out. */
+typedef struct stack_frame {
+  aw_frame frame;
+  aw_promise *wait;
+  aw_val *out;
+  int *line;
+} stack_frame;
+
+static void first_awaiter_body(aw_loop *L, aw_frame *self) {
+  stack_frame *f = (stack_frame *)self;
+  AW_BEGIN(self);
+  aw_val v;
+  g_first_await_line = __LINE__ + 1;
+  AW_AWAIT_SETTLED(v, f->wait);
+  *f->out = v;
+  AW_END;
+}
+
+static void second_awaiter_body(aw_loop *L, aw_frame *self) {
+  stack_frame *f = (stack_frame *)self;
+  AW_BEGIN(self);
+  aw_val v;
+  g_second_await_line = __LINE__ + 1;
+  AW_AWAIT_SETTLED(v, f->wait);
+  *f->out = v;
+  AW_END;
+}
+
+static void test_error_made_outside_async_functions_takes_the_first_awaits_stack(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  aw_promise *base = aw_promise_resolved(L, aw_undefined());
+  aw_promise *failed = aw_promise_then(base, h_make_error, NULL, NULL);
+  aw_release(base);
+  aw_val first = aw_undefined(), second = aw_undefined();
+  AW_ASYNC_NEW(L, stack_frame, first_awaiter_body, a);
+  a->wait = aw_retain(failed);
+  a->out = &first;
+  aw_release(aw_async_start(&a->frame));
+  AW_ASYNC_NEW(L, stack_frame, second_awaiter_body, b);
+  b->wait = failed; /* the same error reaches a second function after the first */
+  b->out = &second;
+  aw_release(aw_async_start(&b->frame));
+  run_ok(L);
+  aw_error *e = aw_as_error(first);
+  assert_non_null(e);
+  assert_ptr_equal(e, aw_as_error(second));
+  assert_int_equal(e->nstack, 2);
+  assert_null(e->stack[0].function); /* the line that made it, kept */
+  assert_string_equal(e->stack[0].file, __FILE__);
+  assert_int_equal(e->stack[0].line, g_made_line);
+  assert_string_equal(e->stack[1].function, "first_awaiter_body"); /* written once, then kept */
+  assert_string_equal(e->stack[1].file, __FILE__);
+  assert_int_equal(e->stack[1].line, g_first_await_line);
+  aw_release_val(first);
+  aw_release_val(second);
+  unit_finish(L);
+}
+
+static void thrower_in_async_body(aw_loop *L, aw_frame *self) {
+  stack_frame *f = (stack_frame *)self;
+  AW_BEGIN(self);
+  AW_AWAIT_IGNORE(aw_int(1));
+  *f->line = __LINE__ + 1;
+  AW_THROW(aw_err("Error", "made in an async function"));
+  AW_END;
+}
+
+static void test_error_made_inside_an_async_function_keeps_its_own_stack(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  int line = 0;
+  AW_ASYNC_NEW(L, stack_frame, thrower_in_async_body, t);
+  t->line = &line;
+  aw_val got = aw_undefined();
+  AW_ASYNC_NEW(L, stack_frame, second_awaiter_body, w);
+  w->wait = aw_async_start(&t->frame);
+  w->out = &got;
+  aw_release(aw_async_start(&w->frame));
+  run_ok(L);
+  aw_error *e = aw_as_error(got);
+  assert_non_null(e);
+  assert_int_equal(e->nstack, 3); /* made at line, in thrower, awaited by the second awaiter */
+  assert_int_equal(e->stack[0].line, line);
+  assert_string_equal(e->stack[1].function, "thrower_in_async_body");
+  assert_string_equal(e->stack[2].function, "second_awaiter_body");
+  assert_int_equal(e->stack[2].line, g_second_await_line);
+  aw_release_val(got);
+  unit_finish(L);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       UNIT_TEST(test_body_runs_synchronously_until_its_first_await),
@@ -1525,6 +1627,8 @@ int main(void) {
       UNIT_TEST(test_spawned_tasks_suspended_at_loop_free_are_freed),
       UNIT_TEST(test_spawned_task_awaiting_a_dropped_promise_is_freed_silently),
       UNIT_TEST(test_spawn_refuses_null_and_started_frames),
+      UNIT_TEST(test_error_made_outside_async_functions_takes_the_first_awaits_stack),
+      UNIT_TEST(test_error_made_inside_an_async_function_keeps_its_own_stack),
   };
   return cmocka_run_group_tests_name("async", tests, NULL, NULL);
 }
