@@ -1455,6 +1455,20 @@ static void test_spawned_task_awaiting_a_dropped_promise_is_freed_silently(void 
   unit_finish(L);
 }
 
+static void test_spawned_task_whose_handler_is_queued_at_loop_free_leaves_nothing(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  g_on_error_calls = 0;
+  g_spawn_disposed = 0;
+  spawn_frame *f = spawn_frame_new(L);
+  f->throw_msg = "early";
+  f->throw_early = true;
+  assert_int_equal(aw_async_spawn(&f->frame, on_error_log, "err"), 0); /* the catch job is queued */
+  assert_int_equal(g_spawn_disposed, 1);
+  unit_free(L); /* drops the job: the handler never runs, its record is freed */
+  assert_int_equal(g_on_error_calls, 0);
+}
+
 static void test_spawn_refuses_null_and_started_frames(void **state) {
   (void)state;
   aw_loop *L = unit_loop();
@@ -1626,6 +1640,7 @@ int main(void) {
       UNIT_TEST(test_thousand_spawned_tasks_leave_nothing_behind),
       UNIT_TEST(test_spawned_tasks_suspended_at_loop_free_are_freed),
       UNIT_TEST(test_spawned_task_awaiting_a_dropped_promise_is_freed_silently),
+      UNIT_TEST(test_spawned_task_whose_handler_is_queued_at_loop_free_leaves_nothing),
       UNIT_TEST(test_spawn_refuses_null_and_started_frames),
       UNIT_TEST(test_error_made_outside_async_functions_takes_the_first_awaits_stack),
       UNIT_TEST(test_error_made_inside_an_async_function_keeps_its_own_stack),
