@@ -232,8 +232,7 @@ bool aw__await(aw_frame *f, aw_val v) {
   return await_value(L, f, v);
 }
 
-/* ---- detached tasks (aw_async_spawn) ----------------------------------------------------------
- */
+/* ---- detached tasks (aw_async_spawn) ------------------------------------------------------ */
 
 /* What the task's catch reaction needs: the reaction's one arg is an object it releases. */
 typedef struct spawn_rec {
