@@ -234,28 +234,27 @@ bool aw__await(aw_frame *f, aw_val v) {
 
 /* ---- detached tasks (aw_async_spawn) ------------------------------------------------------ */
 
-/* What the task's catch reaction needs: the reaction's one arg is an object it releases. */
-typedef struct spawn_rec {
-  aw_spawn_error_fn on_error;
-  void *arg;
-} spawn_rec;
-
-static const aw_class spawn_class = {"aw_spawn", NULL, NULL};
-
-static aw_val spawn_rejected(aw_loop *L, aw_val reason, void *arg) {
-  const spawn_rec *r = aw_object_data(arg);
-  if (!r->on_error) {
+void aw__spawn_run(aw_loop *L, aw__spawn_r *s, aw_val v) {
+  aw_spawn_error_fn on_error = s->on_error;
+  void *arg = s->arg;
+  aw__pool_put(L, s, sizeof *s);
+  if (!aw_is_thrown(v)) { /* the task returned: nothing to say */
+    aw_release_val(v);
+    return;
+  }
+  aw_val reason = aw_caught(v);
+  if (!on_error) {
     fputs("aw: task failed: ", stderr);
     aw_error_print(reason, stderr);
     fflush(stderr);
-    return aw_undefined();
+  } else {
+    aw_val res = on_error(L, reason, arg);
+    if (aw_is_thrown(res))
+      aw_uncaught(L, res); /* an exception escaping a callback, as from a timer's */
+    else
+      aw_release_val(res);
   }
-  aw_val res = r->on_error(L, reason, r->arg);
-  if (aw_is_thrown(res))
-    aw_uncaught(L, res); /* an exception escaping a callback, as from a timer's */
-  else
-    aw_release_val(res);
-  return aw_undefined();
+  aw_release_val(reason);
 }
 
 int aw_async_spawn(aw_frame *f, aw_spawn_error_fn on_error, void *arg) {
@@ -264,21 +263,17 @@ int aw_async_spawn(aw_frame *f, aw_spawn_error_fn on_error, void *arg) {
   aw_loop *L = f->promise->loop;
   if (!aw__on_owner(L) || L->freeing)
     return -EPERM;
-  aw_obj *o = aw_object_new(&spawn_class, sizeof(spawn_rec));
-  if (!o) {
-    frame_free(f);
-    return -ENOMEM;
-  }
-  spawn_rec *r = aw_object_data(o);
-  r->on_error = on_error;
-  r->arg = arg;
+  aw__spawn_r *s = aw__pool_get(L, sizeof *s);
+  s->on_error = on_error;
+  s->arg = arg;
+  s->pad_ = NULL;
   /*
    * The catch goes on before the function runs, so a throw before its first
    * await finds a handler already there and is never tracked as unhandled.
    * Nothing else holds the promise: the frame's own reference keeps it until
    * the function ends, and the reaction holds none (see promise.c).
    */
-  aw__promise_then_internal(f->promise, NULL, spawn_rejected, o);
+  aw__promise_add_reaction(f->promise, &s->link, AW__R_SPAWN);
   aw_release(aw_async_start(f));
   return 0;
 }

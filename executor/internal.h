@@ -10,6 +10,7 @@
  *   aw_frame          80  the header of an async function's frame; its first
  *                         word is the reaction node used when it awaits
  *   aw__job           32  a microtask job, stored by value in a ring
+ *   aw__spawn_r       32  the catch of a task from aw_async_spawn
  *
  * A pending promise keeps its reactions in a singly linked FIFO list of
  * aw__rlink nodes. The low three bits of a node's link word hold the node's
@@ -170,7 +171,8 @@ enum {
   AW__R_THEN = 1,    /* aw__then_r, standalone; arg is an object it owns */
   AW__R_DERIVED = 2, /* aw__then_r inside a then-promise; settles it */
   AW__R_FRAME = 3,   /* an async frame awaiting */
-  AW__R_ELEM = 4     /* a combinator element inside its state block */
+  AW__R_ELEM = 4,    /* a combinator element inside its state block */
+  AW__R_SPAWN = 5    /* a detached task's catch (aw__spawn_r, async.c) */
 };
 
 typedef struct aw__rlink {
@@ -187,6 +189,16 @@ typedef struct aw__then_r {
   aw_then_fn on_fulfilled, on_rejected;
   void *arg;
 } aw__then_r;
+
+/* The catch of a task started by aw_async_spawn: on_error, its arg. 32 bytes, from the pool. */
+typedef struct aw__spawn_r {
+  aw__rlink link;
+  aw_spawn_error_fn on_error;
+  void *arg;
+  void *pad_;
+} aw__spawn_r;
+/* Runs a spawned task's catch for outcome v (consumed) and frees the node. */
+void aw__spawn_run(aw_loop *L, aw__spawn_r *s, aw_val v);
 
 /* ---- promises ------------------------------------------------------------- */
 

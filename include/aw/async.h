@@ -134,18 +134,18 @@ aw_promise *aw_async_start(aw_frame *f);
  * it is everywhere else in the library: returning aw_throw(x).
  *
  * One task per connection costs the frame, its promise and one 32-byte
- * reaction (plus a small record for on_error and arg), and all of it goes
- * when the task ends; nothing is kept per finished task. A task suspended
+ * reaction that holds on_error and arg (all from the loop's pools), and all
+ * of it goes when the task ends; nothing is kept per finished task. A task suspended
  * when its loop is freed is freed with it (its dispose runs, on_error is not
  * called), as every suspended async function is; one whose awaited promise
  * is dropped unsettled is freed the same way.
  *
- * f is consumed: a frame made by aw_async_new (or AW_ASYNC_NEW), not yet
- * started. Returns 0 once the function ran to its first await (or to its
- * end); -EINVAL for NULL or a frame already started (left alone), -EPERM
- * from a thread other than the loop's (left alone), -ENOMEM when the record
- * cannot be made (the frame is then freed without running; its dispose runs).
- * arg is borrowed: it must live until the task has ended or its loop is freed.
+ * f: a frame made by aw_async_new (or AW_ASYNC_NEW), not yet started; the
+ * task owns it from then on. Returns 0 once the function ran to its first
+ * await (or to its end); -EINVAL for NULL or a frame already started, -EPERM
+ * from a thread other than the loop's (the frame is left alone in both). Out
+ * of memory aborts, as for every frame and promise. arg is borrowed: it must
+ * live until the task has ended or its loop is freed.
  */
 typedef aw_val (*aw_spawn_error_fn)(aw_loop *L, aw_val reason, void *arg);
 int aw_async_spawn(aw_frame *f, aw_spawn_error_fn on_error, void *arg);
