@@ -24,19 +24,22 @@
  *   BODY   each wait for body bytes: --body-timeout-ms, then 408
  *   DONE   the message is in; the response is being made
  *
- * Memory: while idle a connection holds its frame (the conn struct: the
- * llhttp parser and a few fields) and the library's pending receive; the
+  * Memory: while idle a connection holds its frame (the conn struct, 272
+ * bytes: the frame header, the llhttp parser and a few fields) and the
+ * library's pending receive (an aw_receiver: no buffer while it waits); the
  * per-request state (struct req: URL, the few headers we read, the hash)
- * goes back to a per-worker cache when the connection turns idle, and no
- * input or output buffer is kept.
+ * goes back to a per-thread cache when the connection turns idle, and no
+ * input or output buffer is kept. Measured (RSS delta / connections, 15,000
+ * idle connections on one loop): 632 bytes with receivers, 977 with one
+ * aw_sock_recv per wait.
  *
  * Drain (SIGTERM): idle connections waiting for a request are shut for
  * reading (their receive ends at once, as an end of stream), busy ones
  * answer with "Connection: close" and go; conn_force_all shuts the rest
  * down when --drain-ms runs out.
  *
- * The library calls sit behind small wrappers (conn_recv, conn_send,
- * conn_sendfile, conn_close) so that each can follow the API as it grows.
+  * The library calls sit behind small wrappers (conn_recv, conn_send,
+ * conn_close) so that each can follow the API as it grows.
  */
 #include "awserve.h"
 
