@@ -295,6 +295,10 @@ void aw__timers_free(aw__timers *t);
 void aw__timers_run(aw_loop *L);
 /* Milliseconds until the next timer is due: -1 if none, 0 if due now. */
 int64_t aw__timers_timeout(aw_loop *L);
+/* A timeout holding a reference to arg, released if the loop is freed first (fn takes it over). */
+aw_timer aw__set_timeout_owned(aw_loop *L, int64_t ms, aw_task_fn fn, aw_obj *arg);
+/* aw_loop_free: releases what the pending owned timers hold. */
+void aw__timers_drop_owned(aw_loop *L);
 
 /* ---- immediates ----------------------------------------------------------- */
 

@@ -192,6 +192,7 @@ int aw_loop_free(aw_loop *L) {
   aw__work_loop_free(L); /* removes queued jobs, cancels running ones and waits for them */
   drain_inbox(L);        /* their completions: arg_free runs now, on this thread */
   aw__io_free(L);        /* cancels what is in the kernel and waits for it to give it back */
+  aw__timers_drop_owned(L); /* aw_delay's pending promises, released unsettled like the ops' */
   drop_queues(L);
   aw__frames_zombify(L);
   drop_queues(L); /* nothing should be queued again, but be sure */

@@ -198,6 +198,116 @@ void aw_timer_ref(aw_loop *L, aw_timer t);
 aw_immediate aw_set_immediate(aw_loop *L, aw_task_fn fn, void *arg);
 void aw_clear_immediate(aw_loop *L, aw_immediate id);
 
+/* ---- delays ------------------------------------------------------------ */
+
+struct aw_io_opts; /* aw/io.h */
+
+/*
+ * await aw_delay(L, ms): as timers/promises' setTimeout(ms) in Node. A
+ * promise that resolves with undefined after ms milliseconds (a delay below
+ * 1 means 1, as setTimeout; above 2^31-1 it is clamped to that). Its timer
+ * keeps the loop alive while it is pending. With o->signal it rejects with
+ * the signal's reason when the signal aborts (at once with a promise
+ * rejected already if it is aborted at the call); with o->timeout_ms, with a
+ * TimeoutError if that comes first. o may be NULL. NULL from another thread
+ * or on a loop being freed. At aw_loop_free a pending delay never settles
+ * (its promise is released like an I/O operation's).
+ */
+aw_promise *aw_delay(aw_loop *L, uint64_t ms, const struct aw_io_opts *o);
+
+/* ---- OS signals ---------------------------------------------------------- */
+
+/*
+ * process.on('SIGTERM', fn): when the process receives signo, fn(L, arg)
+ * runs as a macrotask of L's I/O phase, on L's thread. Any number of loops,
+ * on any threads, may register for one signal: each registered loop gets
+ * its call. Like Node's signal handles, a registration does not keep the
+ * loop alive (a delivered call, once queued, does, until it runs).
+ *
+ * Coalescing: the calls of one loop for one signal do not queue up. A
+ * delivery that finds a call for (L, signo) queued and not yet run adds
+ * nothing: at least one call follows every burst of deliveries, never one
+ * per delivery (as POSIX signals coalesce in the kernel too). Several
+ * registrations on one loop run in the order they were made; one removed
+ * while the call runs (from an earlier fn) is not called, one added is
+ * called from the next delivery on.
+ *
+ * How: the first registration for signo installs a handler (sigaction, with
+ * SA_RESTART) and keeps the old disposition; the handler only notes the
+ * signal and writes a byte to a pipe (async-signal-safe). A thread of the
+ * library (all signals blocked) reads the pipe and posts the calls to the
+ * registered loops (aw_loop_post). When the last registration for signo goes
+ * (aw_loop_off_signal, or aw_loop_free of its loop), the old disposition is
+ * put back as it was (a change you made to it in between is overwritten);
+ * when no registration is left at all the thread exits.
+ *
+ * Refused signals: SIGKILL and SIGSTOP (they cannot be caught), and the
+ * synchronous faults SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS (a
+ * handler that returns would fault again for ever): -EINVAL, as for a signo
+ * out of range. The same (signo, fn, arg) twice on one loop: -EEXIST.
+ * Another thread: -EPERM, changing nothing; a loop being freed: -ESHUTDOWN;
+ * sigaction, pipe or thread failures: their -errno (nothing registered).
+ *
+ * Lifetime: aw_loop_free removes the loop's registrations first (before
+ * anything else goes), so the signal thread never posts to a loop being
+ * freed, and a call queued for it is dropped unrun. The library's handler
+ * does not depend on a loop's memory, so a signal arriving during any of
+ * this is merely not delivered to that loop.
+ *
+ * fork(): the child starts with no registration. Inherited ones belonged to
+ * the parent's loops; in the child the library's dispositions are put back
+ * to the ones saved, its pipe closed, and a loop made in the child registers
+ * again. The parent is not affected.
+ *
+ * Threads: the signal may be delivered to any thread of the process; only
+ * the library's handler runs there, for a few instructions. Signals you block
+ * in every thread are never delivered (as with any handler). 0, or the error.
+ */
+int aw_loop_on_signal(aw_loop *L, int signo, aw_task_fn fn, void *arg);
+/* Removes that registration: 0, -ENOENT if there is none, -EPERM, -EINVAL. */
+int aw_loop_off_signal(aw_loop *L, int signo, aw_task_fn fn, void *arg);
+
+/* ---- embedding in another event loop ---------------------------------------- */
+
+/*
+ * A descriptor to nest the loop in a host event loop (epoll, poll, GLib's
+ * g_unix_fd_add, libuv's uv_poll), as uv_backend_fd: it becomes readable
+ * (POLLIN) when the loop has something to run: an I/O completion, a post
+ * from another thread (or a pool job's completion), a timer come due, or an
+ * immediate queued. The host then calls aw_loop_run_once(L, false), which
+ * runs what is ready and never blocks. The descriptor is the loop's (an
+ * epoll set of its own; do not read it or close it), level-triggered: it
+ * stays readable until a turn has taken what made it so, and a turn that
+ * leaves work runnable (an immediate queued by a callback, say) leaves it
+ * readable. It is the same descriptor on every call and goes with
+ * aw_loop_free.
+ *
+ * The contract, as for any backend fd: after the first aw_loop_fd, every
+ * aw_loop_run_once and aw_loop_timeout on L updates what the descriptor
+ * says. Work you queue from the loop's thread outside its callbacks (a
+ * timer or an operation started by host code) shows once you call
+ * aw_loop_timeout(L) (a host's prepare step) or run a turn: call it before
+ * each wait, and wait at most what it returns. Cost: every turn of an
+ * embedded loop ends with one descriptor update when its next timer
+ * changes (timerfd_settime) and one read of an eventfd after I/O activity;
+ * when the loop goes idle it announces the sleep to posting threads (a
+ * memory barrier, as before any sleep), so a post from another thread then
+ * costs an eventfd write.
+ *
+ * The fd, or -errno (-ENOMEM, -EMFILE...; -EPERM from another thread).
+ */
+int aw_loop_fd(aw_loop *L);
+
+/*
+ * How long the host may wait on aw_loop_fd before the next aw_loop_run_once,
+ * as uv_backend_timeout: 0 if something is runnable now, the milliseconds
+ * until the next timer, or -1 if nothing is scheduled (wait until the fd is
+ * readable). It also brings aw_loop_fd up to date (see above). -1 also for a
+ * loop that nothing keeps alive (check aw_loop_run_once's return).
+ * -EPERM from another thread.
+ */
+int aw_loop_timeout(aw_loop *L);
+
 /* ---- statistics ----------------------------------------------------------- */
 
 typedef struct aw_loop_stats {
