@@ -388,6 +388,8 @@ static inline bool aw__on_owner(const aw_loop *L) {
 }
 
 void aw__checkpoint(aw_loop *L);
+/* A macrotask: fn(L, arg), then a microtask checkpoint. */
+void aw__macrotask(aw_loop *L, aw_task_fn fn, void *arg);
 /* aw_loop_post for the pool's completions: not refused while aw_loop_free waits for jobs. */
 int aw__loop_post_internal(aw_loop *L, aw_task_fn fn, void *arg);
 /* Before sleeping: spins for the inbox while work from other threads is expected. */
@@ -401,6 +403,9 @@ uint32_t aw__slot_grow(void **arr, uint32_t *n, uint32_t *cap, size_t esz);
 void aw__track_reject(aw_loop *L, aw_promise *p);
 void aw__track_handle(aw_loop *L, aw_promise *p);
 bool aw__process_rejections(aw_loop *L);
+
+/* OS signals (executor/ossignal.c): aw_loop_free drops L's registrations first. */
+void aw__ossignal_loop_free(aw_loop *L);
 
 /* Pools. */
 void *aw__pool_get_slow(aw_loop *L, size_t size);

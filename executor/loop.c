@@ -183,6 +183,7 @@ int aw_loop_free(aw_loop *L) {
     return -EPERM;
   if (L->running)
     return -EBUSY;
+  aw__ossignal_loop_free(L);         /* the signal thread never posts to L from here */
   aw__inbox_refuse_posts(&L->inbox); /* other threads' posts are refused from here */
   L->freeing = true;                 /* and so is new work of this thread */
   L->live++;                         /* what we drop below must not destroy L under our feet */
