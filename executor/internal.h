@@ -332,6 +332,7 @@ typedef struct aw__pvec {
 } aw__pvec;
 
 struct aw__uring;
+typedef struct aw__embed aw__embed; /* io/embed.c: aw_loop_fd's state */
 
 struct aw_loop {
   /* hot: microtask machinery */
@@ -377,6 +378,7 @@ struct aw_loop {
   struct aw__loopwork *work; /* the pool's part of the loop (workers/pool.c) */
   struct aw_pool *workers;   /* the pool aw_loop_set_pool chose, or NULL */
   uint64_t last_inbox_iter;  /* the iteration in which the inbox last had something */
+  aw__embed *embed;          /* set by the first aw_loop_fd (io/embed.c), or NULL */
 
   aw_loop_stats stats;
 };
@@ -403,6 +405,11 @@ uint32_t aw__slot_grow(void **arr, uint32_t *n, uint32_t *cap, size_t esz);
 void aw__track_reject(aw_loop *L, aw_promise *p);
 void aw__track_handle(aw_loop *L, aw_promise *p);
 bool aw__process_rejections(aw_loop *L);
+
+/* Embedding (io/embed.c): around each turn of a loop that gave out aw_loop_fd; at free. */
+void aw__embed_begin(aw_loop *L);
+int aw__embed_end(aw_loop *L);
+void aw__embed_free(aw_loop *L);
 
 /* OS signals (executor/ossignal.c): aw_loop_free drops L's registrations first. */
 void aw__ossignal_loop_free(aw_loop *L);

@@ -273,38 +273,52 @@ int aw_loop_off_signal(aw_loop *L, int signo, aw_task_fn fn, void *arg);
  * A descriptor to nest the loop in a host event loop (epoll, poll, GLib's
  * g_unix_fd_add, libuv's uv_poll), as uv_backend_fd: it becomes readable
  * (POLLIN) when the loop has something to run: an I/O completion, a post
- * from another thread (or a pool job's completion), a timer come due, or an
+ * from another thread (or a pool job's completion), a timer come due
+ * (unref'd ones too: the host decides how long the loop lives), or an
  * immediate queued. The host then calls aw_loop_run_once(L, false), which
  * runs what is ready and never blocks. The descriptor is the loop's (an
- * epoll set of its own; do not read it or close it), level-triggered: it
- * stays readable until a turn has taken what made it so, and a turn that
- * leaves work runnable (an immediate queued by a callback, say) leaves it
- * readable. It is the same descriptor on every call and goes with
- * aw_loop_free.
+ * epoll set of its own; do not read or close it), level-triggered: it stays
+ * readable until a turn has taken what made it so, and a turn that leaves
+ * work runnable (an immediate queued by an immediate, say) leaves it
+ * readable; an idle loop leaves it quiet (no wake-up for nothing). It is the
+ * same descriptor on every call and goes with aw_loop_free.
  *
- * The contract, as for any backend fd: after the first aw_loop_fd, every
- * aw_loop_run_once and aw_loop_timeout on L updates what the descriptor
- * says. Work you queue from the loop's thread outside its callbacks (a
- * timer or an operation started by host code) shows once you call
- * aw_loop_timeout(L) (a host's prepare step) or run a turn: call it before
- * each wait, and wait at most what it returns. Cost: every turn of an
- * embedded loop ends with one descriptor update when its next timer
- * changes (timerfd_settime) and one read of an eventfd after I/O activity;
- * when the loop goes idle it announces the sleep to posting threads (a
- * memory barrier, as before any sleep), so a post from another thread then
- * costs an eventfd write.
+ * The contract, as for any backend fd: from the first aw_loop_fd on, every
+ * aw_loop_run_once (and aw_loop_run) on L ends by bringing the descriptor up
+ * to date, and so does aw_loop_timeout. Work you queue from the loop's
+ * thread outside its callbacks (a timer, an immediate or an operation
+ * started by host code) shows once you call aw_loop_timeout(L) or run a
+ * turn: call aw_loop_timeout before each wait (a host's prepare step), and
+ * wait at most what it returns (waiting on the descriptor alone, -1, also
+ * works then: a timer makes it readable when it is due).
  *
- * The fd, or -errno (-ENOMEM, -EMFILE...; -EPERM from another thread).
+ * Cost, per turn of an embedded loop: a timerfd_settime when the next due
+ * time changes, a read of the ring's eventfd at the start and the end of
+ * the turn and, after kernel activity, an io_uring_get_events; when the
+ * loop goes idle it announces the sleep to posting threads (a memory
+ * barrier, as before any sleep of the loop), so a post from another thread
+ * then costs that thread an eventfd write.
+ *
+ * Known limit (Linux 6.18, DEFER_TASKRUN rings): the kernel signals the
+ * ring's eventfd only the first time a completion is triggered from inside
+ * an eventfd write, so an operation of yours on an eventfd (aw_fs_read of
+ * one that another thread writes) may not make the descriptor readable
+ * until something else does. Posts and pool completions do not depend on
+ * it (the loop's own eventfd is watched directly); sockets, pipes and files
+ * are not affected.
+ *
+ * The fd, or -errno (-EMFILE...; io_uring_register_eventfd's error; -EPERM
+ * from another thread, -ESHUTDOWN on a loop being freed, -EINVAL for NULL).
  */
 int aw_loop_fd(aw_loop *L);
 
 /*
  * How long the host may wait on aw_loop_fd before the next aw_loop_run_once,
  * as uv_backend_timeout: 0 if something is runnable now, the milliseconds
- * until the next timer, or -1 if nothing is scheduled (wait until the fd is
- * readable). It also brings aw_loop_fd up to date (see above). -1 also for a
- * loop that nothing keeps alive (check aw_loop_run_once's return).
- * -EPERM from another thread.
+ * until the next timer (ref'd or not), or -1 if no timer is pending (wait
+ * until the descriptor is readable). With aw_loop_fd given out, it also
+ * brings the descriptor up to date (see above); without, it only answers.
+ * -1 (and nothing else) from another thread or for NULL.
  */
 int aw_loop_timeout(aw_loop *L);
 
