@@ -181,7 +181,7 @@ static int thread_start(void) {
   pthread_sigmask(SIG_SETMASK, &all, &old);
   pthread_attr_t attr;
   pthread_attr_init(&attr);
-  pthread_attr_setstacksize(&attr, 64 * 1024);
+  pthread_attr_setstacksize(&attr, 256 * 1024); /* it polls and posts: little, even sanitized */
   int r = pthread_create(&t->tid, &attr, signal_thread, t);
   pthread_attr_destroy(&attr);
   pthread_sigmask(SIG_SETMASK, &old, NULL);

@@ -76,6 +76,17 @@ static bool readable(host *h, int ms) {
   return epoll_wait(h->ep, &ev, 1, ms) == 1;
 }
 
+/*
+ * Quiet after at most two more turns: a post's eventfd write may land just
+ * after the turn that ran it (the poster read "sleeping" before the loop woke
+ * for another reason); the next turn takes it, and no turn after that.
+ */
+static bool settles(host *h) {
+  for (int i = 0; i < 2 && readable(h, 0); i++)
+    aw_loop_run_once(h->L, false);
+  return !readable(h, 0);
+}
+
 static void host_close(host *h) { close(h->ep); }
 
 /* ---- timers ---------------------------------------------------------------------------------- */
@@ -146,7 +157,7 @@ static void test_a_post_from_another_thread_wakes_the_host(void **state) {
   pthread_join(t, &r);
   assert_null(r);
   print_message("    %d posts: %d host turns, %d of them ran nothing\n", ROUNDS, h.turns, h.empty);
-  assert_false(readable(&h, 0)); /* every post taken: quiet again */
+  assert_true(settles(&h)); /* every post taken: quiet again */
   host_close(&h);
   io_test_done(L);
 }
@@ -324,7 +335,7 @@ static void test_a_loop_without_a_ring_embeds_too(void **state) {
   h.turns = 0;
   host_until(&h, &posted_runs, ROUNDS, 4 * ROUNDS + 4);
   pthread_join(t, NULL);
-  assert_false(readable(&h, 0));
+  assert_true(settles(&h));
   host_close(&h);
   assert_int_equal(aw_loop_free(L), 0);
   assert_int_equal(aw_objects_alive(), base);
