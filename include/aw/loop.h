@@ -260,8 +260,13 @@ aw_promise *aw_delay(aw_loop *L, uint64_t ms, const struct aw_io_opts *o);
  * again. The parent is not affected.
  *
  * Threads: the signal may be delivered to any thread of the process; only
- * the library's handler runs there, for a few instructions. Signals you block
- * in every thread are never delivered (as with any handler). 0, or the error.
+ * the library's handler runs there, for a few instructions, and a system
+ * call it interrupts that SA_RESTART does not restart (epoll_wait,
+ * io_uring_enter: the loop's own wait handles that) returns EINTR. Signals
+ * you block in every thread (to read them with signalfd or sigwait) never
+ * reach the handler: do not register those. Latency, measured on a 2-vCPU
+ * VM: 30-45 us from kill() to fn on an idle loop (handler, thread, post,
+ * wake-up). 0, or the error.
  */
 int aw_loop_on_signal(aw_loop *L, int signo, aw_task_fn fn, void *arg);
 /* Removes that registration: 0, -ENOENT if there is none, -EPERM, -EINVAL. */
@@ -306,6 +311,9 @@ int aw_loop_off_signal(aw_loop *L, int signo, aw_task_fn fn, void *arg);
  * until something else does. Posts and pool completions do not depend on
  * it (the loop's own eventfd is watched directly); sockets, pipes and files
  * are not affected.
+ *
+ * After aw_loop_run_once returned AW_EUNCAUGHT the descriptor stays
+ * readable (a failed loop does not run again): stop polling it.
  *
  * The fd, or -errno (-EMFILE...; io_uring_register_eventfd's error; -EPERM
  * from another thread, -ESHUTDOWN on a loop being freed, -EINVAL for NULL).
