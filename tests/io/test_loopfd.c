@@ -244,6 +244,40 @@ static void test_socket_and_nop_completions_wake_the_host(void **state) {
   io_test_done(L);
 }
 
+/* ---- pool jobs
+ * ----------------------------------------------------------------------------------- */
+
+static aw_val job_square(aw_job *job, void *arg) {
+  (void)job;
+  intptr_t x = (intptr_t)arg;
+  return aw_int(x * x);
+}
+
+static aw_val job_done(aw_loop *L, aw_val v, void *arg) {
+  (void)L;
+  atomic_fetch_add((atomic_int *)arg, (int)v.u.i);
+  return aw_undefined();
+}
+
+static void test_pool_job_completions_wake_the_host(void **state) {
+  (void)state;
+  aw_loop *L = io_test_loop(0);
+  host h = host_new(L, true);
+  atomic_int sum = 0, want = 0;
+  for (intptr_t i = 1; i <= 20; i++) {
+    aw_promise *p = aw_work(L, job_square, (void *)i, NULL);
+    assert_non_null(p);
+    aw_release(aw_promise_then(p, job_done, NULL, &sum));
+    aw_release(p);
+    want += (int)(i * i);
+  }
+  aw_loop_timeout(L); /* host code queued the jobs: they go to the pool here */
+  host_until(&h, &sum, atomic_load(&want), 4 * 20 + 4);
+  assert_true(settles(&h));
+  host_close(&h);
+  io_test_done(L);
+}
+
 /* ---- quiet when idle ----------------------------------------------------------------------------
  */
 
@@ -373,6 +407,7 @@ int main(void) {
       cmocka_unit_test(test_timers_wake_a_host_that_waits_on_the_fd_alone),
       cmocka_unit_test(test_a_post_from_another_thread_wakes_the_host),
       cmocka_unit_test(test_socket_and_nop_completions_wake_the_host),
+      cmocka_unit_test(test_pool_job_completions_wake_the_host),
       cmocka_unit_test(test_an_idle_loop_leaves_the_fd_quiet),
       cmocka_unit_test(test_an_immediate_left_runnable_keeps_the_fd_readable),
       cmocka_unit_test(test_a_loop_without_a_ring_embeds_too),
