@@ -24,7 +24,7 @@
  *   BODY   each wait for body bytes: --body-timeout-ms, then 408
  *   DONE   the message is in; the response is being made
  *
-  * Memory: while idle a connection holds its frame (the conn struct, 272
+ * Memory: while idle a connection holds its frame (the conn struct, 272
  * bytes: the frame header, the llhttp parser and a few fields) and the
  * library's pending receive (an aw_receiver: no buffer while it waits); the
  * per-request state (struct req: URL, the few headers we read, the hash)
@@ -38,7 +38,7 @@
  * answer with "Connection: close" and go; conn_force_all shuts the rest
  * down when --drain-ms runs out.
  *
-  * The library calls sit behind small wrappers (conn_recv, conn_send,
+ * The library calls sit behind small wrappers (conn_recv, conn_send,
  * conn_close) so that each can follow the API as it grows.
  */
 #include "awserve.h"
@@ -833,7 +833,7 @@ open_done:
       f->names = aw_as_array(v);
       AW_RETURN(aw_int(listing(c, f)));
     }
-        /* Out of descriptors is the server's state, not the file's: try again later. */
+    /* Out of descriptors is the server's state, not the file's: try again later. */
     int st = en == EACCES ? 403 : en == EMFILE || en == ENFILE ? 503 : 404;
     AW_RETURN(aw_int(resp_simple(c, st, st == 503 ? "Retry-After: 1\r\n" : NULL)));
   }
