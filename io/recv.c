@@ -29,7 +29,13 @@
 #include <stdio.h>
 #include <string.h>
 
-/* Chunks a receiver keeps for a next that is not there; past it the recv pauses. */
+/*
+ * Chunks a receiver keeps for a next that is not there; past it the recv
+ * pauses (a cancel). The kernel drains a socket in bursts before it sees the
+ * cancel, so the queue may pass this by what the socket's receive buffer held
+ * (and never by more than the ring's buffers, since an empty ring ends the
+ * recv with ENOBUFS): it is a soft bound, and nothing is ever dropped.
+ */
 #define QUEUE_MAX 8
 
 typedef struct rop rop;
@@ -44,8 +50,8 @@ struct aw_receiver {
   bool nobufs_again; /* the last recv ended with ENOBUFS already (no data since) */
   int err;           /* an error for the next next (after the queue), or 0 */
   rop *op;           /* the recv in the kernel until its last CQE, or NULL */
-  aw_buf **q;        /* chunks not taken yet (a ring of qcap) */
-  uint8_t qhead, qlen, qcap;
+  aw_buf **q;        /* chunks not taken yet (a ring of qcap; NULL while empty) */
+  uint32_t qhead, qlen, qcap;
   /* the pending next */
   aw_promise *wait;
   aw_signal *signal;
@@ -93,26 +99,23 @@ static aw_val recv_error(const aw_receiver *r, int res) {
 
 /* ---- the queue ------------------------------------------------------------------------------ */
 
-static bool queue_put(aw_receiver *r, aw_buf *b) {
-  if (r->qlen == r->qcap) { /* past QUEUE_MAX only by what raced a pause's cancel */
-    unsigned ncap = r->qcap ? r->qcap * 2u : QUEUE_MAX;
-    if (ncap > 255)
-      return false;
+static void queue_put(aw_receiver *r, aw_buf *b) {
+  if (r->qlen == r->qcap) { /* past QUEUE_MAX by what the kernel took before the pause */
+    uint32_t ncap = r->qcap ? r->qcap * 2u : QUEUE_MAX;
     aw_buf **q = aw__alloc(ncap * sizeof *q);
     for (unsigned i = 0; i < r->qlen; i++)
       q[i] = r->q[(r->qhead + i) % r->qcap];
     aw__free(r->q, r->qcap * sizeof *q);
     r->q = q;
     r->qhead = 0;
-    r->qcap = (uint8_t)ncap;
+    r->qcap = ncap;
   }
   r->q[(r->qhead + r->qlen++) % r->qcap] = b;
-  return true;
 }
 
 static aw_buf *queue_take(aw_receiver *r) {
   aw_buf *b = r->q[r->qhead];
-  r->qhead = (uint8_t)((r->qhead + 1) % r->qcap);
+  r->qhead = (r->qhead + 1) % r->qcap;
   if (--r->qlen == 0) { /* an idle receiver holds no queue */
     aw__free(r->q, r->qcap * sizeof *r->q);
     r->q = NULL;
@@ -146,10 +149,7 @@ static void deliver(aw_receiver *r, aw_buf *b) {
     wait_settle(r, aw_obj_val(b));
     return;
   }
-  if (!queue_put(r, b)) {
-    aw_release(b); /* cannot happen: the queue pauses long before */
-    return;
-  }
+  queue_put(r, b);
   if (r->qlen >= QUEUE_MAX)
     pause_recv(r); /* nobody takes them: the kernel's socket buffer waits instead */
 }
@@ -200,6 +200,8 @@ static void rop_result(aw_loop *L, rop *o, int res, uint32_t flags) {
   aw__bufring_give_back(o->ring, flags);
   if (!r || (res == -ECANCELED && (o->op.flags & AW__OPF_ABORTED)))
     return; /* our own pause or free; a cancel from elsewhere (aw_sock_close) ends it */
+  if (res == -ENOBUFS && (o->op.flags & AW__OPF_ABORTED))
+    return;              /* paused anyway: no reason to grow the ring for it */
   if (res == -ENOBUFS) { /* data came and the ring had no buffer: it is still in the socket */
     if (!r->nobufs_again && aw__bufring_grow(o->ring))
       r->nobufs_again = true; /* the ring has buffers again: the multishot recv once more */

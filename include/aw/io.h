@@ -326,10 +326,13 @@ aw_receiver *aw_receiver_new(aw_loop *L, int fd);
  * at a time: a second while one is pending rejects with a TypeError. NULL
  * for a NULL receiver, from another thread, or after its loop was freed.
  *
- * Chunks that come with no next pending are queued in the receiver (at most
- * 8, past which the recv is cancelled and started again once you took
- * half of them: the kernel's socket buffer, then TCP's window, hold the
- * rest). A pending next keeps the loop alive; a receiver alone does not.
+ * Chunks that come with no next pending are queued in the receiver: past 8
+ * the recv is cancelled, and started again once you took half of them (the
+ * kernel's socket buffer, then TCP's window, hold the rest). The bound is
+ * soft: what the kernel took in the burst before it saw the cancel is kept
+ * too (at most the socket's receive buffer, or the ring's free buffers),
+ * never dropped. A pending next keeps the loop alive; a receiver alone does
+ * not.
  */
 aw_promise *aw_receiver_next(aw_receiver *r, const aw_io_opts *o);
 /* The receiver's descriptor, or -1 (NULL, or its loop was freed). */
