@@ -110,6 +110,10 @@ aw__bufring *aw__bufring_get(aw_loop *L, int *err) {
   aw__uring *R = L->io;
   if (R->bufring)
     return R->bufring;
+  if (R->bufring_err) { /* a kernel without buffer rings (before 5.19): asked once */
+    *err = R->bufring_err;
+    return NULL;
+  }
   size_t page = (size_t)sysconf(_SC_PAGESIZE);
   size_t bytes = ENTRIES * sizeof(struct io_uring_buf);
   void *mem = NULL;
@@ -140,6 +144,8 @@ aw__bufring *aw__bufring_get(aw_loop *L, int *err) {
     free(mem);
     aw__free(b, sizeof *b);
     *err = r;
+    if (r != -ENOMEM) /* out of memory may pass; the kernel's answer does not */
+      R->bufring_err = r;
     return NULL;
   }
   R->bufring = b;

@@ -93,6 +93,7 @@ typedef struct aw__uring {
   aw__op *backlog_head, *backlog_tail;   /* bounded ops waiting for budget or an SQE */
   aw__op *ubacklog_head, *ubacklog_tail; /* unbounded ops waiting for an SQE */
   struct aw__bufring *bufring;           /* the provided buffer ring, made on first use */
+  int bufring_err;                       /* why it could not be made (not tried again), or 0 */
   struct aw_receiver *receivers;         /* the loop's live receivers (io/recv.c) */
   aw__op *cancel_head;                   /* ops whose cancel waits for a free SQE */
   bool wake_armed;

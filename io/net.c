@@ -665,6 +665,7 @@ typedef struct rcv {
   sop s;
   aw__bufring *ring; /* selecting from the ring, or NULL: into s.buf */
   size_t max;
+  bool grown; /* an ENOBUFS grew the ring once already */
 } rcv;
 
 static void recv_prep(aw__op *op, struct io_uring_sqe *sqe) {
@@ -684,12 +685,12 @@ static void recv_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
   rcv *r = (rcv *)op;
   char tmp[32];
   if (res == -ENOBUFS && r->ring) { /* the ring is empty: grow it, or a buffer of our own */
-    if (!aw__bufring_grow(r->ring) || r->s.how) {
+    if (r->grown || !aw__bufring_grow(r->ring)) {
       r->ring = NULL;
       if (!(r->s.buf = aw_buf_new(r->max)))
         return sop_fail(&r->s, -ENOMEM, "recv buffer");
     }
-    r->s.how = 1; /* grown once: a second ENOBUFS takes an own buffer */
+    r->grown = true; /* grown once: a second ENOBUFS takes an own buffer */
     return aw__op_submit(op);
   }
   if (res < 0)

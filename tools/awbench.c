@@ -744,9 +744,9 @@ static int idle_dial(int port) {
 }
 
 static int idle_round_trip(int fd, long long i) {
-  char msg[16], got[16];
-  snprintf(msg, sizeof msg, "ping-%010lld", i % 10000000000LL);
-  if (write(fd, msg, sizeof msg) != (ssize_t)sizeof msg)
+  char msg[32], got[16]; /* 16 bytes go out: "ping-" and 10 digits and the NUL */
+  snprintf(msg, sizeof msg, "ping-%010llu", (unsigned long long)(i % 10000000000LL));
+  if (write(fd, msg, sizeof got) != (ssize_t)sizeof got)
     return 0;
   size_t n = 0;
   while (n < sizeof got) {
@@ -758,7 +758,7 @@ static int idle_round_trip(int fd, long long i) {
       return 0;
     n += (size_t)r;
   }
-  return memcmp(msg, got, sizeof msg) == 0;
+  return memcmp(msg, got, sizeof got) == 0;
 }
 
 typedef struct idle_report {

@@ -65,6 +65,10 @@
  *     goes: aw_listener_close does nothing, aw_listener_fd is -1,
  *     aw_tcp_accept returns NULL. (A loop without a ring never accepts: its
  *     listeners' sockets stay open until they are closed or released.)
+ *   - Receivers: each turns inert (its recv cancelled with the rest, its
+ *     pending next dropped unsettled, its queued chunks released); free it
+ *     with aw_receiver_free as before. The buffer ring is unregistered; the
+ *     chunks you still hold stay valid and its memory goes with the last.
  *   - Signals: every operation and accept detaches from its signal at
  *     aw_loop_free; aborting the signal afterwards reaches nothing.
  *   - Another thread must not call any of this on a loop being freed or gone

@@ -49,9 +49,9 @@ static int dial(int port) {
 
 /* One request and its echo within 10 s. */
 static bool round_trip(int fd, int i) {
-  char msg[16], got[16];
-  snprintf(msg, sizeof msg, "ping-%010d", i);
-  if (write(fd, msg, sizeof msg) != (ssize_t)sizeof msg)
+  char msg[32], got[16]; /* 16 bytes go out: "ping-" and 10 digits and the NUL */
+  snprintf(msg, sizeof msg, "ping-%010u", (unsigned)i);
+  if (write(fd, msg, sizeof got) != (ssize_t)sizeof got)
     return false;
   size_t n = 0;
   while (n < sizeof got) {
@@ -63,7 +63,7 @@ static bool round_trip(int fd, int i) {
       return false;
     n += (size_t)r;
   }
-  return memcmp(msg, got, sizeof msg) == 0;
+  return memcmp(msg, got, sizeof got) == 0;
 }
 
 static int client(int port, int go_fd, int status_fd) {
