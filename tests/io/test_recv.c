@@ -2,8 +2,9 @@
  * tests/io/test_recv.c — the receive side (aw/io.h "Receivers", io/recv.c,
  * io/bufring.c) and what keeps idle connections from blocking the ring
  * (io/ring.c): aw_receiver chunks in order, end of stream, errors, one next at
- * a time, aborts and timeouts that lose no byte, freeing with a next pending
- * or chunks queued, the queue's pause and resume, buffer-ring exhaustion
+ * a time, aborts and timeouts that lose no byte, freeing with a next pending,
+ * with chunks queued or a completion on the way, aw_loop_free with a
+ * receiver's completions in flight, the queue's pause and resume, buffer-ring exhaustion
  * (ENOBUFS: growth, then own buffers) without a hang or a lost byte, chunks
  * released on another thread or after their loop, aw_buf_reserve on a ring
  * chunk, aw_sock_recv with and without a ring buffer, aw_sock_recv_into,
@@ -467,6 +468,56 @@ static void test_freeing_a_receiver_with_chunks_queued_gives_them_back(void **st
   recv_done(L);
 }
 
+/* Freed while the kernel has already filled a buffer for it (its CQE not reaped yet). */
+static void
+test_freeing_a_receiver_with_a_completion_on_the_way_gives_the_buffer_back(void **state) {
+  (void)state;
+  aw_loop *L = recv_loop();
+  conn k = conn_open(L);
+  for (int i = 0; i < 200; i++) { /* more than the ring's first buffers */
+    aw_receiver *r = aw_receiver_new(L, k.s);
+    turn(L); /* the multishot recv is in the kernel */
+    put(k.c, "race", 4);
+    aw_receiver_free(r); /* its CQE, with a buffer, comes after */
+    turn(L);
+    aw_io_opts o = {.timeout_ms = 1}; /* the bytes went to the freed receiver, or are here */
+    aw_release_val(wait_for(L, aw_sock_recv(L, k.s, 4, &o)));
+  }
+  aw_receiver *r = aw_receiver_new(L, k.s);
+  put(k.c, "last", 4);
+  aw_buf *b = buf_of(wait_for(L, aw_receiver_next(r, NULL)));
+  bool ok = b->len > 0;
+  aw_release(b);
+  aw_receiver_free(r);
+  conn_close(&k);
+  assert_true(ok);
+  recv_done(L);
+}
+
+/* aw_loop_free while a receiver's completions are still in the kernel, with chunks queued. */
+static void test_loop_free_with_a_receivers_completions_in_flight_frees_everything(void **state) {
+  (void)state;
+  int64_t before = aw_objects_alive();
+  aw_loop *L = recv_loop();
+  conn k = conn_open(L);
+  aw_receiver *r = aw_receiver_new(L, k.s);
+  aw_receiver *r2 = aw_receiver_new(L, k.c);
+  put(k.c, "queued", 6);
+  for (int i = 0; i < 5; i++)
+    turn(L); /* "queued" is in r's queue */
+  put(k.c, "in flight", 9);
+  put(k.s, "other way", 9);
+  aw_promise *p = aw_receiver_next(r2, NULL);
+  test_loop = NULL;
+  assert_int_equal(aw_loop_free(L), 0);
+  aw_receiver_free(r);
+  aw_receiver_free(r2);
+  aw_release(p);
+  conn_close(&k);
+  assert_int_equal(aw_objects_alive(), before);
+}
+
+/* With no next pending the queue fills, the recv pauses, and resumes as chunks are taken. */
 static void test_receiver_pauses_when_its_queue_is_full_and_loses_nothing(void **state) {
   (void)state;
   aw_loop *L = recv_loop();
@@ -956,6 +1007,8 @@ int main(void) {
       RECV_TEST(test_next_with_an_aborted_signal_rejects_at_once),
       RECV_TEST(test_freeing_a_receiver_rejects_its_pending_next_with_ecanceled),
       RECV_TEST(test_freeing_a_receiver_with_chunks_queued_gives_them_back),
+      RECV_TEST(test_freeing_a_receiver_with_a_completion_on_the_way_gives_the_buffer_back),
+      RECV_TEST(test_loop_free_with_a_receivers_completions_in_flight_frees_everything),
       RECV_TEST(test_receiver_pauses_when_its_queue_is_full_and_loses_nothing),
       RECV_TEST(test_holding_every_ring_buffer_neither_hangs_nor_loses_data),
       RECV_TEST(test_sock_recv_with_every_ring_buffer_held_still_receives),
