@@ -122,6 +122,16 @@ typedef struct aw__pool {
   uint64_t nchunks;
 } aw__pool;
 
+/*
+ * Buffers whose bytes the library does not own with aw__alloc (a provided
+ * buffer ring's, io/bufring.c): the aw_buf has AW__BUF_EXTERNAL in its flags,
+ * and freeing it (or growing it, which copies) gives the bytes back with
+ * aw__buf_external_free, on whatever thread releases it.
+ */
+#define AW__BUF_EXTERNAL 1u
+aw_buf *aw__buf_external(uint8_t *data, size_t len, size_t cap);
+void aw__buf_external_free(uint8_t *data);
+
 /* Advises MADV_HUGEPAGE on the 2 MiB-aligned interior of [p, p + size). */
 void aw__advise_huge(void *p, size_t size);
 

@@ -72,6 +72,8 @@ enum aw_rejection_mode {
 typedef struct aw_loop_config {
   enum aw_rejection_mode rejections;
   unsigned ring_entries; /* SQ entries of the io_uring; 0 means 256; above 32768: RangeError */
+  unsigned cq_entries;   /* CQ entries; 0 means 4 x ring_entries, at least 4096; at least the
+                            SQ size; above 65536: RangeError (see "Back-pressure" in aw/io.h) */
   bool no_io;            /* no io_uring: I/O operations reject with ENOURING */
 } aw_loop_config;
 
