@@ -53,7 +53,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <arpa/inet.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -108,11 +107,7 @@ struct conn {
   worker *w;
   conn *prev, *next;
   req *rq;
-#ifdef AWSERVE_HAVE_AW_RECEIVER_NEW
-  aw_receiver *rx; /* the connection's multishot recv (NULL: one recv per wait) */
-#else
-  void *rx;
-#endif
+  aw_receiver *rx;   /* the connection's multishot recv (NULL: one recv per wait) */
   aw_buf *in;        /* input not parsed yet (only while parsing) */
   aw_buf *out;       /* responses not sent yet */
   uint64_t deadline; /* loop time the headers must be in by; 0: none */
@@ -138,20 +133,16 @@ static const EVP_MD *sha256_md;
    wait: bytes that come later are kept for the next call. */
 static aw_promise *conn_recv(conn *c, size_t max, uint64_t timeout_ms) {
   aw_io_opts o = {.timeout_ms = timeout_ms};
-#ifdef AWSERVE_HAVE_AW_RECEIVER_NEW
   if (!c->rx)
     c->rx = aw_receiver_new(c->w->L, c->fd);
   if (c->rx)
     return aw_receiver_next(c->rx, &o);
-#endif
-  return aw_sock_recv(c->w->L, c->fd, max, &o);
+  return aw_sock_recv(c->w->L, c->fd, max, &o); /* no buffer ring: one recv per wait */
 }
 
 static void conn_rx_free(conn *c) {
-#ifdef AWSERVE_HAVE_AW_RECEIVER_NEW
   if (c->rx)
     aw_receiver_free(c->rx);
-#endif
   c->rx = NULL;
 }
 
@@ -164,11 +155,7 @@ static aw_promise *conn_close(conn *c) {
   int fd = c->fd;
   c->fd = -1;
   conn_rx_free(c);
-#ifdef AWSERVE_HAVE_AW_SOCK_CLOSE
   return aw_sock_close(c->w->L, fd, NULL);
-#else
-  return aw_fs_close(c->w->L, fd, NULL);
-#endif
 }
 
 /* ---- per-request state ---------------------------------------------------------- */
@@ -550,7 +537,6 @@ static void access_log(conn *c) {
     return;
   req *r = c->rq;
   char host[64] = "-";
-#ifdef AWSERVE_HAVE_AW_SOCK_PEER
   if (c->fd >= 0 && aw_sock_peer(c->fd, host, sizeof host) == 0) {
     /* "1.2.3.4:5678" / "[::1]:5678": the log wants the address only */
     char *colon = strrchr(host, ':');
@@ -563,16 +549,6 @@ static void access_log(conn *c) {
         host[hl - 2] = 0;
     }
   }
-#else
-  struct sockaddr_storage ss;
-  socklen_t sl = sizeof ss;
-  if (c->fd >= 0 && getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0) {
-    if (ss.ss_family == AF_INET)
-      inet_ntop(AF_INET, &((struct sockaddr_in *)&ss)->sin_addr, host, sizeof host);
-    else if (ss.ss_family == AF_INET6)
-      inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof host);
-  }
-#endif
   char when[40];
   time_t now = time(NULL);
   struct tm tm;

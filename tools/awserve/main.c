@@ -11,11 +11,11 @@
  * bound, then prints "awserve: listening on http://HOST:PORT" as the first
  * line on stdout (and flushes it): from then on connections are accepted.
  *
-  * Signals: each loop registers for SIGTERM and SIGINT (aw_loop_on_signal),
+ * Signals: each loop registers for SIGTERM and SIGINT (aw_loop_on_signal),
  * so the drain runs as a macrotask on each loop's own thread: the listener
  * closes, idle connections close, requests in flight are answered (with
- * "Connection: close"); after --drain-ms the rest are shut down. A second signal shuts everything down at once. Each loop
- * then runs out of work, its thread frees it, and awserve exits 0.
+ * "Connection: close"); after --drain-ms the rest are shut down. A second signal shuts everything
+ * down at once. Each loop then runs out of work, its thread frees it, and awserve exits 0.
  */
 #include "awserve.h"
 
@@ -220,11 +220,6 @@ static aw_val on_listen_failed(aw_loop *L, aw_val err, void *arg) {
 static void *worker_main(void *arg) {
   worker *w = arg;
   aw_loop_config cfg = {.rejections = AW_REJECTIONS_WARN};
-#ifndef AWSERVE_HAVE_AW_RECEIVER_NEW
-  /* Without receivers every idle connection's recv holds a slot of the in-flight cap (CQ
-     size - 8): a large ring keeps 10,000 of them from freezing the loop. */
-  cfg.ring_entries = 16384;
-#endif
   aw_val err = aw_undefined();
   w->L = aw_loop_new(&cfg, &err);
   if (!w->L) {
