@@ -231,6 +231,76 @@ aw_promise *aw_sock_send(aw_loop *L, int fd, aw_buf *data, const aw_io_opts *o);
 /* shutdown(fd, how): SHUT_RD, SHUT_WR or SHUT_RDWR. */
 aw_promise *aw_sock_shutdown(aw_loop *L, int fd, int how, const aw_io_opts *o);
 
+/* ---- sending ---- */
+
+/*
+ * SIGPIPE: a write to a socket whose peer has gone fails with EPIPE (or
+ * ECONNRESET after a reset) and never kills the process, on every send path:
+ * aw_sock_send, aw_sock_sendv, aw_sock_send_zc, aw_sock_sendfile, and
+ * aw_fs_write/aw_fs_writev on a socket. How: the first loop of the process
+ * sets SIGPIPE to SIG_IGN if it is SIG_DFL (once; a handler or SIG_IGN you
+ * set is left alone; aw_loop_config.keep_sigpipe opts out), and every call
+ * that can passes MSG_NOSIGNAL. With keep_sigpipe on every loop, the sends
+ * stay safe through MSG_NOSIGNAL, and aw_fs_write/aw_fs_writev check whether
+ * the descriptor is a socket (one fstat per call) and then send with it. The
+ * exception is aw_sock_sendfile: splice has no MSG_NOSIGNAL. The kernel runs
+ * io_uring's splices in its io-wq threads, which block every signal, so the
+ * SIGPIPE of a failed splice is not delivered (tests/io/test_send.c checks
+ * it, on Linux 6.18), but that is how the kernel works today, not a promise:
+ * keep SIGPIPE ignored, or a handler, if you use it with keep_sigpipe.
+ */
+
+/*
+ * Sends every byte of n buffers (1 to 1024, each consumed), in order, as one
+ * stream: sendmsg with MSG_NOSIGNAL, a partial send continued from where it
+ * stopped, across buffers. The header and the body of a response in one
+ * call, without copying them together. Resolves with the byte count; empty
+ * buffers are fine. Rejects "sendv fd 7: Broken pipe (EPIPE)" and the like;
+ * bad arguments (no buffer, more than 1024, one not a buffer) with a
+ * TypeError (every buffer given is released).
+ */
+aw_promise *aw_sock_sendv(aw_loop *L, int fd, aw_buf **bufs, size_t n, const aw_io_opts *o);
+
+/*
+ * Sends len bytes of the file file_fd, from offset (AW_FS_CUR: from its file
+ * position, which advances), to the socket sock: file -> pipe -> socket with
+ * IORING_OP_SPLICE, so the bytes never come to user space. Stops at the end
+ * of the file (len UINT64_MAX: send the whole rest), and resolves with the
+ * byte count sent; len 0 resolves with 0 at once. Each call has its own pipe
+ * (64 KiB, up to 1 MiB for a longer send: fcntl F_SETPIPE_SZ, as far as
+ * fs.pipe-max-size allows), closed when the call ends, however it ends: an
+ * abort or an error mid-way leaks nothing, and bytes that were in the pipe
+ * are dropped (the peer got a prefix of the range; with AW_FS_CUR the
+ * position is past what was read). Rejects "sendfile fd 7: Broken pipe
+ * (EPIPE)" for the socket's errors, "sendfile file fd 8: ..." for the
+ * file's (EISDIR, EBADF...), "sendfile pipe: ..." when no pipe could be made
+ * (EMFILE). Both descriptors are borrowed, never closed. Each splice runs in
+ * a kernel io-wq thread.
+ */
+aw_promise *aw_sock_sendfile(aw_loop *L, int sock, int file_fd, int64_t offset, uint64_t len,
+                             const aw_io_opts *o);
+
+/*
+ * aw_sock_send with IORING_OP_SEND_ZC: the kernel sends from data itself
+ * instead of copying it into the socket, and tells when it is done with it.
+ * Resolves with the byte count once everything was sent; data (consumed) is
+ * kept until the kernel's notification, which can come later (after the
+ * peer's ACK on a network card; aw_loop_free waits for it, so close such
+ * sockets before freeing the loop). On a socket without zero-copy (AF_UNIX)
+ * or a kernel without SEND_ZC (before 6.0) it sends as aw_sock_send does.
+ *
+ * When it pays: not on loopback. Measured on this machine (Linux 6.18,
+ * 2 vCPUs, one TCP connection over 127.0.0.1, 256 MiB per run, the
+ * receiver reading 1 MiB at a time), send vs send_zc throughput:
+ * SEE_FIGURES. Loopback delivery copies zero-copy pages anyway (the skb is
+ * orphaned on the way in), so SEND_ZC adds its notification and page
+ * pinning to the same copy; aw_sock_send therefore never switches to it by
+ * itself. On a real network card it can pay for large buffers (the kernel's
+ * authors quote from a few KiB up to tens of KiB, depending on the card):
+ * measure there and call aw_sock_send_zc for buffers past that size.
+ */
+aw_promise *aw_sock_send_zc(aw_loop *L, int fd, aw_buf *data, const aw_io_opts *o);
+
 /* ---- the ring --------------------------------------------------------------------- */
 
 /* A no-op through the ring (IORING_OP_NOP): resolves with undefined. */

@@ -73,6 +73,15 @@ typedef struct aw_loop_config {
   enum aw_rejection_mode rejections;
   unsigned ring_entries; /* SQ entries of the io_uring; 0 means 256; above 32768: RangeError */
   bool no_io;            /* no io_uring: I/O operations reject with ENOURING */
+  /*
+   * Leave SIGPIPE alone. By default the first loop with a ring (once per
+   * process) sets SIGPIPE to SIG_IGN if, and only if, it is SIG_DFL, as Node
+   * and Rust's runtime do: a write to a socket whose peer has gone then
+   * rejects with EPIPE instead of killing the process. A handler you
+   * installed, or SIG_IGN, is never touched. With keep_sigpipe every send
+   * call is still safe (aw/io.h, "sending", says how and the one exception).
+   */
+  bool keep_sigpipe;
 } aw_loop_config;
 
 /*

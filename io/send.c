@@ -1,0 +1,462 @@
+/*
+ * io/send.c — the send side of sockets: vectored send (sendmsg), file ->
+ * socket through a pipe (splice), zero-copy send (SEND_ZC), and the
+ * process's SIGPIPE policy.
+ *
+ * SIGPIPE. A write to a stream socket whose peer has gone raises SIGPIPE in
+ * the writing thread unless the call passes MSG_NOSIGNAL, and SIGPIPE's
+ * default action kills the process. With io_uring the "writing thread" is the
+ * loop's own when the kernel runs the op inline, so one vanished client could
+ * kill a server. Three layers, so that no send path of the library can:
+ *   1. aw__sigpipe_init (from aw__io_init): the first loop of the process
+ *      that does not set keep_sigpipe sets SIGPIPE to SIG_IGN if it is
+ *      SIG_DFL, as Node and Rust's runtime do (a handler or SIG_IGN the
+ *      program chose is left alone). The write then fails with EPIPE.
+ *   2. Every op that can take MSG_NOSIGNAL does: send, sendv (sendmsg),
+ *      send_zc.
+ *   3. While the first layer has not happened (every loop so far kept
+ *      SIGPIPE), aw_fs_write and aw_fs_writev look at the descriptor, and
+ *      on a socket send with MSG_NOSIGNAL instead of writing (io/file.c).
+ * What is left is splice (aw_sock_sendfile), which has no such flag; the
+ * kernel runs io_uring splices in its io-wq threads, which block every
+ * signal but SIGKILL and SIGSTOP, so the SIGPIPE of a failed splice is never
+ * delivered there either (tests/io/test_send.c checks it on this kernel), but
+ * that is how the kernel is built today, not a promise.
+ *
+ * sendfile. File -> pipe -> socket, two splices per chunk, each one SQE of
+ * the op: FILL moves up to the pipe's size from the file into the op's own
+ * pipe, DRAIN moves what the pipe holds into the socket (again while short).
+ * The pipe is the op's (made at the call, closed with the op), so an abort or
+ * an error at any step just closes it with whatever it held: nothing to
+ * drain, nothing to leak, nothing shared with another op.
+ *
+ * send_zc. IORING_OP_SEND_ZC gives two CQEs: the send's result (with
+ * IORING_CQE_F_MORE), then a notification (IORING_CQE_F_NOTIF) once the
+ * kernel no longer reads the buffer. The op is a "multishot" one for the
+ * ring, so it is freed (and the buffer released) only at the notification.
+ * The promise settles at the first CQE when everything was sent; a short send
+ * waits for its notification before the next step goes in, so there is only
+ * ever one SQE of the op in the kernel.
+ */
+#define _GNU_SOURCE
+#include "io/internal.h"
+#include "io/send.h"
+
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* ---- SIGPIPE ----------------------------------------------------------------------------------
+ */
+
+static pthread_once_t sigpipe_once = PTHREAD_ONCE_INIT;
+static atomic_bool sigpipe_ignored;
+
+static void sigpipe_ignore_if_default(void) {
+  struct sigaction old;
+  if (sigaction(SIGPIPE, NULL, &old) < 0)
+    return;
+  if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_DFL) {
+    struct sigaction ign;
+    memset(&ign, 0, sizeof ign);
+    ign.sa_handler = SIG_IGN;
+    sigemptyset(&ign.sa_mask);
+    if (sigaction(SIGPIPE, &ign, NULL) < 0)
+      return;
+    old.sa_handler = SIG_IGN;
+  }
+  /* a handler of the program's catches it too: only SIG_IGN makes a write a plain EPIPE */
+  if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_IGN)
+    atomic_store(&sigpipe_ignored, true);
+}
+
+void aw__sigpipe_init(const aw_loop_config *cfg) {
+  if (!cfg || !cfg->keep_sigpipe)
+    pthread_once(&sigpipe_once, sigpipe_ignore_if_default);
+}
+
+bool aw__sigpipe_ignored(void) {
+  return atomic_load_explicit(&sigpipe_ignored, memory_order_relaxed);
+}
+
+/* ---- the op -----------------------------------------------------------------------------------
+ */
+
+enum { K_SENDV = 1, K_ZC, K_FILE };
+enum { S_FILL = 1, S_DRAIN };
+
+/* One send op: sendv, send_zc or sendfile (the fields each uses are marked). */
+typedef struct snd {
+  aw__op op;
+  uint64_t done; /* bytes the socket took */
+  /* sendv */
+  aw_buf **bufs;
+  struct iovec *iov;
+  uint32_t nbufs;
+  struct msghdr msg;
+  /* send_zc */
+  aw_buf *buf;
+  int err;        /* a send's failure, reported once its notification came */
+  bool plain;     /* the socket takes no zero-copy (EOPNOTSUPP): plain sends */
+  bool notif_due; /* a notification is still to come */
+  /* sendfile */
+  int step;
+  int file_fd, pipe_r, pipe_w;
+  int64_t offset; /* AW_FS_CUR, or where the file is read from */
+  uint64_t len;   /* bytes to send (UINT64_MAX: to the end of the file) */
+  uint32_t in_pipe, pipe_cap;
+} snd;
+
+static snd *S(aw__op *op) { return (snd *)op; }
+
+static const char *fd_text(int fd, char *tmp, size_t n) {
+  snprintf(tmp, n, "fd %d", fd);
+  return tmp;
+}
+
+static void snd_fail(snd *s, int res) {
+  char tmp[32];
+  aw__op_fail(&s->op, res, fd_text(s->op.fd, tmp, sizeof tmp));
+  aw__op_finish(&s->op);
+}
+
+static void snd_done(snd *s) {
+  aw__op_settle(&s->op, aw_int((int64_t)s->done));
+  aw__op_finish(&s->op);
+}
+
+static void snd_cleanup(aw_loop *L, aw__op *op) {
+  snd *s = S(op);
+  for (uint32_t i = 0; i < s->nbufs; i++)
+    aw_release(s->bufs[i]);
+  if (s->bufs)
+    aw__free(s->bufs, s->nbufs * sizeof(aw_buf *));
+  if (s->iov)
+    aw__free(s->iov, s->nbufs * sizeof(struct iovec));
+  aw_release(s->buf);
+  /* whatever the pipe still holds goes with it */
+  if (s->pipe_r >= 0)
+    aw__quiet_close(L, s->pipe_r);
+  if (s->pipe_w >= 0)
+    aw__quiet_close(L, s->pipe_w);
+}
+
+static aw_promise *snd_start(snd *s) {
+  aw_promise *p = aw__op_promise(&s->op);
+  aw__op_submit(&s->op);
+  return p;
+}
+
+static aw_promise *bad_fd(aw_loop *L, const char *name, int fd) {
+  char tmp[32];
+  return aw_promise_rejected(
+      L, aw_obj_val(aw_error_errno(-EBADF, name, fd_text(fd, tmp, sizeof tmp))));
+}
+
+/* A new send op on fd, or NULL with *early the promise to return. */
+static snd *snd_new(aw_loop *L, const aw__op_vt *vt, int fd, const aw_io_opts *o,
+                    aw_promise **early) {
+  snd *s = (snd *)aw__op_new(L, vt, sizeof *s, o, early);
+  if (!s)
+    return NULL;
+  s->op.fd = fd;
+  s->file_fd = s->pipe_r = s->pipe_w = -1;
+  return s;
+}
+
+/* One step moves at most this much, so a count always fits the CQE's int. */
+#define STEP_MAX ((size_t)1 << 30)
+
+/* ---- sendv ------------------------------------------------------------------------------------
+ */
+
+/* Points the iovecs at what is left to send, past the first s->done bytes. */
+static unsigned sendv_fill(snd *s) {
+  uint64_t skip = s->done;
+  unsigned n = 0;
+  for (uint32_t i = 0; i < s->nbufs; i++) {
+    aw_buf *b = s->bufs[i];
+    if (skip >= b->len) {
+      skip -= b->len;
+      continue;
+    }
+    s->iov[n].iov_base = b->data + skip;
+    s->iov[n].iov_len = b->len - (size_t)skip;
+    skip = 0;
+    n++;
+  }
+  return n;
+}
+
+static uint64_t sendv_total(const snd *s) {
+  uint64_t t = 0;
+  for (uint32_t i = 0; i < s->nbufs; i++)
+    t += s->bufs[i]->len;
+  return t;
+}
+
+static void sendv_prep(aw__op *op, struct io_uring_sqe *sqe) {
+  snd *s = S(op);
+  memset(&s->msg, 0, sizeof s->msg);
+  s->msg.msg_iov = s->iov;
+  s->msg.msg_iovlen = sendv_fill(s);
+  io_uring_prep_sendmsg(sqe, op->fd, &s->msg, MSG_NOSIGNAL);
+}
+
+static void sendv_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
+  (void)L, (void)flags;
+  snd *s = S(op);
+  uint64_t total = sendv_total(s);
+  if (res < 0)
+    return snd_fail(s, res);
+  if (res == 0 && s->done < total)
+    return snd_fail(s, -EPIPE); /* no progress: the stream is gone */
+  s->done += (uint64_t)res;
+  if (s->done < total)
+    return aw__op_submit(op); /* a partial send: the rest, from where it stopped */
+  snd_done(s);
+}
+
+static const aw__op_vt sendv_vt = {"sendv", sendv_prep, sendv_complete, NULL, snd_cleanup};
+
+static void release_bufs(aw_buf **bufs, size_t n) {
+  for (size_t i = 0; bufs && i < n; i++)
+    if (bufs[i] && bufs[i]->hdr.type == AW_T_BUFFER)
+      aw_release(bufs[i]);
+}
+
+aw_promise *aw_sock_sendv(aw_loop *L, int fd, aw_buf **bufs, size_t n, const aw_io_opts *o) {
+  bool ok = bufs && n > 0 && n <= IOV_MAX;
+  for (size_t i = 0; ok && i < n; i++)
+    ok = bufs[i] && bufs[i]->hdr.type == AW_T_BUFFER;
+  if (!ok) {
+    release_bufs(bufs, n);
+    return aw__io_bad_args(L, "sendv: 1 to 1024 buffers");
+  }
+  if (fd < 0) {
+    release_bufs(bufs, n);
+    return bad_fd(L, "sendv", fd);
+  }
+  aw_promise *early;
+  snd *s = snd_new(L, &sendv_vt, fd, o, &early);
+  if (!s) {
+    release_bufs(bufs, n);
+    return early;
+  }
+  s->nbufs = (uint32_t)n;
+  s->bufs = aw__alloc(n * sizeof(aw_buf *));
+  memcpy(s->bufs, bufs, n * sizeof(aw_buf *));
+  s->iov = aw__alloc(n * sizeof(struct iovec));
+  return snd_start(s); /* all empty: still one sendmsg, so a bad descriptor fails */
+}
+
+/* ---- send_zc ----------------------------------------------------------------------------------
+ */
+
+static void zc_prep(aw__op *op, struct io_uring_sqe *sqe) {
+  snd *s = S(op);
+  size_t left = s->buf->len - (size_t)s->done;
+  size_t n = left > STEP_MAX ? STEP_MAX : left;
+  if (s->plain)
+    io_uring_prep_send(sqe, op->fd, s->buf->data + s->done, n, MSG_NOSIGNAL);
+  else
+    io_uring_prep_send_zc(sqe, op->fd, s->buf->data + s->done, n, MSG_NOSIGNAL, 0);
+}
+
+/* After a send and its notification: the next send, or the outcome. */
+static void zc_next(snd *s) {
+  if (s->err == -EOPNOTSUPP && s->done == 0 && !s->plain) {
+    s->plain = true; /* not a TCP socket (AF_UNIX, say): a copy it is */
+    s->err = 0;
+  }
+  if (s->err) {
+    if (s->op.flags & AW__OPF_ABORTED) { /* cancelled, or failed while it was being aborted */
+      aw__op_settle(&s->op, aw_throw(aw_retain_val(s->op.abort_reason)));
+      aw__op_finish(&s->op);
+      return;
+    }
+    return snd_fail(s, s->err);
+  }
+  if (s->done < s->buf->len)
+    return aw__op_submit(&s->op); /* a partial send: the rest (or the abort, between steps) */
+  snd_done(s);
+}
+
+static void zc_result(snd *s, int res) {
+  if (res < 0)
+    s->err = res;
+  else if (res == 0 && s->done < s->buf->len)
+    s->err = -EPIPE;
+  else
+    s->done += (uint64_t)res;
+}
+
+static void zc_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
+  (void)L;
+  snd *s = S(op);
+  if (flags & IORING_CQE_F_NOTIF) { /* the kernel is done with the buffer */
+    s->notif_due = false;
+    return zc_next(s);
+  }
+  zc_result(s, res);
+  if (flags & IORING_CQE_F_MORE) {
+    s->notif_due = true;
+    if (!s->err && s->done == s->buf->len)
+      aw__op_settle(op, aw_int((int64_t)s->done)); /* sent: the buffer goes at the notification */
+    return;
+  }
+  zc_next(s);
+}
+
+/* An aborted send's first CQE (cancelled or failed) when its notification is still to come. */
+static void zc_on_abort(aw_loop *L, aw__op *op, int res, uint32_t flags) {
+  (void)L;
+  snd *s = S(op);
+  if (!(flags & IORING_CQE_F_NOTIF) && (flags & IORING_CQE_F_MORE)) {
+    zc_result(s, res);
+    s->notif_due = true;
+  }
+}
+
+static const aw__op_vt zc_vt = {"send_zc", zc_prep, zc_complete, zc_on_abort, snd_cleanup};
+
+aw_promise *aw_sock_send_zc(aw_loop *L, int fd, aw_buf *data, const aw_io_opts *o) {
+  if (!data || data->hdr.type != AW_T_BUFFER) {
+    aw_release(data);
+    return aw__io_bad_args(L, "send_zc: data must be a buffer");
+  }
+  if (fd < 0) {
+    aw_release(data);
+    return bad_fd(L, "send_zc", fd);
+  }
+  aw_promise *early;
+  snd *s = snd_new(L, &zc_vt, fd, o, &early);
+  if (!s) {
+    aw_release(data);
+    return early;
+  }
+  s->buf = data;
+  s->op.flags |= AW__OPF_MULTISHOT; /* freed at the notification, the CQE without F_MORE */
+  /* a kernel without SEND_ZC (before 6.0): the same promise, with a copy */
+  s->plain = !L->io->caps.op_supported[IORING_OP_SEND_ZC];
+  return snd_start(s);
+}
+
+/* ---- sendfile ---------------------------------------------------------------------------------
+ */
+
+#define PIPE_DEFAULT (64u * 1024)
+#define PIPE_MAX (1024u * 1024)
+
+/* The pipe a sendfile moves the file through: up to 1 MiB for a long send. 0 or -errno. */
+static int pipe_open(snd *s) {
+  int p[2];
+  if (AW__FAULT_FD(pipe2(p, O_CLOEXEC)) < 0)
+    return -errno;
+  s->pipe_r = p[0];
+  s->pipe_w = p[1];
+  int cap = fcntl(p[1], F_GETPIPE_SZ);
+  if (s->len > (uint64_t)(cap > 0 ? cap : (int)PIPE_DEFAULT)) {
+    /* fewer steps for a long file; refused past fs.pipe-max-size or the user's pipe pages */
+    unsigned want = PIPE_MAX;
+    while (want / 2 >= s->len && want > PIPE_DEFAULT)
+      want /= 2;
+    int got = fcntl(p[1], F_SETPIPE_SZ, (int)want);
+    if (got > 0)
+      cap = got;
+  }
+  s->pipe_cap = cap > 0 ? (uint32_t)cap : 4096; /* a pipe holds at least a page */
+  return 0;
+}
+
+static void file_prep(aw__op *op, struct io_uring_sqe *sqe) {
+  snd *s = S(op);
+  if (s->step == S_FILL) {
+    uint64_t left = s->len - s->done;
+    unsigned n = left < s->pipe_cap ? (unsigned)left : s->pipe_cap;
+    int64_t off = s->offset == AW_FS_CUR ? -1 : s->offset + (int64_t)s->done;
+    io_uring_prep_splice(sqe, s->file_fd, off, s->pipe_w, -1, n, SPLICE_F_MOVE);
+  } else {
+    io_uring_prep_splice(sqe, s->pipe_r, -1, op->fd, -1, s->in_pipe, SPLICE_F_MOVE);
+  }
+}
+
+static void file_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
+  (void)L, (void)flags;
+  snd *s = S(op);
+  if (s->step == S_FILL) {
+    if (res < 0) {
+      char tmp[48];
+      snprintf(tmp, sizeof tmp, "file fd %d",
+               s->file_fd); /* the file's failure, not the socket's */
+      aw__op_fail(op, res, tmp);
+      aw__op_finish(op);
+      return;
+    }
+    if (res == 0)
+      return snd_done(s); /* the end of the file */
+    s->in_pipe = (uint32_t)res;
+    s->step = S_DRAIN;
+    return aw__op_submit(op);
+  }
+  if (res < 0)
+    return snd_fail(s, res);
+  if (res == 0)
+    return snd_fail(s, -EPIPE); /* no progress: the stream is gone */
+  s->done += (uint64_t)res;
+  s->in_pipe -= (uint32_t)res;
+  if (s->in_pipe == 0) {
+    if (s->done >= s->len)
+      return snd_done(s);
+    s->step = S_FILL;
+  }
+  aw__op_submit(op); /* the rest of the pipe, or the next chunk of the file */
+}
+
+static const aw__op_vt file_vt = {"sendfile", file_prep, file_complete, NULL, snd_cleanup};
+
+aw_promise *aw_sock_sendfile(aw_loop *L, int sock, int file_fd, int64_t offset, uint64_t len,
+                             const aw_io_opts *o) {
+  if (sock < 0)
+    return bad_fd(L, "sendfile", sock);
+  if (file_fd < 0) {
+    char tmp[48];
+    snprintf(tmp, sizeof tmp, "file fd %d", file_fd);
+    return aw_promise_rejected(L, aw_obj_val(aw_error_errno(-EBADF, "sendfile", tmp)));
+  }
+  if (offset < 0 && offset != AW_FS_CUR) {
+    char tmp[48];
+    snprintf(tmp, sizeof tmp, "file fd %d", file_fd);
+    return aw_promise_rejected(L, aw_obj_val(aw_error_errno(-EINVAL, "sendfile", tmp)));
+  }
+  if (offset >= 0 && len > (uint64_t)INT64_MAX - (uint64_t)offset)
+    len = (uint64_t)INT64_MAX - (uint64_t)offset; /* "to the end": no offset past INT64_MAX */
+  aw_promise *early;
+  snd *s = snd_new(L, &file_vt, sock, o, &early);
+  if (!s)
+    return early;
+  s->file_fd = file_fd;
+  s->offset = offset;
+  s->len = len;
+  if (len == 0) { /* nothing to send: no pipe, no step */
+    aw_promise *p = aw__op_promise(&s->op);
+    snd_done(s);
+    return p;
+  }
+  int r = pipe_open(s);
+  if (r < 0) {
+    aw_promise *p = aw__op_promise(&s->op);
+    aw__op_fail(&s->op, r, "pipe");
+    aw__op_finish(&s->op);
+    return p;
+  }
+  s->step = S_FILL;
+  return snd_start(s);
+}

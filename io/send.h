@@ -1,0 +1,24 @@
+/*
+ * io/send.h — what io/send.c shares with the rest of io/: the process's
+ * SIGPIPE policy (see aw_loop_config.keep_sigpipe and aw/io.h, "sending").
+ */
+#ifndef AW_IO_SEND_H
+#define AW_IO_SEND_H
+
+#include <stdbool.h>
+
+#include "aw/loop.h"
+
+/*
+ * From aw__io_init: unless cfg->keep_sigpipe, the first call in the process
+ * sets SIGPIPE to SIG_IGN if it is SIG_DFL (later calls do nothing).
+ */
+void aw__sigpipe_init(const aw_loop_config *cfg);
+/*
+ * True once that first call found SIGPIPE ignored or ignored it. While false,
+ * the write paths that cannot pass MSG_NOSIGNAL (aw_fs_write and aw_fs_writev
+ * on a socket) send instead, with it.
+ */
+bool aw__sigpipe_ignored(void);
+
+#endif
