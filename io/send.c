@@ -34,9 +34,11 @@
  * IORING_CQE_F_MORE), then a notification (IORING_CQE_F_NOTIF) once the
  * kernel no longer reads the buffer. The op is a "multishot" one for the
  * ring, so it is freed (and the buffer released) only at the notification.
- * The promise settles at the first CQE when everything was sent; a short send
- * waits for its notification before the next step goes in, so there is only
- * ever one SQE of the op in the kernel.
+ * MSG_WAITALL makes the kernel continue short sends itself, so one SQE covers
+ * the buffer. The promise settles at the first CQE (sent, failed, aborted),
+ * never waiting for the notification, which comes only once the peer took
+ * the bytes. A short send all the same (a signal) waits for its notification
+ * before the next SQE goes in: only one SQE of the op is ever in the kernel.
  */
 #define _GNU_SOURCE
 #include "io/internal.h"
@@ -103,9 +105,8 @@ typedef struct snd {
   struct msghdr msg;
   /* send_zc */
   aw_buf *buf;
-  int err;        /* a send's failure, reported once its notification came */
-  bool plain;     /* the socket takes no zero-copy (EOPNOTSUPP): plain sends */
-  bool notif_due; /* a notification is still to come */
+  int err;    /* a send's failure, reported once its notification came */
+  bool plain; /* the socket takes no zero-copy (EOPNOTSUPP): plain sends */
   /* sendfile */
   int step;
   int file_fd, pipe_r, pipe_w;
@@ -264,65 +265,78 @@ static void zc_prep(aw__op *op, struct io_uring_sqe *sqe) {
   snd *s = S(op);
   size_t left = s->buf->len - (size_t)s->done;
   size_t n = left > STEP_MAX ? STEP_MAX : left;
-  if (s->plain)
+  if (s->plain) {
     io_uring_prep_send(sqe, op->fd, s->buf->data + s->done, n, MSG_NOSIGNAL);
-  else
-    io_uring_prep_send_zc(sqe, op->fd, s->buf->data + s->done, n, MSG_NOSIGNAL, 0);
+    return;
+  }
+  /* MSG_WAITALL: the kernel goes on after a short send itself (polling for room), so one
+   * SQE and one notification cover the whole buffer; a short send of ours would have to
+   * wait for its notification, which comes only once the peer has taken the bytes. */
+  io_uring_prep_send_zc(sqe, op->fd, s->buf->data + s->done, n, MSG_NOSIGNAL | MSG_WAITALL, 0);
 }
 
-/* After a send and its notification: the next send, or the outcome. */
-static void zc_next(snd *s) {
-  if (s->err == -EOPNOTSUPP && s->done == 0 && !s->plain) {
-    s->plain = true; /* not a TCP socket (AF_UNIX, say): a copy it is */
-    s->err = 0;
+/* Settles with the abort reason (an aborted op that did not finish) or s->err. */
+static void zc_settle_failure(snd *s) {
+  if (s->op.flags & AW__OPF_ABORTED) {
+    aw__op_settle(&s->op, aw_throw(aw_retain_val(s->op.abort_reason)));
+    return;
   }
-  if (s->err) {
-    if (s->op.flags & AW__OPF_ABORTED) { /* cancelled, or failed while it was being aborted */
-      aw__op_settle(&s->op, aw_throw(aw_retain_val(s->op.abort_reason)));
-      aw__op_finish(&s->op);
-      return;
-    }
-    return snd_fail(s, s->err);
-  }
-  if (s->done < s->buf->len)
-    return aw__op_submit(&s->op); /* a partial send: the rest (or the abort, between steps) */
-  snd_done(s);
+  char tmp[32];
+  aw__op_fail(&s->op, s->err, fd_text(s->op.fd, tmp, sizeof tmp));
 }
 
+/*
+ * A send's result, when its notification is still to come: the promise
+ * settles now if the outcome is known (everything sent, a failure, an abort),
+ * so that it never waits for the peer to take the bytes; the op itself (and
+ * the buffer) stays until the notification.
+ */
 static void zc_result(snd *s, int res) {
   if (res < 0)
     s->err = res;
   else if (res == 0 && s->done < s->buf->len)
-    s->err = -EPIPE;
+    s->err = -EPIPE; /* no progress: the stream is gone */
   else
     s->done += (uint64_t)res;
+  if (s->err == -EOPNOTSUPP && s->done == 0 && !s->plain) {
+    s->plain = true; /* not a TCP socket (AF_UNIX, say): a copy it is, after the notification */
+    s->err = 0;
+    return;
+  }
+  if (s->err || ((s->op.flags & AW__OPF_ABORTED) && s->done < s->buf->len))
+    zc_settle_failure(s);
+  else if (s->done == s->buf->len)
+    aw__op_settle(&s->op, aw_int((int64_t)s->done));
+}
+
+/* After the last CQE of a step: the next step, or the end of the op. */
+static void zc_next(snd *s) {
+  if (s->op.promise && s->done < s->buf->len && !s->err)
+    return aw__op_submit(&s->op); /* the rest (or the abort, between steps) */
+  if (s->op.promise && s->err)
+    zc_settle_failure(s);
+  if (s->op.promise)
+    aw__op_settle(&s->op, aw_int((int64_t)s->done));
+  aw__op_finish(&s->op);
 }
 
 static void zc_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
   (void)L;
   snd *s = S(op);
-  if (flags & IORING_CQE_F_NOTIF) { /* the kernel is done with the buffer */
-    s->notif_due = false;
+  if (flags & IORING_CQE_F_NOTIF) /* the kernel is done with the buffer */
     return zc_next(s);
-  }
   zc_result(s, res);
-  if (flags & IORING_CQE_F_MORE) {
-    s->notif_due = true;
-    if (!s->err && s->done == s->buf->len)
-      aw__op_settle(op, aw_int((int64_t)s->done)); /* sent: the buffer goes at the notification */
-    return;
-  }
-  zc_next(s);
+  if (!(flags & IORING_CQE_F_MORE)) /* no notification follows (a plain send, an early error) */
+    zc_next(s);
 }
 
-/* An aborted send's first CQE (cancelled or failed) when its notification is still to come. */
+/* An aborted send's CQE that failed (-ECANCELED...) while its notification is still to come. */
 static void zc_on_abort(aw_loop *L, aw__op *op, int res, uint32_t flags) {
-  (void)L;
   snd *s = S(op);
-  if (!(flags & IORING_CQE_F_NOTIF) && (flags & IORING_CQE_F_MORE)) {
-    zc_result(s, res);
-    s->notif_due = true;
-  }
+  if (L->freeing)
+    return; /* aw_loop_free: nothing settles any more */
+  if (!(flags & IORING_CQE_F_NOTIF) && (flags & IORING_CQE_F_MORE) && res < 0)
+    zc_result(s, res); /* settles with the reason now; the notification frees the op */
 }
 
 static const aw__op_vt zc_vt = {"send_zc", zc_prep, zc_complete, zc_on_abort, snd_cleanup};
