@@ -92,7 +92,7 @@ bool aw__sigpipe_ignored(void) {
  */
 
 enum { K_SENDV = 1, K_ZC, K_FILE };
-enum { S_FILL = 1, S_DRAIN };
+enum { S_FILL = 1, S_DRAIN, S_READ, S_SEND };
 
 /* One send op: sendv, send_zc or sendfile (the fields each uses are marked). */
 typedef struct snd {
@@ -110,9 +110,11 @@ typedef struct snd {
   /* sendfile */
   int step;
   int file_fd, pipe_r, pipe_w;
-  int64_t offset; /* AW_FS_CUR, or where the file is read from */
-  uint64_t len;   /* bytes to send (UINT64_MAX: to the end of the file) */
-  uint32_t in_pipe, pipe_cap;
+  int64_t offset;             /* AW_FS_CUR, or where the file is read from */
+  uint64_t len;               /* bytes to send (UINT64_MAX: to the end of the file) */
+  uint32_t in_pipe, pipe_cap; /* bytes the pipe (or the chunk) holds still to send; its size */
+  uint8_t *chunk;             /* a short sendfile's buffer (read + send), or NULL */
+  uint32_t chunk_len;         /* bytes the last read put in it */
 } snd;
 
 static snd *S(aw__op *op) { return (snd *)op; }
@@ -142,6 +144,8 @@ static void snd_cleanup(aw_loop *L, aw__op *op) {
   if (s->iov)
     aw__free(s->iov, s->nbufs * sizeof(struct iovec));
   aw_release(s->buf);
+  if (s->chunk)
+    aw__free(s->chunk, s->pipe_cap);
   /* whatever the pipe still holds goes with it */
   if (s->pipe_r >= 0)
     aw__quiet_close(L, s->pipe_r);
@@ -366,6 +370,21 @@ aw_promise *aw_sock_send_zc(aw_loop *L, int fd, aw_buf *data, const aw_io_opts *
 /* ---- sendfile ---------------------------------------------------------------------------------
  */
 
+/*
+ * Up to this many bytes a sendfile reads into a buffer of its own and sends
+ * it (IORING_OP_READ + IORING_OP_SEND, both done inline for a file in the
+ * page cache); longer ones splice. Every splice is a hop to an io-wq thread
+ * and back, which a short send feels and a long one does not. Measured here
+ * (Linux 6.18, 2 vCPUs, loopback, one call at a time, a loaded machine:
+ * medians of 3), splice vs copy through 64 KiB: 4 KiB 39 vs 13 us, 64 KiB 59
+ * vs 42 us, 1 MiB 0.94 vs 0.76 ms (within the noise), 16 MiB 10 vs 15 ms.
+ * Past 64 KiB the copy's buffer would grow with the send; the pipe keeps
+ * the bytes out of user space. A variable, so a test or benchmark can move
+ * it.
+ */
+#define COPY_CHUNK (64u * 1024)
+uint64_t aw__sendfile_copy_max = COPY_CHUNK;
+
 #define PIPE_DEFAULT (64u * 1024)
 #define PIPE_MAX (1024u * 1024)
 
@@ -390,34 +409,58 @@ static int pipe_open(snd *s) {
   return 0;
 }
 
+/*
+ * The file's offset for the next read or fill: -1 (the file position) for
+ * AW_FS_CUR, else past what was sent (in copy mode nothing is read ahead of
+ * what was sent; in splice mode only the pipe's content, which is sent before
+ * the next fill).
+ */
+static int64_t file_at(const snd *s) {
+  return s->offset == AW_FS_CUR ? -1 : s->offset + (int64_t)s->done;
+}
+
+static unsigned file_step_len(const snd *s) {
+  uint64_t left = s->len - s->done;
+  return left < s->pipe_cap ? (unsigned)left : s->pipe_cap;
+}
+
 static void file_prep(aw__op *op, struct io_uring_sqe *sqe) {
   snd *s = S(op);
-  if (s->step == S_FILL) {
-    uint64_t left = s->len - s->done;
-    unsigned n = left < s->pipe_cap ? (unsigned)left : s->pipe_cap;
-    int64_t off = s->offset == AW_FS_CUR ? -1 : s->offset + (int64_t)s->done;
-    io_uring_prep_splice(sqe, s->file_fd, off, s->pipe_w, -1, n, SPLICE_F_MOVE);
-  } else {
+  switch (s->step) {
+  case S_FILL:
+    io_uring_prep_splice(sqe, s->file_fd, file_at(s), s->pipe_w, -1, file_step_len(s),
+                         SPLICE_F_MOVE);
+    break;
+  case S_DRAIN:
     io_uring_prep_splice(sqe, s->pipe_r, -1, op->fd, -1, s->in_pipe, SPLICE_F_MOVE);
+    break;
+  case S_READ:
+    io_uring_prep_read(sqe, s->file_fd, s->chunk, file_step_len(s), (uint64_t)file_at(s));
+    break;
+  case S_SEND:
+    io_uring_prep_send(sqe, op->fd, s->chunk + (s->chunk_len - s->in_pipe), s->in_pipe,
+                       MSG_NOSIGNAL);
+    break;
   }
 }
 
 static void file_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
   (void)L, (void)flags;
   snd *s = S(op);
-  if (s->step == S_FILL) {
+  bool reading = s->step == S_FILL || s->step == S_READ;
+  if (reading) {
     if (res < 0) {
       char tmp[48];
-      snprintf(tmp, sizeof tmp, "file fd %d",
-               s->file_fd); /* the file's failure, not the socket's */
+      snprintf(tmp, sizeof tmp, "file fd %d", s->file_fd); /* the file's failure */
       aw__op_fail(op, res, tmp);
       aw__op_finish(op);
       return;
     }
     if (res == 0)
       return snd_done(s); /* the end of the file */
-    s->in_pipe = (uint32_t)res;
-    s->step = S_DRAIN;
+    aw__io_defined(s->chunk, s->chunk ? (size_t)res : 0);
+    s->in_pipe = s->chunk_len = (uint32_t)res;
+    s->step = s->step == S_FILL ? S_DRAIN : S_SEND;
     return aw__op_submit(op);
   }
   if (res < 0)
@@ -429,9 +472,9 @@ static void file_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
   if (s->in_pipe == 0) {
     if (s->done >= s->len)
       return snd_done(s);
-    s->step = S_FILL;
+    s->step = s->step == S_DRAIN ? S_FILL : S_READ;
   }
-  aw__op_submit(op); /* the rest of the pipe, or the next chunk of the file */
+  aw__op_submit(op); /* the rest of what is held, or the next chunk of the file */
 }
 
 static const aw__op_vt file_vt = {"sendfile", file_prep, file_complete, NULL, snd_cleanup};
@@ -463,6 +506,12 @@ aw_promise *aw_sock_sendfile(aw_loop *L, int sock, int file_fd, int64_t offset, 
     aw_promise *p = aw__op_promise(&s->op);
     snd_done(s);
     return p;
+  }
+  if (len <= aw__sendfile_copy_max) { /* short: read + send beats two io-wq splices */
+    s->pipe_cap = (uint32_t)(len < COPY_CHUNK ? len : COPY_CHUNK);
+    s->chunk = aw__alloc(s->pipe_cap);
+    s->step = S_READ;
+    return snd_start(s);
   }
   int r = pipe_open(s);
   if (r < 0) {

@@ -6,6 +6,7 @@
 #define AW_IO_SEND_H
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "aw/loop.h"
 
@@ -20,5 +21,9 @@ void aw__sigpipe_init(const aw_loop_config *cfg);
  * on a socket) send instead, with it.
  */
 bool aw__sigpipe_ignored(void);
+
+/* Up to this many bytes aw_sock_sendfile copies (read + send) instead of splicing (a knob
+ * for tests and benchmarks; io/send.c says why). */
+extern uint64_t aw__sendfile_copy_max;
 
 #endif

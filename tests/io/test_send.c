@@ -16,6 +16,8 @@
  */
 #include "io_test.h"
 
+#include "io/send.h"
+
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -537,6 +539,58 @@ static void test_sendfile_stops_at_the_end_of_the_file(void **state) {
   send_done(L);
 }
 
+/* Long sends splice, short ones copy (io/send.c): the long path through the copy too. */
+static void test_sendfile_by_copy_sends_a_long_range_in_chunks(void **state) {
+  (void)state;
+  aw_loop *L = send_loop();
+  int c, s;
+  pair(L, &c, &s);
+  int f = pattern_file(1000000);
+  uint64_t saved = aw__sendfile_copy_max;
+  aw__sendfile_copy_max = UINT64_MAX;
+  aw_promise *p = aw_sock_sendfile(L, c, f, 77, 900001, NULL);
+  uint8_t *got = malloc(901001);
+  recv_exactly(L, s, got, 900001);
+  assert_int_equal(count_of(wait_for(L, p)), 900001);
+  /* one after the other: two sends at once on one socket may interleave their steps */
+  aw_promise *q = aw_sock_sendfile(L, c, f, 999000, UINT64_MAX, NULL); /* to the end */
+  aw__sendfile_copy_max = saved;
+  recv_exactly(L, s, got + 900001, 1000);
+  assert_int_equal(count_of(wait_for(L, q)), 1000);
+  assert_pattern(got, 77, 900001);
+  assert_pattern(got + 900001, 999000, 1000);
+  free(got);
+  close(f);
+  close(c);
+  close(s);
+  send_done(L);
+}
+
+static void test_sendfile_by_copy_aborted_mid_way_rejects_with_the_reason(void **state) {
+  (void)state;
+  aw_loop *L = send_loop();
+  int c, s;
+  pair(L, &c, &s);
+  int f = pattern_file(16 * 1024 * 1024);
+  uint64_t saved = aw__sendfile_copy_max;
+  aw__sendfile_copy_max = UINT64_MAX;
+  aw_signal *sig = aw_signal_new(L);
+  aw_io_opts o = {.signal = sig};
+  aw_promise *p = aw_sock_sendfile(L, c, f, 0, 16 * 1024 * 1024, &o);
+  aw__sendfile_copy_max = saved;
+  for (int i = 0; i < 50; i++)
+    assert_true(aw_loop_run_once(L, false) >= 0);
+  assert_int_equal(aw_promise_state(p), AW_PENDING); /* nobody reads */
+  assert_int_equal(aw_signal_abort(sig, aw_undefined()), 0);
+  rejection r = rejection_of(wait_for(L, p));
+  assert_string_equal(r.name, "AbortError");
+  aw_release(sig);
+  close(f);
+  close(c);
+  close(s);
+  send_done(L);
+}
+
 static void test_sendfile_from_the_file_position_advances_it(void **state) {
   (void)state;
   aw_loop *L = send_loop();
@@ -804,6 +858,8 @@ int main(int argc, char **argv) {
       SEND_TEST(test_sendv_refuses_bad_arguments_with_a_type_error),
       SEND_TEST(test_sendfile_sends_the_range_asked_for),
       SEND_TEST(test_sendfile_stops_at_the_end_of_the_file),
+      SEND_TEST(test_sendfile_by_copy_sends_a_long_range_in_chunks),
+      SEND_TEST(test_sendfile_by_copy_aborted_mid_way_rejects_with_the_reason),
       SEND_TEST(test_sendfile_from_the_file_position_advances_it),
       SEND_TEST(test_sendfile_of_nothing_resolves_with_zero),
       SEND_TEST(test_sendfile_errors_name_the_descriptor_at_fault),
