@@ -242,12 +242,13 @@ aw_promise *aw_sock_shutdown(aw_loop *L, int fd, int how, const aw_io_opts *o);
  * set is left alone; aw_loop_config.keep_sigpipe opts out), and every call
  * that can passes MSG_NOSIGNAL. With keep_sigpipe on every loop, the sends
  * stay safe through MSG_NOSIGNAL, and aw_fs_write/aw_fs_writev check whether
- * the descriptor is a socket (one fstat per call) and then send with it. The
- * exception is aw_sock_sendfile: splice has no MSG_NOSIGNAL. The kernel runs
- * io_uring's splices in its io-wq threads, which block every signal, so the
- * SIGPIPE of a failed splice is not delivered (tests/io/test_send.c checks
- * it, on Linux 6.18), but that is how the kernel works today, not a promise:
- * keep SIGPIPE ignored, or a handler, if you use it with keep_sigpipe.
+ * the descriptor is a socket (one fstat per call) and then send with it.
+ * The exception is aw_sock_sendfile past 64 KiB: splice has no
+ * MSG_NOSIGNAL. The kernel runs io_uring's splices in its io-wq threads,
+ * which block every signal, so the SIGPIPE of a failed splice is not
+ * delivered (tests/io/test_send.c checks it, on Linux 6.18), but that is how
+ * the kernel works today, not a promise: keep SIGPIPE ignored, or handled,
+ * if you send long files with keep_sigpipe.
  */
 
 /*

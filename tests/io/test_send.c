@@ -129,9 +129,12 @@ static int open_fds(void) {
 
 /* ---- the write paths, for the SIGPIPE child ------------------------------------------------ */
 
-enum { P_FS_WRITE, P_FS_WRITEV, P_SEND, P_SENDV, P_SENDFILE, P_SEND_ZC, P_COUNT };
-static const char *path_names[P_COUNT] = {"aw_fs_write",   "aw_fs_writev",     "aw_sock_send",
-                                          "aw_sock_sendv", "aw_sock_sendfile", "aw_sock_send_zc"};
+enum { P_FS_WRITE, P_FS_WRITEV, P_SEND, P_SENDV, P_SENDFILE, P_SPLICE, P_SEND_ZC, P_COUNT };
+static const char *path_names[P_COUNT] = {"aw_fs_write",      "aw_fs_writev",
+                                          "aw_sock_send",     "aw_sock_sendv",
+                                          "aw_sock_sendfile", "aw_sock_sendfile splice",
+                                          "aw_sock_send_zc"};
+#define CHILD_FILE (1024 * 1024)
 
 static aw_promise *write_path(aw_loop *L, int path, int fd, int file_fd) {
   switch (path) {
@@ -147,8 +150,10 @@ static aw_promise *write_path(aw_loop *L, int path, int fd, int file_fd) {
     aw_buf *v[2] = {aw_buf_from("head", 4), aw_buf_from("body", 4)};
     return aw_sock_sendv(L, fd, v, 2, NULL);
   }
-  case P_SENDFILE:
+  case P_SENDFILE: /* short: read + send */
     return aw_sock_sendfile(L, fd, file_fd, 0, 4096, NULL);
+  case P_SPLICE: /* long: file -> pipe -> socket */
+    return aw_sock_sendfile(L, fd, file_fd, 0, CHILD_FILE, NULL);
   default:
     return aw_sock_send_zc(L, fd, aw_buf_from("hello", 5), NULL);
   }
@@ -211,7 +216,7 @@ static int sigpipe_child(const char *mode) {
     fprintf(stderr, "child %s: SIGPIPE's disposition is not the expected one\n", mode);
     return 3;
   }
-  int file_fd = pattern_file(4096);
+  int file_fd = pattern_file(CHILD_FILE);
   int failed = 0;
   for (int path = 0; path < P_COUNT; path++)
     for (int reset = 0; reset < 2; reset++)
