@@ -17,18 +17,21 @@
  *   3. While the first layer has not happened (every loop so far kept
  *      SIGPIPE), aw_fs_write and aw_fs_writev look at the descriptor, and
  *      on a socket send with MSG_NOSIGNAL instead of writing (io/file.c).
- * What is left is splice (aw_sock_sendfile), which has no such flag; the
- * kernel runs io_uring splices in its io-wq threads, which block every
- * signal but SIGKILL and SIGSTOP, so the SIGPIPE of a failed splice is never
- * delivered there either (tests/io/test_send.c checks it on this kernel), but
- * that is how the kernel is built today, not a promise.
+ * What is left is splice (aw_sock_sendfile past 64 KiB), which has no such
+ * flag; the kernel runs io_uring splices in its io-wq threads, which block
+ * every signal but SIGKILL and SIGSTOP, so the SIGPIPE of a failed splice is
+ * never delivered there either (tests/io/test_send.c checks it on this
+ * kernel), but that is how the kernel is built today, not a promise.
  *
- * sendfile. File -> pipe -> socket, two splices per chunk, each one SQE of
- * the op: FILL moves up to the pipe's size from the file into the op's own
- * pipe, DRAIN moves what the pipe holds into the socket (again while short).
- * The pipe is the op's (made at the call, closed with the op), so an abort or
- * an error at any step just closes it with whatever it held: nothing to
- * drain, nothing to leak, nothing shared with another op.
+ * sendfile. Past COPY_CHUNK (64 KiB): file -> pipe -> socket, two splices
+ * per chunk, each one SQE of the op: FILL moves up to the pipe's size from
+ * the file into the op's own pipe, DRAIN moves what the pipe holds into the
+ * socket (again while short). The pipe is the op's (made at the call, closed
+ * with the op), so an abort or an error at any step just closes it with
+ * whatever it held: nothing to drain, nothing to leak, nothing shared with
+ * another op. Up to COPY_CHUNK the same two steps are READ into the op's
+ * buffer and SEND from it, which the kernel does inline instead of in io-wq
+ * (see COPY_CHUNK for why and the figures).
  *
  * send_zc. IORING_OP_SEND_ZC gives two CQEs: the send's result (with
  * IORING_CQE_F_MORE), then a notification (IORING_CQE_F_NOTIF) once the
