@@ -55,6 +55,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -391,18 +392,35 @@ uint64_t aw__sendfile_copy_max = COPY_CHUNK;
 #define PIPE_DEFAULT (64u * 1024)
 #define PIPE_MAX (1024u * 1024)
 
-/* The pipe a sendfile moves the file through: up to 1 MiB for a long send. 0 or -errno. */
-static int pipe_open(snd *s) {
+static uint64_t min_u64(uint64_t a, uint64_t b) { return a < b ? a : b; }
+
+/*
+ * What a regular file holds from where the send starts (UINT64_MAX if that
+ * is not known: a pipe, say), so that "to the end" of a short file takes the
+ * short path, and no pipe is grown past what will go through it.
+ */
+static uint64_t file_left(int fd, int64_t offset) {
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+    return UINT64_MAX;
+  off_t at = offset == AW_FS_CUR ? lseek(fd, 0, SEEK_CUR) : (off_t)offset;
+  if (at < 0)
+    return UINT64_MAX;
+  return st.st_size > at ? (uint64_t)(st.st_size - at) : 0;
+}
+
+/* The pipe a sendfile moves `want` bytes through: up to 1 MiB for a long send. 0 or -errno. */
+static int pipe_open(snd *s, uint64_t want_bytes) {
   int p[2];
   if (AW__FAULT_FD(pipe2(p, O_CLOEXEC)) < 0)
     return -errno;
   s->pipe_r = p[0];
   s->pipe_w = p[1];
   int cap = fcntl(p[1], F_GETPIPE_SZ);
-  if (s->len > (uint64_t)(cap > 0 ? cap : (int)PIPE_DEFAULT)) {
+  if (want_bytes > (uint64_t)(cap > 0 ? cap : (int)PIPE_DEFAULT)) {
     /* fewer steps for a long file; refused past fs.pipe-max-size or the user's pipe pages */
     unsigned want = PIPE_MAX;
-    while (want / 2 >= s->len && want > PIPE_DEFAULT)
+    while (want / 2 >= want_bytes && want > PIPE_DEFAULT)
       want /= 2;
     int got = fcntl(p[1], F_SETPIPE_SZ, (int)want);
     if (got > 0)
@@ -510,13 +528,15 @@ aw_promise *aw_sock_sendfile(aw_loop *L, int sock, int file_fd, int64_t offset, 
     snd_done(s);
     return p;
   }
-  if (len <= aw__sendfile_copy_max) { /* short: read + send beats two io-wq splices */
-    s->pipe_cap = (uint32_t)(len < COPY_CHUNK ? len : COPY_CHUNK);
+  uint64_t want = len <= aw__sendfile_copy_max ? len : min_u64(len, file_left(file_fd, offset));
+  if (want <= aw__sendfile_copy_max) { /* short: read + send beats two io-wq splices */
+    uint64_t cap = len <= aw__sendfile_copy_max ? len : (want + 4095) / 4096 * 4096;
+    s->pipe_cap = (uint32_t)min_u64(cap ? cap : 4096, COPY_CHUNK);
     s->chunk = aw__alloc(s->pipe_cap);
     s->step = S_READ;
     return snd_start(s);
   }
-  int r = pipe_open(s);
+  int r = pipe_open(s, want);
   if (r < 0) {
     aw_promise *p = aw__op_promise(&s->op);
     aw__op_fail(&s->op, r, "pipe");

@@ -614,6 +614,25 @@ static void test_sendfile_from_the_file_position_advances_it(void **state) {
   send_done(L);
 }
 
+static void test_sendfile_to_the_end_of_a_short_file_from_its_position(void **state) {
+  (void)state;
+  aw_loop *L = send_loop();
+  int c, s;
+  pair(L, &c, &s);
+  int f = pattern_file(5000);
+  assert_int_equal(lseek(f, 1000, SEEK_SET), 1000);
+  assert_int_equal(count_of(wait_for(L, aw_sock_sendfile(L, c, f, AW_FS_CUR, UINT64_MAX, NULL))),
+                   4000);
+  assert_int_equal(lseek(f, 0, SEEK_CUR), 5000);
+  uint8_t got[4000];
+  recv_exactly(L, s, got, 4000);
+  assert_pattern(got, 1000, 4000);
+  close(f);
+  close(c);
+  close(s);
+  send_done(L);
+}
+
 static void test_sendfile_of_nothing_resolves_with_zero(void **state) {
   (void)state;
   aw_loop *L = send_loop();
@@ -866,6 +885,7 @@ int main(int argc, char **argv) {
       SEND_TEST(test_sendfile_by_copy_sends_a_long_range_in_chunks),
       SEND_TEST(test_sendfile_by_copy_aborted_mid_way_rejects_with_the_reason),
       SEND_TEST(test_sendfile_from_the_file_position_advances_it),
+      SEND_TEST(test_sendfile_to_the_end_of_a_short_file_from_its_position),
       SEND_TEST(test_sendfile_of_nothing_resolves_with_zero),
       SEND_TEST(test_sendfile_errors_name_the_descriptor_at_fault),
       SEND_TEST(test_sendfile_aborted_mid_way_rejects_and_leaves_no_pipe),
