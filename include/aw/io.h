@@ -296,11 +296,13 @@ aw_promise *aw_sock_sendfile(aw_loop *L, int sock, int file_fd, int64_t offset, 
 /*
  * aw_sock_send with IORING_OP_SEND_ZC: the kernel sends from data itself
  * instead of copying it into the socket, and tells when it is done with it.
- * Resolves with the byte count once everything was sent; data (consumed) is
- * kept until the kernel's notification, which can come later (after the
- * peer's ACK on a network card; aw_loop_free waits for it, so close such
- * sockets before freeing the loop). On a socket without zero-copy (AF_UNIX)
- * or a kernel without SEND_ZC (before 6.0) it sends as aw_sock_send does.
+ * Resolves with the byte count once everything was sent (an abort or an
+ * error settles at once too); data (consumed) is kept until the kernel's
+ * notification, which comes once the peer has taken the bytes (its ACK), and
+ * which keeps the loop alive till then. aw_loop_free waits for it (at most
+ * 5 s): end such connections before freeing the loop. On a socket without
+ * zero-copy (AF_UNIX) or a kernel without SEND_ZC (before 6.0) it sends as
+ * aw_sock_send does.
  *
  * When it pays: not on loopback. Measured on this machine (Linux 6.18,
  * 2 vCPUs shared with other work, one TCP connection over 127.0.0.1, 256 MiB

@@ -80,6 +80,8 @@ typedef struct aw_loop_config {
    * rejects with EPIPE instead of killing the process. A handler you
    * installed, or SIG_IGN, is never touched. With keep_sigpipe every send
    * call is still safe (aw/io.h, "sending", says how and the one exception).
+   * SIG_IGN is inherited across fork and exec: a program you start should
+   * get SIGPIPE back to SIG_DFL in the child, as libuv's uv_spawn does.
    */
   bool keep_sigpipe;
 } aw_loop_config;

@@ -21,6 +21,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -225,6 +226,40 @@ static int sigpipe_child(const char *mode) {
   aw_loop_run(L);
   aw_loop_free(L);
   return failed ? 4 : 0;
+}
+
+/* A loop made and freed on a thread of its own (the "threads" child). */
+static void *loop_thread(void *arg) {
+  aw_loop_config cfg = {.keep_sigpipe = arg != NULL};
+  aw_val err = aw_undefined();
+  aw_loop *L = aw_loop_new(&cfg, &err);
+  if (!L)
+    aw_release_val(err);
+  else
+    aw_loop_free(L);
+  return L ? (void *)1 : NULL;
+}
+
+/* "threads": first loops on several threads at once, half of them keeping SIGPIPE. */
+static int sigpipe_threads_child(void) {
+  signal(SIGPIPE, SIG_DFL);
+  pthread_t t[6];
+  for (int i = 0; i < 6; i++)
+    if (pthread_create(&t[i], NULL, loop_thread, i % 2 ? (void *)1 : NULL) != 0)
+      return 5;
+  int made = 0;
+  for (int i = 0; i < 6; i++) {
+    void *r;
+    pthread_join(t[i], &r);
+    made += r != NULL;
+  }
+  if (made == 0)
+    return 77;
+  if (!sigpipe_is(SIG_IGN)) {
+    fprintf(stderr, "child threads: SIGPIPE is not ignored after the first loops\n");
+    return 3;
+  }
+  return 0;
 }
 
 static const char *self_exe;
@@ -856,6 +891,11 @@ static void test_with_keep_sigpipe_sigpipe_stays_default_and_every_path_is_still
   expect_child_ok("keep");
 }
 
+static void test_first_loops_on_several_threads_at_once_ignore_sigpipe_once(void **st) {
+  (void)st;
+  expect_child_ok("threads");
+}
+
 static void test_a_sigpipe_handler_of_the_program_is_left_alone(void **st) {
   (void)st;
   expect_child_ok("handler");
@@ -863,7 +903,7 @@ static void test_a_sigpipe_handler_of_the_program_is_left_alone(void **st) {
 
 int main(int argc, char **argv) {
   if (argc == 3 && !strcmp(argv[1], "--sigpipe-child"))
-    return sigpipe_child(argv[2]);
+    return strcmp(argv[2], "threads") ? sigpipe_child(argv[2]) : sigpipe_threads_child();
   self_exe = "/proc/self/exe";
   static char exe[4096];
   ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
@@ -899,6 +939,7 @@ int main(int argc, char **argv) {
       SEND_TEST(test_a_loop_ignores_sigpipe_and_every_write_path_survives_a_vanished_peer),
       SEND_TEST(test_with_keep_sigpipe_sigpipe_stays_default_and_every_path_is_still_safe),
       SEND_TEST(test_a_sigpipe_handler_of_the_program_is_left_alone),
+      SEND_TEST(test_first_loops_on_several_threads_at_once_ignore_sigpipe_once),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
