@@ -59,8 +59,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
-/* ---- SIGPIPE ----------------------------------------------------------------------------------
- */
+/* ---- SIGPIPE --------------------------------------------------------------------------------- */
 
 static pthread_once_t sigpipe_once = PTHREAD_ONCE_INIT;
 static atomic_bool sigpipe_ignored;
@@ -92,10 +91,8 @@ bool aw__sigpipe_ignored(void) {
   return atomic_load_explicit(&sigpipe_ignored, memory_order_relaxed);
 }
 
-/* ---- the op -----------------------------------------------------------------------------------
- */
+/* ---- the op ---------------------------------------------------------------------------------- */
 
-enum { K_SENDV = 1, K_ZC, K_FILE };
 enum { S_FILL = 1, S_DRAIN, S_READ, S_SEND };
 
 /* One send op: sendv, send_zc or sendfile (the fields each uses are marked). */
@@ -109,7 +106,7 @@ typedef struct snd {
   struct msghdr msg;
   /* send_zc */
   aw_buf *buf;
-  int err;    /* a send's failure, reported once its notification came */
+  int err;    /* a send's failure (the promise settles with it at once) */
   bool plain; /* the socket takes no zero-copy (EOPNOTSUPP): plain sends */
   /* sendfile */
   int step;
@@ -183,8 +180,7 @@ static snd *snd_new(aw_loop *L, const aw__op_vt *vt, int fd, const aw_io_opts *o
 /* One step moves at most this much, so a count always fits the CQE's int. */
 #define STEP_MAX ((size_t)1 << 30)
 
-/* ---- sendv ------------------------------------------------------------------------------------
- */
+/* ---- sendv ----------------------------------------------------------------------------------- */
 
 /* Points the iovecs at what is left to send, past the first s->done bytes. */
 static unsigned sendv_fill(snd *s) {
@@ -266,8 +262,7 @@ aw_promise *aw_sock_sendv(aw_loop *L, int fd, aw_buf **bufs, size_t n, const aw_
   return snd_start(s); /* all empty: still one sendmsg, so a bad descriptor fails */
 }
 
-/* ---- send_zc ----------------------------------------------------------------------------------
- */
+/* ---- send_zc --------------------------------------------------------------------------------- */
 
 static void zc_prep(aw__op *op, struct io_uring_sqe *sqe) {
   snd *s = S(op);
@@ -371,8 +366,7 @@ aw_promise *aw_sock_send_zc(aw_loop *L, int fd, aw_buf *data, const aw_io_opts *
   return snd_start(s);
 }
 
-/* ---- sendfile ---------------------------------------------------------------------------------
- */
+/* ---- sendfile -------------------------------------------------------------------------------- */
 
 /*
  * Up to this many bytes a sendfile reads into a buffer of its own and sends
