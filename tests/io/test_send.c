@@ -8,7 +8,8 @@
  * first loop, so only a process that has made no loop yet shows it. The
  * child sets SIGPIPE to SIG_DFL (death), makes a loop, and drives each
  * write path at a peer that closed and at a peer that reset, until it
- * rejects; it exits 0 only if every path rejected with EPIPE or ECONNRESET.
+ * rejects, and once more with a long send under way when the peer resets;
+ * it exits 0 only if every path rejected with EPIPE or ECONNRESET.
  * A SIGPIPE would kill it, which the parent sees.
  *
  * Loopback only; ports from port 0. Callbacks never assert: tests drive the
@@ -186,6 +187,73 @@ static int path_at_a_vanished_peer(aw_loop *L, int path, bool reset, int file_fd
   return 0;
 }
 
+#define BIG (32u * 1024 * 1024) /* more than loopback's socket buffers hold */
+
+static aw_buf *big_buf(void) {
+  aw_buf *b = aw_buf_new(BIG);
+  if (b) {
+    memset(b->data, 'b', BIG);
+    b->len = BIG;
+  }
+  return b;
+}
+
+/* A send through `path` too big to fit in the socket buffers: it waits for the peer. */
+static aw_promise *big_write_path(aw_loop *L, int path, int fd, int big_fd) {
+  switch (path) {
+  case P_FS_WRITE:
+    return aw_fs_write(L, fd, big_buf(), AW_FS_CUR, NULL);
+  case P_FS_WRITEV: {
+    aw_buf *v[2] = {aw_buf_from("head", 4), big_buf()};
+    return aw_fs_writev(L, fd, v, 2, AW_FS_CUR, NULL);
+  }
+  case P_SEND:
+    return aw_sock_send(L, fd, big_buf(), NULL);
+  case P_SENDV: {
+    aw_buf *v[2] = {aw_buf_from("head", 4), big_buf()};
+    return aw_sock_sendv(L, fd, v, 2, NULL);
+  }
+  case P_SENDFILE: { /* the copy path, forced */
+    uint64_t saved = aw__sendfile_copy_max;
+    aw__sendfile_copy_max = UINT64_MAX;
+    aw_promise *p = aw_sock_sendfile(L, fd, big_fd, 0, BIG, NULL);
+    aw__sendfile_copy_max = saved;
+    return p;
+  }
+  case P_SPLICE:
+    return aw_sock_sendfile(L, fd, big_fd, 0, BIG, NULL);
+  default:
+    return aw_sock_send_zc(L, fd, big_buf(), NULL);
+  }
+}
+
+/*
+ * A long send under way when the peer resets (as a killed client's kernel
+ * does when bytes it never read are left): the pending send rejects with
+ * EPIPE or ECONNRESET. 0, or -1.
+ */
+static int path_when_the_peer_dies_mid_transfer(aw_loop *L, int path, int big_fd) {
+  int c, s;
+  if (tcp_pair_of(L, &c, &s) < 0)
+    return -1;
+  aw_promise *p = big_write_path(L, path, c, big_fd);
+  aw_val first = settle(L, aw_sock_recv(L, s, 4096, NULL)); /* under way */
+  bool ok = !aw_is_thrown(first);
+  aw_release_val(first);
+  for (int i = 0; i < 20; i++)
+    aw_loop_run_once(L, false);
+  bool pending = p && aw_promise_state(p) == AW_PENDING;
+  reset_close(s);
+  int e = errnum_of(settle(L, p));
+  close(c);
+  if (!ok || !pending || (e != EPIPE && e != ECONNRESET)) {
+    fprintf(stderr, "child: %s when the peer died mid-transfer: %s, errnum %d\n", path_names[path],
+            pending ? "was pending" : "was not pending", e);
+    return -1;
+  }
+  return 0;
+}
+
 static bool sigpipe_is(void (*h)(int)) {
   struct sigaction sa;
   return sigaction(SIGPIPE, NULL, &sa) == 0 && !(sa.sa_flags & SA_SIGINFO) && sa.sa_handler == h;
@@ -217,12 +285,15 @@ static int sigpipe_child(const char *mode) {
     fprintf(stderr, "child %s: SIGPIPE's disposition is not the expected one\n", mode);
     return 3;
   }
-  int file_fd = pattern_file(CHILD_FILE);
+  int file_fd = pattern_file(CHILD_FILE), big_fd = pattern_file(BIG);
   int failed = 0;
-  for (int path = 0; path < P_COUNT; path++)
+  for (int path = 0; path < P_COUNT; path++) {
     for (int reset = 0; reset < 2; reset++)
       failed += path_at_a_vanished_peer(L, path, reset, file_fd) < 0;
+    failed += path_when_the_peer_dies_mid_transfer(L, path, big_fd) < 0;
+  }
   close(file_fd);
+  close(big_fd);
   aw_loop_run(L);
   aw_loop_free(L);
   return failed ? 4 : 0;
