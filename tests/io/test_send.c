@@ -89,6 +89,13 @@ static int tcp_pair_of(aw_loop *L, int *a, int *b) {
   return 0;
 }
 
+/* Small socket buffers, so that a long send surely waits for the peer whatever the sysctls say. */
+static void small_buffers(int sender, int receiver) {
+  int n = 64 * 1024;
+  setsockopt(sender, SOL_SOCKET, SO_SNDBUF, &n, sizeof n);
+  setsockopt(receiver, SOL_SOCKET, SO_RCVBUF, &n, sizeof n);
+}
+
 static void reset_close(int fd) {
   struct linger lg = {1, 0}; /* close sends an RST */
   setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
@@ -236,6 +243,7 @@ static int path_when_the_peer_dies_mid_transfer(aw_loop *L, int path, int big_fd
   int c, s;
   if (tcp_pair_of(L, &c, &s) < 0)
     return -1;
+  small_buffers(c, s);
   aw_promise *p = big_write_path(L, path, c, big_fd);
   aw_val first = settle(L, aw_sock_recv(L, s, 4096, NULL)); /* under way */
   bool ok = !aw_is_thrown(first);
@@ -682,6 +690,7 @@ static void test_sendfile_by_copy_aborted_mid_way_rejects_with_the_reason(void *
   aw_loop *L = send_loop();
   int c, s;
   pair(L, &c, &s);
+  small_buffers(c, s); /* the send stalls for sure */
   int f = pattern_file(16 * 1024 * 1024);
   uint64_t saved = aw__sendfile_copy_max;
   aw__sendfile_copy_max = UINT64_MAX;
@@ -794,6 +803,7 @@ static void test_sendfile_aborted_mid_way_rejects_and_leaves_no_pipe(void **stat
   aw_loop *L = send_loop();
   int c, s;
   pair(L, &c, &s);
+  small_buffers(c, s); /* the send stalls for sure */
   int f = pattern_file(16 * 1024 * 1024);
   drain(L); /* the listener's background close */
   int before = open_fds();
@@ -825,6 +835,7 @@ static void test_sendfile_timeout_rejects_a_stalled_send(void **state) {
   aw_loop *L = send_loop();
   int c, s;
   pair(L, &c, &s);
+  small_buffers(c, s); /* the send stalls for sure */
   int f = pattern_file(16 * 1024 * 1024);
   drain(L); /* the listener's background close */
   int before = open_fds();
@@ -889,6 +900,7 @@ static void test_send_zc_aborted_while_stalled_rejects_with_the_reason(void **st
   aw_loop *L = send_loop();
   int c, s;
   pair(L, &c, &s);
+  small_buffers(c, s); /* the send stalls for sure */
   aw_signal *sig = aw_signal_new(L);
   aw_io_opts o = {.signal = sig};
   aw_promise *p = aw_sock_send_zc(L, c, buf_filled(32 * 1024 * 1024, 1), &o);
