@@ -416,23 +416,6 @@ aw_buf *aw_buf_from(const void *data, size_t len) {
   return b;
 }
 
-int aw_buf_reserve(aw_buf *b, size_t cap) {
-  if (!b || b->hdr.type != AW_T_BUFFER)
-    return -EINVAL;
-  if (cap <= b->cap)
-    return 0;
-  if (cap > PTRDIFF_MAX)
-    return -ENOMEM;
-  uint8_t *n = aw__try_alloc(cap);
-  if (!n)
-    return -ENOMEM;
-  memcpy(n, b->data, b->len);
-  aw__free(b->data, b->cap);
-  b->data = n;
-  b->cap = cap;
-  return 0;
-}
-
 int aw_buf_append(aw_buf *b, const void *data, size_t n) {
   if (!b || b->hdr.type != AW_T_BUFFER || (n && !data))
     return -EINVAL;
@@ -460,6 +443,23 @@ int aw_buf_append(aw_buf *b, const void *data, size_t n) {
   }
   memmove(b->data + b->len, data, n);
   b->len = need;
+  return 0;
+}
+
+int aw_buf_reserve(aw_buf *b, size_t cap) {
+  if (!b || b->hdr.type != AW_T_BUFFER)
+    return -EINVAL;
+  if (cap <= b->cap)
+    return 0;
+  if (cap > PTRDIFF_MAX)
+    return -ENOMEM;
+  uint8_t *n = aw__try_alloc(cap);
+  if (!n)
+    return -ENOMEM;
+  memcpy(n, b->data, b->len);
+  aw__free(b->data, b->cap);
+  b->data = n;
+  b->cap = cap;
   return 0;
 }
 
