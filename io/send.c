@@ -49,6 +49,7 @@
 
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -93,7 +94,7 @@ bool aw__sigpipe_ignored(void) {
 
 /* ---- the op ---------------------------------------------------------------------------------- */
 
-enum { S_FILL = 1, S_DRAIN, S_READ, S_SEND };
+enum { S_FILL = 1, S_DRAIN, S_POLL, S_READ, S_SEND };
 
 /* One send op: sendv, send_zc or sendfile (the fields each uses are marked). */
 typedef struct snd {
@@ -449,6 +450,9 @@ static void file_prep(aw__op *op, struct io_uring_sqe *sqe) {
   case S_DRAIN:
     io_uring_prep_splice(sqe, s->pipe_r, -1, op->fd, -1, s->in_pipe, SPLICE_F_MOVE);
     break;
+  case S_POLL:
+    io_uring_prep_poll_add(sqe, op->fd, POLLOUT);
+    break;
   case S_READ:
     io_uring_prep_read(sqe, s->file_fd, s->chunk, file_step_len(s), (uint64_t)file_at(s));
     break;
@@ -476,6 +480,15 @@ static void file_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
     aw__io_defined(s->chunk, s->chunk ? (size_t)res : 0);
     s->in_pipe = s->chunk_len = (uint32_t)res;
     s->step = s->step == S_FILL ? S_DRAIN : S_SEND;
+    return aw__op_submit(op);
+  }
+  if (s->step == S_POLL) { /* room in the socket (or an error, which the splice will tell) */
+    s->step = S_DRAIN;
+    return aw__op_submit(op);
+  }
+  if (res == -EAGAIN && s->step == S_DRAIN) {
+    /* an O_NONBLOCK socket without room: splice does not wait for it, so wait here */
+    s->step = S_POLL;
     return aw__op_submit(op);
   }
   if (res < 0)

@@ -286,6 +286,11 @@ aw_promise *aw_sock_sendv(aw_loop *L, int fd, aw_buf **bufs, size_t n, const aw_
  * ..." for the file's (EISDIR, EBADF...), "sendfile pipe: ..." when no pipe
  * could be made (EMFILE).
  *
+ * A splice into a blocking socket that is full waits in its io-wq thread: a
+ * long sendfile to a peer that stops reading holds one kernel thread until
+ * the peer reads, goes, or the call is aborted. On an O_NONBLOCK socket the
+ * splice does not wait: the call polls for room and goes on (no thread held).
+ *
  * Like every send of several steps (a long aw_sock_send, sendv, send_zc),
  * its bytes go out in several system calls: start the next send on the same
  * socket once this one resolved, or their pieces may interleave.
