@@ -822,6 +822,33 @@ static void test_sendfile_to_a_nonblocking_socket_waits_for_room(void **state) {
   send_done(L);
 }
 
+static void test_sendfile_by_copy_to_a_nonblocking_socket_waits_for_room(void **state) {
+  (void)state;
+  aw_loop *L = send_loop();
+  int c, s;
+  pair(L, &c, &s);
+  small_buffers(c, s);
+  assert_int_equal(fcntl(c, F_SETFL, fcntl(c, F_GETFL) | O_NONBLOCK), 0);
+  size_t n = 4 * 1024 * 1024;
+  int f = pattern_file(n);
+  uint64_t saved = aw__sendfile_copy_max;
+  aw__sendfile_copy_max = UINT64_MAX;
+  aw_promise *p = aw_sock_sendfile(L, c, f, 0, n, NULL);
+  aw__sendfile_copy_max = saved;
+  for (int i = 0; i < 50; i++)
+    assert_true(aw_loop_run_once(L, false) >= 0);
+  assert_int_equal(aw_promise_state(p), AW_PENDING);
+  uint8_t *got = malloc(n);
+  recv_exactly(L, s, got, n);
+  assert_int_equal(count_of(wait_for(L, p)), (int64_t)n);
+  assert_pattern(got, 0, n);
+  free(got);
+  close(f);
+  close(c);
+  close(s);
+  send_done(L);
+}
+
 static void test_sendfile_aborted_mid_way_rejects_and_leaves_no_pipe(void **state) {
   (void)state;
   aw_loop *L = send_loop();
@@ -1036,6 +1063,7 @@ int main(int argc, char **argv) {
       SEND_TEST(test_sendfile_of_nothing_resolves_with_zero),
       SEND_TEST(test_sendfile_errors_name_the_descriptor_at_fault),
       SEND_TEST(test_sendfile_to_a_nonblocking_socket_waits_for_room),
+      SEND_TEST(test_sendfile_by_copy_to_a_nonblocking_socket_waits_for_room),
       SEND_TEST(test_sendfile_aborted_mid_way_rejects_and_leaves_no_pipe),
       SEND_TEST(test_sendfile_timeout_rejects_a_stalled_send),
       SEND_TEST(test_send_zc_sends_every_byte),
