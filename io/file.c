@@ -66,7 +66,7 @@ typedef struct fop {
   bool owns_fd;      /* op.fd was opened by this op (read_file, write_file), not given */
   struct statx *stx; /* stat ops */
   const char *path2; /* rename's target, write_file's temporary file (in path's block) */
-  /* write/writev at the stream position on a socket while SIGPIPE is not ignored: sends */
+  /* write/writev at the stream position on a socket: sends with MSG_NOSIGNAL */
   bool sock;
   struct msghdr *msg; /* writev's */
   char path[];
@@ -342,13 +342,15 @@ aw_promise *aw_fs_read_into(aw_loop *L, int fd, aw_buf *buf, int64_t offset, con
 
 /*
  * A write to a socket raises SIGPIPE when the peer has gone, and write(2) has
- * no MSG_NOSIGNAL. Once the process ignores SIGPIPE (io/send.c: the default)
- * that is a plain EPIPE; until then (every loop so far kept SIGPIPE), a write
- * at the stream position on a socket is sent with MSG_NOSIGNAL instead. A
- * positional write on a socket is ESPIPE before it gets here.
+ * no MSG_NOSIGNAL. The process usually ignores SIGPIPE (io/send.c), but not
+ * with keep_sigpipe, nor after the program set it back: so a write at the
+ * stream position on a socket is sent with MSG_NOSIGNAL instead, whatever
+ * SIGPIPE's disposition (one fstat per call, as a positional write costs an
+ * lseek in bad_offset). A positional write on a socket is ESPIPE before it
+ * gets here.
  */
 static bool write_sends(int fd, int64_t offset) {
-  if (offset != AW_FS_CUR || aw__sigpipe_ignored())
+  if (offset != AW_FS_CUR)
     return false;
   struct stat st;
   return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);

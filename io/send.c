@@ -14,9 +14,10 @@
  *      program chose is left alone). The write then fails with EPIPE.
  *   2. Every op that can take MSG_NOSIGNAL does: send, sendv (sendmsg),
  *      send_zc.
- *   3. While the first layer has not happened (every loop so far kept
- *      SIGPIPE), aw_fs_write and aw_fs_writev look at the descriptor, and
- *      on a socket send with MSG_NOSIGNAL instead of writing (io/file.c).
+ *   3. aw_fs_write and aw_fs_writev at the stream position look at the
+ *      descriptor, and on a socket send with MSG_NOSIGNAL instead of
+ *      writing (io/file.c), whatever SIGPIPE's disposition is by then
+ *      (keep_sigpipe, or the program set it back to SIG_DFL).
  * What is left is splice (aw_sock_sendfile past 64 KiB), which has no such
  * flag; the kernel runs io_uring splices in its io-wq threads, which block
  * every signal but SIGKILL and SIGSTOP, so the SIGPIPE of a failed splice is
@@ -52,7 +53,6 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -63,7 +63,6 @@
 /* ---- SIGPIPE --------------------------------------------------------------------------------- */
 
 static pthread_once_t sigpipe_once = PTHREAD_ONCE_INIT;
-static atomic_bool sigpipe_ignored;
 
 static void sigpipe_ignore_if_default(void) {
   struct sigaction old;
@@ -74,22 +73,13 @@ static void sigpipe_ignore_if_default(void) {
     memset(&ign, 0, sizeof ign);
     ign.sa_handler = SIG_IGN;
     sigemptyset(&ign.sa_mask);
-    if (sigaction(SIGPIPE, &ign, NULL) < 0)
-      return;
-    old.sa_handler = SIG_IGN;
+    sigaction(SIGPIPE, &ign, NULL);
   }
-  /* a handler of the program's catches it too: only SIG_IGN makes a write a plain EPIPE */
-  if (!(old.sa_flags & SA_SIGINFO) && old.sa_handler == SIG_IGN)
-    atomic_store(&sigpipe_ignored, true);
 }
 
 void aw__sigpipe_init(const aw_loop_config *cfg) {
   if (!cfg || !cfg->keep_sigpipe)
     pthread_once(&sigpipe_once, sigpipe_ignore_if_default);
-}
-
-bool aw__sigpipe_ignored(void) {
-  return atomic_load_explicit(&sigpipe_ignored, memory_order_relaxed);
 }
 
 /* ---- the op ---------------------------------------------------------------------------------- */

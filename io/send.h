@@ -15,12 +15,6 @@
  * sets SIGPIPE to SIG_IGN if it is SIG_DFL (later calls do nothing).
  */
 void aw__sigpipe_init(const aw_loop_config *cfg);
-/*
- * True once that first call found SIGPIPE ignored or ignored it. While false,
- * the write paths that cannot pass MSG_NOSIGNAL (aw_fs_write and aw_fs_writev
- * on a socket) send instead, with it.
- */
-bool aw__sigpipe_ignored(void);
 
 /* Up to this many bytes aw_sock_sendfile copies (read + send) instead of splicing (a knob
  * for tests and benchmarks; io/send.c says why). */

@@ -240,9 +240,9 @@ aw_promise *aw_sock_shutdown(aw_loop *L, int fd, int how, const aw_io_opts *o);
  * aw_fs_write/aw_fs_writev on a socket. How: the first loop of the process
  * sets SIGPIPE to SIG_IGN if it is SIG_DFL (once; a handler or SIG_IGN you
  * set is left alone; aw_loop_config.keep_sigpipe opts out), and every call
- * that can passes MSG_NOSIGNAL. With keep_sigpipe on every loop, the sends
- * stay safe through MSG_NOSIGNAL, and aw_fs_write/aw_fs_writev check whether
- * the descriptor is a socket (one fstat per call) and then send with it.
+ * that can passes MSG_NOSIGNAL; aw_fs_write/aw_fs_writev at AW_FS_CUR check
+ * whether the descriptor is a socket (one fstat per call) and then send with
+ * it. So with keep_sigpipe, or SIGPIPE set back to SIG_DFL, they stay safe.
  * The exception is aw_sock_sendfile past 64 KiB: splice has no
  * MSG_NOSIGNAL. The kernel runs io_uring's splices in its io-wq threads,
  * which block every signal, so the SIGPIPE of a failed splice is not

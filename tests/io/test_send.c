@@ -1013,6 +1013,29 @@ static void test_fs_write_at_a_reset_peer_rejects_with_epipe_or_econnreset(void 
   send_done(L);
 }
 
+static void test_fs_writes_to_a_socket_stay_safe_after_sigpipe_is_set_back_to_default(void **st) {
+  (void)st;
+  aw_loop *L = send_loop(); /* the process ignores SIGPIPE from here on ... */
+  struct sigaction dfl, old;
+  memset(&dfl, 0, sizeof dfl);
+  dfl.sa_handler = SIG_DFL; /* ... until the program says otherwise: a SIGPIPE now kills us */
+  sigemptyset(&dfl.sa_mask);
+  assert_int_equal(sigaction(SIGPIPE, &dfl, &old), 0);
+  int e[2] = {0, 0};
+  for (int writev = 0; writev < 2; writev++) {
+    int c, s;
+    pair(L, &c, &s);
+    reset_close(s);
+    for (int i = 0; i < 1000 && !e[writev]; i++)
+      e[writev] = errnum_of(wait_for(L, write_path(L, writev ? P_FS_WRITEV : P_FS_WRITE, c, -1)));
+    close(c);
+  }
+  sigaction(SIGPIPE, &old, NULL);
+  assert_true(e[0] == EPIPE || e[0] == ECONNRESET);
+  assert_true(e[1] == EPIPE || e[1] == ECONNRESET);
+  send_done(L);
+}
+
 /* ---- SIGPIPE ------------------------------------------------------------------------------ */
 
 static void test_a_loop_ignores_sigpipe_and_every_write_path_survives_a_vanished_peer(void **st) {
@@ -1072,6 +1095,7 @@ int main(int argc, char **argv) {
       SEND_TEST(test_send_zc_refuses_what_is_not_a_buffer),
       SEND_TEST(test_fs_writev_on_a_socket_carries_header_and_body),
       SEND_TEST(test_fs_write_at_a_reset_peer_rejects_with_epipe_or_econnreset),
+      SEND_TEST(test_fs_writes_to_a_socket_stay_safe_after_sigpipe_is_set_back_to_default),
       SEND_TEST(test_a_loop_ignores_sigpipe_and_every_write_path_survives_a_vanished_peer),
       SEND_TEST(test_with_keep_sigpipe_sigpipe_stays_default_and_every_path_is_still_safe),
       SEND_TEST(test_a_sigpipe_handler_of_the_program_is_left_alone),
