@@ -327,9 +327,9 @@ aw_promise *aw_sock_sendfile(aw_loop *L, int sock, int file_fd, int64_t offset, 
  * of two), and loses from 256 KiB up, so there is no size from which it
  * pays: loopback delivery copies zero-copy pages anyway, and SEND_ZC adds its
  * notification and the page pinning to that copy. aw_sock_send therefore
- * never switches to it by itself. On a real network card it can pay for large buffers (the kernel's
- * authors quote from a few KiB up to tens of KiB, depending on the card):
- * measure there and call aw_sock_send_zc for buffers past that size.
+ * never switches to it by itself. Through a real network card it can pay
+ * for large buffers (from where depends on the card and the CPU): measure
+ * there, and call aw_sock_send_zc for buffers past the size where it does.
  */
 aw_promise *aw_sock_send_zc(aw_loop *L, int fd, aw_buf *data, const aw_io_opts *o);
 
