@@ -403,6 +403,8 @@ aw_promise *aw_fs_write(aw_loop *L, int fd, aw_buf *data, int64_t offset, const 
   f->buf = data;
   f->offset = offset;
   f->sock = write_sends(fd, offset);
+  if (f->sock)
+    f->op.flags |= AW__OPF_UNBOUNDED; /* a peer that does not read holds it for ever */
   return start(f); /* an empty write still goes to the kernel (a bad fd still fails) */
 }
 
@@ -465,7 +467,7 @@ static void writev_prep(aw__op *op, struct io_uring_sqe *sqe) {
   fop *f = F(op);
   f->step = S_WRITE;
   unsigned n = fill_iov(f, false);
-  if (f->msg) { /* a socket while SIGPIPE is not ignored: see write_sends */
+  if (f->msg) { /* a socket: see write_sends */
     memset(f->msg, 0, sizeof *f->msg);
     f->msg->msg_iov = f->iov;
     f->msg->msg_iovlen = n;
@@ -520,8 +522,10 @@ static aw_promise *vector_op(aw_loop *L, const aw__op_vt *vt, int fd, aw_buf **b
   memcpy(f->bufs, bufs, n * sizeof(aw_buf *));
   f->iov = aw__alloc(n * sizeof(struct iovec));
   f->offset = offset;
-  if (vt == &writev_vt && write_sends(fd, offset))
+  if (vt == &writev_vt && write_sends(fd, offset)) {
     f->msg = aw__alloc(sizeof *f->msg);
+    f->op.flags |= AW__OPF_UNBOUNDED; /* as a send: it may wait for the peer for ever */
+  }
   return start(f);
 }
 

@@ -164,6 +164,7 @@ static snd *snd_new(aw_loop *L, const aw__op_vt *vt, int fd, const aw_io_opts *o
   if (!s)
     return NULL;
   s->op.fd = fd;
+  s->op.flags |= AW__OPF_UNBOUNDED; /* a peer that does not read holds it for ever */
   s->file_fd = s->pipe_r = s->pipe_w = -1;
   return s;
 }
