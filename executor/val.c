@@ -419,6 +419,36 @@ aw_buf *aw_buf_from(const void *data, size_t len) {
   return b;
 }
 
+int aw_buf_append(aw_buf *b, const void *data, size_t n) {
+  if (!b || b->hdr.type != AW_T_BUFFER || (n && !data))
+    return -EINVAL;
+  if (n == 0)
+    return 0;
+  if (b->len > AW_BUF_MAX || n > AW_BUF_MAX - b->len)
+    return -E2BIG;
+  size_t need = b->len + n;
+  if (need > b->cap) {
+    /* data may be inside b: find it again after the bytes move */
+    const uint8_t *src = data;
+    bool inside = src >= b->data && src < b->data + b->cap;
+    size_t at = inside ? (size_t)(src - b->data) : 0;
+    /* doubling keeps n small appends O(n) in all; 64 bytes spares tiny buffers many steps */
+    size_t ncap = b->cap < AW_BUF_MAX / 2 ? b->cap * 2 : AW_BUF_MAX;
+    if (ncap < 64)
+      ncap = 64;
+    if (ncap < need)
+      ncap = need;
+    /* a doubling memory cannot give may still leave room for what is asked */
+    if (aw_buf_reserve(b, ncap) < 0 && aw_buf_reserve(b, need) < 0)
+      return -ENOMEM;
+    if (inside)
+      data = b->data + at;
+  }
+  memmove(b->data + b->len, data, n);
+  b->len = need;
+  return 0;
+}
+
 int aw_buf_reserve(aw_buf *b, size_t cap) {
   if (!b || b->hdr.type != AW_T_BUFFER)
     return -EINVAL;

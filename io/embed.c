@@ -91,7 +91,8 @@ static bool runnable_now(aw_loop *L) {
   if (!R)
     return false;
   return io_uring_cq_ready(&R->ring) || io_uring_sq_ready(&R->ring) || R->cancel_head ||
-         !R->wake_armed || (R->backlog_head && R->inflight < R->caps.inflight_limit);
+         !R->wake_armed || (R->backlog_head && R->bounded < R->caps.inflight_limit) ||
+         R->ubacklog_head;
 }
 
 static int arm(aw_loop *L, int64_t target) {

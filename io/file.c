@@ -17,6 +17,7 @@
  */
 #define _GNU_SOURCE
 #include "io/internal.h"
+#include "io/send.h"
 
 #include <fcntl.h>
 #include <libgen.h>
@@ -24,6 +25,7 @@
 #include <stdatomic.h>
 #include <string.h>
 #include <sys/random.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -64,6 +66,9 @@ typedef struct fop {
   bool owns_fd;      /* op.fd was opened by this op (read_file, write_file), not given */
   struct statx *stx; /* stat ops */
   const char *path2; /* rename's target, write_file's temporary file (in path's block) */
+  /* write/writev at the stream position on a socket: sends with MSG_NOSIGNAL */
+  bool sock;
+  struct msghdr *msg; /* writev's */
   char path[];
 } fop;
 
@@ -102,6 +107,8 @@ static void fop_cleanup(aw_loop *L, aw__op *op) {
     aw__free(f->iov, f->nbufs * sizeof(struct iovec));
   if (f->stx)
     aw__free(f->stx, sizeof *f->stx);
+  if (f->msg)
+    aw__free(f->msg, sizeof *f->msg);
   (void)L;
 }
 
@@ -333,12 +340,31 @@ aw_promise *aw_fs_read_into(aw_loop *L, int fd, aw_buf *buf, int64_t offset, con
   return read_common(L, fd, buf, offset, true, o);
 }
 
+/*
+ * A write to a socket raises SIGPIPE when the peer has gone, and write(2) has
+ * no MSG_NOSIGNAL. The process usually ignores SIGPIPE (io/send.c), but not
+ * with keep_sigpipe, nor after the program set it back: so a write at the
+ * stream position on a socket is sent with MSG_NOSIGNAL instead, whatever
+ * SIGPIPE's disposition (one fstat per call, as a positional write costs an
+ * lseek in bad_offset). A positional write on a socket is ESPIPE before it
+ * gets here.
+ */
+static bool write_sends(int fd, int64_t offset) {
+  if (offset != AW_FS_CUR)
+    return false;
+  struct stat st;
+  return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode);
+}
+
 static void write_prep(aw__op *op, struct io_uring_sqe *sqe) {
   fop *f = F(op);
   f->step = S_WRITE;
   size_t left = f->buf->len - f->done;
-  io_uring_prep_write(sqe, op->fd, f->buf->data + f->done,
-                      left > UINT32_MAX ? UINT32_MAX : (unsigned)left, at(f, f->done));
+  unsigned n = left > (1u << 30) ? (1u << 30) : (unsigned)left;
+  if (f->sock)
+    io_uring_prep_send(sqe, op->fd, f->buf->data + f->done, n, MSG_NOSIGNAL);
+  else
+    io_uring_prep_write(sqe, op->fd, f->buf->data + f->done, n, at(f, f->done));
 }
 static void write_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
   (void)L, (void)flags;
@@ -376,6 +402,9 @@ aw_promise *aw_fs_write(aw_loop *L, int fd, aw_buf *data, int64_t offset, const 
   }
   f->buf = data;
   f->offset = offset;
+  f->sock = write_sends(fd, offset);
+  if (f->sock)
+    f->op.flags |= AW__OPF_UNBOUNDED; /* a peer that does not read holds it for ever */
   return start(f); /* an empty write still goes to the kernel (a bad fd still fails) */
 }
 
@@ -437,7 +466,15 @@ static size_t total_len(fop *f) {
 static void writev_prep(aw__op *op, struct io_uring_sqe *sqe) {
   fop *f = F(op);
   f->step = S_WRITE;
-  io_uring_prep_writev(sqe, op->fd, f->iov, fill_iov(f, false), at(f, f->done));
+  unsigned n = fill_iov(f, false);
+  if (f->msg) { /* a socket: see write_sends */
+    memset(f->msg, 0, sizeof *f->msg);
+    f->msg->msg_iov = f->iov;
+    f->msg->msg_iovlen = n;
+    io_uring_prep_sendmsg(sqe, op->fd, f->msg, MSG_NOSIGNAL);
+    return;
+  }
+  io_uring_prep_writev(sqe, op->fd, f->iov, n, at(f, f->done));
 }
 static void writev_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
   (void)L, (void)flags;
@@ -485,6 +522,10 @@ static aw_promise *vector_op(aw_loop *L, const aw__op_vt *vt, int fd, aw_buf **b
   memcpy(f->bufs, bufs, n * sizeof(aw_buf *));
   f->iov = aw__alloc(n * sizeof(struct iovec));
   f->offset = offset;
+  if (vt == &writev_vt && write_sends(fd, offset)) {
+    f->msg = aw__alloc(sizeof *f->msg);
+    f->op.flags |= AW__OPF_UNBOUNDED; /* as a send: it may wait for the peer for ever */
+  }
   return start(f);
 }
 

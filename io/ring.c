@@ -30,6 +30,7 @@
  * may submit (and the kernel reuse the slot) freely.
  */
 #include "io/internal.h"
+#include "io/send.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -211,6 +212,7 @@ int aw__io_init(aw_loop *L, const aw_loop_config *cfg, aw_val *err) {
     }
     return -EINVAL;
   }
+  aw__sigpipe_init(cfg); /* io/send.c: SIGPIPE ignored unless cfg->keep_sigpipe */
   aw__uring *R = aw__calloc(sizeof *R);
   int r = ring_setup(R, entries, cq);
   if (r < 0) {

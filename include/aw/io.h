@@ -352,6 +352,108 @@ int aw_receiver_fd(const aw_receiver *r);
  */
 void aw_receiver_free(aw_receiver *r);
 
+/* ---- sending ---- */
+
+/*
+ * SIGPIPE: a write to a socket whose peer has gone fails with EPIPE (or
+ * ECONNRESET after a reset) and never kills the process, on every send path:
+ * aw_sock_send, aw_sock_sendv, aw_sock_send_zc, aw_sock_sendfile, and
+ * aw_fs_write/aw_fs_writev on a socket. How: the first loop of the process
+ * sets SIGPIPE to SIG_IGN if it is SIG_DFL (once; a handler or SIG_IGN you
+ * set is left alone; aw_loop_config.keep_sigpipe opts out), and every call
+ * that can passes MSG_NOSIGNAL; aw_fs_write/aw_fs_writev at AW_FS_CUR check
+ * whether the descriptor is a socket (one fstat per call) and then send with
+ * it. So with keep_sigpipe, or SIGPIPE set back to SIG_DFL, they stay safe.
+ * The exception is aw_sock_sendfile past 64 KiB: splice has no
+ * MSG_NOSIGNAL. The kernel runs io_uring's splices in its io-wq threads,
+ * which block every signal, so the SIGPIPE of a failed splice is not
+ * delivered (tests/io/test_send.c checks it, on Linux 6.18), but that is how
+ * the kernel works today, not a promise: keep SIGPIPE ignored, or handled,
+ * if you send long files with keep_sigpipe.
+ */
+
+/*
+ * Sends every byte of n buffers (1 to 1024, each consumed), in order, as one
+ * stream: sendmsg with MSG_NOSIGNAL, a partial send continued from where it
+ * stopped, across buffers. The header and the body of a response in one
+ * call, without copying them together. Resolves with the byte count; empty
+ * buffers are fine. Rejects "sendv fd 7: Broken pipe (EPIPE)" and the like;
+ * bad arguments (no buffer, more than 1024, one not a buffer) with a
+ * TypeError (every buffer given is released).
+ */
+aw_promise *aw_sock_sendv(aw_loop *L, int fd, aw_buf **bufs, size_t n, const aw_io_opts *o);
+
+/*
+ * Sends len bytes of the file file_fd, from offset (AW_FS_CUR: from its file
+ * position, which advances), to the socket sock. Stops at the end of the
+ * file (len UINT64_MAX: send the whole rest), and resolves with the byte
+ * count sent; len 0 resolves with 0 at once. Both descriptors are borrowed,
+ * never closed.
+ *
+ * How: more than 64 KiB goes file -> pipe -> socket with IORING_OP_SPLICE,
+ * so the bytes never come to user space. Each call has its own pipe (64 KiB,
+ * up to 1 MiB for a longer send: F_SETPIPE_SZ, as far as fs.pipe-max-size
+ * allows), closed when the call ends, however it ends: an abort or an error
+ * mid-way leaks nothing, and bytes that were in the pipe are dropped. Up to
+ * 64 KiB is read into a buffer of the call's and sent (IORING_OP_READ +
+ * IORING_OP_SEND): the kernel runs every splice in an io-wq thread, and the
+ * two hops cost a short send three times the copy (4 KiB: 39 us by splice,
+ * 13 us by copy, one call at a time on loopback; 16 MiB: 10 ms by splice,
+ * 15 ms by copy; io/send.c has the figures).
+ *
+ * Aborted or failed mid-way, the peer has a prefix of the range (with
+ * AW_FS_CUR the file position may be past what was sent). Rejects "sendfile
+ * fd 7: Broken pipe (EPIPE)" for the socket's errors, "sendfile file fd 8:
+ * ..." for the file's (EISDIR, EBADF...), "sendfile pipe: ..." when no pipe
+ * could be made (EMFILE).
+ *
+ * A splice into a blocking socket that is full waits in its io-wq thread: a
+ * long sendfile to a peer that stops reading holds one kernel thread until
+ * the peer reads, goes, or the call is aborted. On an O_NONBLOCK socket the
+ * splice does not wait: the call polls for room and goes on (no thread held).
+ *
+ * Like every send of several steps (a long aw_sock_send, sendv, send_zc),
+ * its bytes go out in several system calls: start the next send on the same
+ * socket once this one resolved, or their pieces may interleave.
+ */
+aw_promise *aw_sock_sendfile(aw_loop *L, int sock, int file_fd, int64_t offset, uint64_t len,
+                             const aw_io_opts *o);
+
+/*
+ * aw_sock_send with IORING_OP_SEND_ZC: the kernel sends from data itself
+ * instead of copying it into the socket, and tells when it is done with it.
+ * Resolves with the byte count once everything was sent (an abort or an
+ * error settles at once too); data (consumed) is kept until the kernel's
+ * notification, which comes once the peer has taken the bytes (its ACK), and
+ * which keeps the loop alive till then. aw_loop_free waits for it (at most
+ * 5 s): end such connections before freeing the loop. On a socket without
+ * zero-copy (AF_UNIX) or a kernel without SEND_ZC (before 6.0) it sends as
+ * aw_sock_send does.
+ *
+ * When it pays: not on loopback. Measured on this machine (Linux 6.18,
+ * 2 vCPUs shared with other work, one TCP connection over 127.0.0.1, 256 MiB
+ * per run in sends of one size, 4 in flight, a thread receiving 1 MiB at a
+ * time; MB/s, median of 5 alternating runs, min-max):
+ *
+ *      size   aw_sock_send            aw_sock_send_zc
+ *     1 KiB    465 (194-558)           268 (144-414)
+ *     4 KiB    801 (655-1394)          677 (528-919)
+ *    16 KiB   2309 (2093-2858)        1477 (998-1782)
+ *    64 KiB   1582 (1512-2342)        2116 (1752-2245)
+ *   256 KiB   2524 (1529-2788)        1942 (1046-2432)
+ *     1 MiB   1976 (1695-2358)         940 (915-1889)
+ *     4 MiB   1574 (1266-1706)         840 (769-1054)
+ *
+ * Zero-copy wins only at 64 KiB (a dip of the plain send there, in two runs
+ * of two), and loses from 256 KiB up, so there is no size from which it
+ * pays: loopback delivery copies zero-copy pages anyway, and SEND_ZC adds its
+ * notification and the page pinning to that copy. aw_sock_send therefore
+ * never switches to it by itself. Through a real network card it can pay
+ * for large buffers (from where depends on the card and the CPU): measure
+ * there, and call aw_sock_send_zc for buffers past the size where it does.
+ */
+aw_promise *aw_sock_send_zc(aw_loop *L, int fd, aw_buf *data, const aw_io_opts *o);
+
 /* ---- the ring --------------------------------------------------------------------- */
 
 /* A no-op through the ring (IORING_OP_NOP): resolves with undefined. */

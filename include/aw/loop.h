@@ -75,6 +75,17 @@ typedef struct aw_loop_config {
   unsigned cq_entries;   /* CQ entries; 0 means 4 x ring_entries, at least 4096; at least the
                             SQ size; above 65536: RangeError (see "Back-pressure" in aw/io.h) */
   bool no_io;            /* no io_uring: I/O operations reject with ENOURING */
+  /*
+   * Leave SIGPIPE alone. By default the first loop with a ring (once per
+   * process) sets SIGPIPE to SIG_IGN if, and only if, it is SIG_DFL, as Node
+   * and Rust's runtime do: a write to a socket whose peer has gone then
+   * rejects with EPIPE instead of killing the process. A handler you
+   * installed, or SIG_IGN, is never touched. With keep_sigpipe every send
+   * call is still safe (aw/io.h, "sending", says how and the one exception).
+   * SIG_IGN is inherited across fork and exec: a program you start should
+   * get SIGPIPE back to SIG_DFL in the child, as libuv's uv_spawn does.
+   */
+  bool keep_sigpipe;
 } aw_loop_config;
 
 /*

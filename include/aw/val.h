@@ -338,6 +338,22 @@ aw_buf *aw_buf_from(const void *data, size_t len);
 /* Grows the capacity to at least cap; 0 or -ENOMEM (the buffer is unchanged). */
 int aw_buf_reserve(aw_buf *b, size_t cap);
 
+/*
+ * The longest buffer aw_buf_append makes: 1 TiB. Far beyond any real
+ * buffer; a length past it is a bug (a negative size cast to size_t).
+ */
+#define AW_BUF_MAX ((size_t)1 << 40)
+
+/*
+ * Appends n bytes from data to b (data may point into b itself). The
+ * capacity at least doubles when it must grow, so n appends of one byte cost
+ * O(n) copies in all, as a JavaScript array's push or a C++ vector's. Returns
+ * 0; -EINVAL if b is not a buffer or data is NULL with n > 0; -E2BIG if the
+ * length would pass AW_BUF_MAX; -ENOMEM if memory ran out. On an error the
+ * buffer is unchanged.
+ */
+int aw_buf_append(aw_buf *b, const void *data, size_t n);
+
 /* ---- arrays ------------------------------------------------------------- */
 
 struct aw_array {

@@ -600,7 +600,9 @@ int main(int argc, char **argv) {
   setvbuf(stdout, outbuf, isatty(STDOUT_FILENO) ? _IOLBF : _IOFBF, sizeof outbuf);
 
   aw_val err = aw_undefined();
-  A.L = aw_loop_new(NULL, &err);
+  /* SIGPIPE as sha256sum has it: `awsum ... | head` ends quietly when head does */
+  aw_loop_config cfg = {.keep_sigpipe = true};
+  A.L = aw_loop_new(&cfg, &err);
   if (!A.L) {
     aw_str *s = aw_to_string(err);
     fprintf(stderr, "awsum: cannot start: %s\n", s ? s->data : "unknown error");
