@@ -7,9 +7,8 @@ Statuses chosen (RFC 9110/9112):
   400  any request the parser rejects (request line, header syntax, NUL, obs-fold, bad or
        conflicting Content-Length, Content-Length with Transfer-Encoding, Transfer-Encoding
        whose last coding is not chunked, bad chunk framing), a missing Host in HTTP/1.1, a bad
-       %-escape, and any path that leaves the root lexically (.., %2e%2e, %00): the connection
-       is closed after a parse error
-  403  a path inside the root whose symlink leads out of it
+       %-escape or a NUL by escape (%00): the connection is closed after a parse error
+  403  a path that leaves the root lexically (.., %2e%2e) or through a symlink
   431  header section over --max-header-bytes, then closed
   413  body over --max-body-bytes (Content-Length announced or chunked as it streams), then closed
 """
@@ -72,11 +71,13 @@ def corpus():
         post + b"Content-Length: 2000000\r\n\r\n" + b"x" * 1000, 413)
     chunk = b"%x\r\n" % 65536 + b"y" * 65536 + b"\r\n"
     add("body over the limit (chunked)", te + chunk * 40 + b"0\r\n\r\n", 413)
-    # paths leaving the root
+    # paths leaving the root lexically: 403; NUL in the decoded path: 400
     for p in (b"/../secret.txt", b"/sub/../../secret.txt", b"/%2e%2e/secret.txt",
-              b"/%2E%2e/secret.txt", b"/.%2e/secret.txt", b"/sub/%2e%2e/%2e%2e/secret.txt",
-              b"/a.txt%00.html", b"/%00"):
-        add("traversal " + p.decode(), b"GET " + p + b" HTTP/1.1\r\n" + H + b"\r\n", 400, close=False)
+              b"/%2E%2e/secret.txt", b"/.%2e/secret.txt", b"/sub/%2e%2e/%2e%2e/secret.txt"):
+        add("traversal " + p.decode(), b"GET " + p + b" HTTP/1.1\r\n" + H + b"\r\n", 403, close=False)
+    for p in (b"/a.txt%00.html", b"/%00"):
+        add("NUL by escape " + p.decode(), b"GET " + p + b" HTTP/1.1\r\n" + H + b"\r\n", 400,
+            close=False)
     add("bad %-escape", b"GET /%zz HTTP/1.1\r\n" + H + b"\r\n", 400, close=False)
     add("symlink to a file outside the root", b"GET /out-link HTTP/1.1\r\n" + H + b"\r\n", 403,
         close=False)
