@@ -11,7 +11,7 @@ import socket
 import tempfile
 import time
 
-from awlib import HOST, Server, check, finish, log, make_root, t
+from awlib import HOST, Server, check, finish, log, make_root, opt, t
 
 LIMIT = 128
 N = 300
@@ -28,7 +28,9 @@ def main():
     with tempfile.TemporaryDirectory() as tmp:
         root = os.path.join(tmp, "root")
         make_root(root)
-        with Server(root, rlimit_nofile=(LIMIT, LIMIT)) as srv:
+        # keep-alive and header deadlines far away: only the test's closes free descriptors
+        with Server(root, opt("idle_timeout"), 600000, opt("header_timeout"), 600000,
+                    rlimit_nofile=(LIMIT, LIMIT)) as srv:
             sel = selectors.DefaultSelector()
             socks = []
             for i in range(N):
