@@ -67,10 +67,15 @@ def main():
             bad = 0
             probe_ok = False
             t1 = time.monotonic()
+            last = time.monotonic()
             while done < len(socks) and time.monotonic() < deadline:
+                if time.monotonic() - last > t(120):
+                    log("no answer for 120 s: giving up on the rest")
+                    break
                 events = sel.select(timeout=1)
                 if not events:
                     continue
+                last = time.monotonic()
                 for key, ev in events:
                     s = key.fileobj
                     st = state[s]
