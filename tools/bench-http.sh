@@ -14,7 +14,8 @@
 # run the script waits (up to IDLE_WAIT=60 s) for both CPUs to be at least 90 % idle over a
 # second and says so if they never are. Rounds alternate the servers (the order rotates each
 # round). Each cell is the median with min-max over the rounds; a markdown table is printed.
-# Every server is started on a free loopback port and stopped by its PID.
+# Every server is started on a free loopback port and stopped by its PID. Keep-alive: awserve
+# --keepalive-ms 600000 and nginx keepalive_timeout 300s (the idle connections must stay open).
 set -uo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 ROUNDS=${ROUNDS:-3}
@@ -102,10 +103,13 @@ EOF
 start_server() {
   local name=$1 i line
   PORT=$(free_port)
+  # the previous server's first line must not be read as this one's (the redirection below
+  # happens in the child, after this shell may already look)
+  : >"$WORK/out"
   case $name in
     awserve)
       taskset -c "$SERVER_CPU" "$AWSERVE" --host 127.0.0.1 --port 0 --root "$WORK/www" --threads 1 \
-        --max-conns 100000 >"$WORK/out" 2>"$WORK/err" &
+        --max-conns 100000 --keepalive-ms 600000 --header-timeout-ms 600000 >"$WORK/out" 2>"$WORK/err" &
       SERVER_PID=$! ;;
     nginx)
       nginx_conf "$PORT"
