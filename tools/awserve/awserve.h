@@ -30,21 +30,21 @@
 
 /* The options, read-only once the workers run. */
 typedef struct serve_opts {
-  const char *host;      /* "127.0.0.1" unless --host */
-  int port;              /* 0: any free port */
-  const char *root;      /* --root as given (NULL: no static files) */
-  char *root_real;       /* realpath of root, without a trailing '/' */
+  const char *host; /* "127.0.0.1" unless --host */
+  int port;         /* 0: any free port */
+  const char *root; /* --root as given (NULL: no static files) */
+  char *root_real;  /* realpath of root, without a trailing '/' */
   size_t root_len;
-  unsigned threads;              /* loops (threads) */
-  uint64_t max_header;           /* bytes of request line + headers (431 above) */
-  uint64_t max_body;             /* request body bytes (413 above) */
-  uint64_t header_timeout_ms;    /* from a request's first byte to its last header (408) */
-  uint64_t keepalive_ms;         /* idle time between requests before closing */
-  uint64_t body_timeout_ms;      /* longest silence while a body arrives (408) */
-  uint64_t send_timeout_ms;      /* longest a send may take before the connection goes */
-  uint64_t drain_ms;             /* graceful shutdown: how long in-flight requests get */
-  unsigned max_conns;            /* connections open at once, all threads together */
-  int access_log_fd;             /* -1: off */
+  unsigned threads;           /* loops (threads) */
+  uint64_t max_header;        /* bytes of request line + headers (431 above) */
+  uint64_t max_body;          /* request body bytes (413 above) */
+  uint64_t header_timeout_ms; /* from a request's first byte to its last header (408) */
+  uint64_t keepalive_ms;      /* idle time between requests before closing */
+  uint64_t body_timeout_ms;   /* longest silence while a body arrives (408) */
+  uint64_t send_timeout_ms;   /* longest a send may take before the connection goes */
+  uint64_t drain_ms;          /* graceful shutdown: how long in-flight requests get */
+  unsigned max_conns;         /* connections open at once, all threads together */
+  int access_log_fd;          /* -1: off */
   bool quiet;
 } serve_opts;
 
@@ -57,24 +57,24 @@ typedef struct conn conn;
 typedef struct worker {
   aw_loop *L;
   unsigned index;
-  aw_val listener;  /* the listener object (undefined until bound) */
-  int port;         /* bound port */
-  conn *conns;      /* the live connections (an intrusive list) */
+  aw_val listener; /* the listener object (undefined until bound) */
+  int port;        /* bound port */
+  conn *conns;     /* the live connections (an intrusive list) */
   unsigned nconns;
-  bool draining;    /* SIGTERM: no new connections, idle ones closed */
-  bool ref_held;    /* the loop_ref that keeps the loop running until the drain */
+  bool draining; /* SIGTERM: no new connections, idle ones closed */
+  bool ref_held; /* the loop_ref that keeps the loop running until the drain */
   aw_timer drain_timer;
-  char date[40];    /* "Date: ...\r\n" of date_sec, cached per second */
+  char date[40]; /* "Date: ...\r\n" of date_sec, cached per second */
   int64_t date_sec;
-  int bind_err;     /* startup: 0 or -errno, with bind_msg */
+  int bind_err; /* startup: 0 or -errno, with bind_msg */
   char bind_msg[256];
 } worker;
 
 /* conn.c */
 void conn_start(worker *w, int fd);
-void conn_drain_all(worker *w);  /* closes idle connections, marks the rest to close */
-void conn_force_all(worker *w);  /* the drain ran out: shut every connection down */
-void conn_thread_end(void);      /* frees this thread's cache of request states */
+void conn_drain_all(worker *w); /* closes idle connections, marks the rest to close */
+void conn_force_all(worker *w); /* the drain ran out: shut every connection down */
+void conn_thread_end(void);     /* frees this thread's cache of request states */
 
 /* files.c: what a request for a static file resolved to. */
 enum {

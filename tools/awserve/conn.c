@@ -59,24 +59,24 @@ enum { R_NONE, R_HELLO, R_SHA, R_STATIC, R_REJECT };
 enum { H_NONE = -1, H_INM = 0, H_IMS, H_RANGE, H_IFRANGE, H_EXPECT, H_COUNT };
 enum { P_MORE, P_HEADERS, P_COMPLETE, P_ERROR };
 
-#define HDR_VAL_MAX 200         /* longest value kept of the headers we read */
-#define RECV_SMALL 4096         /* a receive while waiting for headers */
-#define RECV_BODY 65536         /* a receive while a body streams in */
-#define HASH_CHUNK 65536        /* body bytes collected before a hash job */
-#define OUT_FLUSH 65536         /* responses collected before a send */
-#define SMALL_FILE 65536        /* files up to this size are read into the response */
-#define LINGER_MS 1000          /* a closing connection reads on for this long at most */
+#define HDR_VAL_MAX 200          /* longest value kept of the headers we read */
+#define RECV_SMALL 4096          /* a receive while waiting for headers */
+#define RECV_BODY 65536          /* a receive while a body streams in */
+#define HASH_CHUNK 65536         /* body bytes collected before a hash job */
+#define OUT_FLUSH 65536          /* responses collected before a send */
+#define SMALL_FILE 65536         /* files up to this size are read into the response */
+#define LINGER_MS 1000           /* a closing connection reads on for this long at most */
 #define LINGER_BYTES (256 << 10) /* ... and this many bytes */
-#define REQ_CACHE 64            /* req structs kept per worker for reuse */
+#define REQ_CACHE 64             /* req structs kept per worker for reuse */
 
 /* Per request; not held while the connection is idle. */
 typedef struct req {
   struct req *next_free;
   char *url;
   uint32_t url_len, url_cap;
-  int8_t cur;          /* the header whose value is being read (H_*), or H_NONE */
-  uint8_t field_len;   /* of the header name read so far (capped) */
-  bool field_done;     /* the name is complete: the next name starts afresh */
+  int8_t cur;        /* the header whose value is being read (H_*), or H_NONE */
+  uint8_t field_len; /* of the header name read so far (capped) */
+  bool field_done;   /* the name is complete: the next name starts afresh */
   char field[24];
   uint16_t vlen[H_COUNT];
   char val[H_COUNT][HDR_VAL_MAX + 1];
@@ -87,15 +87,15 @@ typedef struct req {
   uint64_t resp_bytes; /* body bytes of the response (access log) */
   uint8_t method, major, minor;
   EVP_MD_CTX *sha;
-  aw_buf *body;        /* body bytes waiting to be hashed */
-  struct {             /* what a hash job gets (the job borrows it) */
+  aw_buf *body; /* body bytes waiting to be hashed */
+  struct {      /* what a hash job gets (the job borrows it) */
     EVP_MD_CTX *ctx;
     const uint8_t *p;
     size_t n;
     bool final;
     unsigned char md[32];
   } job;
-  char path[2048];     /* static: the path under the root */
+  char path[2048]; /* static: the path under the root */
   bool trailing;
 } req;
 
@@ -105,8 +105,13 @@ struct conn {
   worker *w;
   conn *prev, *next;
   req *rq;
-  aw_buf *in;  /* input not parsed yet (only while parsing) */
-  aw_buf *out; /* responses not sent yet */
+#ifdef AWSERVE_HAVE_AW_RECEIVER_NEW
+  aw_receiver *rx; /* the connection's multishot recv (NULL: one recv per wait) */
+#else
+  void *rx;
+#endif
+  aw_buf *in;        /* input not parsed yet (only while parsing) */
+  aw_buf *out;       /* responses not sent yet */
   uint64_t deadline; /* loop time the headers must be in by; 0: none */
   int fd;
   uint32_t in_off;
@@ -126,9 +131,25 @@ static const EVP_MD *sha256_md;
 
 /* ---- wrappers over the library calls ------------------------------------------ */
 
+/* The next bytes. A receiver holds no buffer while it waits, and its timeout ends only the
+   wait: bytes that come later are kept for the next call. */
 static aw_promise *conn_recv(conn *c, size_t max, uint64_t timeout_ms) {
   aw_io_opts o = {.timeout_ms = timeout_ms};
+#ifdef AWSERVE_HAVE_AW_RECEIVER_NEW
+  if (!c->rx)
+    c->rx = aw_receiver_new(c->w->L, c->fd);
+  if (c->rx)
+    return aw_receiver_next(c->rx, &o);
+#endif
   return aw_sock_recv(c->w->L, c->fd, max, &o);
+}
+
+static void conn_rx_free(conn *c) {
+#ifdef AWSERVE_HAVE_AW_RECEIVER_NEW
+  if (c->rx)
+    aw_receiver_free(c->rx);
+#endif
+  c->rx = NULL;
 }
 
 static aw_promise *conn_send(conn *c, aw_buf *b) {
@@ -139,7 +160,12 @@ static aw_promise *conn_send(conn *c, aw_buf *b) {
 static aw_promise *conn_close(conn *c) {
   int fd = c->fd;
   c->fd = -1;
+  conn_rx_free(c);
+#ifdef AWSERVE_HAVE_AW_SOCK_CLOSE
+  return aw_sock_close(c->w->L, fd, NULL);
+#else
   return aw_fs_close(c->w->L, fd, NULL);
+#endif
 }
 
 /* ---- per-request state ---------------------------------------------------------- */
@@ -324,6 +350,16 @@ static int on_body(llhttp_t *p, const char *at, size_t n) {
   return 0;
 }
 
+/* A chunk's size is known before its bytes: refuse at once what would pass the limit. */
+static int on_chunk_header(llhttp_t *p) {
+  req *r = ((conn *)p->data)->rq;
+  if (p->content_length > g_opts.max_body - r->body_bytes) {
+    r->err = 413;
+    return HPE_USER;
+  }
+  return 0;
+}
+
 static int on_message_complete(llhttp_t *p) {
   conn *c = p->data;
   c->state = ST_DONE;
@@ -365,8 +401,9 @@ static int conn_parse(conn *c) {
     return P_COMPLETE;
   case HPE_USER:
     return P_ERROR;
-  default:
-    r->err = 400;
+    default: /* llhttp's errors, and a callback's refusal it reports as its own */
+    if (!r->err)
+      r->err = 400;
     return P_ERROR;
   }
 }
@@ -375,24 +412,42 @@ static int conn_parse(conn *c) {
 
 static const char *reason(int status) {
   switch (status) {
-  case 100: return "Continue";
-  case 200: return "OK";
-  case 206: return "Partial Content";
-  case 301: return "Moved Permanently";
-  case 304: return "Not Modified";
-  case 400: return "Bad Request";
-  case 403: return "Forbidden";
-  case 404: return "Not Found";
-  case 405: return "Method Not Allowed";
-  case 408: return "Request Timeout";
-  case 413: return "Content Too Large";
-  case 416: return "Range Not Satisfiable";
-  case 431: return "Request Header Fields Too Large";
-  case 500: return "Internal Server Error";
-  case 501: return "Not Implemented";
-  case 503: return "Service Unavailable";
-  case 505: return "HTTP Version Not Supported";
-  default: return "Unknown";
+  case 100:
+    return "Continue";
+  case 200:
+    return "OK";
+  case 206:
+    return "Partial Content";
+  case 301:
+    return "Moved Permanently";
+  case 304:
+    return "Not Modified";
+  case 400:
+    return "Bad Request";
+  case 403:
+    return "Forbidden";
+  case 404:
+    return "Not Found";
+  case 405:
+    return "Method Not Allowed";
+  case 408:
+    return "Request Timeout";
+  case 413:
+    return "Content Too Large";
+  case 416:
+    return "Range Not Satisfiable";
+  case 431:
+    return "Request Header Fields Too Large";
+  case 500:
+    return "Internal Server Error";
+  case 501:
+    return "Not Implemented";
+  case 503:
+    return "Service Unavailable";
+  case 505:
+    return "HTTP Version Not Supported";
+  default:
+    return "Unknown";
   }
 }
 
@@ -491,6 +546,20 @@ static void access_log(conn *c) {
     return;
   req *r = c->rq;
   char host[64] = "-";
+#ifdef AWSERVE_HAVE_AW_SOCK_PEER
+  if (c->fd >= 0 && aw_sock_peer(c->fd, host, sizeof host) == 0) {
+    /* "1.2.3.4:5678" / "[::1]:5678": the log wants the address only */
+    char *colon = strrchr(host, ':');
+    if (colon)
+      *colon = 0;
+    if (host[0] == '[') {
+      size_t hl = strlen(host);
+      memmove(host, host + 1, hl);
+      if (hl >= 2 && host[hl - 2] == ']')
+        host[hl - 2] = 0;
+    }
+  }
+#else
   struct sockaddr_storage ss;
   socklen_t sl = sizeof ss;
   if (c->fd >= 0 && getpeername(c->fd, (struct sockaddr *)&ss, &sl) == 0) {
@@ -499,6 +568,7 @@ static void access_log(conn *c) {
     else if (ss.ss_family == AF_INET6)
       inet_ntop(AF_INET6, &((struct sockaddr_in6 *)&ss)->sin6_addr, host, sizeof host);
   }
+#endif
   char when[40];
   time_t now = time(NULL);
   struct tm tm;
@@ -518,10 +588,10 @@ static void access_log(conn *c) {
   url[u] = 0;
   int n = snprintf(line, sizeof line, "%s - - [%s] \"%s %s HTTP/%d.%d\" %d %llu\n", host, when,
                    llhttp_method_name((llhttp_method_t)c->p.method), url, c->p.http_major,
-                   c->p.http_minor,
-                   r->status, (unsigned long long)r->resp_bytes);
+                   c->p.http_minor, r->status, (unsigned long long)r->resp_bytes);
   if (n > 0) {
-    ssize_t wr = write(g_opts.access_log_fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line);
+    ssize_t wr =
+        write(g_opts.access_log_fd, line, (size_t)n < sizeof line ? (size_t)n : sizeof line);
     (void)wr; /* a log that cannot be written does not stop the server */
   }
 }
@@ -550,15 +620,16 @@ static aw_promise *sha_submit(conn *c, bool final) {
   return aw_work(c->w->L, sha_job, r, NULL);
 }
 
-/* ---- routing ----------------------------------------------------------------------------------- */
+/* ---- routing -----------------------------------------------------------------------------------
+ */
 
 static bool url_is(const req *r, const char *path) {
   size_t n = strlen(path);
-  return r->url_len >= n && memcmp(r->url, path, n) == 0 &&
-         (r->url_len == n || r->url[n] == '?');
+  return r->url_len >= n && memcmp(r->url, path, n) == 0 && (r->url_len == n || r->url[n] == '?');
 }
 
-/* At the end of the headers: which route, and the refusals that need no body. 0 or an error status. */
+/* At the end of the headers: which route, and the refusals that need no body. 0 or an error status.
+ */
 static int route(conn *c) {
   req *r = c->rq;
   r->method = (uint8_t)c->p.method;
@@ -590,7 +661,8 @@ static int route(conn *c) {
   return 0;
 }
 
-/* ---- static files --------------------------------------------------------------------------------- */
+/* ---- static files
+ * --------------------------------------------------------------------------------- */
 
 typedef struct serve_static {
   aw_frame frame;
@@ -807,20 +879,29 @@ open_done:
     if (aw_buf_reserve(c->out, c->out->len + f->len) < 0)
       AW_RETURN(aw_int(-ENOMEM));
     while (f->sent < f->len) {
-      AW_AWAIT(v, aw_fs_read_into(L, f->ffd, aw_retain(c->out), (int64_t)(f->from + f->sent),
-                                  NULL));
+      AW_AWAIT(v,
+               aw_fs_read_into(L, f->ffd, aw_retain(c->out), (int64_t)(f->from + f->sent), NULL));
       if (v.u.i <= 0)
         AW_THROW(aw_err("Error", "read %s: the file shrank", r->path));
       f->sent += (uint64_t)v.u.i;
     }
     AW_RETURN(aw_int(0));
   }
-  /* Large: the head first, then the file in pieces. */
+  /* Large: the head first, then the file (spliced: the bytes never come to user space). */
   {
     aw_buf *head = c->out;
     c->out = NULL;
     AW_AWAIT_IGNORE(conn_send(c, head));
   }
+#ifdef AWSERVE_HAVE_AW_SOCK_SENDFILE
+  {
+    aw_io_opts o = {.timeout_ms = g_opts.send_timeout_ms};
+    AW_AWAIT(v, aw_sock_sendfile(L, c->fd, f->ffd, (int64_t)f->from, f->len, &o));
+  }
+  if ((uint64_t)v.u.i != f->len)
+    AW_THROW(aw_err("Error", "read %s: the file shrank", r->path));
+  f->sent = f->len;
+#endif
   while (f->sent < f->len) {
     {
       uint64_t left = f->len - f->sent;
@@ -848,7 +929,8 @@ static aw_promise *serve_static_start(conn *c) {
   return aw_async_start(&f->frame);
 }
 
-/* ---- the connection -------------------------------------------------------------------------------- */
+/* ---- the connection
+ * -------------------------------------------------------------------------------- */
 
 static uint64_t recv_timeout(conn *c) {
   if (c->state == ST_BODY || c->state == ST_DONE)
@@ -1059,7 +1141,7 @@ static void conn_body(aw_loop *L, aw_frame *self) {
   if (c->linger && !c->peer_gone && c->fd >= 0) {
     AW_AWAIT_SETTLED(v, aw_sock_shutdown(L, c->fd, SHUT_WR, NULL));
     aw_release_val(v);
-    c->in_off = 0; /* bytes drained */
+    c->in_off = 0;                            /* bytes drained */
     c->deadline = aw_loop_now(L) + LINGER_MS; /* in all: a trickling client does not extend it */
     for (;;) {
       {
@@ -1096,6 +1178,7 @@ static void conn_dispose(aw_frame *self) {
     c->next->prev = c->prev;
   c->prev = c->next = NULL;
   w->nconns--;
+  conn_rx_free(c);
   if (c->fd >= 0)
     close(c->fd);
   if (c->in)
@@ -1126,6 +1209,7 @@ static void settings_init(void) {
   settings.on_header_value = on_header_value;
   settings.on_headers_complete = on_headers_complete;
   settings.on_body = on_body;
+  settings.on_chunk_header = on_chunk_header;
   settings.on_message_complete = on_message_complete;
   sha256_md = EVP_sha256();
 }
@@ -1145,10 +1229,14 @@ void conn_start(worker *w, int fd) {
     w->conns->prev = c;
   w->conns = c;
   w->nconns++;
+#ifdef AWSERVE_HAVE_AW_ASYNC_SPAWN
+  aw_async_spawn(&c->frame, conn_failed, NULL);
+#else
   aw_promise *p = aw_async_start(&c->frame);
   aw_promise *q = aw_promise_catch(p, conn_failed, NULL);
   aw_release(p);
   aw_release(q);
+#endif
 }
 
 void conn_drain_all(worker *w) {

@@ -144,8 +144,8 @@ const char *files_mime(const char *path) {
 }
 
 void files_etag(const struct stat *st, char *out, size_t cap) {
-  unsigned long long ns =
-      (unsigned long long)st->st_mtim.tv_sec * 1000000000ull + (unsigned long long)st->st_mtim.tv_nsec;
+  unsigned long long ns = (unsigned long long)st->st_mtim.tv_sec * 1000000000ull +
+                          (unsigned long long)st->st_mtim.tv_nsec;
   snprintf(out, cap, "\"%llx-%llx\"", (unsigned long long)st->st_size, ns);
 }
 
@@ -211,12 +211,23 @@ int files_html_escape(aw_buf *b, const char *s) {
   for (; *s; s++) {
     int rc;
     switch (*s) {
-    case '<': rc = buf_adds(b, "&lt;"); break;
-    case '>': rc = buf_adds(b, "&gt;"); break;
-    case '&': rc = buf_adds(b, "&amp;"); break;
-    case '"': rc = buf_adds(b, "&quot;"); break;
-    case '\'': rc = buf_adds(b, "&#39;"); break;
-    default: rc = buf_add(b, s, 1);
+    case '<':
+      rc = buf_adds(b, "&lt;");
+      break;
+    case '>':
+      rc = buf_adds(b, "&gt;");
+      break;
+    case '&':
+      rc = buf_adds(b, "&amp;");
+      break;
+    case '"':
+      rc = buf_adds(b, "&quot;");
+      break;
+    case '\'':
+      rc = buf_adds(b, "&#39;");
+      break;
+    default:
+      rc = buf_add(b, s, 1);
     }
     if (rc < 0)
       return rc;

@@ -97,8 +97,8 @@ static uint64_t parse_num(const char *opt, const char *s, uint64_t min, uint64_t
   unsigned long long v = strtoull(s, &end, 10);
   if (errno || end == s || *end || s[0] == '-' || v < min || v > max) {
     char msg[128];
-    snprintf(msg, sizeof msg, "%s: bad number '%%s' (%llu to %llu)", opt,
-             (unsigned long long)min, (unsigned long long)max);
+    snprintf(msg, sizeof msg, "%s: bad number '%%s' (%llu to %llu)", opt, (unsigned long long)min,
+             (unsigned long long)max);
     die_usage(msg, s);
   }
   return v;
@@ -126,8 +126,11 @@ static void settle_timer(aw_loop *L, void *arg) {
   aw_release(arg);
 }
 
-/* A promise that resolves after ms (aw_delay's stand-in). */
+/* A promise that resolves after ms. */
 static aw_promise *delay(aw_loop *L, uint64_t ms) {
+#ifdef AWSERVE_HAVE_AW_DELAY
+  return aw_delay(L, ms, NULL);
+#endif
   aw_promise *p = aw_promise_new(L);
   aw_set_timeout(L, (int64_t)ms, settle_timer, aw_retain(p));
   return p;
@@ -235,7 +238,7 @@ static aw_val on_listen_failed(aw_loop *L, aw_val err, void *arg) {
 
 static void *worker_main(void *arg) {
   worker *w = arg;
-  aw_loop_config cfg = {.rejections = AW_REJECTIONS_WARN, .ring_entries = 4096};
+  aw_loop_config cfg = {.rejections = AW_REJECTIONS_WARN, .ring_entries = 16384};
   aw_val err = aw_undefined();
   w->L = aw_loop_new(&cfg, &err);
   if (!w->L) {
@@ -246,6 +249,11 @@ static void *worker_main(void *arg) {
     atomic_fetch_sub(&running, 1);
     return NULL;
   }
+#ifdef AWSERVE_HAVE_AW_LOOP_ON_SIGNAL
+  /* SIGTERM/SIGINT as macrotasks of this loop, on its thread (a second one forces). */
+  aw_loop_on_signal(w->L, SIGTERM, drain_start, w);
+  aw_loop_on_signal(w->L, SIGINT, drain_start, w);
+#endif
   aw_loop_ref(w->L); /* until the drain: the loop serves even between connections */
   w->ref_held = true;
   aw_listen_opts lo = {.reuseport = true};
@@ -288,8 +296,20 @@ static int start_worker(unsigned i) {
 /* ---- options -------------------------------------------------------------------------------- */
 
 enum {
-  O_HOST = 256, O_PORT, O_ROOT, O_THREADS, O_MAXHDR, O_MAXBODY, O_HDRTO, O_KATO, O_BODYTO,
-  O_SENDTO, O_MAXCONN, O_DRAIN, O_LOG, O_QUIET
+  O_HOST = 256,
+  O_PORT,
+  O_ROOT,
+  O_THREADS,
+  O_MAXHDR,
+  O_MAXBODY,
+  O_HDRTO,
+  O_KATO,
+  O_BODYTO,
+  O_SENDTO,
+  O_MAXCONN,
+  O_DRAIN,
+  O_LOG,
+  O_QUIET
 };
 
 static void parse_args(int argc, char **argv) {
@@ -318,23 +338,55 @@ static void parse_args(int argc, char **argv) {
   int ch;
   while ((ch = getopt_long(argc, argv, ":h", longs, NULL)) != -1) {
     switch (ch) {
-    case O_HOST: g_opts.host = optarg; break;
-    case O_PORT: g_opts.port = (int)parse_num("--port", optarg, 0, 65535); break;
-    case O_ROOT: g_opts.root = optarg; break;
-    case O_THREADS: g_opts.threads = (unsigned)parse_num("--threads", optarg, 1, 1024); break;
-    case O_MAXHDR: g_opts.max_header = parse_num("--max-header-bytes", optarg, 64, 1 << 24); break;
-    case O_MAXBODY: g_opts.max_body = parse_num("--max-body-bytes", optarg, 0, UINT64_MAX / 2); break;
-    case O_HDRTO: g_opts.header_timeout_ms = parse_num("--header-timeout-ms", optarg, 1, 1u << 31); break;
-    case O_KATO: g_opts.keepalive_ms = parse_num("--keepalive-ms", optarg, 1, 1u << 31); break;
-    case O_BODYTO: g_opts.body_timeout_ms = parse_num("--body-timeout-ms", optarg, 1, 1u << 31); break;
-    case O_SENDTO: g_opts.send_timeout_ms = parse_num("--send-timeout-ms", optarg, 1, 1u << 31); break;
-    case O_MAXCONN: g_opts.max_conns = (unsigned)parse_num("--max-conns", optarg, 1, 1u << 30); break;
-    case O_DRAIN: g_opts.drain_ms = parse_num("--drain-ms", optarg, 0, 1u << 31); break;
-    case O_LOG: log = optarg; break;
-    case O_QUIET: g_opts.quiet = true; break;
-    case 'h': usage(stdout); exit(0);
-    case ':': die_usage("option '%s' needs a value", argv[optind - 1]);
-    default: die_usage("unknown option '%s'", argv[optind - 1]);
+    case O_HOST:
+      g_opts.host = optarg;
+      break;
+    case O_PORT:
+      g_opts.port = (int)parse_num("--port", optarg, 0, 65535);
+      break;
+    case O_ROOT:
+      g_opts.root = optarg;
+      break;
+    case O_THREADS:
+      g_opts.threads = (unsigned)parse_num("--threads", optarg, 1, 1024);
+      break;
+    case O_MAXHDR:
+      g_opts.max_header = parse_num("--max-header-bytes", optarg, 64, 1 << 24);
+      break;
+    case O_MAXBODY:
+      g_opts.max_body = parse_num("--max-body-bytes", optarg, 0, UINT64_MAX / 2);
+      break;
+    case O_HDRTO:
+      g_opts.header_timeout_ms = parse_num("--header-timeout-ms", optarg, 1, 1u << 31);
+      break;
+    case O_KATO:
+      g_opts.keepalive_ms = parse_num("--keepalive-ms", optarg, 1, 1u << 31);
+      break;
+    case O_BODYTO:
+      g_opts.body_timeout_ms = parse_num("--body-timeout-ms", optarg, 1, 1u << 31);
+      break;
+    case O_SENDTO:
+      g_opts.send_timeout_ms = parse_num("--send-timeout-ms", optarg, 1, 1u << 31);
+      break;
+    case O_MAXCONN:
+      g_opts.max_conns = (unsigned)parse_num("--max-conns", optarg, 1, 1u << 30);
+      break;
+    case O_DRAIN:
+      g_opts.drain_ms = parse_num("--drain-ms", optarg, 0, 1u << 31);
+      break;
+    case O_LOG:
+      log = optarg;
+      break;
+    case O_QUIET:
+      g_opts.quiet = true;
+      break;
+    case 'h':
+      usage(stdout);
+      exit(0);
+    case ':':
+      die_usage("option '%s' needs a value", argv[optind - 1]);
+    default:
+      die_usage("unknown option '%s'", argv[optind - 1]);
     }
   }
   if (optind < argc)
@@ -372,7 +424,9 @@ int main(int argc, char **argv) {
   sigemptyset(&sigs);
   sigaddset(&sigs, SIGTERM);
   sigaddset(&sigs, SIGINT);
+#ifndef AWSERVE_HAVE_AW_LOOP_ON_SIGNAL
   pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* the threads inherit it: only main takes them */
+#endif
 
   workers = calloc(g_opts.threads, sizeof *workers);
   tids = calloc(g_opts.threads, sizeof *tids);
@@ -386,8 +440,8 @@ int main(int argc, char **argv) {
   for (; n < g_opts.threads; n++) {
     rc = start_worker(n);
     if (rc) {
-      fprintf(stderr, "awserve: listen %s:%d: %s\n", g_opts.host,
-              n ? workers[0].port : g_opts.port, workers[n].bind_msg);
+      fprintf(stderr, "awserve: listen %s:%d: %s\n", g_opts.host, n ? workers[0].port : g_opts.port,
+              workers[n].bind_msg);
       n++; /* its thread (if any) exits by itself */
       break;
     }
@@ -403,6 +457,9 @@ int main(int argc, char **argv) {
   for (unsigned i = 0; drained && i < n; i++)
     if (workers[i].L)
       aw_loop_post(workers[i].L, drain_start, &workers[i]);
+#ifdef AWSERVE_HAVE_AW_LOOP_ON_SIGNAL
+  (void)drained; /* each loop takes the signals itself: just wait for them to end */
+#else
   while (atomic_load(&running) > 0) {
     struct timespec ts = {0, 200 * 1000 * 1000};
     int s = sigtimedwait(&sigs, NULL, &ts);
@@ -413,6 +470,7 @@ int main(int argc, char **argv) {
       drained = true;
     }
   }
+#endif
   for (unsigned i = 0; i < n; i++)
     if (created[i])
       pthread_join(tids[i], NULL);

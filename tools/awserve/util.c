@@ -82,8 +82,8 @@ int64_t http_date_parse(const char *s) {
       m = i;
   if (m < 0 || d < 1 || d > 31 || y < 1970 || h > 23 || mi > 59 || se > 60)
     return -1;
-  struct tm tm = {.tm_sec = se, .tm_min = mi, .tm_hour = h, .tm_mday = d, .tm_mon = m,
-                  .tm_year = y - 1900};
+  struct tm tm = {
+      .tm_sec = se, .tm_min = mi, .tm_hour = h, .tm_mday = d, .tm_mon = m, .tm_year = y - 1900};
   return (int64_t)timegm(&tm);
 }
 
