@@ -6,7 +6,7 @@ the command line: header 8 KiB (431), body 1 MiB (413).
 Statuses chosen (RFC 9110/9112):
   400  any request the parser rejects (request line, header syntax, NUL, obs-fold, bad or
        conflicting Content-Length, Content-Length with Transfer-Encoding, Transfer-Encoding
-       whose last coding is not chunked, bad chunk framing), a missing Host in HTTP/1.1, a bad
+       whose last coding is not chunked or in an HTTP/1.0 request, bad chunk framing), a missing Host in HTTP/1.1, a bad
        %-escape or a NUL by escape (%00): the connection is closed after a parse error
   403  a path that leaves the root lexically (.., %2e%2e) or through a symlink
   431  header section over --max-header-bytes, then closed
@@ -55,6 +55,8 @@ def corpus():
     add("negative Content-Length", post + b"Content-Length: -1\r\n\r\n", 400)
     add("non-numeric Content-Length", post + b"Content-Length: 1x\r\n\r\nab", 400)
     add("Content-Length overflow", post + b"Content-Length: 99999999999999999999999\r\n\r\n", 400)
+    add("Transfer-Encoding in HTTP/1.0",
+        b"POST /sha256 HTTP/1.0\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 400)
     add("chunked not last coding", post + b"Transfer-Encoding: chunked, gzip\r\n\r\n0\r\n\r\n", 400)
     te = post + b"Transfer-Encoding: chunked\r\n\r\n"
     add("bad chunk size", te + b"zz\r\nabc\r\n0\r\n\r\n", 400)
