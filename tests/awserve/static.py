@@ -1,5 +1,6 @@
 """awserve: static files, keep-alive reuse, pipelining, HEAD, Range 206/416, 304 by ETag and
-If-Modified-Since, Content-Type, directory index, HTTP/1.0 and Connection: close, with curl and
+If-Modified-Since, Content-Type, directory index and listing (escaped), the trailing-slash
+redirect, HTTP/1.0 and Connection: close, with curl and
 Python's http.client."""
 
 import email.utils
@@ -96,6 +97,25 @@ def main():
                 resp = c.getresponse()
                 b = resp.read()
                 check(resp.status == 200 and b == want, "GET %s: %d %r" % (path, resp.status, b[:40]))
+            # a directory without index.html: a listing naming its entries, HTML-escaped
+            os.makedirs(os.path.join(root, "list"))
+            for name in ("one.txt", "two.txt", "x<b>y.txt"):
+                with open(os.path.join(root, "list", name), "wb") as f:
+                    f.write(b"x")
+            c.request("GET", "/list/")
+            resp = c.getresponse()
+            b = resp.read()
+            check(resp.status == 200 and b"one.txt" in b and b"two.txt" in b,
+                  "listing of /list/: %d %r" % (resp.status, b[:200]))
+            check(b"<b>" not in b and b"x&lt;b&gt;y.txt" in b,
+                  "listing of /list/ does not HTML-escape a file name: %r" % b[:400])
+            # a directory without the trailing slash: redirected to it
+            c.request("GET", "/sub")
+            resp = c.getresponse()
+            resp.read()
+            loc = resp.getheader("Location", "")
+            check(resp.status in (301, 302, 307, 308) and loc.endswith("/sub/"),
+                  "GET /sub: %d Location %r (want a redirect to /sub/)" % (resp.status, loc))
             c.request("GET", "/no-such-file")
             resp = c.getresponse()
             resp.read()
