@@ -494,9 +494,10 @@ static int resp_simple(conn *c, int status, const char *extra) {
   char body[96];
   int n = snprintf(body, sizeof body, "%d %s\n", status, reason(status));
   int rc = resp_head(c, status, "text/plain; charset=utf-8", n, extra);
-  if (rc == 0 && !is_head(c)) {
+    if (rc == 0 && !is_head(c)) {
     rc = buf_add(c->out, body, (size_t)n);
-    c->rq->resp_bytes = (uint64_t)n;
+    if (c->rq)
+      c->rq->resp_bytes = (uint64_t)n;
   }
   return rc;
 }
