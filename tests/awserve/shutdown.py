@@ -44,10 +44,13 @@ def run(root, big_sum, signo):
         first = dl_rd.read_until(b"\r\n\r\n", time.monotonic() + t(30))
         check(first is not None and first.startswith(b"HTTP/1.1 200"), "%s: download head %r"
               % (name, first and first[:40]))
-        # a half-sent request
+        # a half-sent request: behind a complete one in the same write, so that the answer to
+        # the first proves the server has read the start of the second
         half = srv.connect()
-        half.sendall(b"GET /a.txt HTTP/1.1\r\n" + H + b"X-Half: ")
-        time.sleep(0.3)  # not synchronisation: only lets the bytes reach the server first
+        half_rd = Reader(half)
+        half.sendall(b"GET /hello HTTP/1.1\r\n" + H + b"\r\nGET /a.txt HTTP/1.1\r\n" + H + b"X-Half: ")
+        r = half_rd.read_response()
+        check(r is not None and r.status == 200, "%s: the request before the half one: %r" % (name, r))
 
         srv.signal(signo)
         # the listener goes: new connections refused (polled, bounded)
@@ -59,7 +62,6 @@ def run(root, big_sum, signo):
 
         # the half-sent request completed: answered, then closed
         half.sendall(b"yes\r\n\r\n")
-        half_rd = Reader(half)
         try:
             r = half_rd.read_response()
         except (AssertionError, TimeoutError) as e:
@@ -116,8 +118,9 @@ def main():
         # a request that never completes does not hold the exit past --drain-ms
         with Server(root, opt("drain"), 1000) as srv:
             stuck = srv.connect()
-            stuck.sendall(b"GET /a.txt HTTP/1.1\r\n" + H + b"X-Never: ")
-            time.sleep(0.3)
+            stuck.sendall(b"GET /hello HTTP/1.1\r\n" + H + b"\r\nGET /a.txt HTTP/1.1\r\n" + H + b"X-Never: ")
+            r = Reader(stuck).read_response()
+            check(r is not None and r.status == 200, "the request before the stuck one: %r" % r)
             t0 = time.monotonic()
             srv.signal(signal.SIGTERM)
             rc = srv.wait(t(60))
