@@ -401,7 +401,7 @@ static int conn_parse(conn *c) {
     return P_COMPLETE;
   case HPE_USER:
     return P_ERROR;
-    default: /* llhttp's errors, and a callback's refusal it reports as its own */
+  default: /* llhttp's errors, and a callback's refusal it reports as its own */
     if (!r->err)
       r->err = 400;
     return P_ERROR;
@@ -494,7 +494,7 @@ static int resp_simple(conn *c, int status, const char *extra) {
   char body[96];
   int n = snprintf(body, sizeof body, "%d %s\n", status, reason(status));
   int rc = resp_head(c, status, "text/plain; charset=utf-8", n, extra);
-    if (rc == 0 && !is_head(c)) {
+  if (rc == 0 && !is_head(c)) {
     rc = buf_add(c->out, body, (size_t)n);
     if (c->rq)
       c->rq->resp_bytes = (uint64_t)n;
@@ -830,7 +830,9 @@ open_done:
       f->names = aw_as_array(v);
       AW_RETURN(aw_int(listing(c, f)));
     }
-    AW_RETURN(aw_int(resp_simple(c, en == EACCES ? 403 : 404, NULL)));
+        /* Out of descriptors is the server's state, not the file's: try again later. */
+    int st = en == EACCES ? 403 : en == EMFILE || en == ENFILE ? 503 : 404;
+    AW_RETURN(aw_int(resp_simple(c, st, st == 503 ? "Retry-After: 1\r\n" : NULL)));
   }
   f->ffd = (int)v.u.i;
   if (fstat(f->ffd, &f->st) < 0)
@@ -841,16 +843,27 @@ open_done:
     close(f->ffd);
     f->ffd = -1;
     if (!r->trailing && r->path[0]) {
-      char loc[2200];
-      aw_buf *tmp = aw_buf_new(256);
-      if (!tmp)
-        AW_RETURN(aw_int(-ENOMEM));
-      buf_adds(tmp, "Location: /");
-      files_url_escape(tmp, r->path);
-      buf_add(tmp, "/\r\n", 4);
-      snprintf(loc, sizeof loc, "%s", (char *)tmp->data);
-      aw_release(tmp);
-      AW_RETURN(aw_int(resp_simple(c, 301, loc)));
+      /* "Location: /a/b/\r\n", each segment escaped, the buffer NUL-terminated */
+      aw_buf *loc = aw_buf_new(256);
+      int rc = loc ? buf_adds(loc, "Location: ") : -ENOMEM;
+      for (char *seg = r->path; rc == 0 && seg;) {
+        char *slash = strchr(seg, '/');
+        if (slash)
+          *slash = 0;
+        rc = buf_add(loc, "/", 1);
+        if (rc == 0)
+          rc = files_url_escape(loc, seg);
+        if (slash)
+          *slash = '/';
+        seg = slash ? slash + 1 : NULL;
+      }
+      if (rc == 0)
+        rc = buf_add(loc, "/\r\n", 4);
+      if (rc == 0)
+        rc = resp_simple(c, 301, (const char *)loc->data);
+      if (loc)
+        aw_release(loc);
+      AW_RETURN(aw_int(rc));
     }
     if (f->index_try)
       AW_RETURN(aw_int(resp_simple(c, 404, NULL))); /* index.html is a directory */
@@ -936,8 +949,13 @@ static aw_promise *serve_static_start(conn *c) {
 static uint64_t recv_timeout(conn *c) {
   if (c->state == ST_BODY || c->state == ST_DONE)
     return g_opts.body_timeout_ms;
-  if (c->deadline) {
+  bool partial = c->state == ST_HEAD || (c->rq && c->rq->hdr_bytes);
+  if (partial || c->deadline) {
     uint64_t now = aw_loop_now(c->w->L);
+    /* The header deadline starts with the request's first bytes; it is set only when they
+       did not bring the whole head, so a request that comes in one piece reads no clock. */
+    if (!c->deadline)
+      c->deadline = now + g_opts.header_timeout_ms;
     return c->deadline > now ? c->deadline - now : 0;
   }
   return g_opts.keepalive_ms;
@@ -988,8 +1006,6 @@ static void conn_body(aw_loop *L, aw_frame *self) {
       }
     }
     c->kick = false;
-    if (c->state == ST_IDLE && !c->deadline)
-      c->deadline = aw_loop_now(L) + g_opts.header_timeout_ms;
     if (!c->rq && !(c->rq = req_get())) {
       c->closing = true;
       break;

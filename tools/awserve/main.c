@@ -238,7 +238,7 @@ static aw_val on_listen_failed(aw_loop *L, aw_val err, void *arg) {
 
 static void *worker_main(void *arg) {
   worker *w = arg;
-    aw_loop_config cfg = {.rejections = AW_REJECTIONS_WARN};
+  aw_loop_config cfg = {.rejections = AW_REJECTIONS_WARN};
 #ifndef AWSERVE_HAVE_AW_RECEIVER_NEW
   /* Without receivers every idle connection's recv holds a slot of the in-flight cap (CQ
      size - 8): a large ring keeps 10,000 of them from freezing the loop. */
