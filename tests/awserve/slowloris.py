@@ -16,8 +16,8 @@ DEADLINE_MS = 3000
 
 
 def slow_client(srv, results, i, send_bytes=True):
+    t0 = time.monotonic()  # before connecting: the server's deadline cannot start earlier
     s = srv.connect()
-    t0 = time.monotonic()
     head = b"GET /hello HTTP/1.1\r\nHost: t\r\nX-Slow: " + b"a" * 100000
     s.setblocking(False)
     got = b""
