@@ -6,7 +6,8 @@ the command line: header 8 KiB (431), body 1 MiB (413).
 Statuses chosen (RFC 9110/9112):
   400  any request the parser rejects (request line, header syntax, NUL, obs-fold, bad or
        conflicting Content-Length, Content-Length with Transfer-Encoding, Transfer-Encoding
-       whose last coding is not chunked or in an HTTP/1.0 request, bad chunk framing), a missing Host in HTTP/1.1, a bad
+       whose last coding is not chunked or in an HTTP/1.0 request, bad chunk framing), a missing
+       Host in HTTP/1.1 or two of them (RFC 9112 3.2), a bad
        %-escape or a NUL by escape (%00): the connection is closed after a parse error
   403  a path that leaves the root lexically (.., %2e%2e) or through a symlink
   431  header section over --max-header-bytes, then closed
@@ -38,6 +39,7 @@ def corpus():
     add("target without slash", b"GET a.txt HTTP/1.1\r\n" + H + b"\r\n", 400)
     add("NUL in request target", b"GET /a\x00.txt HTTP/1.1\r\n" + H + b"\r\n", 400)
     add("missing Host in HTTP/1.1", b"GET /hello HTTP/1.1\r\n\r\n", 400, close=False)
+    add("two Host headers", b"GET /hello HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", 400, close=False)
     # header syntax
     add("header line without colon", b"GET / HTTP/1.1\r\n" + H + b"NoColonHere\r\n\r\n", 400)
     add("space before colon", b"GET / HTTP/1.1\r\nHost : t\r\n\r\n", 400)
