@@ -83,6 +83,8 @@ aw_promise *aw_async_start(aw_frame *f) {
 }
 
 void aw__frame_resume(aw_loop *L, aw_frame *f, aw_val v) {
+  if (AW__UNLIKELY(aw_is_thrown(v)))
+    aw__error_reached(v, f);
   f->result = v;
   L->cur_frame = f;
   L->job_frame = f;
@@ -202,6 +204,8 @@ static __attribute__((noinline)) bool await_obj(aw_loop *L, aw_frame *f, aw_val 
     }
     if (p->hdr.bits != AW_PENDING && can_shortcut(L, f)) {
       f->result = aw__promise_take_settled(p); /* the bookkeeping of then, and the outcome */
+      if (AW__UNLIKELY(aw_is_thrown(f->result)))
+        aw__error_reached(f->result, f);
       L->stats.microtasks++;
       aw_release(p);
       return true;
@@ -226,4 +230,50 @@ bool aw__await(aw_frame *f, aw_val v) {
   if (AW__UNLIKELY(aw_tag_of(v) == AW_TAG_OBJ))
     return await_obj(L, f, v);
   return await_value(L, f, v);
+}
+
+/* ---- detached tasks (aw_async_spawn) ------------------------------------------------------ */
+
+void aw__spawn_run(aw_loop *L, aw__spawn_r *s, aw_val v) {
+  aw_spawn_error_fn on_error = s->on_error;
+  void *arg = s->arg;
+  aw__pool_put(L, s, sizeof *s);
+  if (!aw_is_thrown(v)) { /* the task returned: nothing to say */
+    aw_release_val(v);
+    return;
+  }
+  aw_val reason = aw_caught(v);
+  if (!on_error) {
+    fputs("aw: task failed: ", stderr);
+    aw_error_print(reason, stderr);
+    fflush(stderr);
+  } else {
+    aw_val res = on_error(L, reason, arg);
+    if (aw_is_thrown(res))
+      aw_uncaught(L, res); /* an exception escaping a callback, as from a timer's */
+    else
+      aw_release_val(res);
+  }
+  aw_release_val(reason);
+}
+
+int aw_async_spawn(aw_frame *f, aw_spawn_error_fn on_error, void *arg) {
+  if (!f || !f->promise || f->resume)
+    return -EINVAL;
+  aw_loop *L = f->promise->loop;
+  if (!aw__on_owner(L) || L->freeing)
+    return -EPERM;
+  aw__spawn_r *s = aw__pool_get(L, sizeof *s);
+  s->on_error = on_error;
+  s->arg = arg;
+  s->pad_ = NULL;
+  /*
+   * The catch goes on before the function runs, so a throw before its first
+   * await finds a handler already there and is never tracked as unhandled.
+   * Nothing else holds the promise: the frame's own reference keeps it until
+   * the function ends, and the reaction holds none (see promise.c).
+   */
+  aw__promise_add_reaction(f->promise, &s->link, AW__R_SPAWN);
+  aw_release(aw_async_start(f));
+  return 0;
 }

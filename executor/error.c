@@ -7,6 +7,17 @@
  * through the promise's reaction list, as V8 builds async stack traces).
  * Capturing copies pointers to static strings only; formatting waits until
  * someone prints the error.
+ *
+ * Errors the library makes name no line of its own (the library is built
+ * with AW__LIBRARY, and executor/internal.h makes its aw_error_new and
+ * aw_error_errno pass no file): "at io/ring.c:481" says nothing a user can
+ * act on. Most of them are made where no async function runs — in a
+ * completion, a pool job, a reaction — so their stack is empty when made.
+ * Such an error, and any other made outside every async function, is left
+ * open (ERR_STACK_OPEN): the first async function it is thrown into (the
+ * await that receives the rejection) writes itself and its awaiters into
+ * the stack, so a failed aw_fs_open reads "at async serve (server.c:42)",
+ * the line of the await that failed. Once written, the stack stays as it is.
  */
 #include "internal.h"
 
@@ -68,23 +79,36 @@ static aw_frame *awaiting_frame(aw_promise *p) {
   return NULL;
 }
 
-static uint32_t capture(aw_stack_entry *st, const char *file, int line) {
-  uint32_t n = 0;
-  st[n++] = (aw_stack_entry){NULL, file, line};
-  aw_loop *L = aw__tls_loop;
-  aw_frame *f = L ? L->cur_frame : NULL;
-  while (f && n < AW_STACK_MAX) {
+/* The stack of an error made outside every async function: the first await it reaches writes it. */
+enum { ERR_STACK_OPEN = 1 << 0 };
+
+/* Appends f and the chain of frames awaiting it; returns the new count. */
+static uint32_t chain(aw_stack_entry *st, uint32_t n, uint32_t cap, aw_frame *f) {
+  while (f && n < cap) {
     st[n++] = (aw_stack_entry){f->desc->name, f->desc->file, (int)f->line};
     f = awaiting_frame(f->promise);
   }
   return n;
 }
 
+/* file NULL: made by the library, which names no line of its own. */
+static uint32_t capture(aw_stack_entry *st, const char *file, int line, bool *open) {
+  uint32_t n = 0;
+  if (file)
+    st[n++] = (aw_stack_entry){NULL, file, line};
+  aw_loop *L = aw__tls_loop;
+  aw_frame *f = L ? L->cur_frame : NULL;
+  *open = !f;
+  return chain(st, n, AW_STACK_MAX, f);
+}
+
 static aw_error *error_alloc(const char *file, int line, const char *name, aw_str *msg) {
   aw_stack_entry st[AW_STACK_MAX];
-  uint32_t n = capture(st, file, line);
-  aw_error *e = aw__alloc(sizeof *e + n * sizeof(aw_stack_entry));
-  e->hdr = (aw_obj){1, AW_T_ERROR, 0, 0};
+  bool open;
+  uint32_t n = capture(st, file, line, &open);
+  uint32_t cap = open ? AW_STACK_MAX : n; /* room for the frames the first await adds */
+  aw_error *e = aw__alloc(sizeof *e + cap * sizeof(aw_stack_entry));
+  e->hdr = (aw_obj){1, AW_T_ERROR, 0, open ? ERR_STACK_OPEN : 0};
   aw__objects_add(1);
   e->errnum = 0;
   e->name = name ? name : "Error";
@@ -92,9 +116,18 @@ static aw_error *error_alloc(const char *file, int line, const char *name, aw_st
   e->cause = aw_undefined();
   e->errors = NULL;
   e->nstack = n;
-  e->stack_cap_ = n;
+  e->stack_cap_ = cap;
   memcpy(e->stack, st, n * sizeof st[0]);
   return e;
+}
+
+void aw__error_reached(aw_val v, aw_frame *f) {
+  aw_error *e = aw_as_error(v);
+  if (!e || !(e->hdr.flags & ERR_STACK_OPEN))
+    return;
+  e->hdr.flags &= (uint16_t)~ERR_STACK_OPEN;
+  uint32_t n = e->nstack < e->stack_cap_ ? e->nstack : e->stack_cap_;
+  e->nstack = chain(e->stack, n, e->stack_cap_, f);
 }
 
 /* What an error says when its message could not be made. */

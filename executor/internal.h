@@ -10,6 +10,7 @@
  *   aw_frame          80  the header of an async function's frame; its first
  *                         word is the reaction node used when it awaits
  *   aw__job           32  a microtask job, stored by value in a ring
+ *   aw__spawn_r       32  the catch of a task from aw_async_spawn
  *
  * A pending promise keeps its reactions in a singly linked FIFO list of
  * aw__rlink nodes. The low three bits of a node's link word hold the node's
@@ -27,6 +28,18 @@
 #include "aw.h"
 #include "executor/fault.h"
 #include "workers/inbox.h"
+
+/*
+ * Errors the library makes record no file:line of the library (the meson
+ * build defines AW__LIBRARY for the library's own files only): the async
+ * stack starts at the user's await. See executor/error.c.
+ */
+#if defined(AW__LIBRARY) && AW__LIBRARY
+#undef aw_error_new
+#undef aw_error_errno
+#define aw_error_new(name, ...) aw__error_new(NULL, 0, (name), __VA_ARGS__)
+#define aw_error_errno(code, op, path) aw__error_errno(NULL, 0, (code), (op), (path))
+#endif
 
 #define AW__LIKELY(x) __builtin_expect(!!(x), 1)
 #define AW__UNLIKELY(x) __builtin_expect(!!(x), 0)
@@ -158,7 +171,8 @@ enum {
   AW__R_THEN = 1,    /* aw__then_r, standalone; arg is an object it owns */
   AW__R_DERIVED = 2, /* aw__then_r inside a then-promise; settles it */
   AW__R_FRAME = 3,   /* an async frame awaiting */
-  AW__R_ELEM = 4     /* a combinator element inside its state block */
+  AW__R_ELEM = 4,    /* a combinator element inside its state block */
+  AW__R_SPAWN = 5    /* a detached task's catch (aw__spawn_r, async.c) */
 };
 
 typedef struct aw__rlink {
@@ -175,6 +189,16 @@ typedef struct aw__then_r {
   aw_then_fn on_fulfilled, on_rejected;
   void *arg;
 } aw__then_r;
+
+/* The catch of a task started by aw_async_spawn: on_error, its arg. 32 bytes, from the pool. */
+typedef struct aw__spawn_r {
+  aw__rlink link;
+  aw_spawn_error_fn on_error;
+  void *arg;
+  void *pad_;
+} aw__spawn_r;
+/* Runs a spawned task's catch for outcome v (consumed) and frees the node. */
+void aw__spawn_run(aw_loop *L, aw__spawn_r *s, aw_val v);
 
 /* ---- promises ------------------------------------------------------------- */
 
@@ -254,6 +278,8 @@ void aw__combi_elem_drop(aw__elem_r *e);
 void aw__frame_resume(aw_loop *L, aw_frame *f, aw_val v);
 void aw__frame_drop(aw_frame *f);
 void aw__frames_zombify(aw_loop *L);
+/* A rejection v reached frame f (its await): an error made outside every frame takes f's stack. */
+void aw__error_reached(aw_val v, aw_frame *f);
 
 /* ---- timers --------------------------------------------------------------- */
 

@@ -76,6 +76,9 @@ static void drop_reaction(aw_loop *L, aw__rlink *r) {
   case AW__R_ELEM:
     aw__combi_elem_drop((aw__elem_r *)r);
     return;
+  case AW__R_SPAWN:
+    aw__pool_put(L, r, sizeof(aw__spawn_r));
+    return;
   }
 }
 
@@ -261,6 +264,10 @@ static void job_reaction(aw_loop *L, void *ptr, aw_val v) {
   unsigned kind = aw__r_kind(r);
   if (kind == AW__R_ELEM) {
     aw__combi_elem_run(L, (aw__elem_r *)r, v);
+    return;
+  }
+  if (kind == AW__R_SPAWN) {
+    aw__spawn_run(L, (aw__spawn_r *)r, v);
     return;
   }
   aw__then_r *t = (aw__then_r *)r;

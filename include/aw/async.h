@@ -105,6 +105,51 @@ aw_frame *aw_async_new(aw_loop *L, const aw_async_desc *desc);
 /* Runs the function until its first await; returns its promise (yours). NULL for a NULL frame. */
 aw_promise *aw_async_start(aw_frame *f);
 
+/*
+ * Detached tasks with their own error boundary.
+ *
+ * What a JavaScript server does with `handle(conn).catch(onError)` for each
+ * connection: aw_async_spawn runs the function as aw_async_start does (until
+ * its first await) but nobody holds its promise. If the function throws (a
+ * rejection it did not catch, an AW_THROW), on_error(L, reason, arg) runs in
+ * a microtask job one tick later, as a catch handler would: the rejection is
+ * handled, so it never reaches the unhandledRejection hook, the rejection
+ * mode or aw_uncaught, and the loop goes on running the other tasks. reason
+ * is borrowed (retain it to keep it); its async stack names the awaits the
+ * error went through. If on_error returns a thrown value (aw_throw(x)), that
+ * is an exception escaping a callback: it goes to aw_uncaught (consumed),
+ * which stops aw_loop_run with AW_EUNCAUGHT unless an uncaughtException hook
+ * is set. With on_error NULL, the error is printed to stderr as
+ * "aw: task failed: " followed by aw_error_print's text, and the loop goes
+ * on. A task that returns (or falls off the end) calls nothing.
+ *
+ *   for (;;) {                                      // the acceptor, itself a task
+ *     AW_AWAIT(v, aw_tcp_accept(f->listener, NULL));
+ *     AW_ASYNC_NEW_DISPOSE(L, struct conn, conn_body, conn_dispose, c);
+ *     c->fd = (int)v.u.i;                           // conn_dispose closes it
+ *     aw_async_spawn(&c->frame, NULL, NULL);        // a failure prints; the rest go on
+ *   }
+ *
+ * on_error returns aw_val rather than void, so that "throwing" in it is what
+ * it is everywhere else in the library: returning aw_throw(x).
+ *
+ * One task per connection costs the frame, its promise and one 32-byte
+ * reaction that holds on_error and arg (all from the loop's pools), and all
+ * of it goes when the task ends; nothing is kept per finished task. A task suspended
+ * when its loop is freed is freed with it (its dispose runs, on_error is not
+ * called), as every suspended async function is; one whose awaited promise
+ * is dropped unsettled is freed the same way.
+ *
+ * f: a frame made by aw_async_new (or AW_ASYNC_NEW), not yet started; the
+ * task owns it from then on. Returns 0 once the function ran to its first
+ * await (or to its end); -EINVAL for NULL or a frame already started, -EPERM
+ * from a thread other than the loop's (the frame is left alone in both). Out
+ * of memory aborts, as for every frame and promise. arg is borrowed: it must
+ * live until the task has ended or its loop is freed.
+ */
+typedef aw_val (*aw_spawn_error_fn)(aw_loop *L, aw_val reason, void *arg);
+int aw_async_spawn(aw_frame *f, aw_spawn_error_fn on_error, void *arg);
+
 /* Starts an await; true if it completed at once (the result is in f->result). */
 bool aw__await(aw_frame *f, aw_val v);
 void aw__complete(aw_frame *f, aw_val v);

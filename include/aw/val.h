@@ -398,7 +398,11 @@ struct aw_error {
  * vsnprintf refuses) the error is still made, with the message
  * "(message too long or not formattable)": a failure report never fails.
  * The async stack is captured: the creating line, then the chain of async
- * functions awaiting one another on this thread's running loop.
+ * functions awaiting one another on this thread's running loop. An error
+ * made outside every async function (in a callback, a completion, a pool
+ * job) gets that chain from the first async function its rejection reaches:
+ * the function and the line of the await that received it, then its
+ * awaiters. Errors the library makes name no line of the library.
  */
 #define aw_error_new(name, ...) aw__error_new(__FILE__, __LINE__, (name), __VA_ARGS__)
 aw_error *aw__error_new(const char *file, int line, const char *name, const char *fmt, ...)

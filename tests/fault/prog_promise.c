@@ -125,6 +125,21 @@ static aw_promise *outer(aw_loop *L) {
   return aw_async_start(&f->frame);
 }
 
+static int spawn_errors;
+
+static aw_val on_spawn_error(aw_loop *L, aw_val reason, void *arg) {
+  (void)L, (void)reason, (void)arg;
+  spawn_errors++;
+  return aw_undefined();
+}
+
+/* A detached task that throws (inner(2)): 0 once started. */
+static int spawn_failing(aw_loop *L) {
+  AW_ASYNC_NEW(L, inner_frame, inner_body, f);
+  f->k = 2;
+  return aw_async_spawn(&f->frame, on_spawn_error, NULL);
+}
+
 static int interval_ticks, finally_runs, immediates, microtasks;
 static aw_timer interval;
 
@@ -152,7 +167,7 @@ int prog_promise(void) {
   if (!L)
     return 0;
   tracker t = {0};
-  interval_ticks = finally_runs = immediates = microtasks = 0;
+  interval_ticks = finally_runs = immediates = microtasks = spawn_errors = 0;
 
   aw_promise *base = track(&t, aw_promise_resolved(L, aw_int(1)));
   if (base) {
@@ -165,6 +180,7 @@ int prog_promise(void) {
   aw_promise *o = track(&t, outer(L));
   if (o)
     aw_release(aw_promise_catch(o, h_ignore, NULL)); /* the check below reads its state */
+  int spawned = spawn_failing(L);
   interval = aw_set_interval(L, 1, on_interval, NULL);
   aw_set_immediate(L, on_immediate, NULL);
   aw_set_immediate(L, on_immediate, NULL);
@@ -175,6 +191,14 @@ int prog_promise(void) {
   if (!bad && r == 0 && o && aw_promise_state(o) == AW_FULFILLED &&
       aw_promise_result(o).u.i != 50 + 80) {
     fprintf(stderr, "promise: outer returned %lld\n", (long long)aw_promise_result(o).u.i);
+    bad = 1;
+  }
+  if (spawned != 0) {
+    fprintf(stderr, "promise: aw_async_spawn returned %d\n", spawned);
+    bad = 1;
+  }
+  if (!bad && r == 0 && spawned == 0 && spawn_errors != 1) {
+    fprintf(stderr, "promise: the spawned task's handler ran %d times\n", spawn_errors);
     bad = 1;
   }
   track_release(&t);

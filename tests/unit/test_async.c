@@ -1218,6 +1218,376 @@ static void test_frame_awaiting_its_own_promise_is_freed_by_loop_free(void **sta
   assert_no_objects();
 }
 
+/* ---- detached tasks (aw_async_spawn) ----------------------------------------------------------
+ */
+
+/* A task: awaits `wait` (or a fresh value), then throws `throw_msg` if set, else returns. */
+typedef struct spawn_frame {
+  aw_frame frame;
+  aw_promise *wait;      /* awaited first if set (the frame's reference) */
+  const char *throw_msg; /* throw Error(throw_msg) after the await */
+  bool throw_early;      /* throw before the first await */
+  bool return_rejected;  /* return a rejected promise instead (adopted) */
+} spawn_frame;
+
+static int g_spawn_disposed;
+
+static void spawn_frame_dispose(aw_frame *self) {
+  spawn_frame *f = (spawn_frame *)self;
+  g_spawn_disposed++;
+  aw_release(f->wait);
+  f->wait = NULL;
+}
+
+static void spawn_task_body(aw_loop *L, aw_frame *self) {
+  spawn_frame *f = (spawn_frame *)self;
+  AW_BEGIN(self);
+  if (f->throw_early)
+    AW_THROW(aw_err("Error", "%s", f->throw_msg));
+  if (f->wait) {
+    aw_promise *w = f->wait;
+    f->wait = NULL;
+    AW_AWAIT_IGNORE(w);
+  } else {
+    AW_AWAIT_IGNORE(aw_int(1));
+  }
+  if (f->return_rejected)
+    AW_RETURN(aw_promise_rejected(L, aw_err("Error", "%s", f->throw_msg)));
+  if (f->throw_msg)
+    AW_THROW(aw_err("Error", "%s", f->throw_msg));
+  AW_END;
+}
+
+static spawn_frame *spawn_frame_new(aw_loop *L) {
+  AW_ASYNC_NEW_DISPOSE(L, spawn_frame, spawn_task_body, spawn_frame_dispose, f);
+  return f;
+}
+
+static int g_on_error_calls;
+
+static aw_val on_error_log(aw_loop *L, aw_val reason, void *arg) {
+  (void)L;
+  g_on_error_calls++;
+  ulogv((const char *)arg, reason);
+  return aw_undefined();
+}
+
+static aw_val on_error_throws(aw_loop *L, aw_val reason, void *arg) {
+  (void)L, (void)reason, (void)arg;
+  g_on_error_calls++;
+  return aw_throw(aw_err("Error", "thrown by on_error"));
+}
+
+static void unhandled_log(aw_loop *L, aw_val reason, aw_promise *p, void *arg) {
+  (void)L, (void)p, (void)arg;
+  ulogv("UNHANDLED", reason);
+}
+
+static void uncaught_log(aw_loop *L, aw_val err, void *arg) {
+  (void)L, (void)arg;
+  ulogv("UNCAUGHT", err);
+}
+
+static void test_spawned_task_rejection_goes_to_its_handler_only(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  aw_loop_on_unhandled_rejection(L, unhandled_log, NULL);
+  aw_loop_on_uncaught_exception(L, uncaught_log, NULL);
+  g_on_error_calls = 0;
+  spawn_frame *f = spawn_frame_new(L);
+  f->throw_msg = "boom";
+  assert_int_equal(aw_async_spawn(&f->frame, on_error_log, "err"), 0);
+  assert_log(""); /* suspended at its await */
+  run_ok(L);
+  assert_log("err:Error: boom");
+  assert_int_equal(g_on_error_calls, 1);
+  unit_finish(L);
+}
+
+static void test_spawned_task_throwing_before_its_first_await_is_handled(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop(); /* rejection mode throw, no hooks: an unhandled one would stop it */
+  g_on_error_calls = 0;
+  spawn_frame *f = spawn_frame_new(L);
+  f->throw_msg = "early";
+  f->throw_early = true;
+  assert_int_equal(aw_async_spawn(&f->frame, on_error_log, "err"), 0);
+  assert_log(""); /* the handler runs as a catch would: one tick later */
+  run_ok(L);
+  assert_log("err:Error: early");
+  unit_finish(L);
+}
+
+static void test_spawned_task_returning_a_rejected_promise_reaches_its_handler(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  spawn_frame *f = spawn_frame_new(L);
+  f->throw_msg = "adopted";
+  f->return_rejected = true;
+  assert_int_equal(aw_async_spawn(&f->frame, on_error_log, "err"), 0);
+  run_ok(L);
+  assert_log("err:Error: adopted");
+  unit_finish(L);
+}
+
+static void test_spawned_task_that_returns_calls_nothing(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  g_on_error_calls = 0;
+  g_spawn_disposed = 0;
+  spawn_frame *f = spawn_frame_new(L);
+  assert_int_equal(aw_async_spawn(&f->frame, on_error_log, "err"), 0);
+  run_ok(L);
+  assert_int_equal(g_on_error_calls, 0);
+  assert_int_equal(g_spawn_disposed, 1);
+  assert_log("");
+  unit_finish(L);
+}
+
+static void run_and_log_result(void *arg) { ulog("run:%d", aw_loop_run(arg)); }
+
+static void timer_log(aw_loop *L, void *arg) {
+  (void)L;
+  ulog("%s", (const char *)arg);
+}
+
+static void test_spawn_without_handler_prints_task_failed_and_goes_on(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  spawn_frame *f = spawn_frame_new(L);
+  f->throw_msg = "no handler";
+  assert_int_equal(aw_async_spawn(&f->frame, NULL, NULL), 0);
+  assert_true(aw_set_timeout(L, 1, timer_log, "timer-after") != 0);
+  char *err = capture_stderr(run_and_log_result, L);
+  assert_log("timer-after run:0");
+  assert_non_null(strstr(err, "aw: task failed: Error: no handler\n"));
+  assert_non_null(strstr(err, "at async spawn_task_body ("));
+  assert_null(strstr(err, "Uncaught"));
+  free(err);
+  unit_finish(L);
+}
+
+static void test_throw_in_a_spawn_handler_is_an_uncaught_exception(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  g_on_error_calls = 0;
+  spawn_frame *f = spawn_frame_new(L);
+  f->throw_msg = "task";
+  assert_int_equal(aw_async_spawn(&f->frame, on_error_throws, NULL), 0);
+  char *err = capture_stderr(run_and_log_result, L);
+  char expected[64];
+  snprintf(expected, sizeof expected, "run:%d", AW_EUNCAUGHT);
+  assert_log(expected);
+  assert_int_equal(g_on_error_calls, 1);
+  assert_error(aw_loop_exception(L), "Error", "thrown by on_error");
+  assert_non_null(strstr(err, "thrown by on_error"));
+  free(err);
+  unit_free(L);
+}
+
+static void test_throw_in_a_spawn_handler_reaches_the_uncaught_hook(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  aw_loop_on_uncaught_exception(L, uncaught_log, NULL);
+  spawn_frame *f = spawn_frame_new(L);
+  f->throw_msg = "task";
+  assert_int_equal(aw_async_spawn(&f->frame, on_error_throws, NULL), 0);
+  run_ok(L);
+  assert_log("UNCAUGHT:Error: thrown by on_error");
+  unit_finish(L);
+}
+
+static void test_thousand_spawned_tasks_leave_nothing_behind(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  g_on_error_calls = 0;
+  g_spawn_disposed = 0;
+  aw_promise *gate = aw_promise_new(L);
+  for (int i = 0; i < 1000; i++) {
+    spawn_frame *f = spawn_frame_new(L);
+    f->wait = aw_retain(gate);
+    f->throw_msg = i % 2 ? "odd" : NULL;
+    assert_int_equal(aw_async_spawn(&f->frame, on_error_log, "e"), 0);
+  }
+  assert_int_equal(unit_stats(L).frames, 1000);
+  assert_int_equal(aw_promise_resolve(gate, aw_undefined()), 0);
+  aw_release(gate);
+  ulog_reset();
+  run_ok(L);
+  assert_int_equal(g_on_error_calls, 500);
+  assert_int_equal(g_spawn_disposed, 1000);
+  unit_finish(L); /* no frame, promise or object of any task is left */
+}
+
+static void test_spawned_tasks_suspended_at_loop_free_are_freed(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  g_on_error_calls = 0;
+  g_spawn_disposed = 0;
+  aw_promise *never = aw_promise_new(L); /* held by the test: the tasks cannot be dropped early */
+  for (int i = 0; i < 100; i++) {
+    spawn_frame *f = spawn_frame_new(L);
+    f->wait = aw_retain(never);
+    f->throw_msg = "never thrown";
+    assert_int_equal(aw_async_spawn(&f->frame, on_error_log, "e"), 0);
+  }
+  run_ok(L); /* nothing keeps the loop alive: a pending promise is no handle */
+  assert_int_equal(unit_stats(L).frames, 100);
+  assert_int_equal(aw_loop_free(L), 0);
+  assert_int_equal(g_spawn_disposed, 100);
+  assert_int_equal(g_on_error_calls, 0);
+  aw_release(never);
+  assert_no_objects();
+}
+
+static void test_spawned_task_awaiting_a_dropped_promise_is_freed_silently(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  g_on_error_calls = 0;
+  g_spawn_disposed = 0;
+  spawn_frame *f = spawn_frame_new(L);
+  f->wait = aw_promise_new(L); /* only the frame holds it: it can never settle */
+  f->throw_msg = "never thrown";
+  assert_int_equal(aw_async_spawn(&f->frame, on_error_log, "e"), 0);
+  run_ok(L);
+  assert_int_equal(g_spawn_disposed, 1);
+  assert_int_equal(g_on_error_calls, 0);
+  unit_finish(L);
+}
+
+static void test_spawned_task_whose_handler_is_queued_at_loop_free_leaves_nothing(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  g_on_error_calls = 0;
+  g_spawn_disposed = 0;
+  spawn_frame *f = spawn_frame_new(L);
+  f->throw_msg = "early";
+  f->throw_early = true;
+  assert_int_equal(aw_async_spawn(&f->frame, on_error_log, "err"), 0); /* the catch job is queued */
+  assert_int_equal(g_spawn_disposed, 1);
+  unit_free(L); /* drops the job: the handler never runs, its record is freed */
+  assert_int_equal(g_on_error_calls, 0);
+}
+
+static void test_spawn_refuses_null_and_started_frames(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  assert_int_equal(aw_async_spawn(NULL, NULL, NULL), -EINVAL);
+  spawn_frame *f = spawn_frame_new(L);
+  f->wait = aw_promise_new(L);
+  aw_promise *held = aw_retain(f->wait);
+  aw_promise *p = aw_async_start(&f->frame);
+  assert_int_equal(aw_async_spawn(&f->frame, NULL, NULL), -EINVAL); /* suspended: left alone */
+  assert_int_equal(aw_promise_resolve(held, aw_undefined()), 0);
+  aw_release(held);
+  run_ok(L);
+  assert_int_equal(aw_promise_state(p), AW_FULFILLED);
+  aw_release(p);
+  unit_finish(L);
+}
+
+/* ---- async stacks of errors made outside async functions ---------------------------------------
+ */
+
+static int g_made_line, g_first_await_line, g_second_await_line;
+
+static aw_val h_make_error(aw_loop *L, aw_val v, void *arg) {
+  (void)L, (void)v, (void)arg;
+  g_made_line = __LINE__ + 1;
+  return aw_throw(aw_err("Error", "made in a then"));
+}
+
+/* Awaits *wait and keeps the outcome in *out. */
+typedef struct stack_frame {
+  aw_frame frame;
+  aw_promise *wait;
+  aw_val *out;
+  int *line;
+} stack_frame;
+
+static void first_awaiter_body(aw_loop *L, aw_frame *self) {
+  stack_frame *f = (stack_frame *)self;
+  AW_BEGIN(self);
+  aw_val v;
+  g_first_await_line = __LINE__ + 1;
+  AW_AWAIT_SETTLED(v, f->wait);
+  *f->out = v;
+  AW_END;
+}
+
+static void second_awaiter_body(aw_loop *L, aw_frame *self) {
+  stack_frame *f = (stack_frame *)self;
+  AW_BEGIN(self);
+  aw_val v;
+  g_second_await_line = __LINE__ + 1;
+  AW_AWAIT_SETTLED(v, f->wait);
+  *f->out = v;
+  AW_END;
+}
+
+static void test_error_made_outside_async_functions_takes_the_first_awaits_stack(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  aw_promise *base = aw_promise_resolved(L, aw_undefined());
+  aw_promise *failed = aw_promise_then(base, h_make_error, NULL, NULL);
+  aw_release(base);
+  aw_val first = aw_undefined(), second = aw_undefined();
+  AW_ASYNC_NEW(L, stack_frame, first_awaiter_body, a);
+  a->wait = aw_retain(failed);
+  a->out = &first;
+  aw_release(aw_async_start(&a->frame));
+  AW_ASYNC_NEW(L, stack_frame, second_awaiter_body, b);
+  b->wait = failed; /* the same error reaches a second function after the first */
+  b->out = &second;
+  aw_release(aw_async_start(&b->frame));
+  run_ok(L);
+  aw_error *e = aw_as_error(first);
+  assert_non_null(e);
+  assert_ptr_equal(e, aw_as_error(second));
+  assert_int_equal(e->nstack, 2);
+  assert_null(e->stack[0].function); /* the line that made it, kept */
+  assert_string_equal(e->stack[0].file, __FILE__);
+  assert_int_equal(e->stack[0].line, g_made_line);
+  assert_string_equal(e->stack[1].function, "first_awaiter_body"); /* written once, then kept */
+  assert_string_equal(e->stack[1].file, __FILE__);
+  assert_int_equal(e->stack[1].line, g_first_await_line);
+  aw_release_val(first);
+  aw_release_val(second);
+  unit_finish(L);
+}
+
+static void thrower_in_async_body(aw_loop *L, aw_frame *self) {
+  stack_frame *f = (stack_frame *)self;
+  AW_BEGIN(self);
+  AW_AWAIT_IGNORE(aw_int(1));
+  *f->line = __LINE__ + 1;
+  AW_THROW(aw_err("Error", "made in an async function"));
+  AW_END;
+}
+
+static void test_error_made_inside_an_async_function_keeps_its_own_stack(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  int line = 0;
+  AW_ASYNC_NEW(L, stack_frame, thrower_in_async_body, t);
+  t->line = &line;
+  aw_val got = aw_undefined();
+  AW_ASYNC_NEW(L, stack_frame, second_awaiter_body, w);
+  w->wait = aw_async_start(&t->frame);
+  w->out = &got;
+  aw_release(aw_async_start(&w->frame));
+  run_ok(L);
+  aw_error *e = aw_as_error(got);
+  assert_non_null(e);
+  assert_int_equal(e->nstack, 3); /* made at line, in thrower, awaited by the second awaiter */
+  assert_int_equal(e->stack[0].line, line);
+  assert_string_equal(e->stack[1].function, "thrower_in_async_body");
+  assert_string_equal(e->stack[2].function, "second_awaiter_body");
+  assert_int_equal(e->stack[2].line, g_second_await_line);
+  aw_release_val(got);
+  unit_finish(L);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       UNIT_TEST(test_body_runs_synchronously_until_its_first_await),
@@ -1260,6 +1630,20 @@ int main(void) {
       UNIT_TEST(test_frame_with_a_queued_resume_is_dropped_by_loop_free),
       UNIT_TEST(test_frame_awaiting_a_held_promise_is_freed_after_loop_free),
       UNIT_TEST(test_frame_awaiting_its_own_promise_is_freed_by_loop_free),
+      UNIT_TEST(test_spawned_task_rejection_goes_to_its_handler_only),
+      UNIT_TEST(test_spawned_task_throwing_before_its_first_await_is_handled),
+      UNIT_TEST(test_spawned_task_returning_a_rejected_promise_reaches_its_handler),
+      UNIT_TEST(test_spawned_task_that_returns_calls_nothing),
+      UNIT_TEST(test_spawn_without_handler_prints_task_failed_and_goes_on),
+      UNIT_TEST(test_throw_in_a_spawn_handler_is_an_uncaught_exception),
+      UNIT_TEST(test_throw_in_a_spawn_handler_reaches_the_uncaught_hook),
+      UNIT_TEST(test_thousand_spawned_tasks_leave_nothing_behind),
+      UNIT_TEST(test_spawned_tasks_suspended_at_loop_free_are_freed),
+      UNIT_TEST(test_spawned_task_awaiting_a_dropped_promise_is_freed_silently),
+      UNIT_TEST(test_spawned_task_whose_handler_is_queued_at_loop_free_leaves_nothing),
+      UNIT_TEST(test_spawn_refuses_null_and_started_frames),
+      UNIT_TEST(test_error_made_outside_async_functions_takes_the_first_awaits_stack),
+      UNIT_TEST(test_error_made_inside_an_async_function_keeps_its_own_stack),
   };
   return cmocka_run_group_tests_name("async", tests, NULL, NULL);
 }
