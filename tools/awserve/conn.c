@@ -1246,14 +1246,8 @@ void conn_start(worker *w, int fd) {
     w->conns->prev = c;
   w->conns = c;
   w->nconns++;
-#ifdef AWSERVE_HAVE_AW_ASYNC_SPAWN
+  /* Detached with its own error boundary: one connection's failure never stops the loop. */
   aw_async_spawn(&c->frame, conn_failed, NULL);
-#else
-  aw_promise *p = aw_async_start(&c->frame);
-  aw_promise *q = aw_promise_catch(p, conn_failed, NULL);
-  aw_release(p);
-  aw_release(q);
-#endif
 }
 
 void conn_drain_all(worker *w) {

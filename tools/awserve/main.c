@@ -214,10 +214,9 @@ static aw_val on_listen(aw_loop *L, aw_val v, void *arg) {
   worker *w = arg;
   w->listener = aw_retain_val(v);
   w->port = aw_listener_port(v);
-  AW_ASYNC_NEW(L, accept_loop, accept_body, f);
+    AW_ASYNC_NEW(L, accept_loop, accept_body, f);
   f->w = w;
-  aw_promise *p = aw_async_start(&f->frame);
-  aw_release(p);
+  aw_async_spawn(&f->frame, NULL, NULL); /* a failure is printed ("aw: task failed: ...") */
   report_started(w, 0);
   return aw_undefined();
 }
