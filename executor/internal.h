@@ -122,6 +122,16 @@ typedef struct aw__pool {
   uint64_t nchunks;
 } aw__pool;
 
+/*
+ * Buffers whose bytes the library does not own with aw__alloc (a provided
+ * buffer ring's, io/bufring.c): the aw_buf has AW__BUF_EXTERNAL in its flags,
+ * and freeing it (or growing it, which copies) gives the bytes back with
+ * aw__buf_external_free, on whatever thread releases it.
+ */
+#define AW__BUF_EXTERNAL 1u
+aw_buf *aw__buf_external(uint8_t *data, size_t len, size_t cap);
+void aw__buf_external_free(uint8_t *data);
+
 /* Advises MADV_HUGEPAGE on the 2 MiB-aligned interior of [p, p + size). */
 void aw__advise_huge(void *p, size_t size);
 
@@ -321,6 +331,10 @@ void aw__timers_free(aw__timers *t);
 void aw__timers_run(aw_loop *L);
 /* Milliseconds until the next timer is due: -1 if none, 0 if due now. */
 int64_t aw__timers_timeout(aw_loop *L);
+/* A timeout holding a reference to arg, released if the loop is freed first (fn takes it over). */
+aw_timer aw__set_timeout_owned(aw_loop *L, int64_t ms, aw_task_fn fn, aw_obj *arg);
+/* aw_loop_free: releases what the pending owned timers hold. */
+void aw__timers_drop_owned(aw_loop *L);
 
 /* ---- immediates ----------------------------------------------------------- */
 
@@ -354,6 +368,7 @@ typedef struct aw__pvec {
 } aw__pvec;
 
 struct aw__uring;
+typedef struct aw__embed aw__embed; /* io/embed.c: aw_loop_fd's state */
 
 struct aw_loop {
   /* hot: microtask machinery */
@@ -399,6 +414,7 @@ struct aw_loop {
   struct aw__loopwork *work; /* the pool's part of the loop (workers/pool.c) */
   struct aw_pool *workers;   /* the pool aw_loop_set_pool chose, or NULL */
   uint64_t last_inbox_iter;  /* the iteration in which the inbox last had something */
+  aw__embed *embed;          /* set by the first aw_loop_fd (io/embed.c), or NULL */
 
   aw_loop_stats stats;
 };
@@ -410,6 +426,8 @@ static inline bool aw__on_owner(const aw_loop *L) {
 }
 
 void aw__checkpoint(aw_loop *L);
+/* A macrotask: fn(L, arg), then a microtask checkpoint. */
+void aw__macrotask(aw_loop *L, aw_task_fn fn, void *arg);
 /* aw_loop_post for the pool's completions: not refused while aw_loop_free waits for jobs. */
 int aw__loop_post_internal(aw_loop *L, aw_task_fn fn, void *arg);
 /* Before sleeping: spins for the inbox while work from other threads is expected. */
@@ -423,6 +441,14 @@ uint32_t aw__slot_grow(void **arr, uint32_t *n, uint32_t *cap, size_t esz);
 void aw__track_reject(aw_loop *L, aw_promise *p);
 void aw__track_handle(aw_loop *L, aw_promise *p);
 bool aw__process_rejections(aw_loop *L);
+
+/* Embedding (io/embed.c): around each turn of a loop that gave out aw_loop_fd; at free. */
+void aw__embed_begin(aw_loop *L);
+int aw__embed_end(aw_loop *L);
+void aw__embed_free(aw_loop *L);
+
+/* OS signals (executor/ossignal.c): aw_loop_free drops L's registrations first. */
+void aw__ossignal_loop_free(aw_loop *L);
 
 /* Pools. */
 void *aw__pool_get_slow(aw_loop *L, size_t size);

@@ -183,6 +183,7 @@ int aw_loop_free(aw_loop *L) {
     return -EPERM;
   if (L->running)
     return -EBUSY;
+  aw__ossignal_loop_free(L);         /* the signal thread never posts to L from here */
   aw__inbox_refuse_posts(&L->inbox); /* other threads' posts are refused from here */
   L->freeing = true;                 /* and so is new work of this thread */
   L->live++;                         /* what we drop below must not destroy L under our feet */
@@ -192,6 +193,9 @@ int aw_loop_free(aw_loop *L) {
   aw__work_loop_free(L); /* removes queued jobs, cancels running ones and waits for them */
   drain_inbox(L);        /* their completions: arg_free runs now, on this thread */
   aw__io_free(L);        /* cancels what is in the kernel and waits for it to give it back */
+  /* aw_delay's pending promises, released unsettled like the ops'; aw_loop_fd's descriptors */
+  aw__timers_drop_owned(L);
+  aw__embed_free(L);
   drop_queues(L);
   aw__frames_zombify(L);
   drop_queues(L); /* nothing should be queued again, but be sure */
@@ -685,6 +689,8 @@ static void iterate(aw_loop *L, bool wait) {
 }
 
 static int finish_run(aw_loop *L, aw_loop *saved, int r) {
+  if (L->embed)
+    aw__embed_end(L); /* aw_loop_fd says what is left */
   L->running = false;
   aw__tls_loop = saved;
   return r;
@@ -698,6 +704,8 @@ int aw_loop_run(aw_loop *L) {
   aw__tls_loop = L;
   L->running = true;
   L->stop = false;
+  if (L->embed)
+    aw__embed_begin(L);
   if (!L->failed)
     aw__checkpoint(L);
   while (!L->failed && !L->stop && alive(L)) {
@@ -719,6 +727,8 @@ int aw_loop_run_once(aw_loop *L, bool wait) {
   aw_loop *saved = aw__tls_loop;
   aw__tls_loop = L;
   L->running = true;
+  if (L->embed)
+    aw__embed_begin(L);
   if (!L->failed)
     aw__checkpoint(L);
   if (!L->failed)

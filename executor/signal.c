@@ -6,10 +6,24 @@
  * others or add new ones (added ones are refused: the signal is aborted). A
  * timeout signal's timer holds no reference: the signal clears it when it is
  * freed, so an unreferenced timeout signal costs nothing and leaks nothing.
+ *
+ * aw_signal_any: the combined signal holds a reference to each source and a
+ * listener node on each (in an array it owns); a source holds nothing of it.
+ * So there is no cycle: whichever happens first, the combined signal's abort
+ * or its finalizer, unlistens from every source and releases them. A
+ * source's abort runs our listener with its node already detached, and the
+ * other nodes may sit on that same source (any(a, a)): unlistening them
+ * there is what aw_signal_abort allows a listener to do.
  */
 #include "internal.h"
 
 #include "aw/signal.h"
+
+typedef struct anysrc {
+  aw_signal_listener l; /* on src */
+  aw_signal *src;       /* a reference */
+  aw_signal *self;      /* borrowed: the combined signal owns this array */
+} anysrc;
 
 typedef struct sigdata {
   aw_loop *loop;
@@ -17,7 +31,11 @@ typedef struct sigdata {
   bool aborted;
   aw_signal_listener *head, *tail;
   aw_timer timer;
+  anysrc *srcs; /* aw_signal_any's sources, until it aborts or goes */
+  size_t nsrcs;
 } sigdata;
+
+static void any_drop_sources(sigdata *d);
 
 static void sig_finalize(aw_obj *o);
 static const aw_class signal_class = {"AbortSignal", sig_finalize, NULL};
@@ -33,6 +51,7 @@ static void sig_finalize(aw_obj *o) {
   sigdata *d = aw_object_data(o);
   if (d->timer && !d->loop->freeing)
     aw_clear_timer(d->loop, d->timer);
+  any_drop_sources(d);
   aw_release_val(d->reason);
   aw__loop_release(d->loop); /* a signal keeps its loop's memory, as a promise does */
 }
@@ -95,6 +114,7 @@ int aw_signal_abort(aw_signal *s, aw_val reason) {
     aw_clear_timer(d->loop, d->timer);
     d->timer = 0;
   }
+  any_drop_sources(d); /* its sources matter no more */
   aw_retain((aw_obj *)s);
   while (d->head) {
     aw_signal_listener *l = d->head;
@@ -153,4 +173,63 @@ void aw_signal_unlisten(aw_signal *s, aw_signal_listener *l) {
   else
     d->tail = l->prev_;
   l->prev_ = l->next_ = NULL;
+}
+
+/* ---- AbortSignal.any ------------------------------------------------------------------- */
+
+static void any_drop_sources(sigdata *d) {
+  anysrc *a = d->srcs;
+  size_t n = d->nsrcs;
+  if (!a)
+    return;
+  d->srcs = NULL;
+  d->nsrcs = 0;
+  for (size_t i = 0; i < n; i++) {
+    aw_signal_unlisten(a[i].src, &a[i].l);
+    aw_release((aw_obj *)a[i].src);
+  }
+  aw__free(a, n * sizeof *a);
+}
+
+static void any_source_aborted(aw_loop *L, aw_signal *src, aw_signal_listener *l) {
+  (void)L;
+  anysrc *a = AW__CONTAINER(l, anysrc, l);
+  aw_signal *self = a->self;
+  aw_val reason = aw_retain_val(aw_signal_reason(src));
+  /* drops the sources (a, too) before the combined signal's listeners run */
+  aw_signal_abort(self, reason);
+}
+
+aw_signal *aw_signal_any(aw_loop *L, aw_signal **signals, size_t n) {
+  if (!L || (n && !signals) || n > AW_ARRAY_MAX)
+    return NULL;
+  for (size_t i = 0; i < n; i++) {
+    sigdata *sd = data_of(signals[i]);
+    if (!sd || sd->loop != L)
+      return NULL;
+  }
+  aw_signal *s = aw_signal_new(L);
+  if (!s)
+    return NULL;
+  for (size_t i = 0; i < n; i++)
+    if (aw_signal_aborted(signals[i])) {
+      /* born aborted, with the first aborted source's reason, and listening to nothing */
+      aw_signal_abort(s, aw_retain_val(aw_signal_reason(signals[i])));
+      return s;
+    }
+  if (n == 0)
+    return s; /* any([]) never aborts */
+  anysrc *a = aw__try_alloc_user(n * sizeof *a);
+  if (!a) {
+    aw_release((aw_obj *)s);
+    return NULL;
+  }
+  sigdata *d = data_of(s);
+  d->srcs = a;
+  d->nsrcs = n;
+  for (size_t i = 0; i < n; i++) {
+    a[i] = (anysrc){.l = {.fn = any_source_aborted}, .src = aw_retain(signals[i]), .self = s};
+    aw_signal_listen(a[i].src, &a[i].l); /* none is aborted (checked above) */
+  }
+  return s;
 }

@@ -32,7 +32,9 @@
 
 #define TIMEOUT_MAX 2147483647
 
-enum { T_LIVE = 1, T_LISTED = 2, T_FIRING = 4, T_CLEARED = 8, T_UNREF = 16 };
+/* T_OWNED: arg is an aw_obj the timer holds a reference to, released if the loop is freed
+ * before the timer fires (aw__timers_drop_owned); the callback takes that reference over. */
+enum { T_LIVE = 1, T_LISTED = 2, T_FIRING = 4, T_CLEARED = 8, T_UNREF = 16, T_OWNED = 32 };
 
 void aw__timers_init(aw__timers *T) {
   memset(T, 0, sizeof *T);
@@ -412,4 +414,137 @@ int64_t aw__timers_timeout(aw_loop *L) {
   uint64_t now = aw__hrtime_ms(L);
   uint64_t e = T->list[T->heap[0]].expiry;
   return e > now ? (int64_t)(e - now) : 0;
+}
+
+/* ---- timers that own their argument ----------------------------------------------------- */
+
+aw_timer aw__set_timeout_owned(aw_loop *L, int64_t ms, aw_task_fn fn, aw_obj *arg) {
+  aw_timer id = timer_new(L, ms, 0, fn, arg);
+  if (id)
+    L->timers.slot[(uint32_t)id].flags |= T_OWNED;
+  return id;
+}
+
+/*
+ * aw_loop_free, before the frames go: the loop drops its timers unrun, and
+ * the objects they own are released now (promises they would settle are
+ * released unsettled, as the I/O operations' are).
+ */
+void aw__timers_drop_owned(aw_loop *L) {
+  aw__timers *T = &L->timers;
+  for (uint32_t ti = 1; ti < T->nslot; ti++) {
+    aw__timer *t = &T->slot[ti];
+    if ((t->flags & (T_LIVE | T_OWNED)) != (T_LIVE | T_OWNED) || (t->flags & T_CLEARED))
+      continue;
+    t->flags &= ~(uint32_t)T_OWNED;
+    aw_obj *o = t->arg;
+    aw_release(o); /* may free other timers' objects, never this array (no timer is made now) */
+  }
+}
+
+/* ---- aw_delay ----------------------------------------------------------------------------------
+ *
+ * A pending delay is an object held by its timer (T_OWNED). It ends exactly
+ * once: the timer fires (resolve), or the signal or the deadline aborts it
+ * (clear the timer, reject); either way it detaches from the signal, clears
+ * the other timer and releases the timer's reference.
+ */
+
+typedef struct delay {
+  aw_loop *loop;
+  aw_promise *promise; /* NULL once settled */
+  aw_timer timer, deadline;
+  aw_signal *signal;
+  aw_signal_listener listener;
+  aw_obj *self; /* the object this is the payload of */
+} delay;
+
+static void delay_detach(delay *d) {
+  aw_loop *L = d->loop;
+  if (d->signal) {
+    aw_signal_unlisten(d->signal, &d->listener);
+    aw_release((aw_obj *)d->signal);
+    d->signal = NULL;
+  }
+  if (d->deadline && !L->freeing)
+    aw_clear_timer(L, d->deadline);
+  d->deadline = 0;
+}
+
+static void delay_finalize(aw_obj *o) {
+  delay *d = aw_object_data(o);
+  delay_detach(d);
+  if (d->promise)
+    aw_release(d->promise); /* the loop is being freed: it never settles */
+  aw__loop_release(d->loop);
+}
+
+static const aw_class delay_class = {"Delay", delay_finalize, NULL};
+
+static void delay_settle(aw_obj *o, aw_val v) {
+  delay *d = aw_object_data(o);
+  aw_promise *p = d->promise;
+  d->promise = NULL;
+  delay_detach(d);
+  aw__promise_settle_with(p, v);
+  aw_release(p);
+  aw_release(o); /* the timer's reference */
+}
+
+static void delay_fired(aw_loop *L, void *arg) {
+  (void)L;
+  delay *d = aw_object_data(arg);
+  d->timer = 0;
+  delay_settle(arg, aw_undefined());
+}
+
+static void delay_abort(aw_obj *o, aw_val reason) {
+  delay *d = aw_object_data(o);
+  if (d->timer)
+    aw_clear_timer(d->loop, d->timer);
+  d->timer = 0;
+  delay_settle(o, aw_throw(reason));
+}
+
+static void delay_on_signal(aw_loop *L, aw_signal *s, aw_signal_listener *l) {
+  (void)L;
+  delay *d = AW__CONTAINER(l, delay, listener);
+  delay_abort(d->self, aw_retain_val(aw_signal_reason(s)));
+}
+
+static void delay_on_deadline(aw_loop *L, void *arg) {
+  (void)L;
+  delay *d = aw_object_data(arg);
+  d->deadline = 0;
+  delay_abort(arg, aw__timeout_error());
+}
+
+aw_promise *aw_delay(aw_loop *L, uint64_t ms, const aw_io_opts *o) {
+  if (!L || !aw__on_owner(L) || L->freeing)
+    return NULL;
+  if (o && o->signal && aw_signal_aborted(o->signal))
+    return aw_promise_rejected(L, aw_retain_val(aw_signal_reason(o->signal)));
+  aw_obj *self = aw_object_new(&delay_class, sizeof(delay));
+  if (!self)
+    aw__oom(sizeof(delay)); /* bookkeeping-sized, as a timer */
+  delay *d = aw_object_data(self);
+  d->loop = L;
+  d->self = self;
+  L->live++; /* a delay keeps its loop's memory until it goes, as a promise does */
+  d->promise = aw__promise_alloc(L);
+  /* as setTimeout: 0 (and anything past 2^31-1 ms, clamped here rather than made 1) */
+  int64_t t = ms > TIMEOUT_MAX ? TIMEOUT_MAX : (int64_t)ms;
+  d->timer = aw__set_timeout_owned(L, t, delay_fired, self); /* takes our reference */
+  if (o && o->signal) {
+    d->signal = aw_retain(o->signal);
+    d->listener.fn = delay_on_signal;
+    aw_signal_listen(d->signal, &d->listener);
+  }
+  if (o && o->timeout_ms) {
+    d->deadline =
+        aw_set_timeout(L, o->timeout_ms > TIMEOUT_MAX ? TIMEOUT_MAX : (int64_t)o->timeout_ms,
+                       delay_on_deadline, self);
+    aw_timer_unref(L, d->deadline); /* the delay's own timer keeps the loop alive */
+  }
+  return aw_retain(d->promise);
 }

@@ -195,7 +195,10 @@ static void free_one(aw_obj *o) {
   }
   case AW_T_BUFFER: {
     aw_buf *b = (aw_buf *)o;
-    aw__free(b->data, b->cap);
+    if (AW__UNLIKELY(b->hdr.flags & AW__BUF_EXTERNAL))
+      aw__buf_external_free(b->data);
+    else
+      aw__free(b->data, b->cap);
     aw__obj_block_free(o, sizeof *b);
     return;
   }
@@ -427,10 +430,28 @@ int aw_buf_reserve(aw_buf *b, size_t cap) {
   if (!n)
     return -ENOMEM;
   memcpy(n, b->data, b->len);
-  aw__free(b->data, b->cap);
+  if (AW__UNLIKELY(b->hdr.flags & AW__BUF_EXTERNAL)) { /* the copy is ours: give the bytes back */
+    aw__buf_external_free(b->data);
+    b->hdr.flags &= (uint16_t)~AW__BUF_EXTERNAL;
+  } else {
+    aw__free(b->data, b->cap);
+  }
   b->data = n;
   b->cap = cap;
   return 0;
+}
+
+aw_buf *aw__buf_external(uint8_t *data, size_t len, size_t cap) {
+  aw_buf *b = aw__try_alloc(sizeof *b);
+  if (!b)
+    return NULL;
+  obj_init(&b->hdr, AW_T_BUFFER);
+  b->hdr.flags = AW__BUF_EXTERNAL;
+  b->pad_ = 0;
+  b->len = len;
+  b->cap = cap;
+  b->data = data;
+  return b;
 }
 
 /* ---- arrays ----------------------------------------------------------------- */

@@ -56,9 +56,14 @@ typedef struct aw__op_vt {
 
 enum { AW__OP_IDLE = 0, AW__OP_QUEUED, AW__OP_INFLIGHT };
 enum {
-  AW__OPF_ABORTED = 1,   /* the signal or the deadline fired */
-  AW__OPF_MULTISHOT = 2, /* more CQEs follow while IORING_CQE_F_MORE is set */
-  AW__OPF_CANCEL_DUE = 4 /* a cancel is still to be sent (no SQE was free) */
+  AW__OPF_ABORTED = 1,    /* the signal or the deadline fired */
+  AW__OPF_MULTISHOT = 2,  /* more CQEs follow while IORING_CQE_F_MORE is set */
+  AW__OPF_CANCEL_DUE = 4, /* a cancel is still to be sent (no SQE was free) */
+  /* May wait for ever (a recv on an idle socket, an accept, a connect, a send to a peer that
+   * does not read): never counted against caps.inflight_limit, never queued behind bounded
+   * ops, so that no op waits behind idle connections. Set before the first submit. */
+  AW__OPF_UNBOUNDED = 8,
+  AW__OPF_UNREF = 16 /* does not keep the loop alive (aw__op_unref) */
 };
 
 struct aw__op {
@@ -81,11 +86,16 @@ typedef struct aw__uring {
   aw_io_caps caps;
   aw_io_stats stats;
   unsigned inflight;    /* SQEs given to the kernel whose last CQE is not reaped */
+  unsigned bounded;     /* of those, bounded ops' (the ones caps.inflight_limit caps) */
   unsigned ops_pending; /* ops not finished: they keep the loop alive */
   unsigned quiet;       /* quiet closes not given back yet: they keep the loop alive too */
-  struct aw__listener *listeners; /* the loop's open listeners (io/net.c) */
-  aw__op *backlog_head, *backlog_tail;
-  aw__op *cancel_head; /* ops whose cancel waits for a free SQE */
+  struct aw__listener *listeners;        /* the loop's open listeners (io/net.c) */
+  aw__op *backlog_head, *backlog_tail;   /* bounded ops waiting for budget or an SQE */
+  aw__op *ubacklog_head, *ubacklog_tail; /* unbounded ops waiting for an SQE */
+  struct aw__bufring *bufring;           /* the provided buffer ring, made on first use */
+  int bufring_err;                       /* why it could not be made (not tried again), or 0 */
+  struct aw_receiver *receivers;         /* the loop's live receivers (io/recv.c) */
+  aw__op *cancel_head;                   /* ops whose cancel waits for a free SQE */
   bool wake_armed;
   uint64_t wake_buf;
 } aw__uring;
@@ -117,6 +127,8 @@ void aw__op_finish(aw__op *op);
 void aw__op_internal(aw__op *op);
 /* An opts.timeout_ms timer (unref'd: the operation it bounds keeps the loop alive). */
 aw_timer aw__io_deadline(aw_loop *L, uint64_t timeout_ms, aw_task_fn fn, void *arg);
+/* The op no longer keeps the loop alive (its user waits on something else that does). */
+void aw__op_unref(aw__op *op);
 /* Takes the op's promise for the caller (a new reference). */
 aw_promise *aw__op_promise(aw__op *op);
 /* Closes fd in the background (a quiet close SQE, or close() when none is free). */
@@ -130,6 +142,35 @@ aw_promise *aw__io_bad_args(aw_loop *L, const char *what);
 void aw__net_loop_free(aw_loop *L);
 /* L closed a descriptor: listeners paused for lack of one try again now (io/net.c). */
 void aw__net_fd_closed(aw_loop *L);
+
+/* aw_loop_free: every receiver of L turns inert, its pending next dropped (io/recv.c). */
+void aw__recv_loop_free(aw_loop *L);
+
+/*
+ * The loop's provided buffer ring (io/bufring.c): fixed-size buffers the
+ * kernel picks from when a recv has IOSQE_BUFFER_SELECT, so that a recv that
+ * waits holds no memory. A buffer the kernel filled is handed to the user as
+ * an aw_buf (flag AW__BUF_EXTERNAL) and goes back into the ring when that
+ * aw_buf is freed, on any thread.
+ */
+typedef struct aw__bufring aw__bufring;
+/* L's ring, registered on first use; NULL (and *err, -errno) if the kernel refuses it. */
+aw__bufring *aw__bufring_get(aw_loop *L, int *err);
+uint16_t aw__bufring_group(const aw__bufring *br);
+size_t aw__bufring_bufsize(const aw__bufring *br);
+/*
+ * The buffer of a CQE with IORING_CQE_F_BUFFER as an aw_buf of len bytes
+ * (yours). Out of memory: the buffer goes back to the ring and NULL.
+ */
+aw_buf *aw__bufring_take(aw__bufring *br, uint32_t cqe_flags, size_t len);
+/* Gives a CQE's buffer straight back to the ring (a CQE nobody takes). */
+void aw__bufring_give_back(aw__bufring *br, uint32_t cqe_flags);
+/* A recv failed with ENOBUFS: adds buffers if the ring may still grow; true if it did. */
+bool aw__bufring_grow(aw__bufring *br);
+/* Buffers other threads released go back into the ring (each I/O phase). */
+void aw__bufring_reclaim(aw__bufring *br);
+/* aw_loop_free: unregisters the ring; its memory lives on until the last buffer goes. */
+void aw__bufring_loop_free(aw_loop *L);
 
 /* The backend, as the loop sees it. */
 int aw__io_init(aw_loop *L, const aw_loop_config *cfg, aw_val *err);

@@ -364,7 +364,7 @@ static void arm(listener_data *d) {
   }
   aw__op_internal(&a->op);
   a->op.fd = d->fd;
-  a->op.flags |= AW__OPF_MULTISHOT;
+  a->op.flags |= AW__OPF_MULTISHOT | AW__OPF_UNBOUNDED;
   a->ld = d;
   d->op = a;
   aw__op_submit(&a->op);
@@ -480,6 +480,8 @@ static int sock_listen(const addr *a, const aw_listen_opts *o) {
   int one = 1;
   if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) < 0 ||
       (o && o->reuseport && setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof one) < 0) ||
+      /* accepted sockets inherit it on Linux (a test checks): no setsockopt per connection */
+      (!(o && o->no_nodelay) && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) < 0) ||
       (a->ss.ss_family == AF_INET6 && o && o->ipv6_only &&
        setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof one) < 0) ||
       bind(fd, (const struct sockaddr *)&a->ss, a->len) < 0 ||
@@ -644,6 +646,7 @@ aw_promise *aw_tcp_connect(aw_loop *L, const char *host, int port, const aw_io_o
   int one = 1;
   setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   s->op.fd = fd;
+  s->op.flags |= AW__OPF_UNBOUNDED; /* a peer that drops SYNs keeps it for minutes */
   s->owns_fd = true;
   aw_promise *p = aw__op_promise(&s->op);
   aw__op_submit(&s->op);
@@ -652,26 +655,70 @@ aw_promise *aw_tcp_connect(aw_loop *L, const char *host, int port, const aw_io_o
 
 /* ---- recv, send, shutdown -------------------------------------------------------------------- */
 
+/*
+ * A recv of up to the ring's buffer size waits with no buffer: the kernel
+ * picks one of the loop's ring when data comes (IOSQE_BUFFER_SELECT, len
+ * capping what it takes), and that buffer is the result. A bigger max, or a
+ * ring that is out of buffers (ENOBUFS), or no ring: a buffer of max bytes.
+ */
+typedef struct rcv {
+  sop s;
+  aw__bufring *ring; /* selecting from the ring, or NULL: into s.buf */
+  size_t max;
+  bool grown; /* an ENOBUFS grew the ring once already */
+} rcv;
+
 static void recv_prep(aw__op *op, struct io_uring_sqe *sqe) {
-  sop *s = (sop *)op;
-  size_t room = s->buf->cap - s->buf->len;
-  io_uring_prep_recv(sqe, op->fd, s->buf->data + s->buf->len, room > (1u << 30) ? (1u << 30) : room,
-                     0);
+  rcv *r = (rcv *)op;
+  if (r->ring) {
+    io_uring_prep_recv(sqe, op->fd, NULL, (unsigned)r->max, 0);
+    sqe->flags |= IOSQE_BUFFER_SELECT;
+    sqe->buf_group = aw__bufring_group(r->ring);
+    return;
+  }
+  aw_buf *b = r->s.buf;
+  size_t room = b->cap - b->len;
+  io_uring_prep_recv(sqe, op->fd, b->data + b->len, room > (1u << 30) ? (1u << 30) : room, 0);
 }
 static void recv_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
-  (void)L, (void)flags;
-  sop *s = (sop *)op;
+  (void)L;
+  rcv *r = (rcv *)op;
   char tmp[32];
+  if (res == -ENOBUFS && r->ring) { /* the ring is empty: grow it, or a buffer of our own */
+    if (r->grown || !aw__bufring_grow(r->ring)) {
+      r->ring = NULL;
+      if (!(r->s.buf = aw_buf_new(r->max)))
+        return sop_fail(&r->s, -ENOMEM, "recv buffer");
+    }
+    r->grown = true; /* grown once: a second ENOBUFS takes an own buffer */
+    return aw__op_submit(op);
+  }
   if (res < 0)
-    return sop_fail(s, res, fdname(s, tmp, sizeof tmp));
-  aw__io_defined(s->buf->data + s->buf->len, (size_t)res);
-  s->buf->len += (size_t)res;
-  aw_buf *b = s->buf;
-  s->buf = NULL;
+    return sop_fail(&r->s, res, fdname(&r->s, tmp, sizeof tmp));
+  aw_buf *b;
+  if (r->ring && (flags & IORING_CQE_F_BUFFER)) {
+    b = aw__bufring_take(r->ring, flags, (size_t)res);
+  } else if (r->ring) {
+    b = aw_buf_new(0); /* end of stream: no buffer was taken */
+  } else {
+    b = r->s.buf;
+    r->s.buf = NULL;
+    aw__io_defined(b->data + b->len, (size_t)res);
+    b->len += (size_t)res;
+  }
+  if (!b)
+    return sop_fail(&r->s, -ENOMEM, "recv buffer");
   aw__op_settle(op, aw_obj_val(b));
   aw__op_finish(op);
 }
-static const aw__op_vt recv_vt = {"recv", recv_prep, recv_complete, NULL, sop_cleanup};
+/* At aw_loop_free (or a cancel that lost the race to an error): a buffer taken goes back. */
+static void recv_on_abort(aw_loop *L, aw__op *op, int res, uint32_t flags) {
+  (void)L, (void)res;
+  rcv *r = (rcv *)op;
+  if (r->ring)
+    aw__bufring_give_back(r->ring, flags);
+}
+static const aw__op_vt recv_vt = {"recv", recv_prep, recv_complete, recv_on_abort, sop_cleanup};
 
 aw_promise *aw_sock_recv(aw_loop *L, int fd, size_t max, const aw_io_opts *o) {
   if (fd < 0)
@@ -679,18 +726,64 @@ aw_promise *aw_sock_recv(aw_loop *L, int fd, size_t max, const aw_io_opts *o) {
   if (max == 0 || max > AW__IO_MAX_LEN)
     return aw__io_bad_args(L, "recv: max must be at least 1 and not absurdly large");
   aw_promise *early;
-  sop *s = (sop *)aw__op_new(L, &recv_vt, sizeof *s, o, &early);
-  if (!s)
+  rcv *r = (rcv *)aw__op_new(L, &recv_vt, sizeof *r, o, &early);
+  if (!r)
     return early;
-  s->op.fd = fd;
-  s->buf = aw_buf_new(max);
-  if (!s->buf) {
-    aw_promise *p = aw__op_promise(&s->op);
-    sop_fail(s, -ENOMEM, "recv buffer");
+  r->s.op.fd = fd;
+  r->s.op.flags |= AW__OPF_UNBOUNDED; /* an idle peer may never send */
+  r->max = max;
+  int err;
+  aw__bufring *ring = aw__bufring_get(L, &err);
+  if (ring && max <= aw__bufring_bufsize(ring))
+    r->ring = ring;
+  else if (!(r->s.buf = aw_buf_new(max))) {
+    aw_promise *p = aw__op_promise(&r->s.op);
+    sop_fail(&r->s, -ENOMEM, "recv buffer");
     return p;
   }
-  aw_promise *p = aw__op_promise(&s->op);
-  aw__op_submit(&s->op);
+  aw_promise *p = aw__op_promise(&r->s.op);
+  aw__op_submit(&r->s.op);
+  return p;
+}
+
+/* Into buf's free space, as aw_fs_read_into: the caller's buffer, held while it waits. */
+static void recv_into_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
+  (void)L, (void)flags;
+  sop *s = (sop *)op;
+  char tmp[32];
+  if (res < 0)
+    return sop_fail(s, res, fdname(s, tmp, sizeof tmp));
+  aw__io_defined(s->buf->data + s->buf->len, (size_t)res);
+  s->buf->len += (size_t)res;
+  aw__op_settle(op, aw_int(res));
+  aw__op_finish(op);
+}
+static const aw__op_vt recv_into_vt = {"recv", recv_prep, recv_into_complete, NULL, sop_cleanup};
+
+aw_promise *aw_sock_recv_into(aw_loop *L, int fd, aw_buf *buf, const aw_io_opts *o) {
+  if (!buf || buf->hdr.type != AW_T_BUFFER) {
+    aw_release(buf);
+    return aw__io_bad_args(L, "recv: buf must be a buffer");
+  }
+  if (buf->len >= buf->cap) {
+    aw_release(buf);
+    return aw__io_bad_args(L, "recv: buf has no free space (len == cap)");
+  }
+  if (fd < 0) {
+    aw_release(buf);
+    return bad_fd(L, "recv", fd);
+  }
+  aw_promise *early;
+  rcv *r = (rcv *)aw__op_new(L, &recv_into_vt, sizeof *r, o, &early);
+  if (!r) {
+    aw_release(buf);
+    return early;
+  }
+  r->s.op.fd = fd;
+  r->s.op.flags |= AW__OPF_UNBOUNDED;
+  r->s.buf = buf;
+  aw_promise *p = aw__op_promise(&r->s.op);
+  aw__op_submit(&r->s.op);
   return p;
 }
 
@@ -732,11 +825,85 @@ aw_promise *aw_sock_send(aw_loop *L, int fd, aw_buf *data, const aw_io_opts *o) 
     return early;
   }
   s->op.fd = fd;
+  s->op.flags |= AW__OPF_UNBOUNDED; /* a peer that does not read holds it for ever */
   s->buf = data;
   aw_promise *p = aw__op_promise(&s->op);
   aw__op_submit(&s->op);
   return p;
 }
+
+/* ---- close ---------------------------------------------------------------------------------- */
+
+/*
+ * A close does not end what the ring still does with the descriptor: a
+ * pending recv holds the socket's file, so the connection would stay open
+ * (no FIN to the peer) until data came. So: first an async cancel of every
+ * op on fd (IORING_ASYNC_CANCEL_FD | ALL: they reject with ECANCELED), then
+ * the close. `how` is the step: 0 the cancel, 1 the close.
+ */
+static void sock_close_prep(aw__op *op, struct io_uring_sqe *sqe) {
+  sop *s = (sop *)op;
+  if (s->how == 0)
+    io_uring_prep_cancel_fd(sqe, op->fd, IORING_ASYNC_CANCEL_ALL);
+  else
+    io_uring_prep_close(sqe, op->fd);
+}
+static void sock_close_complete(aw_loop *L, aw__op *op, int res, uint32_t flags) {
+  (void)flags;
+  sop *s = (sop *)op;
+  char tmp[32];
+  if (s->how == 0) { /* the cancel: how many it cancelled, or ENOENT (none), either is fine */
+    s->how = 1;
+    return aw__op_submit(op);
+  }
+  if (res < 0)
+    return sop_fail(s, res, fdname(s, tmp, sizeof tmp));
+  if (L->io->listeners)
+    aw__net_fd_closed(L); /* a descriptor is free: a listener out of them may accept again */
+  aw__op_settle(op, aw_undefined());
+  aw__op_finish(op);
+}
+static const aw__op_vt sock_close_vt = {"close", sock_close_prep, sock_close_complete, NULL,
+                                        sop_cleanup};
+
+aw_promise *aw_sock_close(aw_loop *L, int fd, const aw_io_opts *o) {
+  if (fd < 0)
+    return bad_fd(L, "close", fd);
+  aw_promise *early;
+  sop *s = (sop *)aw__op_new(L, &sock_close_vt, sizeof *s, o, &early);
+  if (!s)
+    return early;
+  s->op.fd = fd;
+  /* a kernel without IORING_OP_ASYNC_CANCEL by descriptor (before 5.19): the close alone */
+  s->how = L->io->caps.op_supported[IORING_OP_ASYNC_CANCEL] ? 0 : 1;
+  aw_promise *p = aw__op_promise(&s->op);
+  aw__op_submit(&s->op);
+  return p;
+}
+
+/* ---- addresses of a connection ------------------------------------------------------------ */
+
+static int sock_name(int fd, bool peer, char *out, size_t n) {
+  if (!out || n == 0)
+    return -EINVAL;
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  int r = peer ? getpeername(fd, (struct sockaddr *)&ss, &len)
+               : getsockname(fd, (struct sockaddr *)&ss, &len);
+  if (r < 0)
+    return -errno;
+  if (ss.ss_family != AF_INET && ss.ss_family != AF_INET6)
+    return -EAFNOSUPPORT;
+  char text[INET6_ADDRSTRLEN + 8];
+  addr_text(&ss, text, sizeof text);
+  if (strlen(text) >= n)
+    return -ENOSPC;
+  memcpy(out, text, strlen(text) + 1);
+  return 0;
+}
+
+int aw_sock_peer(int fd, char *out, size_t n) { return sock_name(fd, true, out, n); }
+int aw_sock_local(int fd, char *out, size_t n) { return sock_name(fd, false, out, n); }
 
 static void shutdown_prep(aw__op *op, struct io_uring_sqe *sqe) {
   io_uring_prep_shutdown(sqe, op->fd, ((sop *)op)->how);

@@ -10,11 +10,20 @@
  * are in flight on a DEFER_TASKRUN ring, whose completions only arrive when
  * the task enters), and otherwise only peeks at the CQ, with no system call.
  *
- * Back-pressure: at most caps.inflight_limit SQEs are in the kernel (the CQ
- * size, so completions cannot overflow the ring); beyond that ops wait in a
- * FIFO backlog and go in as completions free room. A full SQ is submitted
- * early. A submit the kernel refuses for now (-EBUSY, -EAGAIN) leaves the
- * SQEs queued: they go in at the next turn, after the CQ was drained.
+ * Back-pressure: ops are bounded (file I/O, a send, a nop: they end by
+ * themselves) or unbounded (a socket recv, a receiver's multishot recv, an
+ * accept, a connect: they may wait for ever on an idle peer). At most
+ * caps.inflight_limit bounded ops are in the kernel; beyond that they wait
+ * in a FIFO backlog and go in as completions free room. Unbounded ops never
+ * count against that cap and never wait behind the backlog (only for a free
+ * SQE, in a backlog of their own), so a hundred thousand idle connections
+ * leave every other op as fast as before. The CQ is sized for the load
+ * (IORING_SETUP_CQSIZE: 4 x SQ, at least 4096) and completions beyond it are
+ * not lost: with IORING_FEAT_NODROP (required) the kernel keeps them on its
+ * overflow list, and every peek at the CQ flushes them back as it drains.
+ * A full SQ is submitted early. A submit the kernel refuses for now (-EBUSY
+ * on overflow, -EAGAIN) leaves the SQEs queued: they go in at the next turn,
+ * after the CQ was drained (reaped first, never lost).
  *
  * Each completion is a macrotask: the op's callback, then a microtask
  * checkpoint. The CQ head is advanced before the callback runs, so a callback
@@ -55,6 +64,8 @@ static void ring_exit(struct io_uring *ring) { io_uring_queue_exit(ring); }
 
 #define AW__RING_DEFAULT 256
 #define AW__RING_MAX 32768    /* IORING_MAX_ENTRIES */
+#define AW__CQ_MIN 4096       /* the default CQ: 4 x SQ, at least this (64 KiB of CQEs) */
+#define AW__CQ_MAX 65536      /* IORING_MAX_CQ_ENTRIES */
 #define AW__DISPATCH_MAX 4096 /* CQEs per I/O phase, so timers and immediates are not starved */
 
 /* ---- setup ------------------------------------------------------------------------- */
@@ -106,7 +117,7 @@ static aw_val no_uring_error(int res) {
 }
 
 /* Sets the ring up with the best flags the kernel takes, dropping them one by one on EINVAL. */
-static int ring_setup(aw__uring *R, unsigned entries) {
+static int ring_setup(aw__uring *R, unsigned entries, unsigned cq_entries) {
   static const unsigned tries[] = {
       IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN,
       IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
@@ -118,7 +129,8 @@ static int ring_setup(aw__uring *R, unsigned entries) {
   for (size_t i = 0; i < sizeof tries / sizeof tries[0]; i++) {
     struct io_uring_params p;
     memset(&p, 0, sizeof p);
-    p.flags = tries[i];
+    p.flags = tries[i] | IORING_SETUP_CQSIZE;
+    p.cq_entries = cq_entries;
     r = AW__FAULT_OR(OPEN, -EMFILE, io_uring_queue_init_params(entries, &R->ring, &p));
     if (r == -EINVAL)
       continue;
@@ -169,6 +181,24 @@ static void arm_wake(aw_loop *L) {
 
 int aw__io_init(aw_loop *L, const aw_loop_config *cfg, aw_val *err) {
   unsigned entries = cfg && cfg->ring_entries ? cfg->ring_entries : AW__RING_DEFAULT;
+  unsigned cq = cfg && cfg->cq_entries ? cfg->cq_entries : 0;
+  if (cq > AW__CQ_MAX) {
+    if (err) {
+      aw_error *e = aw_error_new("RangeError",
+                                 "aw_loop_new: cq_entries %u is above %u (the largest CQ "
+                                 "io_uring_setup takes)",
+                                 cq, (unsigned)AW__CQ_MAX);
+      e->errnum = EINVAL;
+      *err = aw_obj_val(e);
+    }
+    return -EINVAL;
+  }
+  if (!cq) /* room for the completions of many more ops than the SQ holds at once */
+    cq = entries * 4 > AW__CQ_MIN ? entries * 4 : AW__CQ_MIN;
+  if (cq > AW__CQ_MAX)
+    cq = AW__CQ_MAX;
+  if (cq < entries) /* the kernel refuses a CQ smaller than the SQ */
+    cq = entries;
   if (entries > AW__RING_MAX) {
     /* the kernel would say EINVAL, which reads as "no io_uring here": say it up front */
     if (err) {
@@ -182,7 +212,7 @@ int aw__io_init(aw_loop *L, const aw_loop_config *cfg, aw_val *err) {
     return -EINVAL;
   }
   aw__uring *R = aw__calloc(sizeof *R);
-  int r = ring_setup(R, entries);
+  int r = ring_setup(R, entries, cq);
   if (r < 0) {
     if (err)
       *err = no_uring_error(r);
@@ -198,7 +228,9 @@ int aw__io_init(aw_loop *L, const aw_loop_config *cfg, aw_val *err) {
     return AW_ENOURING;
   }
   probe(R);
-  /* Every CQE must fit in the CQ: keep one slot per SQE we may still add (cancels, wake). */
+  /* Bounded ops' CQEs always fit in the CQ: a few slots stay for cancels, the wake poll and
+   * closes. Unbounded ops (which may wait for ever) do not count: their CQEs, if many come at
+   * once, overflow into the kernel's NODROP list and are reaped from there. */
   R->caps.inflight_limit = R->caps.cq_entries > 16 ? R->caps.cq_entries - 8 : R->caps.cq_entries;
   L->io = R;
   arm_wake(L);
@@ -250,34 +282,61 @@ static struct io_uring_sqe *sqe_get(aw__uring *R) {
 
 static void abort_now(aw_loop *L, aw__op *op, int res, uint32_t flags);
 
+static bool unbounded(const aw__op *op) { return op->flags & AW__OPF_UNBOUNDED; }
+
+/* The backlog an op waits in: bounded ops wait for budget, unbounded ones only for an SQE. */
+static aw__op **backlog_of(aw__uring *R, const aw__op *op, aw__op ***tail) {
+  if (unbounded(op)) {
+    *tail = &R->ubacklog_tail;
+    return &R->ubacklog_head;
+  }
+  *tail = &R->backlog_tail;
+  return &R->backlog_head;
+}
+
 static void backlog_push(aw__uring *R, aw__op *op) {
+  aw__op **tail, **head = backlog_of(R, op, &tail);
   op->state = AW__OP_QUEUED;
   op->next = NULL;
-  op->prev = R->backlog_tail;
-  if (R->backlog_tail)
-    R->backlog_tail->next = op;
+  op->prev = *tail;
+  if (*tail)
+    (*tail)->next = op;
   else
-    R->backlog_head = op;
-  R->backlog_tail = op;
+    *head = op;
+  *tail = op;
   R->stats.backlogged++;
 }
 
+static void backlog_push_front(aw__uring *R, aw__op *op) {
+  aw__op **tail, **head = backlog_of(R, op, &tail);
+  op->state = AW__OP_QUEUED;
+  op->prev = NULL;
+  op->next = *head;
+  if (*head)
+    (*head)->prev = op;
+  else
+    *tail = op;
+  *head = op;
+}
+
 static void backlog_remove(aw__uring *R, aw__op *op) {
+  aw__op **tail, **head = backlog_of(R, op, &tail);
   if (op->prev)
     op->prev->next = op->next;
   else
-    R->backlog_head = op->next;
+    *head = op->next;
   if (op->next)
     op->next->prev = op->prev;
   else
-    R->backlog_tail = op->prev;
+    *tail = op->prev;
   op->prev = op->next = NULL;
   op->state = AW__OP_IDLE;
 }
 
 /* Puts op's step in an SQE now; false if there is no room (budget or SQ). */
 static bool try_issue(aw__uring *R, aw__op *op) {
-  if (R->inflight >= R->caps.inflight_limit)
+  bool bounded = !unbounded(op);
+  if (bounded && R->bounded >= R->caps.inflight_limit)
     return false;
   struct io_uring_sqe *sqe = sqe_get(R);
   if (!sqe)
@@ -286,8 +345,10 @@ static bool try_issue(aw__uring *R, aw__op *op) {
   AW__FAULT_SQE_HOOK(sqe);
   io_uring_sqe_set_data(sqe, op);
   op->state = AW__OP_INFLIGHT;
-  if (++R->inflight > R->stats.max_inflight)
-    R->stats.max_inflight = R->inflight;
+  R->bounded += bounded;
+  R->inflight++;
+  if (R->bounded > R->stats.max_inflight)
+    R->stats.max_inflight = R->bounded;
   return true;
 }
 
@@ -298,27 +359,28 @@ void aw__op_submit(aw__op *op) {
     abort_now(op->loop, op, -ECANCELED, 0);
     return;
   }
-  if (AW__UNLIKELY(R->backlog_head != NULL) || !try_issue(R, op))
+  aw__op **tail, **head = backlog_of(R, op, &tail);
+  (void)tail;
+  if (AW__UNLIKELY(*head != NULL) || !try_issue(R, op))
     backlog_push(R, op); /* behind what already waits: ops keep their order */
 }
 
-static void drain_backlog(aw__uring *R) {
-  while (R->backlog_head) {
-    aw__op *op = R->backlog_head;
+static void drain_one(aw__uring *R, aw__op **head) {
+  while (*head) {
+    aw__op *op = *head;
     backlog_remove(R, op);
     if (!try_issue(R, op)) {
-      /* back to the front: nothing may overtake it */
-      op->state = AW__OP_QUEUED;
-      op->prev = NULL;
-      op->next = R->backlog_head;
-      if (R->backlog_head)
-        R->backlog_head->prev = op;
-      else
-        R->backlog_tail = op;
-      R->backlog_head = op;
+      backlog_push_front(R, op); /* back to the front: nothing may overtake it */
       return;
     }
   }
+}
+
+static void drain_backlog(aw__uring *R) {
+  if (AW__UNLIKELY(R->ubacklog_head != NULL))
+    drain_one(R, &R->ubacklog_head); /* first: they wait for an SQE only */
+  if (R->backlog_head)
+    drain_one(R, &R->backlog_head);
 }
 
 /* ---- cancellation --------------------------------------------------------------------- */
@@ -448,6 +510,13 @@ aw_timer aw__io_deadline(aw_loop *L, uint64_t timeout_ms, aw_task_fn fn, void *a
 
 aw_promise *aw__op_promise(aw__op *op) { return aw_retain(op->promise); }
 
+void aw__op_unref(aw__op *op) {
+  if (op->flags & AW__OPF_UNREF)
+    return;
+  op->flags |= AW__OPF_UNREF;
+  op->loop->io->ops_pending--;
+}
+
 void aw__op_internal(aw__op *op) {
   if (op->promise)
     op->promise->hdr.flags |= AW__PF_HANDLED; /* nobody holds it: never an unhandled rejection */
@@ -491,7 +560,7 @@ void aw__op_finish(aw__op *op) {
   aw_release_val(op->abort_reason);
   if (AW__UNLIKELY(op->flags & AW__OPF_CANCEL_DUE) && L->io)
     cancel_unlink(L->io, op); /* its step completed before the cancel could be sent */
-  if (L->io)
+  if (L->io && !(op->flags & AW__OPF_UNREF))
     L->io->ops_pending--;
   aw__pool_put(L, op, op->size);
   aw__loop_release(L);
@@ -584,8 +653,10 @@ static void handle_cqe(aw_loop *L, const cqe_copy *c) {
     break;
   }
   aw__op *op = (aw__op *)(uintptr_t)c->data;
-  if (!((c->flags & IORING_CQE_F_MORE) && (op->flags & AW__OPF_MULTISHOT)))
+  if (!((c->flags & IORING_CQE_F_MORE) && (op->flags & AW__OPF_MULTISHOT))) {
     R->inflight--;
+    R->bounded -= !unbounded(op);
+  }
   /* a macrotask: the callback, then a microtask checkpoint */
   op_cqe(L, op, c);
   L->stats.macrotasks++;
@@ -645,6 +716,8 @@ static void enter(aw_loop *L, int timeout_ms) {
 
 void aw__io_poll(aw_loop *L, int timeout_ms) {
   aw__uring *R = L->io;
+  if (R->bufring)
+    aw__bufring_reclaim(R->bufring);
   if (!R->wake_armed)
     arm_wake(L);
   send_due_cancels(R);
@@ -683,9 +756,10 @@ void aw__io_free(aw_loop *L) {
   aw__uring *R = L->io;
   if (!R)
     return;
-  aw__net_loop_free(L); /* listeners first: their accepts must not deliver to anyone now */
-  while (R->backlog_head) {
-    aw__op *op = R->backlog_head;
+  aw__net_loop_free(L);  /* listeners first: their accepts must not deliver to anyone now */
+  aw__recv_loop_free(L); /* receivers too */
+  while (R->backlog_head || R->ubacklog_head) {
+    aw__op *op = R->ubacklog_head ? R->ubacklog_head : R->backlog_head;
     backlog_remove(R, op);
     if (op->vt->on_abort)
       op->vt->on_abort(L, op, -ECANCELED, 0); /* its step never ran: undo the earlier ones */
@@ -728,6 +802,7 @@ void aw__io_free(aw_loop *L) {
         op->vt->on_abort(L, op, c.res, c.flags); /* close what it opened */
       if (!more) {
         R->inflight--;
+        R->bounded -= !unbounded(op);
         op->state = AW__OP_IDLE;
         op_drop(op);
       }
@@ -739,6 +814,7 @@ void aw__io_free(aw_loop *L) {
             "libawait: aw_loop_free: %u io_uring operations did not complete in 5 s; "
             "their memory is left alone\n",
             R->inflight);
+  aw__bufring_loop_free(L); /* after the last CQE that could carry one of its buffers */
   ring_exit(&R->ring);
   L->io = NULL;
   aw__free(R, sizeof *R);

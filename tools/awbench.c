@@ -21,6 +21,8 @@
  *   awbench tcp_pingpong [CONNS] [N]   1-byte request/response round trips over loopback
  *   awbench worker_roundtrip [N] [INFLIGHT]  N tiny pool jobs (x -> 2x+1), INFLIGHT awaited at once
  *   awbench post_pingpong [INFLIGHT] [N]     a thread and the loop exchanging messages
+ *   awbench idle_conns [CONNS] [N]   CONNS idle connections on one loop, RSS per idle
+ *                                    connection, N round trips of an active client meanwhile
  */
 #define _GNU_SOURCE
 #include <fcntl.h>
@@ -707,6 +709,251 @@ static void caps(void) {
   free_loop(L);
 }
 
+/* ---- idle_conns ---------------------------------------------------------------------------------
+ */
+
+/*
+ * CONNS idle connections on one loop (an echo server on aw_receiver, a
+ * pending aw_receiver_next each) and one active client: what an idle
+ * connection costs in user space (RSS delta / connections, measured between
+ * the 100th connection and the last) and the active client's round trips
+ * while the loop holds them all (N, 16 bytes each). The clients are a child
+ * process: one process cannot hold both ends of 15,000 connections under a
+ * 20,000 descriptor limit. Prints the usual line and, after it, rss_per_conn
+ * B and the active round trip's mean in microseconds.
+ */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+static int idle_dial(int port) {
+  int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0)
+    return -1;
+  struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, (struct sockaddr *)&a, sizeof a) < 0) {
+    close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+static int idle_round_trip(int fd, long long i) {
+  char msg[32], got[16]; /* 16 bytes go out: "ping-" and 10 digits and the NUL */
+  snprintf(msg, sizeof msg, "ping-%010llu", (unsigned long long)(i % 10000000000LL));
+  if (write(fd, msg, sizeof got) != (ssize_t)sizeof got)
+    return 0;
+  size_t n = 0;
+  while (n < sizeof got) {
+    struct pollfd p = {fd, POLLIN, 0};
+    if (poll(&p, 1, 10000) != 1) /* an answer that does not come within 10 s fails the run */
+      return 0;
+    ssize_t r = read(fd, got + n, sizeof got - n);
+    if (r <= 0)
+      return 0;
+    n += (size_t)r;
+  }
+  return memcmp(msg, got, sizeof got) == 0;
+}
+
+typedef struct idle_report {
+  int status; /* 0: every answer came */
+  double secs;
+} idle_report;
+
+static int idle_client(int port, int conns, long long n, int go_fd, int report_fd) {
+  idle_report rep = {0, 0};
+  int active = idle_dial(port);
+  if (active < 0)
+    rep.status = 2;
+  for (int i = 0; i < conns && !rep.status; i++) {
+    if (idle_dial(port) < 0)
+      rep.status = 3;
+    else if (i % 1000 == 999 && !idle_round_trip(active, i))
+      rep.status = 4; /* answered while the idle ones come in, too */
+  }
+  struct pollfd p = {go_fd, POLLIN, 0};
+  if (!rep.status && poll(&p, 1, 120000) != 1)
+    rep.status = 5;
+  double t0 = now_s();
+  for (long long i = 0; i < n && !rep.status; i++)
+    if (!idle_round_trip(active, i))
+      rep.status = 6;
+  rep.secs = now_s() - t0;
+  if (write(report_fd, &rep, sizeof rep) != (ssize_t)sizeof rep)
+    return 7;
+  return rep.status;
+}
+
+typedef struct idle_conn {
+  aw_receiver *r;
+  int fd;
+} idle_conn;
+
+static struct {
+  aw_val listener;
+  int target, accepted, open, go_fd, failures;
+  long rss_base, rss_full;
+  bool child_done, closed;
+  aw_buf *report;
+} IC;
+
+static long rss_now(void) {
+  FILE *f = fopen("/proc/self/statm", "r");
+  long size = 0, rss = 0;
+  if (f) {
+    if (fscanf(f, "%ld %ld", &size, &rss) != 2)
+      rss = 0;
+    fclose(f);
+  }
+  return rss * sysconf(_SC_PAGESIZE);
+}
+
+static void idle_maybe_finish(void) {
+  if (IC.child_done && IC.open == 0 && !IC.closed) {
+    IC.closed = true;
+    aw_listener_close(IC.listener);
+  }
+}
+
+static aw_val idle_ignore(aw_loop *L, aw_val v, void *arg) {
+  (void)L, (void)v, (void)arg;
+  return aw_undefined();
+}
+
+static void idle_next(idle_conn *c);
+
+static aw_val idle_chunk(aw_loop *L, aw_val v, void *arg) {
+  idle_conn *c = arg;
+  if (!aw_is_type(v, AW_T_BUFFER) || ((aw_buf *)v.u.o)->len == 0) {
+    aw_receiver_free(c->r);
+    close(c->fd);
+    free(c);
+    IC.open--;
+    idle_maybe_finish();
+    return aw_undefined();
+  }
+  aw_promise *p = aw_sock_send(L, c->fd, aw_retain((aw_buf *)v.u.o), NULL);
+  aw_release(aw_promise_catch(p, idle_ignore, NULL));
+  aw_release(p);
+  idle_next(c);
+  return aw_undefined();
+}
+
+static void idle_next(idle_conn *c) {
+  aw_promise *p = aw_receiver_next(c->r, NULL);
+  aw_release(aw_promise_then(p, idle_chunk, idle_chunk, c));
+  aw_release(p);
+}
+
+static void idle_accept_next(void);
+
+static aw_val idle_accepted(aw_loop *L, aw_val v, void *arg) {
+  (void)arg;
+  idle_conn *c = malloc(sizeof *c);
+  check(c != NULL, "malloc");
+  c->fd = (int)v.u.i;
+  c->r = aw_receiver_new(L, c->fd);
+  if (!c->r) {
+    close(c->fd);
+    free(c);
+    IC.failures++;
+  } else {
+    IC.accepted++;
+    IC.open++;
+    idle_next(c);
+  }
+  if (IC.accepted == 100)
+    IC.rss_base = rss_now();
+  if (IC.accepted == IC.target + 1) { /* all held, each with a pending next */
+    IC.rss_full = rss_now();
+    char go = 1;
+    if (write(IC.go_fd, &go, 1) != 1)
+      IC.failures++;
+  }
+  idle_accept_next();
+  return aw_undefined();
+}
+
+static void idle_accept_next(void) {
+  aw_promise *p = aw_tcp_accept(IC.listener, NULL);
+  if (!p)
+    return;
+  aw_release(aw_promise_then(p, idle_accepted, idle_ignore, NULL));
+  aw_release(p);
+}
+
+static aw_val idle_reported(aw_loop *L, aw_val v, void *arg) {
+  (void)L, (void)arg;
+  if (aw_is_type(v, AW_T_BUFFER))
+    IC.report = aw_retain((aw_buf *)v.u.o);
+  IC.child_done = true;
+  idle_maybe_finish();
+  return aw_undefined();
+}
+
+static void bench_idle_conns(int conns, long long n) {
+  struct rlimit rl;
+  getrlimit(RLIMIT_NOFILE, &rl);
+  rl.rlim_cur = rl.rlim_max;
+  setrlimit(RLIMIT_NOFILE, &rl);
+  check(rl.rlim_cur == RLIM_INFINITY || rl.rlim_cur >= (rlim_t)conns + 200,
+        "RLIMIT_NOFILE's hard limit holds CONNS + 200 descriptors");
+  aw_loop *L = new_loop();
+  memset(&IC, 0, sizeof IC);
+  IC.target = conns;
+  aw_listen_opts lo = {.backlog = 4096};
+  aw_promise *lp = aw_tcp_listen(L, "127.0.0.1", 0, &lo);
+  check(aw_promise_state(lp) == AW_FULFILLED, "listen");
+  IC.listener = aw_retain_val(aw_promise_result(lp));
+  aw_release(lp);
+  int port = aw_listener_port(IC.listener);
+  int go[2], rep[2];
+  check(pipe2(go, O_CLOEXEC) == 0 && pipe2(rep, O_CLOEXEC) == 0, "pipe2");
+  fflush(NULL);
+  pid_t pid = fork();
+  check(pid >= 0, "fork");
+  if (pid == 0) {
+    close(go[1]);
+    close(rep[0]);
+    _exit(idle_client(port, conns, n, go[0], rep[1]));
+  }
+  close(go[0]);
+  close(rep[1]);
+  IC.go_fd = go[1];
+  double t0 = now_s();
+  idle_accept_next();
+  aw_promise *rp = aw_fs_read(L, rep[0], sizeof(idle_report), AW_FS_CUR, NULL);
+  aw_release(aw_promise_then(rp, idle_reported, idle_reported, NULL));
+  aw_release(rp);
+  int rc = aw_loop_run(L);
+  double total = now_s() - t0;
+  int ws = 0;
+  kill(pid, SIGKILL); /* gone already when all went well */
+  waitpid(pid, &ws, 0);
+  close(go[1]);
+  close(rep[0]);
+  idle_report r = {100, 0};
+  if (IC.report && IC.report->len == sizeof r)
+    memcpy(&r, IC.report->data, sizeof r);
+  aw_release(IC.report);
+  aw_release_val(IC.listener);
+  print_io_stats(L);
+  free_loop(L);
+  check(rc == 0, "aw_loop_run");
+  check(IC.failures == 0 && IC.accepted == conns + 1, "every connection accepted");
+  check(r.status == 0, "the active client got every answer within 10 s");
+  double per_conn = (double)(IC.rss_full - IC.rss_base) / (conns + 1 - 100);
+  printf("idle_conns %d conns %.3f s rss_per_conn %.0f B active_rtt %.1f us (%lld round trips)\n",
+         conns, total, per_conn, r.secs / (double)n * 1e6, n);
+  fflush(stdout);
+}
+
 /* ---- sizes ----------------------------------------------------------------------------------- */
 
 static void sizes(void) {
@@ -740,7 +987,8 @@ static void usage(FILE *f) {
              "  async_tree [20] | immediate_chain [2000000] | timers [1000000] | sizes\n"
              "  io_nop [16000000] | file_read_small [DIR=/tmp/peerdata/small] [N=20000]\n"
              "  tcp_pingpong [CONNS=1] [N=200000] | caps\n"
-             "  worker_roundtrip [N=200000] [INFLIGHT=64] | post_pingpong [INFLIGHT=64] [N]\n");
+             "  worker_roundtrip [N=200000] [INFLIGHT=64] | post_pingpong [INFLIGHT=64] [N]\n"
+             "  idle_conns [CONNS=15000] [N=10000]\n");
 }
 
 int main(int argc, char **argv) {
@@ -792,6 +1040,11 @@ int main(int argc, char **argv) {
     long long n = argc > 3 ? atoll(argv[3]) : 200000;
     check(conns >= 1 && conns <= 4096 && n > 0, "CONNS and N");
     bench_tcp_pingpong((int)conns, n);
+  } else if (!strcmp(name, "idle_conns")) {
+    long long conns = arg_or(argc, argv, 15000);
+    long long n = argc > 3 ? atoll(argv[3]) : 10000;
+    check(conns >= 100 && conns <= 1000000 && n > 0, "CONNS (100..1000000) and N");
+    bench_idle_conns((int)conns, n);
   } else if (!strcmp(name, "-h") || !strcmp(name, "--help")) {
     usage(stdout);
     return 0;

@@ -29,13 +29,18 @@
  * an operation of several steps (read_file, write_file, a long write) stops
  * before its next step and rejects with the reason.
  *
- * Back-pressure: never more operations are in the kernel than its completion
- * queue holds; the rest wait in order in user space. Nothing is dropped.
- * Known limit: operations that may wait forever (a recv on an idle socket,
- * an accept, a connect) count against that cap too, so about 500 of them on
- * the default ring (ring_entries 256) leave every later operation waiting
- * behind them; a larger ring_entries moves the limit. (To be lifted by
- * multishot recv on provided buffers.)
+ * Back-pressure: operations that end by themselves (file I/O, a nop, a
+ * shutdown, a close) are bounded: never more of them are in the kernel than
+ * its completion queue holds (caps.inflight_limit); the rest wait in order in
+ * user space. Operations that may wait for ever (a socket recv, a receiver,
+ * an accept, a connect, a socket send to a peer that does not read) are not
+ * counted and never wait behind the bounded ones, so a million idle
+ * connections leave every other operation as fast as one: only an SQE is
+ * waited for. Their completions, when more come at once than the CQ holds,
+ * wait in the kernel's overflow list (IORING_FEAT_NODROP, required) and are
+ * reaped from there: nothing is dropped. The CQ is 4 x the SQ, at least 4096
+ * (aw_loop_config.cq_entries). Note: aw_fs_read on a pipe or a terminal is a
+ * file operation and counts as bounded; use aw_sock_recv for sockets.
  *
  * Threads: the loop's thread only, as everything of a loop.
  *
@@ -60,6 +65,10 @@
  *     goes: aw_listener_close does nothing, aw_listener_fd is -1,
  *     aw_tcp_accept returns NULL. (A loop without a ring never accepts: its
  *     listeners' sockets stay open until they are closed or released.)
+ *   - Receivers: each turns inert (its recv cancelled with the rest, its
+ *     pending next dropped unsettled, its queued chunks released); free it
+ *     with aw_receiver_free as before. The buffer ring is unregistered; the
+ *     chunks you still hold stay valid and its memory goes with the last.
  *   - Signals: every operation and accept detaches from its signal at
  *     aw_loop_free; aborting the signal afterwards reaches nothing.
  *   - Another thread must not call any of this on a loop being freed or gone
@@ -178,9 +187,11 @@ aw_promise *aw_fs_realpath(aw_loop *L, const char *path, const aw_io_opts *o);
 /* ---- sockets (TCP, IPv4 and IPv6) ----------------------------------------------- */
 
 typedef struct aw_listen_opts {
-  int backlog;    /* 0 means 511, as Node */
-  bool reuseport; /* SO_REUSEPORT (SO_REUSEADDR is always set) */
-  bool ipv6_only; /* for "::": no IPv4-mapped connections */
+  int backlog;     /* 0 means 511, as Node */
+  bool reuseport;  /* SO_REUSEPORT (SO_REUSEADDR is always set) */
+  bool ipv6_only;  /* for "::": no IPv4-mapped connections */
+  bool no_nodelay; /* accepted sockets keep Nagle's algorithm (default: TCP_NODELAY, which
+                      they inherit from the listening socket: no system call per accept) */
 } aw_listen_opts;
 
 /*
@@ -222,14 +233,124 @@ aw_promise *aw_tcp_accept(aw_val listener, const aw_io_opts *o);
  */
 void aw_listener_close(aw_val listener);
 
-/* Connects to host:port (numeric address or "localhost"): resolves with the descriptor. */
+/*
+ * Connects to host:port (numeric address or "localhost"): resolves with the
+ * descriptor, which has TCP_NODELAY set.
+ */
 aw_promise *aw_tcp_connect(aw_loop *L, const char *host, int port, const aw_io_opts *o);
-/* Receives up to max bytes: resolves with a new buffer, empty at end of stream. */
+/*
+ * Receives up to max bytes: resolves with a buffer, empty at end of stream.
+ * With max up to AW_RECV_CHUNK the recv waits holding no memory: the kernel
+ * takes a buffer of the loop's buffer ring when data comes, and that buffer
+ * is the result (its cap is AW_RECV_CHUNK; see "Receivers" below for what
+ * releasing it does). A larger max allocates max bytes up front.
+ */
 aw_promise *aw_sock_recv(aw_loop *L, int fd, size_t max, const aw_io_opts *o);
+/*
+ * Receives into buf's free space (data + len, up to cap) and adds what came
+ * to buf->len, as aw_fs_read_into. buf is consumed (retain it to look at it
+ * afterwards) and held while the recv waits. Resolves with the number of
+ * bytes received, 0 at end of stream; a buf with no free space (len == cap)
+ * rejects with a TypeError.
+ */
+aw_promise *aw_sock_recv_into(aw_loop *L, int fd, aw_buf *buf, const aw_io_opts *o);
 /* Sends all of data (consumed; partial sends continued): resolves with the byte count. */
 aw_promise *aw_sock_send(aw_loop *L, int fd, aw_buf *data, const aw_io_opts *o);
 /* shutdown(fd, how): SHUT_RD, SHUT_WR or SHUT_RDWR. */
 aw_promise *aw_sock_shutdown(aw_loop *L, int fd, int how, const aw_io_opts *o);
+/*
+ * Closes a socket through the ring: first every operation of this loop still
+ * pending on fd is cancelled (they reject with "... (ECANCELED)"; a receiver
+ * on fd ends the same way: free it first), since a pending recv would
+ * otherwise keep the connection open after the close; then the close. As
+ * aw_fs_close, a listener paused for lack of descriptors tries again.
+ * Resolves with undefined.
+ */
+aw_promise *aw_sock_close(aw_loop *L, int fd, const aw_io_opts *o);
+/*
+ * The peer's address (getpeername) and the local one (getsockname) of a
+ * socket as text: "1.2.3.4:5678" or "[::1]:5678". 0, or -ENOTCONN, -EBADF,
+ * -ENOTSOCK (the system's error), -EINVAL for a NULL out or n 0, -ENOSPC if
+ * the text does not fit in n bytes (INET6_ADDRSTRLEN + 8 always does).
+ * Blocking-free and callable from any thread.
+ */
+int aw_sock_peer(int fd, char *out, size_t n);
+int aw_sock_local(int fd, char *out, size_t n);
+
+/*
+ * Receivers: one multishot recv on a socket, on the loop's buffer ring.
+ *
+ * A server's idle connection should cost nothing: an aw_receiver keeps one
+ * IORING_OP_RECV (multishot, IOSQE_BUFFER_SELECT) in the kernel, holding no
+ * buffer and no slot other operations could wait for. When data comes the
+ * kernel fills a buffer of the loop's provided buffer ring (created on first
+ * use, registered with the ring) and the receiver hands it to you as an
+ * aw_buf, without a copy.
+ *
+ * Ring buffers: a chunk's cap is AW_RECV_CHUNK and its bytes belong to the
+ * ring. Releasing the chunk (on any thread; a pool job's is put back by the
+ * loop's next I/O phase) puts the buffer back for the next recv; growing it
+ * (aw_buf_reserve past its cap) copies it into memory of its own and gives
+ * the ring buffer back at once. Release chunks soon, or copy what you keep:
+ * the ring has AW_RECV_RING_MIN buffers at first, doubles when a recv finds
+ * it empty (ENOBUFS), up to AW_RECV_RING_MAX; past that a receiver that
+ * finds it empty takes its next chunk with one recv into a buffer of its own
+ * (AW_RECV_CHUNK bytes, an ordinary buffer), then goes back to the ring.
+ * Exhaustion never loses data or hangs: the bytes wait in the socket.
+ * After aw_loop_free, chunks still held stay valid; the ring's memory goes
+ * with the last of them.
+ *
+ * Memory: an idle receiver with a pending next costs about 300 bytes in user
+ * space (the receiver, its op, the promise) and nothing in the ring; the
+ * ring costs the loop AW_RECV_RING_MIN x AW_RECV_CHUNK (1 MiB) once.
+ */
+#define AW_RECV_CHUNK 16384   /* bytes of a ring buffer */
+#define AW_RECV_RING_MIN 64   /* buffers at first use */
+#define AW_RECV_RING_MAX 2048 /* buffers at most (32 MiB) */
+
+typedef struct aw_receiver aw_receiver;
+/*
+ * A receiver on fd (a connected socket; borrowed: never closed by the
+ * receiver). Its recv starts at once: what arrives before the first
+ * aw_receiver_next is kept for it. NULL with errno set: EBADF for a negative
+ * fd, EPERM from another thread or a loop being freed, the ring's error
+ * (ENOMEM, EINVAL on a kernel without buffer rings) if the buffer ring cannot
+ * be made; -errno is AW_ENOURING on a loop without a ring. An fd that is not
+ * a socket is accepted here; its first next rejects ("recv fd N: Socket
+ * operation on non-socket (ENOTSOCK)").
+ */
+aw_receiver *aw_receiver_new(aw_loop *L, int fd);
+/*
+ * The next chunk: resolves with a buffer (yours; a ring buffer, see above)
+ * of at least one byte, in the order the bytes came; at end of stream with
+ * an empty buffer (and so every later next); rejects with "recv fd N:
+ * <message> (ECONNRESET)" on an error, once (a later next tries the socket
+ * again). A signal or timeout in o aborts only the wait, never the recv:
+ * bytes that come later are kept for the next call, none is lost. One next
+ * at a time: a second while one is pending rejects with a TypeError. NULL
+ * for a NULL receiver, from another thread, or after its loop was freed.
+ *
+ * Chunks that come with no next pending are queued in the receiver: past 8
+ * the recv is cancelled, and started again once you took half of them (the
+ * kernel's socket buffer, then TCP's window, hold the rest). The bound is
+ * soft: what the kernel took in the burst before it saw the cancel is kept
+ * too (at most the socket's receive buffer, or the ring's free buffers),
+ * never dropped. A pending next keeps the loop alive; a receiver alone does
+ * not.
+ */
+aw_promise *aw_receiver_next(aw_receiver *r, const aw_io_opts *o);
+/* The receiver's descriptor, or -1 (NULL, or its loop was freed). */
+int aw_receiver_fd(const aw_receiver *r);
+/*
+ * Frees the receiver: cancels its recv, releases the queued chunks, and
+ * rejects a pending next with "recv fd N: Operation canceled (ECANCELED)"
+ * (as closing a listener does to its accepts). The descriptor stays open.
+ * Loop thread only (from another thread it does nothing). After aw_loop_free
+ * the receiver is inert (its pending next dropped unsettled, its chunks
+ * released, aw_receiver_next returns NULL) and aw_receiver_free only frees
+ * it (on the thread that owned the loop).
+ */
+void aw_receiver_free(aw_receiver *r);
 
 /* ---- the ring --------------------------------------------------------------------- */
 
@@ -241,9 +362,9 @@ typedef struct aw_io_caps {
   unsigned sq_entries, cq_entries;
   bool single_issuer, defer_taskrun, coop_taskrun; /* setup flags accepted */
   bool nodrop, ext_arg, fast_poll;                 /* features */
-  unsigned inflight_limit;                         /* ops in the kernel at most */
-  unsigned nops;                                   /* opcodes probed */
-  bool op_supported[64];                           /* by IORING_OP_* number */
+  unsigned inflight_limit; /* bounded ops in the kernel at most (see Back-pressure) */
+  unsigned nops;           /* opcodes probed */
+  bool op_supported[64];   /* by IORING_OP_* number */
 } aw_io_caps;
 
 /* Fills *out; -EINVAL for NULL, -ENOSYS if the loop has no ring. */
@@ -251,12 +372,12 @@ int aw_io_caps_get(aw_loop *L, aw_io_caps *out);
 
 /* Counters of the loop's ring (for tests and benchmarks). */
 typedef struct aw_io_stats {
-  uint64_t submitted;  /* SQEs given to the kernel */
-  uint64_t completed;  /* CQEs consumed */
-  uint64_t enters;     /* io_uring_enter calls */
-  uint64_t backlogged; /* operations that waited in user space */
-  uint64_t max_inflight;
-  uint64_t cancels; /* async cancels sent */
+  uint64_t submitted;    /* SQEs given to the kernel */
+  uint64_t completed;    /* CQEs consumed */
+  uint64_t enters;       /* io_uring_enter calls */
+  uint64_t backlogged;   /* operations that waited in user space */
+  uint64_t max_inflight; /* bounded ops in the kernel at once, at most (<= inflight_limit) */
+  uint64_t cancels;      /* async cancels sent */
 } aw_io_stats;
 int aw_io_stats_get(aw_loop *L, aw_io_stats *out);
 

@@ -72,6 +72,8 @@ enum aw_rejection_mode {
 typedef struct aw_loop_config {
   enum aw_rejection_mode rejections;
   unsigned ring_entries; /* SQ entries of the io_uring; 0 means 256; above 32768: RangeError */
+  unsigned cq_entries;   /* CQ entries; 0 means 4 x ring_entries, at least 4096; at least the
+                            SQ size; above 65536: RangeError (see "Back-pressure" in aw/io.h) */
   bool no_io;            /* no io_uring: I/O operations reject with ENOURING */
 } aw_loop_config;
 
@@ -197,6 +199,138 @@ void aw_timer_ref(aw_loop *L, aw_timer t);
 /* setImmediate: fn(L, arg) in the next check phase. Returns 0 on bad arguments. */
 aw_immediate aw_set_immediate(aw_loop *L, aw_task_fn fn, void *arg);
 void aw_clear_immediate(aw_loop *L, aw_immediate id);
+
+/* ---- delays ------------------------------------------------------------ */
+
+struct aw_io_opts; /* aw/io.h */
+
+/*
+ * await aw_delay(L, ms): as timers/promises' setTimeout(ms) in Node. A
+ * promise that resolves with undefined after ms milliseconds (a delay below
+ * 1 means 1, as setTimeout; above 2^31-1 it is clamped to that). Its timer
+ * keeps the loop alive while it is pending. With o->signal it rejects with
+ * the signal's reason when the signal aborts (at once with a promise
+ * rejected already if it is aborted at the call); with o->timeout_ms, with a
+ * TimeoutError if that comes first. o may be NULL. NULL from another thread
+ * or on a loop being freed. At aw_loop_free a pending delay never settles
+ * (its promise is released like an I/O operation's).
+ */
+aw_promise *aw_delay(aw_loop *L, uint64_t ms, const struct aw_io_opts *o);
+
+/* ---- OS signals ---------------------------------------------------------- */
+
+/*
+ * process.on('SIGTERM', fn): when the process receives signo, fn(L, arg)
+ * runs as a macrotask of L's I/O phase, on L's thread. Any number of loops,
+ * on any threads, may register for one signal: each registered loop gets
+ * its call. Like Node's signal handles, a registration does not keep the
+ * loop alive (a delivered call, once queued, does, until it runs).
+ *
+ * Coalescing: the calls of one loop for one signal do not queue up. A
+ * delivery that finds a call for (L, signo) queued and not yet run adds
+ * nothing: at least one call follows every burst of deliveries, never one
+ * per delivery (as POSIX signals coalesce in the kernel too). Several
+ * registrations on one loop run in the order they were made; one removed
+ * while the call runs (from an earlier fn) is not called, one added is
+ * called from the next delivery on.
+ *
+ * How: the first registration for signo installs a handler (sigaction, with
+ * SA_RESTART) and keeps the old disposition; the handler only notes the
+ * signal and writes a byte to a pipe (async-signal-safe). A thread of the
+ * library (all signals blocked) reads the pipe and posts the calls to the
+ * registered loops (aw_loop_post). When the last registration for signo goes
+ * (aw_loop_off_signal, or aw_loop_free of its loop), the old disposition is
+ * put back as it was (a change you made to it in between is overwritten);
+ * when no registration is left at all the thread exits.
+ *
+ * Refused signals: SIGKILL and SIGSTOP (they cannot be caught), and the
+ * synchronous faults SIGSEGV, SIGBUS, SIGFPE, SIGILL, SIGTRAP, SIGSYS (a
+ * handler that returns would fault again for ever): -EINVAL, as for a signo
+ * out of range. The same (signo, fn, arg) twice on one loop: -EEXIST.
+ * Another thread: -EPERM, changing nothing; a loop being freed: -ESHUTDOWN;
+ * sigaction, pipe or thread failures: their -errno (nothing registered).
+ *
+ * Lifetime: aw_loop_free removes the loop's registrations first (before
+ * anything else goes), so the signal thread never posts to a loop being
+ * freed, and a call queued for it is dropped unrun. The library's handler
+ * does not depend on a loop's memory, so a signal arriving during any of
+ * this is merely not delivered to that loop.
+ *
+ * fork(): the child starts with no registration. Inherited ones belonged to
+ * the parent's loops; in the child the library's dispositions are put back
+ * to the ones saved, its pipe closed, and a loop made in the child registers
+ * again. The parent is not affected.
+ *
+ * Threads: the signal may be delivered to any thread of the process; only
+ * the library's handler runs there, for a few instructions, and a system
+ * call it interrupts that SA_RESTART does not restart (epoll_wait,
+ * io_uring_enter: the loop's own wait handles that) returns EINTR. Signals
+ * you block in every thread (to read them with signalfd or sigwait) never
+ * reach the handler: do not register those. Latency, measured on a 2-vCPU
+ * VM: 30-45 us from kill() to fn on an idle loop (handler, thread, post,
+ * wake-up). 0, or the error.
+ */
+int aw_loop_on_signal(aw_loop *L, int signo, aw_task_fn fn, void *arg);
+/* Removes that registration: 0, -ENOENT if there is none, -EPERM, -EINVAL. */
+int aw_loop_off_signal(aw_loop *L, int signo, aw_task_fn fn, void *arg);
+
+/* ---- embedding in another event loop ---------------------------------------- */
+
+/*
+ * A descriptor to nest the loop in a host event loop (epoll, poll, GLib's
+ * g_unix_fd_add, libuv's uv_poll), as uv_backend_fd: it becomes readable
+ * (POLLIN) when the loop has something to run: an I/O completion, a post
+ * from another thread (or a pool job's completion), a timer come due
+ * (unref'd ones too: the host decides how long the loop lives), or an
+ * immediate queued. The host then calls aw_loop_run_once(L, false), which
+ * runs what is ready and never blocks. The descriptor is the loop's (an
+ * epoll set of its own; do not read or close it), level-triggered: it stays
+ * readable until a turn has taken what made it so, and a turn that leaves
+ * work runnable (an immediate queued by an immediate, say) leaves it
+ * readable; an idle loop leaves it quiet (no wake-up for nothing). It is the
+ * same descriptor on every call and goes with aw_loop_free.
+ *
+ * The contract, as for any backend fd: from the first aw_loop_fd on, every
+ * aw_loop_run_once (and aw_loop_run) on L ends by bringing the descriptor up
+ * to date, and so does aw_loop_timeout. Work you queue from the loop's
+ * thread outside its callbacks (a timer, an immediate or an operation
+ * started by host code) shows once you call aw_loop_timeout(L) or run a
+ * turn: call aw_loop_timeout before each wait (a host's prepare step), and
+ * wait at most what it returns (waiting on the descriptor alone, -1, also
+ * works then: a timer makes it readable when it is due).
+ *
+ * Cost, per turn of an embedded loop: a timerfd_settime when the next due
+ * time changes, a read of the ring's eventfd at the start and the end of
+ * the turn and, after kernel activity, an io_uring_get_events; when the
+ * loop goes idle it announces the sleep to posting threads (a memory
+ * barrier, as before any sleep of the loop), so a post from another thread
+ * then costs that thread an eventfd write.
+ *
+ * Known limit (Linux 6.18, DEFER_TASKRUN rings): the kernel signals the
+ * ring's eventfd only the first time a completion is triggered from inside
+ * an eventfd write, so an operation of yours on an eventfd (aw_fs_read of
+ * one that another thread writes) may not make the descriptor readable
+ * until something else does. Posts and pool completions do not depend on
+ * it (the loop's own eventfd is watched directly); sockets, pipes and files
+ * are not affected.
+ *
+ * After aw_loop_run_once returned AW_EUNCAUGHT the descriptor stays
+ * readable (a failed loop does not run again): stop polling it.
+ *
+ * The fd, or -errno (-EMFILE...; io_uring_register_eventfd's error; -EPERM
+ * from another thread, -ESHUTDOWN on a loop being freed, -EINVAL for NULL).
+ */
+int aw_loop_fd(aw_loop *L);
+
+/*
+ * How long the host may wait on aw_loop_fd before the next aw_loop_run_once,
+ * as uv_backend_timeout: 0 if something is runnable now, the milliseconds
+ * until the next timer (ref'd or not), or -1 if no timer is pending (wait
+ * until the descriptor is readable). With aw_loop_fd given out, it also
+ * brings the descriptor up to date (see above); without, it only answers.
+ * -1 (and nothing else) from another thread or for NULL.
+ */
+int aw_loop_timeout(aw_loop *L);
 
 /* ---- statistics ----------------------------------------------------------- */
 

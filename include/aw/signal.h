@@ -46,6 +46,21 @@ aw_signal *aw_signal_new(aw_loop *L);
 aw_signal *aw_signal_timeout(aw_loop *L, uint64_t ms);
 
 /*
+ * AbortSignal.any(signals): a new signal that aborts when the first of the n
+ * signals does, with that signal's reason (the very value). If one is
+ * aborted already, it is born aborted with the reason of the first aborted
+ * one in the array. n == 0 gives a signal that never aborts. The sources are
+ * borrowed: the new signal retains each one and listens to it until it
+ * aborts or is freed, then unlistens and releases them all, so dropping the
+ * combined signal early leaves nothing on its sources, and the sources never
+ * hold the combined signal (no cycle). A source may appear twice; a combined
+ * signal may be a source of another (it is not flattened: its own abort is
+ * what the outer one hears). NULL: L or an entry NULL, a signal of another
+ * loop, a loop of another thread, or no memory for n listeners.
+ */
+aw_signal *aw_signal_any(aw_loop *L, aw_signal **signals, size_t n);
+
+/*
  * controller.abort(reason): reason is consumed; undefined means an AbortError
  * "This operation was aborted". Aborting twice does nothing (0 both times).
  * -EINVAL for NULL, -EPERM from another thread.

@@ -9,10 +9,14 @@
 static int64_t baseline; /* objects alive before the test's loop: a leak fails one test only */
 
 aw_loop *io_test_loop(unsigned entries) {
-  baseline = aw_objects_alive();
   aw_loop_config cfg = {.ring_entries = entries};
+  return io_test_loop_cfg(&cfg);
+}
+
+aw_loop *io_test_loop_cfg(const aw_loop_config *cfg) {
+  baseline = aw_objects_alive();
   aw_val err = aw_undefined();
-  aw_loop *L = aw_loop_new(&cfg, &err);
+  aw_loop *L = aw_loop_new(cfg, &err);
   if (!L) {
     aw_error *e = aw_as_error(err);
     if (e && (e->errnum == EPERM || e->errnum == ENOSYS || e->errnum == ENOMEM)) {

@@ -22,6 +22,8 @@
 
 /* A loop with a ring of `entries` SQEs (0: the default), or exit 77 with the reason. */
 aw_loop *io_test_loop(unsigned entries);
+/* The same with a whole configuration. */
+aw_loop *io_test_loop_cfg(const aw_loop_config *cfg);
 /* Runs the loop until idle; asserts aw_loop_run returned 0. */
 void io_test_run(aw_loop *L);
 /* Frees L; asserts no object is left alive and no promise or frame was. */

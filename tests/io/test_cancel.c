@@ -726,16 +726,16 @@ static void test_abort_of_an_op_waiting_in_the_backlog_settles_it_without_a_canc
   aw_loop *L = cancel_loop(16);
   aw_io_caps caps;
   assert_int_equal(aw_io_caps_get(L, &caps), 0);
-  int sv[2];
-  pair(sv);
+  int sv[2]; /* a pipe: a read of it is bounded (counted) yet blocks */
+  assert_int_equal(pipe2(sv, O_CLOEXEC), 0);
   aw_signal *all = aw_signal_new(L), *one = aw_signal_new(L);
   aw_io_opts o_all = {.signal = all}, o_one = {.signal = one};
-  int n = (int)caps.inflight_limit + 8; /* more recvs that block than the kernel may hold */
+  int n = (int)caps.inflight_limit + 8; /* more reads that block than the budget holds */
   outcome *out = calloc((size_t)n, sizeof *out);
   assert_non_null(out);
   for (int i = 0; i < n; i++)
-    watch(aw_sock_recv(L, sv[0], 16, &o_all), &out[i]);
-  aw_promise *last = aw_sock_recv(L, sv[0], 16, &o_one); /* behind them, in the backlog */
+    watch(aw_fs_read(L, sv[0], 16, AW_FS_CUR, &o_all), &out[i]);
+  aw_promise *last = aw_fs_read(L, sv[0], 16, AW_FS_CUR, &o_one); /* behind them, in the backlog */
   turn(L);
   aw_io_stats before = io_stats(L);
   aw_signal_abort(one, aw_undefined());
@@ -953,19 +953,19 @@ static void test_abort_of_a_read_file_waiting_in_the_backlog_closes_its_file(voi
   aw_loop *L = cancel_loop(16);
   aw_io_caps caps;
   assert_int_equal(aw_io_caps_get(L, &caps), 0);
-  int sv[2];
-  pair(sv);
+  int sv[2]; /* a pipe: a read of it is bounded (counted) yet blocks */
+  assert_int_equal(pipe2(sv, O_CLOEXEC), 0);
   aw_signal *s = aw_signal_new(L), *all = aw_signal_new(L);
   aw_io_opts o = {.signal = s}, o_all = {.signal = all};
   aw_promise *rf = aw_fs_read_file(L, path, &o);
   aw_release(aw_promise_catch(rf, h_ignore, NULL));
-  /* recvs that block: the kernel's budget (less the wake poll and the OPEN), and some more */
+  /* reads that block: the kernel's budget (less the wake poll and the OPEN), and some more */
   int n = (int)caps.inflight_limit + 4;
   outcome *out = calloc((size_t)n, sizeof *out);
   assert_non_null(out);
   for (int i = 0; i < n; i++)
-    watch(aw_sock_recv(L, sv[0], 16, &o_all), &out[i]);
-  run_until_completed(L, 1); /* OPEN: a recv takes its slot, FSTAT waits behind the others */
+    watch(aw_fs_read(L, sv[0], 16, AW_FS_CUR, &o_all), &out[i]);
+  run_until_completed(L, 1); /* OPEN: a read takes its slot, FSTAT waits behind the others */
   aw_io_stats st = io_stats(L);
   int open_before = fds_on(path);
   aw_signal_abort(s, aw_undefined());
