@@ -24,11 +24,14 @@
  *   BODY   each wait for body bytes: --body-timeout-ms, then 408
  *   DONE   the message is in; the response is being made
  *
- * Memory: while idle a connection holds its frame (the conn struct: the
- * llhttp parser and a few fields) and the library's pending receive; the
+ * Memory: while idle a connection holds its frame (the conn struct, 272
+ * bytes: the frame header, the llhttp parser and a few fields) and the
+ * library's pending receive (an aw_receiver: no buffer while it waits); the
  * per-request state (struct req: URL, the few headers we read, the hash)
- * goes back to a per-worker cache when the connection turns idle, and no
- * input or output buffer is kept.
+ * goes back to a per-thread cache when the connection turns idle, and no
+ * input or output buffer is kept. Measured (RSS delta / connections, 15,000
+ * idle connections on one loop): 632 bytes with receivers, 977 with one
+ * aw_sock_recv per wait.
  *
  * Drain (SIGTERM): idle connections waiting for a request are shut for
  * reading (their receive ends at once, as an end of stream), busy ones
@@ -36,7 +39,7 @@
  * down when --drain-ms runs out.
  *
  * The library calls sit behind small wrappers (conn_recv, conn_send,
- * conn_sendfile, conn_close) so that each can follow the API as it grows.
+ * conn_close) so that each can follow the API as it grows.
  */
 #include "awserve.h"
 
@@ -830,7 +833,7 @@ open_done:
       f->names = aw_as_array(v);
       AW_RETURN(aw_int(listing(c, f)));
     }
-        /* Out of descriptors is the server's state, not the file's: try again later. */
+    /* Out of descriptors is the server's state, not the file's: try again later. */
     int st = en == EACCES ? 403 : en == EMFILE || en == ENFILE ? 503 : 404;
     AW_RETURN(aw_int(resp_simple(c, st, st == 503 ? "Retry-After: 1\r\n" : NULL)));
   }

@@ -11,11 +11,10 @@
  * bound, then prints "awserve: listening on http://HOST:PORT" as the first
  * line on stdout (and flushes it): from then on connections are accepted.
  *
- * Signals: SIGTERM and SIGINT are blocked in every thread and taken by the
- * main thread (sigtimedwait), which posts the drain to each loop
- * (aw_loop_post): the listener closes, idle connections close, requests in
- * flight are answered (with "Connection: close"); after --drain-ms the rest
- * are shut down. A second signal shuts everything down at once. Each loop
+  * Signals: each loop registers for SIGTERM and SIGINT (aw_loop_on_signal),
+ * so the drain runs as a macrotask on each loop's own thread: the listener
+ * closes, idle connections close, requests in flight are answered (with
+ * "Connection: close"); after --drain-ms the rest are shut down. A second signal shuts everything down at once. Each loop
  * then runs out of work, its thread frees it, and awserve exits 0.
  */
 #include "awserve.h"
@@ -56,7 +55,6 @@ static bool *created;
 static pthread_mutex_t start_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t start_cv = PTHREAD_COND_INITIALIZER;
 static unsigned started, failed;
-static atomic_uint running;
 
 static void usage(FILE *f) {
   fputs("usage: awserve [--host ADDR] [--port N] [--root DIR] [--threads N] [OPTIONS]\n"
@@ -120,22 +118,6 @@ static void reject_overload(worker *w, int fd) {
   aw_release(aw_fs_close(w->L, fd, NULL));
 }
 
-static void settle_timer(aw_loop *L, void *arg) {
-  (void)L;
-  aw_promise_resolve(arg, aw_undefined());
-  aw_release(arg);
-}
-
-/* A promise that resolves after ms. */
-static aw_promise *delay(aw_loop *L, uint64_t ms) {
-#ifdef AWSERVE_HAVE_AW_DELAY
-  return aw_delay(L, ms, NULL);
-#endif
-  aw_promise *p = aw_promise_new(L);
-  aw_set_timeout(L, (int64_t)ms, settle_timer, aw_retain(p));
-  return p;
-}
-
 static void accept_body(aw_loop *L, aw_frame *self) {
   accept_loop *f = (accept_loop *)self;
   worker *w = f->w;
@@ -169,7 +151,7 @@ static void accept_body(aw_loop *L, aw_frame *self) {
       aw_error_print(err, stderr);
     }
     aw_release_val(err);
-    AW_AWAIT_IGNORE(delay(L, 100));
+    AW_AWAIT_IGNORE(aw_delay(L, 100, NULL));
   }
   AW_END;
 }
@@ -214,7 +196,7 @@ static aw_val on_listen(aw_loop *L, aw_val v, void *arg) {
   worker *w = arg;
   w->listener = aw_retain_val(v);
   w->port = aw_listener_port(v);
-    AW_ASYNC_NEW(L, accept_loop, accept_body, f);
+  AW_ASYNC_NEW(L, accept_loop, accept_body, f);
   f->w = w;
   aw_async_spawn(&f->frame, NULL, NULL); /* a failure is printed ("aw: task failed: ...") */
   report_started(w, 0);
@@ -250,14 +232,11 @@ static void *worker_main(void *arg) {
     snprintf(w->bind_msg, sizeof w->bind_msg, "%s", m ? m : "cannot make a loop");
     aw_release_val(err);
     report_started(w, -ENOMEM);
-    atomic_fetch_sub(&running, 1);
     return NULL;
   }
-#ifdef AWSERVE_HAVE_AW_LOOP_ON_SIGNAL
   /* SIGTERM/SIGINT as macrotasks of this loop, on its thread (a second one forces). */
   aw_loop_on_signal(w->L, SIGTERM, drain_start, w);
   aw_loop_on_signal(w->L, SIGINT, drain_start, w);
-#endif
   aw_loop_ref(w->L); /* until the drain: the loop serves even between connections */
   w->ref_held = true;
   aw_listen_opts lo = {.reuseport = true};
@@ -274,7 +253,6 @@ static void *worker_main(void *arg) {
   aw_loop_free(w->L);
   conn_thread_end();
   /* w->L stays: main may still post to it, which is refused now */
-  atomic_fetch_sub(&running, 1);
   return NULL;
 }
 
@@ -282,11 +260,9 @@ static void *worker_main(void *arg) {
 static int start_worker(unsigned i) {
   workers[i].index = i;
   workers[i].listener = aw_undefined();
-  atomic_fetch_add(&running, 1);
   int rc = pthread_create(&tids[i], NULL, worker_main, &workers[i]);
   created[i] = rc == 0;
   if (rc) {
-    atomic_fetch_sub(&running, 1);
     snprintf(workers[i].bind_msg, sizeof workers[i].bind_msg, "pthread_create: %s", strerror(rc));
     return -rc;
   }
@@ -424,13 +400,6 @@ static void parse_args(int argc, char **argv) {
 int main(int argc, char **argv) {
   parse_args(argc, argv);
   signal(SIGPIPE, SIG_IGN); /* every write is MSG_NOSIGNAL already; splice may not be */
-  sigset_t sigs;
-  sigemptyset(&sigs);
-  sigaddset(&sigs, SIGTERM);
-  sigaddset(&sigs, SIGINT);
-#ifndef AWSERVE_HAVE_AW_LOOP_ON_SIGNAL
-  pthread_sigmask(SIG_BLOCK, &sigs, NULL); /* the threads inherit it: only main takes them */
-#endif
 
   workers = calloc(g_opts.threads, sizeof *workers);
   tids = calloc(g_opts.threads, sizeof *tids);
@@ -456,25 +425,10 @@ int main(int argc, char **argv) {
            workers[0].port);
     fflush(stdout);
   }
-  /* Wait for a signal, or for every loop to be gone (a bind failure drains the others). */
-  bool drained = rc != 0;
-  for (unsigned i = 0; drained && i < n; i++)
+  /* Each loop takes SIGTERM/SIGINT itself; a bind failure drains the loops already bound. */
+  for (unsigned i = 0; rc != 0 && i < n; i++)
     if (workers[i].L)
       aw_loop_post(workers[i].L, drain_start, &workers[i]);
-#ifdef AWSERVE_HAVE_AW_LOOP_ON_SIGNAL
-  (void)drained; /* each loop takes the signals itself: just wait for them to end */
-#else
-  while (atomic_load(&running) > 0) {
-    struct timespec ts = {0, 200 * 1000 * 1000};
-    int s = sigtimedwait(&sigs, NULL, &ts);
-    if (s == SIGTERM || s == SIGINT) {
-      for (unsigned i = 0; i < n; i++)
-        if (workers[i].L)
-          aw_loop_post(workers[i].L, drain_start, &workers[i]);
-      drained = true;
-    }
-  }
-#endif
   for (unsigned i = 0; i < n; i++)
     if (created[i])
       pthread_join(tids[i], NULL);
