@@ -99,6 +99,10 @@ typedef struct req {
   } job;
   char path[2048]; /* static: the path under the root */
   bool trailing;
+  uint8_t hosts;   /* Host header fields seen (RFC 9112 3.2: exactly one in HTTP/1.1) */
+  bool value_cut;  /* a span of the current header value ended inside the input */
+  bool value_open; /* the current header value has had a span */
+  const char *exec_start, *exec_end; /* the input llhttp is running over */
 } req;
 
 struct conn {
@@ -187,6 +191,8 @@ static req *req_get(void) {
   r->err = 0;
   r->resp_bytes = 0;
   r->path[0] = 0;
+  r->hosts = 0;
+  r->value_cut = r->value_open = false;
   return r;
 }
 
@@ -237,6 +243,8 @@ static void req_reset(req *r) {
   r->err = 0;
   r->resp_bytes = 0;
   r->path[0] = 0;
+  r->hosts = 0;
+  r->value_cut = r->value_open = false;
 }
 
 /* ---- llhttp callbacks ---------------------------------------------------------------- */
@@ -300,11 +308,27 @@ static int on_header_field_complete(llhttp_t *p) {
       r->cur = (int8_t)i;
   if (r->cur != H_NONE)
     r->vlen[r->cur] = 0; /* the last one counts */
+  else if (r->field_len == 4 && strncasecmp(r->field, "host", 4) == 0 && r->hosts < UINT8_MAX)
+    r->hosts++;
   return 0;
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t n) {
   req *r = ((conn *)p->data)->rq;
+  /*
+   * obs-fold (a value continued on the next line): llhttp 8 accepts it even in strict mode and
+   * hands the value over in two spans, the first ending before the end of the input it was
+   * given, or the second starting after its start (a span cut by the end of the input and
+   * continued at the start of the next is only a short read). RFC 9112 5.2 lets a
+   * server refuse it with 400, and we do: a proxy that unfolds differently is a smuggling
+   * vector.
+   */
+  if (r->value_cut || (r->value_open && at != r->exec_start)) {
+    r->err = 400;
+    return HPE_USER;
+  }
+  r->value_cut = at + n < r->exec_end;
+  r->value_open = true;
   if (r->cur == H_NONE)
     return 0;
   size_t have = r->vlen[r->cur];
@@ -319,8 +343,25 @@ static int on_header_value(llhttp_t *p, const char *at, size_t n) {
   return 0;
 }
 
+static int on_header_value_complete(llhttp_t *p) {
+  req *r = ((conn *)p->data)->rq;
+  r->value_cut = r->value_open = false;
+  return 0;
+}
+
 static int on_headers_complete(llhttp_t *p) {
   conn *c = p->data;
+  req *r = c->rq;
+  /*
+   * What llhttp lets through and a server must refuse (each a smuggling vector when a proxy
+   * reads the request differently): Host missing in HTTP/1.1 or repeated (RFC 9112 3.2), and
+   * Transfer-Encoding in an HTTP/1.0 request, whose framing is then faulty (RFC 9112 6.1).
+   */
+  if (r->hosts > 1 || (r->hosts == 0 && p->http_major == 1 && p->http_minor >= 1) ||
+      (p->http_major == 1 && p->http_minor == 0 && (p->flags & F_TRANSFER_ENCODING))) {
+    r->err = 400;
+    return HPE_USER;
+  }
   c->state = ST_BODY;
   return HPE_PAUSED;
 }
@@ -365,6 +406,8 @@ static int conn_parse(conn *c) {
   const char *data = c->in ? (const char *)c->in->data + c->in_off : "";
   size_t n = c->in ? c->in->len - c->in_off : 0;
   bool in_head = c->state <= ST_HEAD;
+  r->exec_start = data;
+  r->exec_end = data + n;
   llhttp_errno_t e = llhttp_execute(&c->p, data, n);
   size_t used = e == HPE_OK ? n : (size_t)(llhttp_get_error_pos(&c->p) - data);
   c->in_off += (uint32_t)used;
@@ -1202,6 +1245,7 @@ static void settings_init(void) {
   settings.on_url = on_url;
   settings.on_header_field = on_header_field;
   settings.on_header_field_complete = on_header_field_complete;
+  settings.on_header_value_complete = on_header_value_complete;
   settings.on_header_value = on_header_value;
   settings.on_headers_complete = on_headers_complete;
   settings.on_body = on_body;

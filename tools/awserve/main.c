@@ -32,6 +32,7 @@
 #include <sys/socket.h>
 #include <time.h>
 #include <fcntl.h>
+#include <netdb.h>
 #include <unistd.h>
 
 serve_opts g_opts = {
@@ -392,8 +393,49 @@ static void parse_args(int argc, char **argv) {
   }
 }
 
+/*
+ * SO_REUSEPORT lets any socket of the same user with the option set join a port, so a second
+ * awserve on a busy port would silently share it. A socket bound without the option first
+ * refuses a port anyone listens on (EADDRINUSE), and for --port 0 picks a port nobody has;
+ * the loops then bind that port (the window between the probe's close and their bind is the
+ * one a second awserve could still slip into).
+ */
+static int probe_port(void) {
+  struct addrinfo hints = {
+      .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE | AI_NUMERICSERV};
+  struct addrinfo *ai = NULL;
+  char serv[8];
+  snprintf(serv, sizeof serv, "%d", g_opts.port);
+  const char *host = g_opts.host[0] ? g_opts.host : NULL;
+  int e = getaddrinfo(host, serv, &hints, &ai);
+  if (e) {
+    fprintf(stderr, "awserve: listen %s:%d: %s\n", g_opts.host, g_opts.port, gai_strerror(e));
+    return -1;
+  }
+  int fd = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) ||
+      bind(fd, ai->ai_addr, ai->ai_addrlen)) {
+    fprintf(stderr, "awserve: listen %s:%d: %s\n", g_opts.host, g_opts.port, strerror(errno));
+    if (fd >= 0)
+      close(fd);
+    freeaddrinfo(ai);
+    return -1;
+  }
+  freeaddrinfo(ai);
+  struct sockaddr_storage ss;
+  socklen_t len = sizeof ss;
+  if (g_opts.port == 0 && getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+    g_opts.port = ntohs(ss.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&ss)->sin6_port
+                                                 : ((struct sockaddr_in *)&ss)->sin_port);
+  close(fd);
+  return 0;
+}
+
 int main(int argc, char **argv) {
   parse_args(argc, argv);
+  if (probe_port())
+    return 1;
   signal(SIGPIPE, SIG_IGN); /* every write is MSG_NOSIGNAL already; splice may not be */
 
   workers = calloc(g_opts.threads, sizeof *workers);
