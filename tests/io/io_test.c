@@ -57,6 +57,25 @@ aw_val io_test_take(aw_promise *p) {
   return v;
 }
 
+aw_val io_test_ignore(aw_loop *L, aw_val v, void *arg) {
+  (void)L, (void)v, (void)arg;
+  return aw_undefined();
+}
+
+aw_val io_test_wait(aw_loop *L, aw_promise *p) {
+  assert_non_null(p);
+  aw_release(aw_promise_catch(p, io_test_ignore, NULL));
+  while (aw_promise_state(p) == AW_PENDING) {
+    int r = aw_loop_run_once(L, true);
+    assert_true(r >= 0);
+    if (r == 0 && aw_promise_state(p) == AW_PENDING)
+      fail_msg("the loop went idle with the promise still pending");
+  }
+  return io_test_take(p);
+}
+
+void io_test_turn(aw_loop *L) { assert_true(aw_loop_run_once(L, false) >= 0); }
+
 const char *io_test_dir(void) {
   static char path[512];
   const char *base = getenv("TMPDIR");

@@ -30,6 +30,15 @@ void io_test_run(aw_loop *L);
 void io_test_done(aw_loop *L);
 /* The value a settled promise holds (asserting it settled), and releases p. */
 aw_val io_test_take(aw_promise *p);
+/* A then-handler that ignores its value (to mark a rejection handled). */
+aw_val io_test_ignore(aw_loop *L, aw_val v, void *arg);
+/*
+ * Runs L until p settles and returns its outcome (a reference, thrown if it rejected); p is
+ * consumed. Fails the test if the loop goes idle with p still pending.
+ */
+aw_val io_test_wait(aw_loop *L, aw_promise *p);
+/* One turn without sleeping: gives the kernel what is queued, collects what is ready. */
+void io_test_turn(aw_loop *L);
 /* A fresh empty directory under $TMPDIR (or /tmp) for one test; removed by io_test_rmrf. */
 const char *io_test_dir(void);
 void io_test_rmrf(const char *path);

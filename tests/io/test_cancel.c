@@ -50,27 +50,6 @@ static int free_leftover_loop(void **state) {
 
 #define CANCEL_TEST(f) cmocka_unit_test_teardown(f, free_leftover_loop)
 
-static aw_val h_ignore(aw_loop *L, aw_val v, void *arg) {
-  (void)L, (void)v, (void)arg;
-  return aw_undefined();
-}
-
-/* Runs L until p settles; returns its outcome (a reference, thrown if it rejected). p consumed. */
-static aw_val wait_for(aw_loop *L, aw_promise *p) {
-  assert_non_null(p);
-  aw_release(aw_promise_catch(p, h_ignore, NULL));
-  while (aw_promise_state(p) == AW_PENDING) {
-    int r = aw_loop_run_once(L, true);
-    assert_true(r >= 0);
-    if (r == 0 && aw_promise_state(p) == AW_PENDING)
-      fail_msg("the loop went idle with the promise still pending");
-  }
-  return io_test_take(p);
-}
-
-/* Gives the kernel what the loop has queued, and collects what is ready, without sleeping. */
-static void turn(aw_loop *L) { assert_true(aw_loop_run_once(L, false) >= 0); }
-
 /* A rejection, copied so the value can be released before anything is asserted. */
 typedef struct rejection {
   bool thrown, is_error;
@@ -208,11 +187,11 @@ static void test_abort_rejects_a_blocked_recv_with_the_signals_abort_error(void 
   aw_signal *s = aw_signal_new(L);
   aw_io_opts o = {.signal = s};
   aw_promise *p = aw_sock_recv(L, sv[0], 16, &o);
-  turn(L); /* in the kernel, waiting for data that never comes */
+  io_test_turn(L); /* in the kernel, waiting for data that never comes */
   assert_int_equal(aw_promise_state(p), AW_PENDING);
   uint64_t cancels = io_stats(L).cancels;
   assert_int_equal(aw_signal_abort(s, aw_undefined()), 0);
-  rejection r = rejection_of(wait_for(L, p), s);
+  rejection r = rejection_of(io_test_wait(L, p), s);
   assert_true(r.thrown);
   assert_true(r.same);
   assert_string_equal(r.name, "AbortError");
@@ -233,11 +212,11 @@ static void test_aborted_recv_leaves_the_data_for_the_next_recv(void **state) {
   aw_signal *s = aw_signal_new(L);
   aw_io_opts o = {.signal = s};
   aw_promise *p = aw_sock_recv(L, sv[0], 16, &o);
-  turn(L);
+  io_test_turn(L);
   aw_signal_abort(s, aw_undefined());
-  assert_aborted_with(wait_for(L, p), s, "AbortError");
+  assert_aborted_with(io_test_wait(L, p), s, "AbortError");
   assert_int_equal(write(sv[1], "after", 5), 5);
-  aw_val v = wait_for(L, aw_sock_recv(L, sv[0], 16, NULL));
+  aw_val v = io_test_wait(L, aw_sock_recv(L, sv[0], 16, NULL));
   assert_false(aw_is_thrown(v));
   aw_buf *b = (aw_buf *)v.u.o;
   bool same = b->len == 5 && memcmp(b->data, "after", 5) == 0;
@@ -257,9 +236,9 @@ static void test_custom_abort_reason_passes_through(void **state) {
   aw_signal *s = aw_signal_new(L);
   aw_io_opts o = {.signal = s};
   aw_promise *p = aw_sock_recv(L, sv[0], 16, &o);
-  turn(L);
+  io_test_turn(L);
   aw_signal_abort(s, aw_string("shutting down"));
-  rejection r = rejection_of(wait_for(L, p), s);
+  rejection r = rejection_of(io_test_wait(L, p), s);
   assert_true(r.thrown);
   assert_true(r.same); /* the reason itself, not a copy or a wrapper */
   assert_false(r.is_error);
@@ -275,7 +254,7 @@ static void test_signal_aborted_before_the_call_rejects_at_once(void **state) {
   aw_loop *L = cancel_loop(0);
   int sv[2];
   pair(sv);
-  aw_val l = wait_for(L, aw_tcp_listen(L, "127.0.0.1", 0, NULL));
+  aw_val l = io_test_wait(L, aw_tcp_listen(L, "127.0.0.1", 0, NULL));
   assert_false(aw_is_thrown(l));
   aw_signal *s = aw_signal_new(L);
   aw_signal_abort(s, aw_err("AbortError", "too late"));
@@ -294,7 +273,7 @@ static void test_signal_aborted_before_the_call_rejects_at_once(void **state) {
     st[i] = p[i] ? aw_promise_state(p[i]) : AW_PENDING;
   rejection r[6];
   for (int i = 0; i < 6; i++)
-    r[i] = rejection_of(wait_for(L, p[i]), s);
+    r[i] = rejection_of(io_test_wait(L, p[i]), s);
   aw_io_stats after = io_stats(L);
   aw_listener_close(l);
   aw_release_val(l);
@@ -389,7 +368,7 @@ static void test_signal_timeout_rejects_a_blocked_recv_with_a_timeout_error(void
   pair(sv);
   aw_signal *s = aw_signal_timeout(L, 5);
   aw_io_opts o = {.signal = s};
-  rejection r = rejection_of(wait_for(L, aw_sock_recv(L, sv[0], 16, &o)), s);
+  rejection r = rejection_of(io_test_wait(L, aw_sock_recv(L, sv[0], 16, &o)), s);
   assert_true(aw_signal_aborted(s));
   assert_true(r.thrown);
   assert_true(r.same);
@@ -407,7 +386,7 @@ static void test_timeout_ms_rejects_a_blocked_recv_with_a_timeout_error(void **s
   int sv[2];
   pair(sv);
   aw_io_opts o = {.timeout_ms = 5};
-  rejection r = rejection_of(wait_for(L, aw_sock_recv(L, sv[0], 16, &o)), NULL);
+  rejection r = rejection_of(io_test_wait(L, aw_sock_recv(L, sv[0], 16, &o)), NULL);
   assert_true(r.thrown);
   assert_true(r.is_error);
   assert_string_equal(r.name, "TimeoutError");
@@ -422,10 +401,10 @@ static void test_timeout_ms_rejects_a_blocked_recv_with_a_timeout_error(void **s
 static void test_timeout_ms_rejects_an_accept_nobody_connects_to(void **state) {
   (void)state;
   aw_loop *L = cancel_loop(0);
-  aw_val l = wait_for(L, aw_tcp_listen(L, "127.0.0.1", 0, NULL));
+  aw_val l = io_test_wait(L, aw_tcp_listen(L, "127.0.0.1", 0, NULL));
   assert_false(aw_is_thrown(l));
   aw_io_opts o = {.timeout_ms = 5};
-  rejection r = rejection_of(wait_for(L, aw_tcp_accept(l, &o)), NULL);
+  rejection r = rejection_of(io_test_wait(L, aw_tcp_accept(l, &o)), NULL);
   assert_true(r.thrown);
   assert_true(r.is_error);
   assert_string_equal(r.name, "TimeoutError");
@@ -433,9 +412,9 @@ static void test_timeout_ms_rejects_an_accept_nobody_connects_to(void **state) {
   /* the listener still works: the next accept gets the next connection */
   o.timeout_ms = 3600 * 1000;
   aw_promise *pa = aw_tcp_accept(l, &o);
-  aw_val c = wait_for(L, aw_tcp_connect(L, "127.0.0.1", aw_listener_port(l), NULL));
+  aw_val c = io_test_wait(L, aw_tcp_connect(L, "127.0.0.1", aw_listener_port(l), NULL));
   assert_false(aw_is_thrown(c));
-  aw_val a = wait_for(L, pa);
+  aw_val a = io_test_wait(L, pa);
   assert_false(aw_is_thrown(a));
   close((int)a.u.i);
   close((int)c.u.i);
@@ -634,22 +613,22 @@ static void test_cancellation_racing_completion_settles_each_op_exactly_once(voi
 static void test_aborting_an_accept_waiter_rejects_it_and_leaves_the_next_connection(void **state) {
   (void)state;
   aw_loop *L = cancel_loop(0);
-  aw_val l = wait_for(L, aw_tcp_listen(L, "127.0.0.1", 0, NULL));
+  aw_val l = io_test_wait(L, aw_tcp_listen(L, "127.0.0.1", 0, NULL));
   assert_false(aw_is_thrown(l));
   aw_signal *s = aw_signal_new(L);
   aw_io_opts o = {.signal = s};
   aw_promise *pa = aw_tcp_accept(l, &o);
-  turn(L);
+  io_test_turn(L);
   assert_int_equal(aw_promise_state(pa), AW_PENDING);
   aw_signal_abort(s, aw_undefined());
-  assert_aborted_with(wait_for(L, pa), s, "AbortError");
+  assert_aborted_with(io_test_wait(L, pa), s, "AbortError");
   /* the next connection goes to the next accept, not to the aborted one */
-  aw_val c = wait_for(L, aw_tcp_connect(L, "127.0.0.1", aw_listener_port(l), NULL));
-  aw_val a = wait_for(L, aw_tcp_accept(l, NULL));
+  aw_val c = io_test_wait(L, aw_tcp_connect(L, "127.0.0.1", aw_listener_port(l), NULL));
+  aw_val a = io_test_wait(L, aw_tcp_accept(l, NULL));
   assert_false(aw_is_thrown(c));
   assert_false(aw_is_thrown(a));
   assert_int_equal(write((int)c.u.i, "k", 1), 1);
-  aw_val v = wait_for(L, aw_sock_recv(L, (int)a.u.i, 4, NULL));
+  aw_val v = io_test_wait(L, aw_sock_recv(L, (int)a.u.i, 4, NULL));
   bool got = !aw_is_thrown(v) && ((aw_buf *)v.u.o)->len == 1 && ((aw_buf *)v.u.o)->data[0] == 'k';
   aw_release_val(v);
   assert_true(got);
@@ -671,7 +650,7 @@ static void test_one_signal_shared_by_many_ops_aborts_them_all(void **state) {
   int sv[2], pp[2];
   pair(sv);
   assert_int_equal(pipe2(pp, O_CLOEXEC), 0);
-  aw_val l = wait_for(L, aw_tcp_listen(L, "127.0.0.1", 0, NULL));
+  aw_val l = io_test_wait(L, aw_tcp_listen(L, "127.0.0.1", 0, NULL));
   assert_false(aw_is_thrown(l));
   aw_signal *s = aw_signal_new(L);
   aw_io_opts o = {.signal = s};
@@ -687,8 +666,8 @@ static void test_one_signal_shared_by_many_ops_aborts_them_all(void **state) {
   for (int i = 0; i < SHARED_READS; i++)
     watch(aw_fs_read(L, pp[0], 16, -1, &o), &out[SHARED_RECVS + i]);
   watch(aw_tcp_accept(l, &o), &out[N - 1]);
-  turn(L);
-  turn(L);
+  io_test_turn(L);
+  io_test_turn(L);
   int pending_before = 0;
   for (int i = 0; i < N; i++)
     pending_before += out[i].calls == 0;
@@ -736,11 +715,11 @@ static void test_abort_of_an_op_waiting_in_the_backlog_settles_it_without_a_canc
   for (int i = 0; i < n; i++)
     watch(aw_fs_read(L, sv[0], 16, AW_FS_CUR, &o_all), &out[i]);
   aw_promise *last = aw_fs_read(L, sv[0], 16, AW_FS_CUR, &o_one); /* behind them, in the backlog */
-  turn(L);
+  io_test_turn(L);
   aw_io_stats before = io_stats(L);
   aw_signal_abort(one, aw_undefined());
   enum aw_state at_once = aw_promise_state(last);
-  rejection r = rejection_of(wait_for(L, last), one);
+  rejection r = rejection_of(io_test_wait(L, last), one);
   aw_io_stats after = io_stats(L);
   aw_signal_abort(all, aw_undefined());
   io_test_run(L);
@@ -772,18 +751,18 @@ static void test_aborting_a_connect_in_flight_closes_its_socket(void **state) {
   int fds_before = count_fds();
   aw_loop *L = cancel_loop(0);
   aw_listen_opts lo = {.backlog = 1};
-  aw_val l = wait_for(L, aw_tcp_listen(L, "127.0.0.1", 0, &lo));
+  aw_val l = io_test_wait(L, aw_tcp_listen(L, "127.0.0.1", 0, &lo));
   assert_false(aw_is_thrown(l));
   int fill[2];
   fill_accept_queue(l, fill);
   aw_signal *s = aw_signal_new(L);
   aw_io_opts o = {.signal = s};
   aw_promise *p = aw_tcp_connect(L, "127.0.0.1", aw_listener_port(l), &o);
-  turn(L);
-  turn(L);
+  io_test_turn(L);
+  io_test_turn(L);
   enum aw_state before_abort = aw_promise_state(p);
   aw_signal_abort(s, aw_undefined());
-  rejection r = rejection_of(wait_for(L, p), s);
+  rejection r = rejection_of(io_test_wait(L, p), s);
   for (int i = 0; i < 2; i++)
     close(fill[i]);
   aw_listener_close(l);
@@ -870,7 +849,7 @@ static void test_aborted_read_file_whose_last_read_completed_closes_its_file(voi
     aw_promise *p = aw_fs_read_file(L, path, &o);
     run_until_completed(L, 2); /* OPEN, FSTAT */
     aw_signal_abort(s, aw_undefined());
-    rejection r = rejection_of(wait_for(L, p), s);
+    rejection r = rejection_of(io_test_wait(L, p), s);
     wrong += !(r.thrown && r.same);
     assert_int_equal(aw_loop_run(L), 0);
     leaked += fds_on(path);
@@ -894,7 +873,7 @@ static void test_aborted_write_file_whose_last_write_completed_closes_its_file(v
     aw_promise *p = aw_fs_write_file(L, path, aw_buf_from("some bytes", 10), &o);
     run_until_completed(L, 1); /* OPEN: the WRITE is in the SQ */
     aw_signal_abort(s, aw_undefined());
-    aw_val v = wait_for(L, p);
+    aw_val v = io_test_wait(L, p);
     if (aw_is_thrown(v)) {
       rejection r = rejection_of(v, s);
       wrong += !r.same;
@@ -958,7 +937,7 @@ static void test_abort_of_a_read_file_waiting_in_the_backlog_closes_its_file(voi
   aw_signal *s = aw_signal_new(L), *all = aw_signal_new(L);
   aw_io_opts o = {.signal = s}, o_all = {.signal = all};
   aw_promise *rf = aw_fs_read_file(L, path, &o);
-  aw_release(aw_promise_catch(rf, h_ignore, NULL));
+  aw_release(aw_promise_catch(rf, io_test_ignore, NULL));
   /* reads that block: the kernel's budget (less the wake poll and the OPEN), and some more */
   int n = (int)caps.inflight_limit + 4;
   outcome *out = calloc((size_t)n, sizeof *out);

@@ -7,7 +7,7 @@
  * byte checked, a peer resetting mid-transfer, and bad arguments.
  *
  * Everything is on loopback, and every port comes from port 0. Most tests
- * drive the loop step by step with wait_for() (run the loop until one promise
+ * drive the loop step by step with io_test_wait() (run the loop until one promise
  * settles); the echo runs async functions. As in the unit suites, callbacks
  * never assert (a failed assertion longjmps, which must not happen inside
  * aw_loop_run): they record, and the test asserts once the loop returned.
@@ -82,30 +82,10 @@ static int free_leftover_loop(void **state) {
 
 #define NET_TEST(f) cmocka_unit_test_teardown(f, free_leftover_loop)
 
-static aw_val h_ignore(aw_loop *L, aw_val v, void *arg) {
-  (void)L, (void)v, (void)arg;
-  return aw_undefined();
-}
-
 /*
  * Runs L until p settles and returns its outcome (a reference; thrown if it
  * rejected); p is consumed. A rejection is handled, so it is never reported.
  */
-static aw_val wait_for(aw_loop *L, aw_promise *p) {
-  assert_non_null(p);
-  aw_release(aw_promise_catch(p, h_ignore, NULL));
-  while (aw_promise_state(p) == AW_PENDING) {
-    int r = aw_loop_run_once(L, true);
-    assert_true(r >= 0);
-    if (r == 0 && aw_promise_state(p) == AW_PENDING)
-      fail_msg("the loop went idle with the promise still pending");
-  }
-  return io_test_take(p);
-}
-
-/* Gives the kernel what the loop has queued, and collects what is ready, without sleeping. */
-static void turn(aw_loop *L) { assert_true(aw_loop_run_once(L, false) >= 0); }
-
 /* The descriptor a promise fulfilled with. */
 static int fd_of(aw_val v) {
   assert_false(aw_is_thrown(v));
@@ -169,7 +149,7 @@ static void assert_type_error(aw_val v, const char *part) {
 }
 
 static aw_val listen_ok(aw_loop *L, const char *host, int port, const aw_listen_opts *o) {
-  aw_val l = wait_for(L, aw_tcp_listen(L, host, port, o));
+  aw_val l = io_test_wait(L, aw_tcp_listen(L, host, port, o));
   if (aw_is_thrown(l)) {
     aw_error_print(l, stderr);
     fail_msg("listen %s:%d failed", host ? host : "(any)", port);
@@ -188,12 +168,12 @@ static void listener_drop(aw_val l) {
 static void tcp_pair(aw_loop *L, aw_val listener, const char *host, int *client, int *server) {
   aw_promise *pa = aw_tcp_accept(listener, NULL);
   aw_promise *pc = aw_tcp_connect(L, host, aw_listener_port(listener), NULL);
-  *client = fd_of(wait_for(L, pc));
-  *server = fd_of(wait_for(L, pa));
+  *client = fd_of(io_test_wait(L, pc));
+  *server = fd_of(io_test_wait(L, pa));
 }
 
 static void send_all(aw_loop *L, int fd, const void *data, size_t n) {
-  aw_val v = wait_for(L, aw_sock_send(L, fd, aw_buf_from(data, n), NULL));
+  aw_val v = io_test_wait(L, aw_sock_send(L, fd, aw_buf_from(data, n), NULL));
   assert_false(aw_is_thrown(v));
   assert_int_equal(v.u.i, (int64_t)n);
 }
@@ -202,7 +182,7 @@ static void send_all(aw_loop *L, int fd, const void *data, size_t n) {
 static void recv_exactly(aw_loop *L, int fd, const void *expected, size_t n) {
   size_t got = 0;
   while (got < n) {
-    aw_buf *b = buf_of(wait_for(L, aw_sock_recv(L, fd, n - got, NULL)));
+    aw_buf *b = buf_of(io_test_wait(L, aw_sock_recv(L, fd, n - got, NULL)));
     assert_true(b->len > 0); /* not end of stream yet */
     assert_memory_equal(b->data, (const uint8_t *)expected + got, b->len);
     got += b->len;
@@ -211,13 +191,13 @@ static void recv_exactly(aw_loop *L, int fd, const void *expected, size_t n) {
 }
 
 static void assert_end_of_stream(aw_loop *L, int fd) {
-  aw_buf *b = buf_of(wait_for(L, aw_sock_recv(L, fd, 64, NULL)));
+  aw_buf *b = buf_of(io_test_wait(L, aw_sock_recv(L, fd, 64, NULL)));
   assert_int_equal(b->len, 0);
   aw_release(b);
 }
 
 static void close_fd(aw_loop *L, int fd) {
-  aw_val v = wait_for(L, aw_fs_close(L, fd, NULL));
+  aw_val v = io_test_wait(L, aw_fs_close(L, fd, NULL));
   assert_false(aw_is_thrown(v));
 }
 
@@ -322,7 +302,8 @@ static void test_second_listener_without_reuseport_rejects_with_eaddrinuse(void 
   int port = aw_listener_port(l1);
   char msg[128];
   snprintf(msg, sizeof msg, "listen 127.0.0.1:%d: Address already in use (EADDRINUSE)", port);
-  assert_errno_rejection(wait_for(L, aw_tcp_listen(L, "127.0.0.1", port, NULL)), EADDRINUSE, msg);
+  assert_errno_rejection(io_test_wait(L, aw_tcp_listen(L, "127.0.0.1", port, NULL)), EADDRINUSE,
+                         msg);
   listener_drop(l1);
   net_done(L);
 }
@@ -335,7 +316,7 @@ static void test_reuseport_on_only_the_second_listener_rejects_with_eaddrinuse(v
   aw_listen_opts o = {.reuseport = true};
   char msg[128];
   snprintf(msg, sizeof msg, "listen 127.0.0.1:%d: Address already in use (EADDRINUSE)", port);
-  assert_errno_rejection(wait_for(L, aw_tcp_listen(L, "127.0.0.1", port, &o)), EADDRINUSE, msg);
+  assert_errno_rejection(io_test_wait(L, aw_tcp_listen(L, "127.0.0.1", port, &o)), EADDRINUSE, msg);
   listener_drop(l1);
   net_done(L);
 }
@@ -367,7 +348,7 @@ static void test_recv_returns_at_most_max_bytes(void **state) {
   int c, s;
   tcp_pair(L, l, "127.0.0.1", &c, &s);
   send_all(L, c, "abcdefgh", 8);
-  aw_buf *b = buf_of(wait_for(L, aw_sock_recv(L, s, 3, NULL)));
+  aw_buf *b = buf_of(io_test_wait(L, aw_sock_recv(L, s, 3, NULL)));
   assert_int_equal(b->len, 3);
   assert_memory_equal(b->data, "abc", 3);
   aw_release(b);
@@ -385,7 +366,7 @@ static void test_shutdown_write_gives_the_peer_end_of_stream(void **state) {
   int c, s;
   tcp_pair(L, l, "127.0.0.1", &c, &s);
   send_all(L, c, "last", 4);
-  aw_val v = wait_for(L, aw_sock_shutdown(L, c, SHUT_WR, NULL));
+  aw_val v = io_test_wait(L, aw_sock_shutdown(L, c, SHUT_WR, NULL));
   assert_false(aw_is_thrown(v));
   assert_true(aw_is_undefined(v));
   recv_exactly(L, s, "last", 4);
@@ -406,10 +387,10 @@ static void test_close_gives_the_peer_end_of_stream(void **state) {
   int c, s;
   tcp_pair(L, l, "127.0.0.1", &c, &s);
   aw_promise *pending = aw_sock_recv(L, c, 64, NULL); /* waiting when the peer closes */
-  turn(L);
+  io_test_turn(L);
   assert_int_equal(aw_promise_state(pending), AW_PENDING);
   close_fd(L, s);
-  aw_buf *b = buf_of(wait_for(L, pending));
+  aw_buf *b = buf_of(io_test_wait(L, pending));
   assert_int_equal(b->len, 0);
   aw_release(b);
   close_fd(L, c);
@@ -424,7 +405,7 @@ static void test_shutdown_of_an_unconnected_socket_rejects_with_enotconn(void **
   assert_true(fd >= 0);
   char msg[96];
   snprintf(msg, sizeof msg, "shutdown fd %d: Transport endpoint is not connected (ENOTCONN)", fd);
-  assert_errno_rejection(wait_for(L, aw_sock_shutdown(L, fd, SHUT_RDWR, NULL)), ENOTCONN, msg);
+  assert_errno_rejection(io_test_wait(L, aw_sock_shutdown(L, fd, SHUT_RDWR, NULL)), ENOTCONN, msg);
   close(fd);
   net_done(L);
 }
@@ -435,12 +416,12 @@ static void test_accepts_take_connections_in_arrival_order(void **state) {
   aw_val l = listen_ok(L, "127.0.0.1", 0, NULL);
   int c[4];
   for (int i = 0; i < 4; i++) { /* connected, and in the kernel's queue, before any accept */
-    c[i] = fd_of(wait_for(L, aw_tcp_connect(L, "127.0.0.1", aw_listener_port(l), NULL)));
+    c[i] = fd_of(io_test_wait(L, aw_tcp_connect(L, "127.0.0.1", aw_listener_port(l), NULL)));
     char tag = (char)('0' + i);
     send_all(L, c[i], &tag, 1);
   }
   for (int i = 0; i < 4; i++) {
-    int s = fd_of(wait_for(L, aw_tcp_accept(l, NULL)));
+    int s = fd_of(io_test_wait(L, aw_tcp_accept(l, NULL)));
     char tag = (char)('0' + i);
     recv_exactly(L, s, &tag, 1);
     close_fd(L, s);
@@ -466,7 +447,7 @@ static void test_connect_to_a_port_nobody_listens_on_rejects_with_econnrefused(v
   int port = ntohs(a.sin_port);
   char msg[96];
   snprintf(msg, sizeof msg, "connect 127.0.0.1:%d: Connection refused (ECONNREFUSED)", port);
-  assert_errno_rejection(wait_for(L, aw_tcp_connect(L, "127.0.0.1", port, NULL)), ECONNREFUSED,
+  assert_errno_rejection(io_test_wait(L, aw_tcp_connect(L, "127.0.0.1", port, NULL)), ECONNREFUSED,
                          msg);
   close(holder);
   net_done(L); /* the socket the connect made is closed too (nothing leaked) */
@@ -492,7 +473,7 @@ static void test_send_after_the_peer_closed_rejects_with_epipe_without_sigpipe(v
   int sends = 0;
   while (sends < 10000) {
     sends++;
-    v = wait_for(L, aw_sock_send(L, c, aw_buf_from("x", 1), NULL));
+    v = io_test_wait(L, aw_sock_send(L, c, aw_buf_from("x", 1), NULL));
     if (aw_is_thrown(v))
       break;
   }
@@ -512,12 +493,12 @@ static void test_recv_when_the_peer_resets_rejects_with_econnreset(void **state)
   int c, s;
   tcp_pair(L, l, "127.0.0.1", &c, &s);
   aw_promise *p = aw_sock_recv(L, c, 64, NULL);
-  turn(L);
+  io_test_turn(L);
   assert_int_equal(aw_promise_state(p), AW_PENDING);
   reset_and_close(s);
   char msg[80];
   snprintf(msg, sizeof msg, "recv fd %d: Connection reset by peer (ECONNRESET)", c);
-  assert_errno_rejection(wait_for(L, p), ECONNRESET, msg);
+  assert_errno_rejection(io_test_wait(L, p), ECONNRESET, msg);
   close_fd(L, c);
   listener_drop(l);
   net_done(L);
@@ -533,12 +514,12 @@ static void test_closing_a_listener_rejects_pending_accepts(void **state) {
   aw_promise *p[3];
   for (int i = 0; i < 3; i++)
     p[i] = aw_tcp_accept(l, NULL);
-  turn(L); /* the multishot accept is in the kernel */
+  io_test_turn(L); /* the multishot accept is in the kernel */
   for (int i = 0; i < 3; i++)
     assert_int_equal(aw_promise_state(p[i]), AW_PENDING);
   aw_listener_close(l);
   for (int i = 0; i < 3; i++) {
-    rejection r = rejection_of(wait_for(L, p[i]));
+    rejection r = rejection_of(io_test_wait(L, p[i]));
     assert_true(r.thrown);
     assert_true(r.is_error);
     assert_int_equal(r.errnum, ECANCELED);
@@ -557,7 +538,7 @@ static void test_accept_on_a_closed_listener_rejects(void **state) {
   aw_val l = listen_ok(L, "127.0.0.1", 0, NULL);
   aw_listener_close(l);
   aw_listener_close(l); /* twice is harmless */
-  rejection r = rejection_of(wait_for(L, aw_tcp_accept(l, NULL)));
+  rejection r = rejection_of(io_test_wait(L, aw_tcp_accept(l, NULL)));
   aw_release_val(l);
   assert_true(r.thrown);
   assert_true(r.is_error);
@@ -576,14 +557,14 @@ static void test_closing_a_listener_ends_connections_accepted_but_not_taken(void
   tcp_pair(L, l, "127.0.0.1", &c0, &s0); /* the multishot accept stays armed */
   int c[3];
   for (int i = 0; i < 3; i++)
-    c[i] = fd_of(wait_for(L, aw_tcp_connect(L, "127.0.0.1", aw_listener_port(l), NULL)));
+    c[i] = fd_of(io_test_wait(L, aw_tcp_connect(L, "127.0.0.1", aw_listener_port(l), NULL)));
   for (int i = 0; i < 4; i++)
-    turn(L); /* let the accepts come back into the listener's queue */
+    io_test_turn(L); /* let the accepts come back into the listener's queue */
   aw_listener_close(l);
   /* Each client sees its connection end: closed by the listener (end of stream) or reset by
    * the kernel if it was still in the listening socket's queue. */
   for (int i = 0; i < 3; i++) {
-    aw_val v = wait_for(L, aw_sock_recv(L, c[i], 64, NULL));
+    aw_val v = io_test_wait(L, aw_sock_recv(L, c[i], 64, NULL));
     if (aw_is_thrown(v))
       assert_errno_rejection(v, ECONNRESET, NULL);
     else {
@@ -604,9 +585,9 @@ static void test_releasing_a_listener_rejects_its_pending_accept(void **state) {
   aw_loop *L = net_loop();
   aw_val l = listen_ok(L, "127.0.0.1", 0, NULL);
   aw_promise *p = aw_tcp_accept(l, NULL);
-  turn(L);
+  io_test_turn(L);
   aw_release_val(l); /* the last reference: the listener goes, its accept rejects */
-  rejection r = rejection_of(wait_for(L, p));
+  rejection r = rejection_of(io_test_wait(L, p));
   assert_true(r.thrown);
   assert_int_equal(r.errnum, ECANCELED);
   assert_non_null(strstr(r.message, ": Operation canceled (ECANCELED)"));
@@ -621,10 +602,10 @@ static void test_closed_listener_refuses_new_connections(void **state) {
   aw_val l = listen_ok(L, "127.0.0.1", 0, NULL);
   int port = aw_listener_port(l);
   aw_promise *p = aw_tcp_accept(l, NULL);
-  turn(L); /* the accept is armed in the kernel */
+  io_test_turn(L); /* the accept is armed in the kernel */
   aw_listener_close(l);
-  aw_release_val(wait_for(L, p));
-  aw_val c = wait_for(L, aw_tcp_connect(L, "127.0.0.1", port, NULL));
+  aw_release_val(io_test_wait(L, p));
+  aw_val c = io_test_wait(L, aw_tcp_connect(L, "127.0.0.1", port, NULL));
   if (!aw_is_thrown(c))
     close((int)c.u.i);
   char msg[96];
@@ -648,8 +629,8 @@ static void test_listener_close_after_its_loop_was_freed_does_nothing(void **sta
   aw_loop *L = net_loop();
   aw_val l = listen_ok(L, "127.0.0.1", 0, NULL);
   aw_promise *p = aw_tcp_accept(l, NULL);
-  aw_release(aw_promise_catch(p, h_ignore, NULL)); /* a reaction, that would be queued */
-  turn(L);                                         /* the multishot accept is in the kernel */
+  aw_release(aw_promise_catch(p, io_test_ignore, NULL)); /* a reaction, that would be queued */
+  io_test_turn(L);                                       /* the multishot accept is in the kernel */
   test_loop = NULL;
   assert_int_equal(aw_loop_free(L), 0);
   int fd_after_free = aw_listener_fd(l);
@@ -672,8 +653,8 @@ static void test_aborting_an_accept_signal_after_its_loop_was_freed_does_nothing
   aw_signal *s = aw_signal_new(L);
   aw_io_opts o = {.signal = s};
   aw_promise *p = aw_tcp_accept(l, &o);
-  aw_release(aw_promise_catch(p, h_ignore, NULL));
-  turn(L);
+  aw_release(aw_promise_catch(p, io_test_ignore, NULL));
+  io_test_turn(L);
   test_loop = NULL;
   assert_int_equal(aw_loop_free(L), 0);
   assert_int_equal(aw_signal_abort(s, aw_undefined()), 0); /* nobody listens any more */
@@ -694,7 +675,7 @@ static void test_releasing_a_listener_after_its_loop_was_freed_frees_everything(
   aw_io_opts o = {.signal = s};
   aw_release(aw_tcp_accept(l, &o)); /* nobody holds the promise but the waiter */
   aw_release(aw_tcp_accept(l, NULL));
-  turn(L);
+  io_test_turn(L);
   test_loop = NULL;
   assert_int_equal(aw_loop_free(L), 0);
   aw_release(s);
@@ -730,13 +711,13 @@ test_accepts_waiting_through_emfile_get_their_connections_once_fds_are_free(void
   aw_promise *p[3];
   for (int i = 0; i < 3; i++) {
     p[i] = aw_tcp_accept(l, NULL);
-    aw_release(aw_promise_catch(p[i], h_ignore, NULL));
+    aw_release(aw_promise_catch(p[i], io_test_ignore, NULL));
   }
   int c[3];
   for (int i = 0; i < 3; i++)
     assert_true((c[i] = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0);
   lower_nofile_to_none_free();
-  turn(L); /* the multishot accept is in the kernel (which reads the limit at submission) */
+  io_test_turn(L); /* the multishot accept is in the kernel (which reads the limit at submission) */
   for (int i = 0; i < 3; i++) /* the kernel completes them into the backlog */
     assert_int_equal(connect(c[i], (struct sockaddr *)&a, sizeof a), 0);
   /* the EMFILE, then two retries after the back-off, each failing again */
@@ -756,7 +737,7 @@ test_accepts_waiting_through_emfile_get_their_connections_once_fds_are_free(void
   for (int i = 0; i < 3; i++)
     assert_int_equal(st[i], AW_PENDING);
   for (int i = 0; i < 3; i++) {
-    int fd = fd_of(wait_for(L, p[i]));
+    int fd = fd_of(io_test_wait(L, p[i]));
     close(fd);
     close(c[i]);
   }
@@ -778,12 +759,12 @@ static void test_a_close_through_the_loop_ends_the_emfile_back_off_at_once(void 
                           .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
                           .sin_port = htons((uint16_t)aw_listener_port(l))};
   aw_promise *p = aw_tcp_accept(l, NULL);
-  aw_release(aw_promise_catch(p, h_ignore, NULL));
+  aw_release(aw_promise_catch(p, io_test_ignore, NULL));
   int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int spare = open("/dev/null", O_RDONLY | O_CLOEXEC); /* below the limit, freed later */
   assert_true(c >= 0 && spare >= 0);
   lower_nofile_to_none_free();
-  turn(L);
+  io_test_turn(L);
   assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof a), 0);
   uint64_t want = io_stats(L).completed + 1;
   for (int turns = 0; io_stats(L).completed < want && turns < 100; turns++)
@@ -791,9 +772,9 @@ static void test_a_close_through_the_loop_ends_the_emfile_back_off_at_once(void 
       break;
   aw_loop_stats paused, after_close;
   aw_loop_stats_get(L, &paused);
-  aw_val closed = wait_for(L, aw_fs_close(L, spare, NULL));
+  aw_val closed = io_test_wait(L, aw_fs_close(L, spare, NULL));
   aw_loop_stats_get(L, &after_close);
-  aw_val v = wait_for(L, p);
+  aw_val v = io_test_wait(L, p);
   restore_nofile();
   assert_false(aw_is_thrown(closed));
   assert_int_equal(paused.timers, 1);      /* the back-off */
@@ -818,14 +799,14 @@ static void test_a_listener_accepts_as_usual_after_emfile(void **state) {
   int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   assert_true(c >= 0);
   lower_nofile_to_none_free();
-  turn(L);
+  io_test_turn(L);
   assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof a), 0);
   uint64_t want = io_stats(L).completed + 1;
   for (int turns = 0; io_stats(L).completed < want && turns < 100; turns++)
     if (aw_loop_run_once(L, true) != 1)
       break;
   restore_nofile();
-  close(fd_of(wait_for(L, p)));
+  close(fd_of(io_test_wait(L, p)));
   close(c);
   for (int i = 0; i < 3; i++) {
     int cl, sv;
@@ -847,7 +828,7 @@ static void test_accept_errors_name_the_bound_port(void **state) {
   snprintf(msg, sizeof msg, "accept 127.0.0.1:%d: Bad file descriptor (EBADF)",
            aw_listener_port(l));
   aw_listener_close(l);
-  aw_val v = wait_for(L, aw_tcp_accept(l, NULL));
+  aw_val v = io_test_wait(L, aw_tcp_accept(l, NULL));
   aw_release_val(l);
   assert_errno_rejection(v, EBADF, msg);
   net_done(L);
@@ -863,17 +844,17 @@ static void test_listener_closed_before_its_accept_went_in_spares_the_next_liste
   aw_loop *L = net_loop();
   aw_val l1 = listen_ok(L, "127.0.0.1", 0, NULL);
   aw_promise *stale = aw_tcp_accept(l1, NULL); /* its SQE waits for the loop's next turn */
-  aw_release(aw_promise_catch(stale, h_ignore, NULL));
+  aw_release(aw_promise_catch(stale, io_test_ignore, NULL));
   aw_listener_close(l1);
   aw_promise *pl = aw_tcp_listen(L, "127.0.0.1", 0, NULL); /* its socket is made now */
-  aw_val l2 = wait_for(L, pl);
+  aw_val l2 = io_test_wait(L, pl);
   assert_false(aw_is_thrown(l2));
   aw_signal *deadline = aw_signal_timeout(L, 2000); /* accept ignores timeout_ms */
   aw_promise *pa = aw_tcp_accept(l2, &(aw_io_opts){.signal = deadline});
   aw_release(deadline);
-  int client = fd_of(wait_for(L, aw_tcp_connect(L, "127.0.0.1", aw_listener_port(l2), NULL)));
-  aw_val a = wait_for(L, pa); /* before: the stale accept took it, and this timed out */
-  aw_release_val(wait_for(L, stale));
+  int client = fd_of(io_test_wait(L, aw_tcp_connect(L, "127.0.0.1", aw_listener_port(l2), NULL)));
+  aw_val a = io_test_wait(L, pa); /* before: the stale accept took it, and this timed out */
+  aw_release_val(io_test_wait(L, stale));
   close(client);
   listener_drop(l2);
   aw_release_val(l1);
@@ -1171,14 +1152,14 @@ static void test_peer_reset_mid_transfer_rejects_the_pending_send(void **state) 
   big->len = BIG_SEND;
   aw_promise *ps = aw_sock_send(L, c, big, NULL);
   /* The transfer is under way: the server sees the first bytes. */
-  aw_buf *first = buf_of(wait_for(L, aw_sock_recv(L, s, 65536, NULL)));
+  aw_buf *first = buf_of(io_test_wait(L, aw_sock_recv(L, s, 65536, NULL)));
   assert_true(first->len > 0);
   assert_int_equal(first->data[0], 'z');
   aw_release(first);
-  turn(L);
+  io_test_turn(L);
   assert_int_equal(aw_promise_state(ps), AW_PENDING);
   reset_and_close(s);
-  rejection r = rejection_of(wait_for(L, ps));
+  rejection r = rejection_of(io_test_wait(L, ps));
   assert_true(r.thrown);
   assert_true(r.is_error);
   if (r.errnum != ECONNRESET && r.errnum != EPIPE)
@@ -1203,12 +1184,12 @@ static void test_peer_reset_mid_transfer_rejects_the_pending_recv(void **state) 
   send_all(L, c, part, sizeof part);
   recv_exactly(L, s, part, sizeof part);
   aw_promise *pr = aw_sock_recv(L, s, 65536, NULL); /* waits for the rest, which never comes */
-  turn(L);
+  io_test_turn(L);
   assert_int_equal(aw_promise_state(pr), AW_PENDING);
   reset_and_close(c);
   char msg[80];
   snprintf(msg, sizeof msg, "recv fd %d: Connection reset by peer (ECONNRESET)", s);
-  assert_errno_rejection(wait_for(L, pr), ECONNRESET, msg);
+  assert_errno_rejection(io_test_wait(L, pr), ECONNRESET, msg);
   close_fd(L, s);
   listener_drop(l);
   net_done(L);
@@ -1227,7 +1208,7 @@ static void test_recv_on_a_closed_descriptor_rejects_with_ebadf(void **state) {
   close(sv[1]);
   char msg[64];
   snprintf(msg, sizeof msg, "recv fd %d: Bad file descriptor (EBADF)", fd);
-  assert_errno_rejection(wait_for(L, aw_sock_recv(L, fd, 16, NULL)), EBADF, msg);
+  assert_errno_rejection(io_test_wait(L, aw_sock_recv(L, fd, 16, NULL)), EBADF, msg);
   net_done(L);
 }
 
@@ -1238,7 +1219,7 @@ static void test_recv_on_a_regular_file_rejects_with_enotsock(void **state) {
   assert_true(fd >= 0);
   char msg[80];
   snprintf(msg, sizeof msg, "recv fd %d: Socket operation on non-socket (ENOTSOCK)", fd);
-  assert_errno_rejection(wait_for(L, aw_sock_recv(L, fd, 16, NULL)), ENOTSOCK, msg);
+  assert_errno_rejection(io_test_wait(L, aw_sock_recv(L, fd, 16, NULL)), ENOTSOCK, msg);
   close(fd);
   net_done(L);
 }
@@ -1260,9 +1241,9 @@ static void assert_nothing_queued(aw_loop *L, const aw_io_stats *before) {
 static void test_listen_rejects_a_host_name_with_a_type_error(void **state) {
   (void)state;
   aw_loop *L = net_loop();
-  assert_type_error(wait_for(L, aw_tcp_listen(L, "example.com", 0, NULL)), "example.com");
-  assert_type_error(wait_for(L, aw_tcp_listen(L, "127.0.0.1.5", 0, NULL)), "127.0.0.1.5");
-  assert_type_error(wait_for(L, aw_tcp_listen(L, "::1::", 0, NULL)), "::1::");
+  assert_type_error(io_test_wait(L, aw_tcp_listen(L, "example.com", 0, NULL)), "example.com");
+  assert_type_error(io_test_wait(L, aw_tcp_listen(L, "127.0.0.1.5", 0, NULL)), "127.0.0.1.5");
+  assert_type_error(io_test_wait(L, aw_tcp_listen(L, "::1::", 0, NULL)), "::1::");
   net_done(L);
 }
 
@@ -1271,8 +1252,8 @@ static void test_connect_rejects_a_host_name_with_a_type_error(void **state) {
   aw_loop *L = net_loop();
   aw_io_stats before;
   assert_int_equal(aw_io_stats_get(L, &before), 0);
-  assert_type_error(wait_for(L, aw_tcp_connect(L, "example.com", 80, NULL)), "example.com");
-  assert_type_error(wait_for(L, aw_tcp_connect(L, "256.0.0.1", 80, NULL)), "256.0.0.1");
+  assert_type_error(io_test_wait(L, aw_tcp_connect(L, "example.com", 80, NULL)), "example.com");
+  assert_type_error(io_test_wait(L, aw_tcp_connect(L, "256.0.0.1", 80, NULL)), "256.0.0.1");
   assert_nothing_queued(L, &before);
   net_done(L);
 }
@@ -1282,11 +1263,11 @@ static void test_listen_and_connect_reject_ports_out_of_range(void **state) {
   aw_loop *L = net_loop();
   aw_io_stats before;
   assert_int_equal(aw_io_stats_get(L, &before), 0);
-  assert_type_error(wait_for(L, aw_tcp_listen(L, "127.0.0.1", -1, NULL)), "port -1");
-  assert_type_error(wait_for(L, aw_tcp_listen(L, "127.0.0.1", 65536, NULL)), "port 65536");
-  assert_type_error(wait_for(L, aw_tcp_connect(L, "127.0.0.1", -1, NULL)), "port -1");
-  assert_type_error(wait_for(L, aw_tcp_connect(L, "127.0.0.1", 65536, NULL)), "port 65536");
-  assert_type_error(wait_for(L, aw_tcp_connect(L, "127.0.0.1", 0, NULL)), "port 0");
+  assert_type_error(io_test_wait(L, aw_tcp_listen(L, "127.0.0.1", -1, NULL)), "port -1");
+  assert_type_error(io_test_wait(L, aw_tcp_listen(L, "127.0.0.1", 65536, NULL)), "port 65536");
+  assert_type_error(io_test_wait(L, aw_tcp_connect(L, "127.0.0.1", -1, NULL)), "port -1");
+  assert_type_error(io_test_wait(L, aw_tcp_connect(L, "127.0.0.1", 65536, NULL)), "port 65536");
+  assert_type_error(io_test_wait(L, aw_tcp_connect(L, "127.0.0.1", 0, NULL)), "port 0");
   assert_nothing_queued(L, &before);
   net_done(L);
 }
@@ -1323,11 +1304,11 @@ static void test_socket_ops_on_a_negative_fd_reject_with_ebadf(void **state) {
   aw_loop *L = net_loop();
   aw_io_stats before;
   assert_int_equal(aw_io_stats_get(L, &before), 0);
-  assert_errno_rejection(wait_for(L, aw_sock_recv(L, -1, 16, NULL)), EBADF,
+  assert_errno_rejection(io_test_wait(L, aw_sock_recv(L, -1, 16, NULL)), EBADF,
                          "recv fd -1: Bad file descriptor (EBADF)");
-  assert_errno_rejection(wait_for(L, aw_sock_send(L, -1, aw_buf_from("x", 1), NULL)), EBADF,
+  assert_errno_rejection(io_test_wait(L, aw_sock_send(L, -1, aw_buf_from("x", 1), NULL)), EBADF,
                          "send fd -1: Bad file descriptor (EBADF)");
-  assert_errno_rejection(wait_for(L, aw_sock_shutdown(L, -1, SHUT_WR, NULL)), EBADF,
+  assert_errno_rejection(io_test_wait(L, aw_sock_shutdown(L, -1, SHUT_WR, NULL)), EBADF,
                          "shutdown fd -1: Bad file descriptor (EBADF)");
   assert_nothing_queued(L, &before);
   net_done(L); /* the buffer given to send was released */
@@ -1336,9 +1317,9 @@ static void test_socket_ops_on_a_negative_fd_reject_with_ebadf(void **state) {
 static void test_negative_fd_error_names_the_descriptor_given(void **state) {
   (void)state;
   aw_loop *L = net_loop();
-  assert_errno_rejection(wait_for(L, aw_sock_recv(L, -5, 16, NULL)), EBADF,
+  assert_errno_rejection(io_test_wait(L, aw_sock_recv(L, -5, 16, NULL)), EBADF,
                          "recv fd -5: Bad file descriptor (EBADF)");
-  assert_errno_rejection(wait_for(L, aw_sock_send(L, -5, aw_buf_from("x", 1), NULL)), EBADF,
+  assert_errno_rejection(io_test_wait(L, aw_sock_send(L, -5, aw_buf_from("x", 1), NULL)), EBADF,
                          "send fd -5: Bad file descriptor (EBADF)");
   net_done(L);
 }
@@ -1350,9 +1331,9 @@ static void test_send_of_something_not_a_buffer_rejects_with_a_type_error(void *
   assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
   aw_io_stats before;
   assert_int_equal(aw_io_stats_get(L, &before), 0);
-  assert_type_error(wait_for(L, aw_sock_send(L, sv[0], NULL, NULL)), "buffer");
+  assert_type_error(io_test_wait(L, aw_sock_send(L, sv[0], NULL, NULL)), "buffer");
   /* a string is not a buffer; it is consumed all the same */
-  assert_type_error(wait_for(L, aw_sock_send(L, sv[0], (aw_buf *)aw_str_from("text"), NULL)),
+  assert_type_error(io_test_wait(L, aw_sock_send(L, sv[0], (aw_buf *)aw_str_from("text"), NULL)),
                     "buffer");
   assert_nothing_queued(L, &before);
   close(sv[0]);
@@ -1367,7 +1348,7 @@ static void test_recv_of_zero_bytes_rejects_with_a_type_error(void **state) {
   assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
   aw_io_stats before;
   assert_int_equal(aw_io_stats_get(L, &before), 0);
-  assert_type_error(wait_for(L, aw_sock_recv(L, sv[0], 0, NULL)), "max");
+  assert_type_error(io_test_wait(L, aw_sock_recv(L, sv[0], 0, NULL)), "max");
   assert_nothing_queued(L, &before);
   close(sv[0]);
   close(sv[1]);

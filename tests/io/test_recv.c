@@ -51,26 +51,6 @@ static int free_leftover_loop(void **state) {
 
 #define RECV_TEST(f) cmocka_unit_test_teardown(f, free_leftover_loop)
 
-static aw_val h_ignore(aw_loop *L, aw_val v, void *arg) {
-  (void)L, (void)v, (void)arg;
-  return aw_undefined();
-}
-
-/* Runs L until p settles and returns its outcome (thrown if it rejected); p is consumed. */
-static aw_val wait_for(aw_loop *L, aw_promise *p) {
-  assert_non_null(p);
-  aw_release(aw_promise_catch(p, h_ignore, NULL));
-  for (int i = 0; aw_promise_state(p) == AW_PENDING; i++) {
-    int r = aw_loop_run_once(L, true);
-    assert_true(r >= 0);
-    if (r == 0 && aw_promise_state(p) == AW_PENDING)
-      fail_msg("the loop went idle with the promise still pending");
-  }
-  return io_test_take(p);
-}
-
-static void turn(aw_loop *L) { assert_true(aw_loop_run_once(L, false) >= 0); }
-
 static int fd_of(aw_val v) {
   if (aw_is_thrown(v)) {
     aw_error_print(v, stderr);
@@ -109,7 +89,7 @@ static rejection rejection_of(aw_val v) {
 }
 
 static aw_val listen_ok(aw_loop *L, const aw_listen_opts *o) {
-  aw_val l = wait_for(L, aw_tcp_listen(L, "127.0.0.1", 0, o));
+  aw_val l = io_test_wait(L, aw_tcp_listen(L, "127.0.0.1", 0, o));
   assert_false(aw_is_thrown(l));
   return l;
 }
@@ -123,8 +103,8 @@ static void listener_drop(aw_val l) {
 static void tcp_pair(aw_loop *L, aw_val l, int *client, int *server) {
   aw_promise *pa = aw_tcp_accept(l, NULL);
   aw_promise *pc = aw_tcp_connect(L, "127.0.0.1", aw_listener_port(l), NULL);
-  *client = fd_of(wait_for(L, pc));
-  *server = fd_of(wait_for(L, pa));
+  *client = fd_of(io_test_wait(L, pc));
+  *server = fd_of(io_test_wait(L, pa));
 }
 
 /* A socket pair with a loop and a listener already torn down afterwards by the test. */
@@ -167,7 +147,7 @@ static void reset_and_close(int fd) {
 static void next_exactly(aw_loop *L, aw_receiver *r, const uint8_t *expected, size_t n) {
   size_t got = 0;
   while (got < n) {
-    aw_buf *b = buf_of(wait_for(L, aw_receiver_next(r, NULL)));
+    aw_buf *b = buf_of(io_test_wait(L, aw_receiver_next(r, NULL)));
     assert_true(b->len > 0);
     assert_true(got + b->len <= n);
     assert_memory_equal(b->data, expected + got, b->len);
@@ -226,7 +206,7 @@ static void test_receiver_chunk_is_a_ring_buffer_of_the_chunk_size(void **state)
   conn k = conn_open(L);
   aw_receiver *r = aw_receiver_new(L, k.s);
   put(k.c, "x", 1);
-  aw_buf *b = buf_of(wait_for(L, aw_receiver_next(r, NULL)));
+  aw_buf *b = buf_of(io_test_wait(L, aw_receiver_next(r, NULL)));
   size_t len = b->len, cap = b->cap;
   aw_release(b);
   aw_receiver_free(r);
@@ -256,7 +236,7 @@ static void test_receiver_reuses_released_buffers_for_64_mib(void **state) {
         break;
       sent += (size_t)w;
     }
-    aw_buf *b = buf_of(wait_for(L, aw_receiver_next(r, NULL)));
+    aw_buf *b = buf_of(io_test_wait(L, aw_receiver_next(r, NULL)));
     for (size_t i = 0; i < b->len; i++)
       bad |= b->data[i] != 0x5a;
     bad |= b->len == 0 || b->cap != AW_RECV_CHUNK;
@@ -282,7 +262,7 @@ static void test_receiver_end_of_stream_is_an_empty_buffer_every_time(void **sta
   assert_int_equal(shutdown(k.c, SHUT_WR), 0);
   next_exactly(L, r, (const uint8_t *)"bye", 3);
   for (int i = 0; i < 3; i++) {
-    aw_buf *b = buf_of(wait_for(L, aw_receiver_next(r, NULL)));
+    aw_buf *b = buf_of(io_test_wait(L, aw_receiver_next(r, NULL)));
     assert_int_equal(b->len, 0);
     aw_release(b);
   }
@@ -297,11 +277,11 @@ static void test_receiver_waiting_when_the_peer_closes_resolves_empty(void **sta
   conn k = conn_open(L);
   aw_receiver *r = aw_receiver_new(L, k.s);
   aw_promise *p = aw_receiver_next(r, NULL);
-  turn(L);
+  io_test_turn(L);
   assert_int_equal(aw_promise_state(p), AW_PENDING);
   close(k.c);
   k.c = -1;
-  aw_buf *b = buf_of(wait_for(L, p));
+  aw_buf *b = buf_of(io_test_wait(L, p));
   assert_int_equal(b->len, 0);
   aw_release(b);
   aw_receiver_free(r);
@@ -315,10 +295,10 @@ static void test_receiver_reset_rejects_with_econnreset_naming_the_descriptor(vo
   conn k = conn_open(L);
   aw_receiver *r = aw_receiver_new(L, k.s);
   aw_promise *p = aw_receiver_next(r, NULL);
-  turn(L);
+  io_test_turn(L);
   reset_and_close(k.c);
   k.c = -1;
-  rejection e = rejection_of(wait_for(L, p));
+  rejection e = rejection_of(io_test_wait(L, p));
   char want[64];
   snprintf(want, sizeof want, "recv fd %d: Connection reset by peer (ECONNRESET)", k.s);
   aw_receiver_free(r);
@@ -335,10 +315,10 @@ static void test_receiver_second_pending_next_rejects_with_a_type_error(void **s
   conn k = conn_open(L);
   aw_receiver *r = aw_receiver_new(L, k.s);
   aw_promise *first = aw_receiver_next(r, NULL);
-  rejection e = rejection_of(wait_for(L, aw_receiver_next(r, NULL)));
+  rejection e = rejection_of(io_test_wait(L, aw_receiver_next(r, NULL)));
   assert_int_equal(aw_promise_state(first), AW_PENDING);
   put(k.c, "ok", 2);
-  aw_buf *b = buf_of(wait_for(L, first));
+  aw_buf *b = buf_of(io_test_wait(L, first));
   bool ok = b->len == 2 && !memcmp(b->data, "ok", 2);
   aw_release(b);
   aw_receiver_free(r);
@@ -357,9 +337,9 @@ static void test_aborting_a_next_loses_no_byte(void **state) {
   aw_signal *s = aw_signal_new(L);
   aw_io_opts o = {.signal = s};
   aw_promise *p = aw_receiver_next(r, &o);
-  turn(L);
+  io_test_turn(L);
   aw_signal_abort(s, aw_undefined());
-  rejection e = rejection_of(wait_for(L, p));
+  rejection e = rejection_of(io_test_wait(L, p));
   put(k.c, "after", 5);
   next_exactly(L, r, (const uint8_t *)"after", 5);
   aw_release(s);
@@ -376,7 +356,7 @@ static void test_next_timeout_rejects_with_a_timeout_error_and_keeps_the_data(vo
   conn k = conn_open(L);
   aw_receiver *r = aw_receiver_new(L, k.s);
   aw_io_opts o = {.timeout_ms = 5};
-  rejection e = rejection_of(wait_for(L, aw_receiver_next(r, &o)));
+  rejection e = rejection_of(io_test_wait(L, aw_receiver_next(r, &o)));
   put(k.c, "late", 4);
   next_exactly(L, r, (const uint8_t *)"late", 4);
   aw_receiver_free(r);
@@ -396,7 +376,7 @@ static void test_next_with_an_aborted_signal_rejects_at_once(void **state) {
   aw_io_opts o = {.signal = s};
   aw_promise *p = aw_receiver_next(r, &o);
   enum aw_state st = aw_promise_state(p);
-  rejection e = rejection_of(wait_for(L, p));
+  rejection e = rejection_of(io_test_wait(L, p));
   aw_release(s);
   aw_receiver_free(r);
   conn_close(&k);
@@ -411,12 +391,12 @@ static void test_freeing_a_receiver_rejects_its_pending_next_with_ecanceled(void
   conn k = conn_open(L);
   aw_receiver *r = aw_receiver_new(L, k.s);
   aw_promise *p = aw_receiver_next(r, NULL);
-  turn(L);
+  io_test_turn(L);
   aw_receiver_free(r);
-  rejection e = rejection_of(wait_for(L, p));
+  rejection e = rejection_of(io_test_wait(L, p));
   /* the descriptor stays open and usable */
   put(k.c, "still", 5);
-  aw_buf *b = buf_of(wait_for(L, aw_sock_recv(L, k.s, 64, NULL)));
+  aw_buf *b = buf_of(io_test_wait(L, aw_sock_recv(L, k.s, 64, NULL)));
   bool ok = b->len == 5 && !memcmp(b->data, "still", 5);
   aw_release(b);
   listener_drop(k.l); /* (an open listener keeps the loop alive) */
@@ -442,7 +422,7 @@ static void test_freeing_a_receiver_with_chunks_queued_gives_them_back(void **st
     ssize_t w = write(k.c, data + sent, (1u << 20) - sent);
     if (w > 0)
       sent += (size_t)w;
-    turn(L);
+    io_test_turn(L);
   }
   listener_drop(k.l); /* (an open listener keeps the loop alive) */
   k.l = aw_undefined();
@@ -453,7 +433,7 @@ static void test_freeing_a_receiver_with_chunks_queued_gives_them_back(void **st
   size_t rest = 0;
   bool eof = false;
   for (int i = 0; i < 100000 && !eof; i++) {
-    aw_buf *b = buf_of(wait_for(L, aw_receiver_next(r2, NULL)));
+    aw_buf *b = buf_of(io_test_wait(L, aw_receiver_next(r2, NULL)));
     eof = b->len == 0;
     rest += b->len;
     aw_release(b);
@@ -476,16 +456,16 @@ test_freeing_a_receiver_with_a_completion_on_the_way_gives_the_buffer_back(void 
   conn k = conn_open(L);
   for (int i = 0; i < 200; i++) { /* more than the ring's first buffers */
     aw_receiver *r = aw_receiver_new(L, k.s);
-    turn(L); /* the multishot recv is in the kernel */
+    io_test_turn(L); /* the multishot recv is in the kernel */
     put(k.c, "race", 4);
     aw_receiver_free(r); /* its CQE, with a buffer, comes after */
-    turn(L);
+    io_test_turn(L);
     aw_io_opts o = {.timeout_ms = 1}; /* the bytes went to the freed receiver, or are here */
-    aw_release_val(wait_for(L, aw_sock_recv(L, k.s, 4, &o)));
+    aw_release_val(io_test_wait(L, aw_sock_recv(L, k.s, 4, &o)));
   }
   aw_receiver *r = aw_receiver_new(L, k.s);
   put(k.c, "last", 4);
-  aw_buf *b = buf_of(wait_for(L, aw_receiver_next(r, NULL)));
+  aw_buf *b = buf_of(io_test_wait(L, aw_receiver_next(r, NULL)));
   bool ok = b->len > 0;
   aw_release(b);
   aw_receiver_free(r);
@@ -504,7 +484,7 @@ static void test_loop_free_with_a_receivers_completions_in_flight_frees_everythi
   aw_receiver *r2 = aw_receiver_new(L, k.c);
   put(k.c, "queued", 6);
   for (int i = 0; i < 5; i++)
-    turn(L); /* "queued" is in r's queue */
+    io_test_turn(L); /* "queued" is in r's queue */
   put(k.c, "in flight", 9);
   put(k.s, "other way", 9);
   aw_promise *p = aw_receiver_next(r2, NULL);
@@ -532,7 +512,7 @@ static void test_receiver_pauses_when_its_queue_is_full_and_loses_nothing(void *
     ssize_t w = write(k.c, data + sent, n - sent);
     if (w > 0)
       sent += (size_t)w;
-    turn(L);
+    io_test_turn(L);
   }
   aw_io_stats st;
   aw_io_stats_get(L, &st);
@@ -544,7 +524,7 @@ static void test_receiver_pauses_when_its_queue_is_full_and_loses_nothing(void *
       if (w > 0)
         sent += (size_t)w;
     }
-    aw_buf *b = buf_of(wait_for(L, aw_receiver_next(r, NULL)));
+    aw_buf *b = buf_of(io_test_wait(L, aw_receiver_next(r, NULL)));
     bad |= b->len == 0 || got + b->len > n || memcmp(b->data, data + got, b->len) != 0;
     got += b->len;
     aw_release(b);
@@ -577,7 +557,7 @@ static void test_holding_every_ring_buffer_neither_hangs_nor_loses_data(void **s
     uint8_t msg[8];
     memcpy(msg, &i, sizeof msg);
     put(k.c, msg, sizeof msg);
-    held[i] = buf_of(wait_for(L, aw_receiver_next(r, NULL)));
+    held[i] = buf_of(io_test_wait(L, aw_receiver_next(r, NULL)));
     bad = held[i]->len != sizeof msg || memcmp(held[i]->data, msg, sizeof msg) != 0;
   }
   for (size_t i = 0; i < n; i++)
@@ -603,7 +583,7 @@ static void test_sock_recv_with_every_ring_buffer_held_still_receives(void **sta
   bool bad = false;
   for (size_t i = 0; i < n && !bad; i++) {
     put(k.c, "abcd", 4);
-    held[i] = buf_of(wait_for(L, aw_sock_recv(L, k.s, 4, NULL)));
+    held[i] = buf_of(io_test_wait(L, aw_sock_recv(L, k.s, 4, NULL)));
     bad = held[i]->len != 4 || memcmp(held[i]->data, "abcd", 4) != 0;
   }
   for (size_t i = 0; i < n; i++)
@@ -631,7 +611,7 @@ static void test_chunks_released_on_another_thread_go_back_to_the_ring(void **st
     aw_buf *bufs[1001] = {0};
     for (int i = 0; i < 1000 && !bad; i++) {
       put(k.c, "t", 1);
-      bufs[i] = buf_of(wait_for(L, aw_receiver_next(r, NULL)));
+      bufs[i] = buf_of(io_test_wait(L, aw_receiver_next(r, NULL)));
       bad = bufs[i]->len != 1;
     }
     pthread_t t;
@@ -653,7 +633,7 @@ static void test_a_chunk_outlives_its_loop(void **state) {
   conn k = conn_open(L);
   aw_receiver *r = aw_receiver_new(L, k.s);
   put(k.c, "keep me", 7);
-  aw_buf *b = buf_of(wait_for(L, aw_receiver_next(r, NULL)));
+  aw_buf *b = buf_of(io_test_wait(L, aw_receiver_next(r, NULL)));
   aw_promise *pending = aw_receiver_next(r, NULL); /* dropped unsettled by aw_loop_free */
   conn_close(&k);
   test_loop = NULL;
@@ -676,7 +656,7 @@ static void test_reserving_past_a_chunks_cap_copies_it_and_frees_the_ring_buffer
   conn k = conn_open(L);
   aw_receiver *r = aw_receiver_new(L, k.s);
   put(k.c, "grow", 4);
-  aw_buf *b = buf_of(wait_for(L, aw_receiver_next(r, NULL)));
+  aw_buf *b = buf_of(io_test_wait(L, aw_receiver_next(r, NULL)));
   int rc = aw_buf_reserve(b, AW_RECV_CHUNK * 2);
   bool ok = b->len == 4 && !memcmp(b->data, "grow", 4) && b->cap == AW_RECV_CHUNK * 2;
   memset(b->data + b->len, 1, b->cap - b->len); /* all of it is ours now */
@@ -706,7 +686,7 @@ static void test_receiver_on_a_file_rejects_with_enotsock(void **state) {
   int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   aw_receiver *r = aw_receiver_new(L, fd);
   assert_non_null(r);
-  rejection e = rejection_of(wait_for(L, aw_receiver_next(r, NULL)));
+  rejection e = rejection_of(io_test_wait(L, aw_receiver_next(r, NULL)));
   aw_receiver_free(r);
   close(fd);
   assert_true(e.thrown);
@@ -726,7 +706,7 @@ static void test_a_receiver_without_a_pending_next_lets_the_loop_end(void **stat
   aw_promise *p = aw_receiver_next(r, NULL);
   assert_int_equal(aw_loop_run_once(L, false), 1); /* alive now */
   put(k.c, "z", 1);
-  aw_release_val(wait_for(L, p));
+  aw_release_val(io_test_wait(L, p));
   aw_receiver_free(r);
   close(k.c);
   close(k.s);
@@ -740,14 +720,14 @@ static void test_sock_recv_up_to_the_chunk_size_gives_a_ring_buffer(void **state
   aw_loop *L = recv_loop();
   conn k = conn_open(L);
   put(k.c, "abcdef", 6);
-  aw_buf *small = buf_of(wait_for(L, aw_sock_recv(L, k.s, 4, NULL)));
-  aw_buf *big = buf_of(wait_for(L, aw_sock_recv(L, k.s, AW_RECV_CHUNK * 4, NULL)));
+  aw_buf *small = buf_of(io_test_wait(L, aw_sock_recv(L, k.s, 4, NULL)));
+  aw_buf *big = buf_of(io_test_wait(L, aw_sock_recv(L, k.s, AW_RECV_CHUNK * 4, NULL)));
   bool ok_small = small->len == 4 && !memcmp(small->data, "abcd", 4) && small->cap == AW_RECV_CHUNK;
   bool ok_big = big->len == 2 && !memcmp(big->data, "ef", 2) && big->cap == AW_RECV_CHUNK * 4;
   aw_release(small);
   aw_release(big);
   shutdown(k.c, SHUT_WR);
-  aw_buf *eof = buf_of(wait_for(L, aw_sock_recv(L, k.s, 64, NULL)));
+  aw_buf *eof = buf_of(io_test_wait(L, aw_sock_recv(L, k.s, 64, NULL)));
   bool ok_eof = eof->len == 0;
   aw_release(eof);
   conn_close(&k);
@@ -766,13 +746,13 @@ static void test_sock_recv_into_appends_to_the_buffer(void **state) {
   b->len = 5;
   put(k.c, "tail", 4);
   aw_retain(b);
-  aw_val v = wait_for(L, aw_sock_recv_into(L, k.s, b, NULL));
+  aw_val v = io_test_wait(L, aw_sock_recv_into(L, k.s, b, NULL));
   bool ok = !aw_is_thrown(v) && v.u.i == 4 && b->len == 9 && !memcmp(b->data, "head:tail", 9);
   aw_release_val(v);
   b->len = b->cap; /* full: refused */
-  rejection e = rejection_of(wait_for(L, aw_sock_recv_into(L, k.s, b, NULL)));
+  rejection e = rejection_of(io_test_wait(L, aw_sock_recv_into(L, k.s, b, NULL)));
   shutdown(k.c, SHUT_WR);
-  aw_val z = wait_for(L, aw_sock_recv_into(L, k.s, aw_buf_new(8), NULL));
+  aw_val z = io_test_wait(L, aw_sock_recv_into(L, k.s, aw_buf_new(8), NULL));
   conn_close(&k);
   assert_true(ok);
   assert_string_equal(e.name, "TypeError");
@@ -846,16 +826,16 @@ static void test_sock_close_ends_a_pending_recv_and_the_peer_sees_the_end(void *
   aw_loop *L = recv_loop();
   conn k = conn_open(L);
   aw_promise *pending = aw_sock_recv(L, k.s, 64, NULL);
-  aw_release(aw_promise_catch(pending, h_ignore, NULL));
+  aw_release(aw_promise_catch(pending, io_test_ignore, NULL));
   aw_receiver *r = aw_receiver_new(L, k.s);
   aw_promise *next = aw_receiver_next(r, NULL);
-  aw_release(aw_promise_catch(next, h_ignore, NULL));
-  turn(L);
-  aw_val v = wait_for(L, aw_sock_close(L, k.s, NULL));
+  aw_release(aw_promise_catch(next, io_test_ignore, NULL));
+  io_test_turn(L);
+  aw_val v = io_test_wait(L, aw_sock_close(L, k.s, NULL));
   bool closed_ok = !aw_is_thrown(v) && aw_is_undefined(v);
   aw_release_val(v);
-  rejection e1 = rejection_of(wait_for(L, pending));
-  rejection e2 = rejection_of(wait_for(L, next));
+  rejection e1 = rejection_of(io_test_wait(L, pending));
+  rejection e2 = rejection_of(io_test_wait(L, next));
   aw_receiver_free(r);
   char c;
   ssize_t n = read(k.c, &c, 1); /* the FIN came: the pending recv did not keep it open */
@@ -888,16 +868,16 @@ static void test_thousands_of_idle_recvs_do_not_delay_other_ops(void **state) {
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv[i]), 0);
     ps[2 * i] = aw_sock_recv(L, sv[i][0], 16, &o);
     ps[2 * i + 1] = aw_sock_recv(L, sv[i][1], 16, &o);
-    aw_release(aw_promise_catch(ps[2 * i], h_ignore, NULL));
-    aw_release(aw_promise_catch(ps[2 * i + 1], h_ignore, NULL));
+    aw_release(aw_promise_catch(ps[2 * i], io_test_ignore, NULL));
+    aw_release(aw_promise_catch(ps[2 * i + 1], io_test_ignore, NULL));
   }
-  turn(L);
+  io_test_turn(L);
   aw_io_stats before;
   aw_io_stats_get(L, &before);
-  aw_val v = wait_for(L, aw_io_nop(L, NULL));
+  aw_val v = io_test_wait(L, aw_io_nop(L, NULL));
   aw_release_val(v);
   int fd = open("/dev/zero", O_RDONLY | O_CLOEXEC);
-  aw_buf *b = buf_of(wait_for(L, aw_fs_read(L, fd, 8, 0, NULL)));
+  aw_buf *b = buf_of(io_test_wait(L, aw_fs_read(L, fd, 8, 0, NULL)));
   size_t got = b->len;
   aw_release(b);
   close(fd);
@@ -906,7 +886,7 @@ static void test_thousands_of_idle_recvs_do_not_delay_other_ops(void **state) {
   aw_signal_abort(all, aw_undefined());
   int aborted = 0;
   for (int i = 0; i < 2 * N; i++) {
-    rejection e = rejection_of(wait_for(L, ps[i]));
+    rejection e = rejection_of(io_test_wait(L, ps[i]));
     aborted += e.thrown;
   }
   free(ps);
@@ -979,7 +959,7 @@ static void test_more_completions_at_once_than_the_cq_holds_are_all_delivered(vo
     aw_release(p);
   }
   for (int k = 0; k < 10; k++)
-    turn(L); /* all in the kernel */
+    io_test_turn(L); /* all in the kernel */
   for (int i = 0; i < N; i++)
     put(sv[i][1], "abc", 3); /* N completions, the CQ holds 64 */
   io_test_run(L);

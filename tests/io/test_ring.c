@@ -54,26 +54,6 @@ static int free_leftover_loop(void **state) {
 
 #define RING_TEST(f) cmocka_unit_test_teardown(f, free_leftover_loop)
 
-static aw_val h_ignore(aw_loop *L, aw_val v, void *arg) {
-  (void)L, (void)v, (void)arg;
-  return aw_undefined();
-}
-
-/* Runs L until p settles; returns its outcome (a reference, thrown if it rejected). p consumed. */
-static aw_val wait_for(aw_loop *L, aw_promise *p) {
-  assert_non_null(p);
-  aw_release(aw_promise_catch(p, h_ignore, NULL));
-  while (aw_promise_state(p) == AW_PENDING) {
-    int r = aw_loop_run_once(L, true);
-    assert_true(r >= 0);
-    if (r == 0 && aw_promise_state(p) == AW_PENDING)
-      fail_msg("the loop went idle with the promise still pending");
-  }
-  return io_test_take(p);
-}
-
-static void turn(aw_loop *L) { assert_true(aw_loop_run_once(L, false) >= 0); }
-
 static aw_io_stats io_stats(aw_loop *L) {
   aw_io_stats st;
   assert_int_equal(aw_io_stats_get(L, &st), 0);
@@ -300,7 +280,7 @@ static void test_a_turn_gives_the_kernel_all_it_queued_in_one_enter(void **state
   }
   aw_io_stats before = io_stats(L);
   assert_int_equal(many.fulfilled, 0); /* queued: nothing runs before the loop turns */
-  turn(L);
+  io_test_turn(L);
   aw_io_stats after = io_stats(L);
   assert_int_equal(many.fulfilled, 100);
   assert_true(after.submitted - before.submitted >= 100);
@@ -389,7 +369,7 @@ static void test_immediate_queued_by_a_completion_runs_before_a_zero_timeout(voi
       p = aw_sock_recv(L, sv[0], 4, NULL);
     } else {
       p = aw_sock_recv(L, sv[0], 4, NULL);
-      turn(L);
+      io_test_turn(L);
       assert_int_equal(write(sv[1], "d", 1), 1);
     }
     aw_release(aw_promise_then(p, schedule_timeout_and_immediate, NULL, NULL));
@@ -545,7 +525,7 @@ static aw_loop *no_io_loop(void) {
 static void assert_enouring(aw_loop *L, aw_promise *p, const char *op) {
   assert_non_null(p);
   enum aw_state st = aw_promise_state(p);
-  aw_val v = wait_for(L, p);
+  aw_val v = io_test_wait(L, p);
   aw_error *e = aw_as_error(v);
   int errnum = e ? e->errnum : 0;
   char msg[256] = "";
@@ -626,7 +606,7 @@ static void test_loop_without_io_rejects_io_ops_with_enouring(void **state) {
   assert_enouring(L, aw_fs_read(L, sv[0], 16, -1, NULL), "read");
   assert_enouring(L, aw_fs_close(L, sv[0], NULL), "close");
   /* Listing a directory needs no ring: it runs on the pool's blocking class. */
-  aw_val names = wait_for(L, aw_fs_readdir(L, "/", NULL));
+  aw_val names = io_test_wait(L, aw_fs_readdir(L, "/", NULL));
   bool listed = aw_as_array(names) != NULL && aw_array_len(aw_as_array(names)) > 0;
   aw_release_val(names);
   assert_true(listed);
@@ -640,7 +620,7 @@ static void test_loop_without_io_rejects_io_ops_with_enouring(void **state) {
 static void test_loop_without_io_never_leaves_an_accept_pending(void **state) {
   (void)state;
   aw_loop *L = no_io_loop();
-  aw_val l = wait_for(L, aw_tcp_listen(L, "127.0.0.1", 0, NULL));
+  aw_val l = io_test_wait(L, aw_tcp_listen(L, "127.0.0.1", 0, NULL));
   if (aw_is_thrown(l)) { /* refusing to listen is fine too, with ENOURING */
     aw_error *e = aw_as_error(l);
     int errnum = e ? e->errnum : 0;
@@ -651,7 +631,7 @@ static void test_loop_without_io_never_leaves_an_accept_pending(void **state) {
   }
   aw_promise *p = aw_tcp_accept(l, NULL);
   assert_non_null(p);
-  aw_release(aw_promise_catch(p, h_ignore, NULL));
+  aw_release(aw_promise_catch(p, io_test_ignore, NULL));
   int run = aw_loop_run(L);
   enum aw_state st = aw_promise_state(p);
   aw_error *e = aw_as_error(aw_promise_result(p));
@@ -683,37 +663,37 @@ static void test_loop_free_with_ops_in_flight_frees_everything(void **state) {
   int sv[2], pp[2];
   assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
   assert_int_equal(pipe2(pp, O_CLOEXEC), 0);
-  aw_val l = wait_for(L, aw_tcp_listen(L, "127.0.0.1", 0, NULL));
+  aw_val l = io_test_wait(L, aw_tcp_listen(L, "127.0.0.1", 0, NULL));
   assert_false(aw_is_thrown(l));
   aw_signal *sig = aw_signal_new(L), *gone = aw_signal_new(L);
   aw_io_opts with_sig = {.signal = sig}, with_deadline = {.timeout_ms = 3600 * 1000};
   aw_io_opts aborted = {.signal = gone};
   aw_promise *p;
   p = aw_tcp_accept(l, NULL);
-  aw_release(aw_promise_catch(p, h_ignore, NULL));
+  aw_release(aw_promise_catch(p, io_test_ignore, NULL));
   aw_release(p);
   for (int i = 0; i < 4; i++) {
     p = aw_fs_read(L, pp[0], 16, -1, i ? &with_deadline : NULL);
-    aw_release(aw_promise_catch(p, h_ignore, NULL));
+    aw_release(aw_promise_catch(p, io_test_ignore, NULL));
     aw_release(p);
   }
   p = aw_sock_recv(L, sv[0], 16, &aborted);
-  aw_release(aw_promise_catch(p, h_ignore, NULL));
+  aw_release(aw_promise_catch(p, io_test_ignore, NULL));
   aw_release(p);
   for (unsigned i = 0; i < 64; i++) { /* unbounded: never counted, never queued */
     p = aw_sock_recv(L, sv[0], 16, i % 2 ? &with_sig : NULL);
-    aw_release(aw_promise_catch(p, h_ignore, NULL));
+    aw_release(aw_promise_catch(p, io_test_ignore, NULL));
     aw_release(p);
   }
   for (unsigned i = 0; i < caps.inflight_limit + 16; i++) { /* the budget fills; the rest wait */
     p = aw_fs_read(L, pp[0], 16, -1, i % 2 ? &with_sig : NULL);
-    aw_release(aw_promise_catch(p, h_ignore, NULL));
+    aw_release(aw_promise_catch(p, io_test_ignore, NULL));
     aw_release(p);
   }
-  turn(L);
+  io_test_turn(L);
   aw_signal_abort(gone, aw_undefined()); /* its cancel is not even sent yet */
   p = aw_io_nop(L, NULL);                /* queued, never submitted */
-  aw_release(aw_promise_catch(p, h_ignore, NULL));
+  aw_release(aw_promise_catch(p, io_test_ignore, NULL));
   aw_release(p);
   uint64_t backlogged = io_stats(L).backlogged;
   aw_release_val(l);
@@ -755,7 +735,7 @@ static void test_loop_free_keeps_held_promises_valid_and_closes_what_ops_owned(v
   int sv[2];
   assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
   aw_listen_opts lo = {.backlog = 1};
-  aw_val l = wait_for(L, aw_tcp_listen(L, "127.0.0.1", 0, &lo));
+  aw_val l = io_test_wait(L, aw_tcp_listen(L, "127.0.0.1", 0, &lo));
   assert_false(aw_is_thrown(l));
   int fill[2];
   fill_accept_queue(l, fill);
@@ -764,11 +744,11 @@ static void test_loop_free_keeps_held_promises_valid_and_closes_what_ops_owned(v
   AW_ASYNC_NEW(L, reader, reader_body, f);
   f->fd = sv[0];
   aw_promise *fn = aw_async_start(&f->frame);
-  aw_release(aw_promise_catch(conn, h_ignore, NULL));
-  aw_release(aw_promise_catch(recv, h_ignore, NULL));
-  aw_release(aw_promise_catch(fn, h_ignore, NULL));
-  turn(L);
-  turn(L);
+  aw_release(aw_promise_catch(conn, io_test_ignore, NULL));
+  aw_release(aw_promise_catch(recv, io_test_ignore, NULL));
+  aw_release(aw_promise_catch(fn, io_test_ignore, NULL));
+  io_test_turn(L);
+  io_test_turn(L);
   assert_int_equal(aw_promise_state(conn), AW_PENDING);
   assert_int_equal(aw_promise_state(recv), AW_PENDING);
   assert_int_equal(aw_promise_state(fn), AW_PENDING);

@@ -34,16 +34,11 @@
 
 /* ---- helpers (no cmocka: the SIGPIPE child uses them too) ---------------------------------- */
 
-static aw_val h_ignore(aw_loop *L, aw_val v, void *arg) {
-  (void)L, (void)v, (void)arg;
-  return aw_undefined();
-}
-
 /* Runs L until p settles; its outcome (a reference, thrown if it rejected); p consumed. */
 static aw_val settle(aw_loop *L, aw_promise *p) {
   if (!p)
     return aw_throw(aw_err("Error", "no promise"));
-  aw_release(aw_promise_catch(p, h_ignore, NULL));
+  aw_release(aw_promise_catch(p, io_test_ignore, NULL));
   for (int i = 0; aw_promise_state(p) == AW_PENDING && i < 1000000; i++)
     if (aw_loop_run_once(L, true) <= 0 && aw_promise_state(p) == AW_PENDING)
       break;

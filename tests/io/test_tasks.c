@@ -20,26 +20,8 @@
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-static aw_val h_ignore(aw_loop *L, aw_val v, void *arg) {
-  (void)L, (void)v, (void)arg;
-  return aw_undefined();
-}
-
-/* Runs L until p settles; returns its outcome (a reference, thrown if it rejected). */
-static aw_val wait_for(aw_loop *L, aw_promise *p) {
-  assert_non_null(p);
-  aw_release(aw_promise_catch(p, h_ignore, NULL));
-  while (aw_promise_state(p) == AW_PENDING) {
-    int r = aw_loop_run_once(L, true);
-    assert_true(r >= 0);
-    if (r == 0 && aw_promise_state(p) == AW_PENDING)
-      fail_msg("the loop went idle with the promise still pending");
-  }
-  return io_test_take(p);
-}
-
 static aw_val listen_ok(aw_loop *L) {
-  aw_val l = wait_for(L, aw_tcp_listen(L, "127.0.0.1", 0, NULL));
+  aw_val l = io_test_wait(L, aw_tcp_listen(L, "127.0.0.1", 0, NULL));
   if (aw_is_thrown(l)) {
     aw_error_print(l, stderr);
     fail_msg("listen failed");
@@ -445,10 +427,10 @@ static void test_loop_freed_with_spawned_connection_tasks_suspended_is_clean(voi
   int clients[8];
   for (int i = 0; i < 8; i++) {
     aw_promise *pa = aw_tcp_accept(c.listener, NULL);
-    aw_val fd = wait_for(L, aw_tcp_connect(L, "127.0.0.1", c.port, NULL));
+    aw_val fd = io_test_wait(L, aw_tcp_connect(L, "127.0.0.1", c.port, NULL));
     assert_false(aw_is_thrown(fd));
     clients[i] = (int)fd.u.i;
-    aw_val s = wait_for(L, pa);
+    aw_val s = io_test_wait(L, pa);
     assert_false(aw_is_thrown(s));
     AW_ASYNC_NEW_DISPOSE(L, conn_task, conn_body, conn_task_dispose, t);
     t->ctx = &c;
