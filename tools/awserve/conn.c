@@ -170,16 +170,8 @@ typedef struct req_cache {
 } req_cache;
 static _Thread_local req_cache rcache;
 
-static req *req_get(void) {
-  req *r = rcache.free;
-  if (r) {
-    rcache.free = r->next_free;
-    rcache.n--;
-  } else {
-    r = calloc(1, sizeof *r);
-    if (!r)
-      return NULL;
-  }
+/* The per-request fields to their start values (a cached or new req, or between requests). */
+static void req_clear(req *r) {
   r->url_len = 0;
   r->cur = H_NONE;
   r->field_len = 0;
@@ -193,6 +185,19 @@ static req *req_get(void) {
   r->path[0] = 0;
   r->hosts = 0;
   r->value_cut = r->value_open = false;
+}
+
+static req *req_get(void) {
+  req *r = rcache.free;
+  if (r) {
+    rcache.free = r->next_free;
+    rcache.n--;
+  } else {
+    r = calloc(1, sizeof *r);
+    if (!r)
+      return NULL;
+  }
+  req_clear(r);
   return r;
 }
 
@@ -232,19 +237,7 @@ void conn_thread_end(void) {
 /* Between two requests of one connection. */
 static void req_reset(req *r) {
   req_end_hash(r);
-  r->url_len = 0;
-  r->cur = H_NONE;
-  r->field_len = 0;
-  r->field_done = true;
-  memset(r->vlen, 0, sizeof r->vlen);
-  r->hdr_bytes = r->body_bytes = 0;
-  r->route = R_NONE;
-  r->status = 0;
-  r->err = 0;
-  r->resp_bytes = 0;
-  r->path[0] = 0;
-  r->hosts = 0;
-  r->value_cut = r->value_open = false;
+  req_clear(r);
 }
 
 /* ---- llhttp callbacks ---------------------------------------------------------------- */

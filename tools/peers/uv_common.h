@@ -13,6 +13,20 @@ static inline void report(const char *name, long long value, const char *unit, d
   printf("%s %lld %s %.3f s\n", name, value, unit, secs);
   fflush(stdout);
 }
-#define CHECK(c, ...) do { if (!(c)) { fprintf(stderr, "CHECK FAILED: " __VA_ARGS__); fputc('\n', stderr); exit(1); } } while (0)
-#define UVCHECK(r) do { int r_ = (r); if (r_ < 0) { fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #r, uv_strerror(r_)); exit(1); } } while (0)
+#define CHECK(c, ...)                                                                              \
+  do {                                                                                             \
+    if (!(c)) {                                                                                    \
+      fprintf(stderr, "CHECK FAILED: " __VA_ARGS__);                                               \
+      fputc('\n', stderr);                                                                         \
+      exit(1);                                                                                     \
+    }                                                                                              \
+  } while (0)
+#define UVCHECK(r)                                                                                 \
+  do {                                                                                             \
+    int r_ = (r);                                                                                  \
+    if (r_ < 0) {                                                                                  \
+      fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #r, uv_strerror(r_));                  \
+      exit(1);                                                                                     \
+    }                                                                                              \
+  } while (0)
 #endif
