@@ -24,6 +24,13 @@
 aw_loop *io_test_loop(unsigned entries);
 /* The same with a whole configuration. */
 aw_loop *io_test_loop_cfg(const aw_loop_config *cfg);
+/*
+ * The loop io_test_loop*() made last, until io_test_done() or io_test_forget() (a test that
+ * frees it itself): io_test_free_leftover, a cmocka teardown, frees it if a failed assertion
+ * left it behind.
+ */
+void io_test_forget(aw_loop *L);
+int io_test_free_leftover(void **state);
 /* Runs the loop until idle; asserts aw_loop_run returned 0. */
 void io_test_run(aw_loop *L);
 /* Frees L; asserts no object is left alive and no promise or frame was. */

@@ -32,24 +32,7 @@
 
 /* ---- helpers ---------------------------------------------------------------------------- */
 
-static aw_loop *test_loop;
-
-static aw_loop *recv_loop(void) { return test_loop = io_test_loop(0); }
-
-static void recv_done(aw_loop *L) {
-  test_loop = NULL;
-  io_test_done(L);
-}
-
-static int free_leftover_loop(void **state) {
-  (void)state;
-  if (test_loop)
-    aw_loop_free(test_loop);
-  test_loop = NULL;
-  return 0;
-}
-
-#define RECV_TEST(f) cmocka_unit_test_teardown(f, free_leftover_loop)
+#define RECV_TEST(f) cmocka_unit_test_teardown(f, io_test_free_leftover)
 
 static int fd_of(aw_val v) {
   if (aw_is_thrown(v)) {
@@ -186,7 +169,7 @@ static void nofile_at_least(rlim_t need) {
 
 static void test_receiver_gives_the_bytes_in_order(void **state) {
   (void)state;
-  aw_loop *L = recv_loop();
+  aw_loop *L = io_test_loop(0);
   conn k = conn_open(L);
   aw_receiver *r = aw_receiver_new(L, k.s);
   assert_non_null(r);
@@ -197,12 +180,12 @@ static void test_receiver_gives_the_bytes_in_order(void **state) {
   next_exactly(L, r, (const uint8_t *)"world", 5);
   aw_receiver_free(r);
   conn_close(&k);
-  recv_done(L);
+  io_test_done(L);
 }
 
 static void test_receiver_chunk_is_a_ring_buffer_of_the_chunk_size(void **state) {
   (void)state;
-  aw_loop *L = recv_loop();
+  aw_loop *L = io_test_loop(0);
   conn k = conn_open(L);
   aw_receiver *r = aw_receiver_new(L, k.s);
   put(k.c, "x", 1);
@@ -213,13 +196,13 @@ static void test_receiver_chunk_is_a_ring_buffer_of_the_chunk_size(void **state)
   conn_close(&k);
   assert_int_equal(len, 1);
   assert_int_equal(cap, AW_RECV_CHUNK);
-  recv_done(L);
+  io_test_done(L);
 }
 
 /* Many more chunks than the ring has buffers: each released one goes back and is used again. */
 static void test_receiver_reuses_released_buffers_for_64_mib(void **state) {
   (void)state;
-  aw_loop *L = recv_loop();
+  aw_loop *L = io_test_loop(0);
   conn k = conn_open(L);
   aw_receiver *r = aw_receiver_new(L, k.s);
   size_t total = (size_t)64 << 20, sent = 0, got = 0, chunks = 0;
@@ -250,12 +233,12 @@ static void test_receiver_reuses_released_buffers_for_64_mib(void **state) {
   assert_false(bad);
   assert_int_equal(got, total);
   assert_true(chunks > AW_RECV_RING_MAX);
-  recv_done(L);
+  io_test_done(L);
 }
 
 static void test_receiver_end_of_stream_is_an_empty_buffer_every_time(void **state) {
   (void)state;
-  aw_loop *L = recv_loop();
+  aw_loop *L = io_test_loop(0);
   conn k = conn_open(L);
   aw_receiver *r = aw_receiver_new(L, k.s);
   put(k.c, "bye", 3);
@@ -268,12 +251,12 @@ static void test_receiver_end_of_stream_is_an_empty_buffer_every_time(void **sta
   }
   aw_receiver_free(r);
   conn_close(&k);
-  recv_done(L);
+  io_test_done(L);
 }
 
 static void test_receiver_waiting_when_the_peer_closes_resolves_empty(void **state) {
   (void)state;
-  aw_loop *L = recv_loop();
+  aw_loop *L = io_test_loop(0);
   conn k = conn_open(L);
   aw_receiver *r = aw_receiver_new(L, k.s);
   aw_promise *p = aw_receiver_next(r, NULL);
@@ -286,12 +269,12 @@ static void test_receiver_waiting_when_the_peer_closes_resolves_empty(void **sta
   aw_release(b);
   aw_receiver_free(r);
   conn_close(&k);
-  recv_done(L);
+  io_test_done(L);
 }
 
 static void test_receiver_reset_rejects_with_econnreset_naming_the_descriptor(void **state) {
   (void)state;
-  aw_loop *L = recv_loop();
+  aw_loop *L = io_test_loop(0);
   conn k = conn_open(L);
   aw_receiver *r = aw_receiver_new(L, k.s);
   aw_promise *p = aw_receiver_next(r, NULL);
@@ -306,12 +289,12 @@ static void test_receiver_reset_rejects_with_econnreset_naming_the_descriptor(vo
   assert_true(e.thrown);
   assert_int_equal(e.errnum, ECONNRESET);
   assert_string_equal(e.message, want);
-  recv_done(L);
+  io_test_done(L);
 }
 
 static void test_receiver_second_pending_next_rejects_with_a_type_error(void **state) {
   (void)state;
-  aw_loop *L = recv_loop();
+  aw_loop *L = io_test_loop(0);
   conn k = conn_open(L);
   aw_receiver *r = aw_receiver_new(L, k.s);
   aw_promise *first = aw_receiver_next(r, NULL);
@@ -326,12 +309,12 @@ static void test_receiver_second_pending_next_rejects_with_a_type_error(void **s
   assert_true(e.thrown);
   assert_string_equal(e.name, "TypeError");
   assert_true(ok);
-  recv_done(L);
+  io_test_done(L);
 }
 
 static void test_aborting_a_next_loses_no_byte(void **state) {
   (void)state;
-  aw_loop *L = recv_loop();
+  aw_loop *L = io_test_loop(0);
   conn k = conn_open(L);
   aw_receiver *r = aw_receiver_new(L, k.s);
   aw_signal *s = aw_signal_new(L);
@@ -347,12 +330,12 @@ static void test_aborting_a_next_loses_no_byte(void **state) {
   conn_close(&k);
   assert_true(e.thrown);
   assert_string_equal(e.name, "AbortError");
-  recv_done(L);
+  io_test_done(L);
 }
 
 static void test_next_timeout_rejects_with_a_timeout_error_and_keeps_the_data(void **state) {
   (void)state;
-  aw_loop *L = recv_loop();
+  aw_loop *L = io_test_loop(0);
   conn k = conn_open(L);
   aw_receiver *r = aw_receiver_new(L, k.s);
   aw_io_opts o = {.timeout_ms = 5};
@@ -363,12 +346,12 @@ static void test_next_timeout_rejects_with_a_timeout_error_and_keeps_the_data(vo
   conn_close(&k);
   assert_true(e.thrown);
   assert_string_equal(e.name, "TimeoutError");
-  recv_done(L);
+  io_test_done(L);
 }
 
 static void test_next_with_an_aborted_signal_rejects_at_once(void **state) {
   (void)state;
-  aw_loop *L = recv_loop();
+  aw_loop *L = io_test_loop(0);
   conn k = conn_open(L);
   aw_receiver *r = aw_receiver_new(L, k.s);
   aw_signal *s = aw_signal_new(L);
@@ -382,12 +365,12 @@ static void test_next_with_an_aborted_signal_rejects_at_once(void **state) {
   conn_close(&k);
   assert_int_equal(st, AW_REJECTED);
   assert_string_equal(e.name, "AbortError");
-  recv_done(L);
+  io_test_done(L);
 }
 
 static void test_freeing_a_receiver_rejects_its_pending_next_with_ecanceled(void **state) {
   (void)state;
-  aw_loop *L = recv_loop();
+  aw_loop *L = io_test_loop(0);
   conn k = conn_open(L);
   aw_receiver *r = aw_receiver_new(L, k.s);
   aw_promise *p = aw_receiver_next(r, NULL);
@@ -406,12 +389,12 @@ static void test_freeing_a_receiver_rejects_its_pending_next_with_ecanceled(void
   assert_true(e.thrown);
   assert_int_equal(e.errnum, ECANCELED);
   assert_true(ok);
-  recv_done(L);
+  io_test_done(L);
 }
 
 static void test_freeing_a_receiver_with_chunks_queued_gives_them_back(void **state) {
   (void)state;
-  aw_loop *L = recv_loop();
+  aw_loop *L = io_test_loop(0);
   conn k = conn_open(L);
   aw_receiver *r = aw_receiver_new(L, k.s);
   uint8_t *data = pattern(1 << 20, 1);
@@ -445,14 +428,14 @@ static void test_freeing_a_receiver_with_chunks_queued_gives_them_back(void **st
   printf("sent %zu, %zu after the free\n", sent, rest);
   assert_true(eof);
   assert_true(rest <= sent);
-  recv_done(L);
+  io_test_done(L);
 }
 
 /* Freed while the kernel has already filled a buffer for it (its CQE not reaped yet). */
 static void
 test_freeing_a_receiver_with_a_completion_on_the_way_gives_the_buffer_back(void **state) {
   (void)state;
-  aw_loop *L = recv_loop();
+  aw_loop *L = io_test_loop(0);
   conn k = conn_open(L);
   for (int i = 0; i < 200; i++) { /* more than the ring's first buffers */
     aw_receiver *r = aw_receiver_new(L, k.s);
@@ -471,14 +454,14 @@ test_freeing_a_receiver_with_a_completion_on_the_way_gives_the_buffer_back(void 
   aw_receiver_free(r);
   conn_close(&k);
   assert_true(ok);
-  recv_done(L);
+  io_test_done(L);
 }
 
 /* aw_loop_free while a receiver's completions are still in the kernel, with chunks queued. */
 static void test_loop_free_with_a_receivers_completions_in_flight_frees_everything(void **state) {
   (void)state;
   int64_t before = aw_objects_alive();
-  aw_loop *L = recv_loop();
+  aw_loop *L = io_test_loop(0);
   conn k = conn_open(L);
   aw_receiver *r = aw_receiver_new(L, k.s);
   aw_receiver *r2 = aw_receiver_new(L, k.c);
@@ -488,7 +471,7 @@ static void test_loop_free_with_a_receivers_completions_in_flight_frees_everythi
   put(k.c, "in flight", 9);
   put(k.s, "other way", 9);
   aw_promise *p = aw_receiver_next(r2, NULL);
-  test_loop = NULL;
+  io_test_forget(L);
   assert_int_equal(aw_loop_free(L), 0);
   aw_receiver_free(r);
   aw_receiver_free(r2);
@@ -500,7 +483,7 @@ static void test_loop_free_with_a_receivers_completions_in_flight_frees_everythi
 /* With no next pending the queue fills, the recv pauses, and resumes as chunks are taken. */
 static void test_receiver_pauses_when_its_queue_is_full_and_loses_nothing(void **state) {
   (void)state;
-  aw_loop *L = recv_loop();
+  aw_loop *L = io_test_loop(0);
   conn k = conn_open(L);
   aw_receiver *r = aw_receiver_new(L, k.s);
   size_t n = 2u << 20;
@@ -537,7 +520,7 @@ static void test_receiver_pauses_when_its_queue_is_full_and_loses_nothing(void *
   assert_false(bad);
   assert_int_equal(got, n);
   assert_true(st.cancels > 0); /* it did pause */
-  recv_done(L);
+  io_test_done(L);
 }
 
 /*
@@ -546,7 +529,7 @@ static void test_receiver_pauses_when_its_queue_is_full_and_loses_nothing(void *
  */
 static void test_holding_every_ring_buffer_neither_hangs_nor_loses_data(void **state) {
   (void)state;
-  aw_loop *L = recv_loop();
+  aw_loop *L = io_test_loop(0);
   conn k = conn_open(L);
   aw_receiver *r = aw_receiver_new(L, k.s);
   size_t n = AW_RECV_RING_MAX + 100;
@@ -569,13 +552,13 @@ static void test_holding_every_ring_buffer_neither_hangs_nor_loses_data(void **s
   aw_receiver_free(r);
   conn_close(&k);
   assert_false(bad);
-  recv_done(L);
+  io_test_done(L);
 }
 
 /* The same for aw_sock_recv: an empty ring gives it a buffer of its own. */
 static void test_sock_recv_with_every_ring_buffer_held_still_receives(void **state) {
   (void)state;
-  aw_loop *L = recv_loop();
+  aw_loop *L = io_test_loop(0);
   conn k = conn_open(L);
   size_t n = AW_RECV_RING_MAX + 10;
   aw_buf **held = calloc(n, sizeof *held);
@@ -591,7 +574,7 @@ static void test_sock_recv_with_every_ring_buffer_held_still_receives(void **sta
   free(held);
   conn_close(&k);
   assert_false(bad);
-  recv_done(L);
+  io_test_done(L);
 }
 
 static void *release_on_thread(void *arg) {
@@ -603,7 +586,7 @@ static void *release_on_thread(void *arg) {
 
 static void test_chunks_released_on_another_thread_go_back_to_the_ring(void **state) {
   (void)state;
-  aw_loop *L = recv_loop();
+  aw_loop *L = io_test_loop(0);
   conn k = conn_open(L);
   aw_receiver *r = aw_receiver_new(L, k.s);
   bool bad = false;
@@ -623,20 +606,20 @@ static void test_chunks_released_on_another_thread_go_back_to_the_ring(void **st
   aw_receiver_free(r);
   conn_close(&k);
   assert_false(bad);
-  recv_done(L);
+  io_test_done(L);
 }
 
 static void test_a_chunk_outlives_its_loop(void **state) {
   (void)state;
   int64_t before = aw_objects_alive();
-  aw_loop *L = recv_loop();
+  aw_loop *L = io_test_loop(0);
   conn k = conn_open(L);
   aw_receiver *r = aw_receiver_new(L, k.s);
   put(k.c, "keep me", 7);
   aw_buf *b = buf_of(io_test_wait(L, aw_receiver_next(r, NULL)));
   aw_promise *pending = aw_receiver_next(r, NULL); /* dropped unsettled by aw_loop_free */
   conn_close(&k);
-  test_loop = NULL;
+  io_test_forget(L);
   assert_int_equal(aw_loop_free(L), 0);
   bool same = b->len == 7 && !memcmp(b->data, "keep me", 7);
   bool inert = aw_receiver_next(r, NULL) == NULL && aw_receiver_fd(r) == -1;
@@ -652,7 +635,7 @@ static void test_a_chunk_outlives_its_loop(void **state) {
 
 static void test_reserving_past_a_chunks_cap_copies_it_and_frees_the_ring_buffer(void **state) {
   (void)state;
-  aw_loop *L = recv_loop();
+  aw_loop *L = io_test_loop(0);
   conn k = conn_open(L);
   aw_receiver *r = aw_receiver_new(L, k.s);
   put(k.c, "grow", 4);
@@ -665,24 +648,24 @@ static void test_reserving_past_a_chunks_cap_copies_it_and_frees_the_ring_buffer
   conn_close(&k);
   assert_int_equal(rc, 0);
   assert_true(ok);
-  recv_done(L);
+  io_test_done(L);
 }
 
 static void test_receiver_new_refuses_a_negative_descriptor(void **state) {
   (void)state;
-  aw_loop *L = recv_loop();
+  aw_loop *L = io_test_loop(0);
   errno = 0;
   assert_null(aw_receiver_new(L, -1));
   assert_int_equal(errno, EBADF);
   assert_null(aw_receiver_next(NULL, NULL));
   assert_int_equal(aw_receiver_fd(NULL), -1);
   aw_receiver_free(NULL);
-  recv_done(L);
+  io_test_done(L);
 }
 
 static void test_receiver_on_a_file_rejects_with_enotsock(void **state) {
   (void)state;
-  aw_loop *L = recv_loop();
+  aw_loop *L = io_test_loop(0);
   int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
   aw_receiver *r = aw_receiver_new(L, fd);
   assert_non_null(r);
@@ -691,13 +674,13 @@ static void test_receiver_on_a_file_rejects_with_enotsock(void **state) {
   close(fd);
   assert_true(e.thrown);
   assert_int_equal(e.errnum, ENOTSOCK);
-  recv_done(L);
+  io_test_done(L);
 }
 
 /* A receiver alone does not keep the loop alive; a pending next does. */
 static void test_a_receiver_without_a_pending_next_lets_the_loop_end(void **state) {
   (void)state;
-  aw_loop *L = recv_loop();
+  aw_loop *L = io_test_loop(0);
   conn k = conn_open(L);
   listener_drop(k.l);
   k.l = aw_undefined();
@@ -710,14 +693,14 @@ static void test_a_receiver_without_a_pending_next_lets_the_loop_end(void **stat
   aw_receiver_free(r);
   close(k.c);
   close(k.s);
-  recv_done(L);
+  io_test_done(L);
 }
 
 /* ---- aw_sock_recv, aw_sock_recv_into --------------------------------------------------------- */
 
 static void test_sock_recv_up_to_the_chunk_size_gives_a_ring_buffer(void **state) {
   (void)state;
-  aw_loop *L = recv_loop();
+  aw_loop *L = io_test_loop(0);
   conn k = conn_open(L);
   put(k.c, "abcdef", 6);
   aw_buf *small = buf_of(io_test_wait(L, aw_sock_recv(L, k.s, 4, NULL)));
@@ -734,12 +717,12 @@ static void test_sock_recv_up_to_the_chunk_size_gives_a_ring_buffer(void **state
   assert_true(ok_small);
   assert_true(ok_big);
   assert_true(ok_eof);
-  recv_done(L);
+  io_test_done(L);
 }
 
 static void test_sock_recv_into_appends_to_the_buffer(void **state) {
   (void)state;
-  aw_loop *L = recv_loop();
+  aw_loop *L = io_test_loop(0);
   conn k = conn_open(L);
   aw_buf *b = aw_buf_new(16);
   memcpy(b->data, "head:", 5);
@@ -758,7 +741,7 @@ static void test_sock_recv_into_appends_to_the_buffer(void **state) {
   assert_string_equal(e.name, "TypeError");
   assert_false(aw_is_thrown(z));
   assert_int_equal(z.u.i, 0);
-  recv_done(L);
+  io_test_done(L);
 }
 
 /* ---- accepted sockets, addresses, close ------------------------------------------------------ */
@@ -772,18 +755,18 @@ static int nodelay_of(int fd) {
 
 static void test_accepted_sockets_have_tcp_nodelay(void **state) {
   (void)state;
-  aw_loop *L = recv_loop();
+  aw_loop *L = io_test_loop(0);
   conn k = conn_open(L);
   int on_server = nodelay_of(k.s), on_client = nodelay_of(k.c);
   conn_close(&k);
   assert_int_not_equal(on_server, 0);
   assert_int_not_equal(on_client, 0);
-  recv_done(L);
+  io_test_done(L);
 }
 
 static void test_no_nodelay_leaves_nagle_on_accepted_sockets(void **state) {
   (void)state;
-  aw_loop *L = recv_loop();
+  aw_loop *L = io_test_loop(0);
   aw_listen_opts o = {.no_nodelay = true};
   aw_val l = listen_ok(L, &o);
   int c, s;
@@ -793,12 +776,12 @@ static void test_no_nodelay_leaves_nagle_on_accepted_sockets(void **state) {
   close(s);
   listener_drop(l);
   assert_int_equal(v, 0);
-  recv_done(L);
+  io_test_done(L);
 }
 
 static void test_peer_and_local_addresses_match_across_the_connection(void **state) {
   (void)state;
-  aw_loop *L = recv_loop();
+  aw_loop *L = io_test_loop(0);
   conn k = conn_open(L);
   char sp[64], sl[64], cp[64], cl[64], tiny[4], want[64];
   assert_int_equal(aw_sock_peer(k.s, sp, sizeof sp), 0);
@@ -818,12 +801,12 @@ static void test_peer_and_local_addresses_match_across_the_connection(void **sta
   assert_int_equal(null, -EINVAL);
   assert_int_equal(bad, -EINVAL);
   assert_int_equal(badfd, -EBADF);
-  recv_done(L);
+  io_test_done(L);
 }
 
 static void test_sock_close_ends_a_pending_recv_and_the_peer_sees_the_end(void **state) {
   (void)state;
-  aw_loop *L = recv_loop();
+  aw_loop *L = io_test_loop(0);
   conn k = conn_open(L);
   aw_promise *pending = aw_sock_recv(L, k.s, 64, NULL);
   aw_release(aw_promise_catch(pending, io_test_ignore, NULL));
@@ -845,7 +828,7 @@ static void test_sock_close_ends_a_pending_recv_and_the_peer_sees_the_end(void *
   assert_int_equal(e1.errnum, ECANCELED);
   assert_int_equal(e2.errnum, ECANCELED);
   assert_int_equal(n, 0);
-  recv_done(L);
+  io_test_done(L);
 }
 
 /* ---- the ring: idle ops, CQ size, overflow --------------------------------------------------- */
@@ -854,8 +837,7 @@ static void test_sock_close_ends_a_pending_recv_and_the_peer_sees_the_end(void *
 static void test_thousands_of_idle_recvs_do_not_delay_other_ops(void **state) {
   (void)state;
   nofile_at_least(4200);
-  aw_loop *L = test_loop =
-      io_test_loop_cfg(&(aw_loop_config){.ring_entries = 64, .cq_entries = 256});
+  aw_loop *L = io_test_loop_cfg(&(aw_loop_config){.ring_entries = 64, .cq_entries = 256});
   aw_io_caps caps;
   assert_int_equal(aw_io_caps_get(L, &caps), 0);
   enum { N = 2000 };
@@ -899,7 +881,7 @@ static void test_thousands_of_idle_recvs_do_not_delay_other_ops(void **state) {
   assert_int_equal(after.backlogged, before.backlogged); /* nothing waited in user space */
   assert_int_equal(got, 8);
   assert_int_equal(aborted, 2 * N);
-  recv_done(L);
+  io_test_done(L);
 }
 
 static void test_the_cq_is_sized_for_the_load(void **state) {
@@ -946,8 +928,7 @@ static aw_val on_recv(aw_loop *L, aw_val v, void *arg) {
 static void test_more_completions_at_once_than_the_cq_holds_are_all_delivered(void **state) {
   (void)state;
   nofile_at_least(3200);
-  aw_loop *L = test_loop =
-      io_test_loop_cfg(&(aw_loop_config){.ring_entries = 64, .cq_entries = 64});
+  aw_loop *L = io_test_loop_cfg(&(aw_loop_config){.ring_entries = 64, .cq_entries = 64});
   enum { N = 1500 };
   int(*sv)[2] = calloc(N, sizeof *sv);
   assert_non_null(sv);
@@ -970,7 +951,7 @@ static void test_more_completions_at_once_than_the_cq_holds_are_all_delivered(vo
   free(sv);
   assert_int_equal(g.done, N);
   assert_int_equal(g.bytes, 3 * N);
-  recv_done(L);
+  io_test_done(L);
 }
 
 int main(void) {

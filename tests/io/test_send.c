@@ -364,24 +364,7 @@ static void expect_child_ok(const char *mode) {
 
 /* ---- cmocka helpers ----------------------------------------------------------------------- */
 
-static aw_loop *test_loop;
-
-static aw_loop *send_loop(void) { return test_loop = io_test_loop(0); }
-
-static void send_done(aw_loop *L) {
-  test_loop = NULL;
-  io_test_done(L);
-}
-
-static int free_leftover_loop(void **state) {
-  (void)state;
-  if (test_loop)
-    aw_loop_free(test_loop);
-  test_loop = NULL;
-  return 0;
-}
-
-#define SEND_TEST(f) cmocka_unit_test_teardown(f, free_leftover_loop)
+#define SEND_TEST(f) cmocka_unit_test_teardown(f, io_test_free_leftover)
 
 static aw_val wait_for(aw_loop *L, aw_promise *p) {
   assert_non_null(p);
@@ -516,7 +499,7 @@ static void test_buf_append_refuses_bad_arguments_and_leaves_the_buffer(void **s
 
 static void test_sendv_sends_every_buffer_in_order(void **state) {
   (void)state;
-  aw_loop *L = send_loop();
+  aw_loop *L = io_test_loop(0);
   int c, s;
   pair(L, &c, &s);
   aw_buf *v[4] = {aw_buf_from("HTTP/1.1 200 OK\r\n", 17), aw_buf_new(0), aw_buf_from("\r\n", 2),
@@ -527,12 +510,12 @@ static void test_sendv_sends_every_buffer_in_order(void **state) {
   assert_memory_equal(got, "HTTP/1.1 200 OK\r\n\r\nhello", 24);
   close(c);
   close(s);
-  send_done(L);
+  io_test_done(L);
 }
 
 static void test_sendv_continues_partial_sends_across_buffers(void **state) {
   (void)state;
-  aw_loop *L = send_loop();
+  aw_loop *L = io_test_loop(0);
   int c, s;
   pair(L, &c, &s);
   int small = 4096; /* many partial sends */
@@ -553,12 +536,12 @@ static void test_sendv_continues_partial_sends_across_buffers(void **state) {
   free(want);
   close(c);
   close(s);
-  send_done(L);
+  io_test_done(L);
 }
 
 static void test_sendv_at_a_closed_peer_rejects_with_epipe(void **state) {
   (void)state;
-  aw_loop *L = send_loop();
+  aw_loop *L = io_test_loop(0);
   int c, s;
   pair(L, &c, &s);
   close(s);
@@ -574,12 +557,12 @@ static void test_sendv_at_a_closed_peer_rejects_with_epipe(void **state) {
   snprintf(prefix, sizeof prefix, "sendv fd %d: ", c);
   assert_memory_equal(r.message, prefix, strlen(prefix));
   close(c);
-  send_done(L);
+  io_test_done(L);
 }
 
 static void test_sendv_refuses_bad_arguments_with_a_type_error(void **state) {
   (void)state;
-  aw_loop *L = send_loop();
+  aw_loop *L = io_test_loop(0);
   int sv[2];
   assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
   rejection r = rejection_of(wait_for(L, aw_sock_sendv(L, sv[0], NULL, 1, NULL)));
@@ -602,7 +585,7 @@ static void test_sendv_refuses_bad_arguments_with_a_type_error(void **state) {
   assert_int_equal(r.errnum, EBADF);
   close(sv[0]);
   close(sv[1]);
-  send_done(L);
+  io_test_done(L);
 }
 
 /* ---- sendfile ----------------------------------------------------------------------------- */
@@ -615,7 +598,7 @@ static void assert_pattern(const uint8_t *got, uint64_t from, size_t n) {
 
 static void test_sendfile_sends_the_range_asked_for(void **state) {
   (void)state;
-  aw_loop *L = send_loop();
+  aw_loop *L = io_test_loop(0);
   int c, s;
   pair(L, &c, &s);
   int f = pattern_file(3 * 1024 * 1024);
@@ -631,12 +614,12 @@ static void test_sendfile_sends_the_range_asked_for(void **state) {
   close(f);
   close(c);
   close(s);
-  send_done(L);
+  io_test_done(L);
 }
 
 static void test_sendfile_stops_at_the_end_of_the_file(void **state) {
   (void)state;
-  aw_loop *L = send_loop();
+  aw_loop *L = io_test_loop(0);
   int c, s;
   pair(L, &c, &s);
   int f = pattern_file(100000);
@@ -650,13 +633,13 @@ static void test_sendfile_stops_at_the_end_of_the_file(void **state) {
   close(f);
   close(c);
   close(s);
-  send_done(L);
+  io_test_done(L);
 }
 
 /* Long sends splice, short ones copy (io/send.c): the long path through the copy too. */
 static void test_sendfile_by_copy_sends_a_long_range_in_chunks(void **state) {
   (void)state;
-  aw_loop *L = send_loop();
+  aw_loop *L = io_test_loop(0);
   int c, s;
   pair(L, &c, &s);
   int f = pattern_file(1000000);
@@ -677,12 +660,12 @@ static void test_sendfile_by_copy_sends_a_long_range_in_chunks(void **state) {
   close(f);
   close(c);
   close(s);
-  send_done(L);
+  io_test_done(L);
 }
 
 static void test_sendfile_by_copy_aborted_mid_way_rejects_with_the_reason(void **state) {
   (void)state;
-  aw_loop *L = send_loop();
+  aw_loop *L = io_test_loop(0);
   int c, s;
   pair(L, &c, &s);
   small_buffers(c, s); /* the send stalls for sure */
@@ -703,12 +686,12 @@ static void test_sendfile_by_copy_aborted_mid_way_rejects_with_the_reason(void *
   close(f);
   close(c);
   close(s);
-  send_done(L);
+  io_test_done(L);
 }
 
 static void test_sendfile_from_the_file_position_advances_it(void **state) {
   (void)state;
-  aw_loop *L = send_loop();
+  aw_loop *L = io_test_loop(0);
   int c, s;
   pair(L, &c, &s);
   int f = pattern_file(10000);
@@ -721,12 +704,12 @@ static void test_sendfile_from_the_file_position_advances_it(void **state) {
   close(f);
   close(c);
   close(s);
-  send_done(L);
+  io_test_done(L);
 }
 
 static void test_sendfile_to_the_end_of_a_short_file_from_its_position(void **state) {
   (void)state;
-  aw_loop *L = send_loop();
+  aw_loop *L = io_test_loop(0);
   int c, s;
   pair(L, &c, &s);
   int f = pattern_file(5000);
@@ -740,12 +723,12 @@ static void test_sendfile_to_the_end_of_a_short_file_from_its_position(void **st
   close(f);
   close(c);
   close(s);
-  send_done(L);
+  io_test_done(L);
 }
 
 static void test_sendfile_of_nothing_resolves_with_zero(void **state) {
   (void)state;
-  aw_loop *L = send_loop();
+  aw_loop *L = io_test_loop(0);
   int c, s;
   pair(L, &c, &s);
   int f = pattern_file(10);
@@ -756,12 +739,12 @@ static void test_sendfile_of_nothing_resolves_with_zero(void **state) {
   close(f);
   close(c);
   close(s);
-  send_done(L);
+  io_test_done(L);
 }
 
 static void test_sendfile_errors_name_the_descriptor_at_fault(void **state) {
   (void)state;
-  aw_loop *L = send_loop();
+  aw_loop *L = io_test_loop(0);
   int c, s;
   pair(L, &c, &s);
   int dir = open("/tmp", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -790,12 +773,12 @@ static void test_sendfile_errors_name_the_descriptor_at_fault(void **state) {
   close(f);
   close(dir);
   close(c);
-  send_done(L);
+  io_test_done(L);
 }
 
 static void test_sendfile_to_a_nonblocking_socket_waits_for_room(void **state) {
   (void)state;
-  aw_loop *L = send_loop();
+  aw_loop *L = io_test_loop(0);
   int c, s;
   pair(L, &c, &s);
   small_buffers(c, s); /* the splice finds the socket full, again and again */
@@ -814,12 +797,12 @@ static void test_sendfile_to_a_nonblocking_socket_waits_for_room(void **state) {
   close(f);
   close(c);
   close(s);
-  send_done(L);
+  io_test_done(L);
 }
 
 static void test_sendfile_by_copy_to_a_nonblocking_socket_waits_for_room(void **state) {
   (void)state;
-  aw_loop *L = send_loop();
+  aw_loop *L = io_test_loop(0);
   int c, s;
   pair(L, &c, &s);
   small_buffers(c, s);
@@ -841,12 +824,12 @@ static void test_sendfile_by_copy_to_a_nonblocking_socket_waits_for_room(void **
   close(f);
   close(c);
   close(s);
-  send_done(L);
+  io_test_done(L);
 }
 
 static void test_sendfile_aborted_mid_way_rejects_and_leaves_no_pipe(void **state) {
   (void)state;
-  aw_loop *L = send_loop();
+  aw_loop *L = io_test_loop(0);
   int c, s;
   pair(L, &c, &s);
   small_buffers(c, s); /* the send stalls for sure */
@@ -873,12 +856,12 @@ static void test_sendfile_aborted_mid_way_rejects_and_leaves_no_pipe(void **stat
   close(f);
   close(c);
   close(s);
-  send_done(L);
+  io_test_done(L);
 }
 
 static void test_sendfile_timeout_rejects_a_stalled_send(void **state) {
   (void)state;
-  aw_loop *L = send_loop();
+  aw_loop *L = io_test_loop(0);
   int c, s;
   pair(L, &c, &s);
   small_buffers(c, s); /* the send stalls for sure */
@@ -893,14 +876,14 @@ static void test_sendfile_timeout_rejects_a_stalled_send(void **state) {
   close(f);
   close(c);
   close(s);
-  send_done(L);
+  io_test_done(L);
 }
 
 /* ---- send_zc ------------------------------------------------------------------------------ */
 
 static void test_send_zc_sends_every_byte(void **state) {
   (void)state;
-  aw_loop *L = send_loop();
+  aw_loop *L = io_test_loop(0);
   int c, s;
   pair(L, &c, &s);
   size_t n = 3 * 1024 * 1024 + 5;
@@ -923,12 +906,12 @@ static void test_send_zc_sends_every_byte(void **state) {
   close(c);
   close(s);
   drain(L); /* every notification came: the loop is idle */
-  send_done(L);
+  io_test_done(L);
 }
 
 static void test_send_zc_on_a_unix_socket_sends_by_copy(void **state) {
   (void)state;
-  aw_loop *L = send_loop();
+  aw_loop *L = io_test_loop(0);
   int sv[2];
   assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
   assert_int_equal(count_of(wait_for(L, aw_sock_send_zc(L, sv[0], aw_buf_from("unix", 4), NULL))),
@@ -938,12 +921,12 @@ static void test_send_zc_on_a_unix_socket_sends_by_copy(void **state) {
   assert_memory_equal(got, "unix", 4);
   close(sv[0]);
   close(sv[1]);
-  send_done(L);
+  io_test_done(L);
 }
 
 static void test_send_zc_aborted_while_stalled_rejects_with_the_reason(void **state) {
   (void)state;
-  aw_loop *L = send_loop();
+  aw_loop *L = io_test_loop(0);
   int c, s;
   pair(L, &c, &s);
   small_buffers(c, s); /* the send stalls for sure */
@@ -962,24 +945,24 @@ static void test_send_zc_aborted_while_stalled_rejects_with_the_reason(void **st
   close(c);
   close(s);
   drain(L);
-  send_done(L);
+  io_test_done(L);
 }
 
 static void test_send_zc_refuses_what_is_not_a_buffer(void **state) {
   (void)state;
-  aw_loop *L = send_loop();
+  aw_loop *L = io_test_loop(0);
   rejection r = rejection_of(wait_for(L, aw_sock_send_zc(L, 3, NULL, NULL)));
   assert_string_equal(r.name, "TypeError");
   r = rejection_of(wait_for(L, aw_sock_send_zc(L, -1, aw_buf_from("x", 1), NULL)));
   assert_int_equal(r.errnum, EBADF);
-  send_done(L);
+  io_test_done(L);
 }
 
 /* ---- writes to sockets through aw_fs_write / aw_fs_writev --------------------------------- */
 
 static void test_fs_writev_on_a_socket_carries_header_and_body(void **state) {
   (void)state;
-  aw_loop *L = send_loop();
+  aw_loop *L = io_test_loop(0);
   int c, s;
   pair(L, &c, &s);
   aw_buf *v[2] = {aw_buf_from("head:", 5), aw_buf_from("body", 4)};
@@ -991,12 +974,12 @@ static void test_fs_writev_on_a_socket_carries_header_and_body(void **state) {
   assert_memory_equal(got, "head:body!", 10);
   close(c);
   close(s);
-  send_done(L);
+  io_test_done(L);
 }
 
 static void test_fs_write_at_a_reset_peer_rejects_with_epipe_or_econnreset(void **state) {
   (void)state;
-  aw_loop *L = send_loop();
+  aw_loop *L = io_test_loop(0);
   int c, s;
   pair(L, &c, &s);
   reset_close(s);
@@ -1005,12 +988,12 @@ static void test_fs_write_at_a_reset_peer_rejects_with_epipe_or_econnreset(void 
     e = errnum_of(wait_for(L, aw_fs_write(L, c, aw_buf_from("x", 1), AW_FS_CUR, NULL)));
   assert_true(e == EPIPE || e == ECONNRESET);
   close(c);
-  send_done(L);
+  io_test_done(L);
 }
 
 static void test_fs_writes_to_a_socket_stay_safe_after_sigpipe_is_set_back_to_default(void **st) {
   (void)st;
-  aw_loop *L = send_loop(); /* the process ignores SIGPIPE from here on ... */
+  aw_loop *L = io_test_loop(0); /* the process ignores SIGPIPE from here on ... */
   struct sigaction dfl, old;
   memset(&dfl, 0, sizeof dfl);
   dfl.sa_handler = SIG_DFL; /* ... until the program says otherwise: a SIGPIPE now kills us */
@@ -1028,7 +1011,7 @@ static void test_fs_writes_to_a_socket_stay_safe_after_sigpipe_is_set_back_to_de
   sigaction(SIGPIPE, &old, NULL);
   assert_true(e[0] == EPIPE || e[0] == ECONNRESET);
   assert_true(e[1] == EPIPE || e[1] == ECONNRESET);
-  send_done(L);
+  io_test_done(L);
 }
 
 /* ---- SIGPIPE ------------------------------------------------------------------------------ */
