@@ -71,5 +71,11 @@ int aw__epf_cancel(aw__ep *ep, uint64_t user_data);
 int aw__epf_cancel_fd(aw__ep *ep, int fd, bool any);
 /* Worker ops not finished (the backend spins for them before it sleeps). */
 unsigned aw__epf_outstanding(const aw__ep *ep);
+/* Frees io/epoll_file.c's state of ep (no op outstanding); called by aw__ep_free. */
+void aw__epf_free(aw__ep *ep);
+
+/* io/epoll_file.c's state lives in ep: this slot is its (NULL until it sets it). */
+struct aw__epf;
+struct aw__epf **aw__ep_file_state(aw__ep *ep);
 
 #endif
