@@ -41,6 +41,7 @@
 #include <valgrind/memcheck.h>
 #endif
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -70,6 +71,40 @@ static aw_val open_error(int r, const char *why) {
   aw_error *e = aw_error_new("Error", "%s", why);
   if (r != AW_ENOURING)
     e->errnum = -r;
+  return aw_obj_val(e);
+}
+
+/* AW_IO=uring|epoll for a loop whose cfg->backend is AUTO; anything else: AUTO. */
+static enum aw_io_backend env_backend(void) {
+  const char *e = getenv("AW_IO");
+  if (!e)
+    return AW_IO_BACKEND_AUTO;
+  if (!strcmp(e, "uring") || !strcmp(e, "io_uring"))
+    return AW_IO_BACKEND_URING;
+  if (!strcmp(e, "epoll"))
+    return AW_IO_BACKEND_EPOLL;
+  return AW_IO_BACKEND_AUTO;
+}
+
+static int open_epoll(aw_loop *L, aw__io *R, unsigned entries, unsigned cq) {
+  int r = aw__ep_new(L, entries, &R->ep);
+  if (r < 0)
+    return r;
+  R->kind = AW__BE_EPOLL;
+  R->caps.sq_entries = entries; /* unless the backend says otherwise */
+  R->caps.cq_entries = cq;
+  aw__ep_caps(R->ep, &R->caps);
+  R->caps.backend = AW_IO_BACKEND_EPOLL;
+  R->caps.backend_name = "epoll";
+  return 0;
+}
+
+/* The epoll backend could not be made (uring_why: why io_uring was not used, or ""). */
+static aw_val epoll_error(int r, const char *uring_why) {
+  aw_error *e =
+      aw_error_new("Error", "cannot create the loop's epoll backend: %s (%s)%s%s", aw_strerror(r),
+                   aw_err_name(r), uring_why[0] ? "; and " : "", uring_why);
+  e->errnum = -r;
   return aw_obj_val(e);
 }
 
@@ -105,15 +140,43 @@ int aw__io_init(aw_loop *L, const aw_loop_config *cfg, aw_val *err) {
     }
     return -EINVAL;
   }
+  enum aw_io_backend want = cfg ? cfg->backend : AW_IO_BACKEND_AUTO;
+  if ((unsigned)want > AW_IO_BACKEND_EPOLL) {
+    if (err)
+      *err = aw_err("TypeError", "aw_loop_new: invalid backend %d", (int)want);
+    return -EINVAL;
+  }
+  if (want == AW_IO_BACKEND_AUTO)
+    want = env_backend();
   aw__sigpipe_init(cfg); /* io/send.c: SIGPIPE ignored unless cfg->keep_sigpipe */
   aw__io *R = aw__calloc(sizeof *R);
-  char why[512];
-  int r = aw__uring_open(R, entries, cq, false, why, sizeof why);
-  if (r < 0) {
-    if (err)
-      *err = open_error(r, why);
-    aw__free(R, sizeof *R);
-    return r == -EMFILE || r == -ENFILE ? r : AW_ENOURING;
+  char why[sizeof R->caps.fallback_reason];
+  why[0] = '\0';
+  int r = 0;
+  if (want != AW_IO_BACKEND_EPOLL) {
+    /* AUTO asks for every opcode the op layer uses: a kernel that lacks one runs on epoll */
+    r = aw__uring_open(R, entries, cq, want == AW_IO_BACKEND_AUTO, why, sizeof why);
+    /* forced, or out of descriptors (which epoll would be too): the error as it is */
+    if (r < 0 && (want == AW_IO_BACKEND_URING || r == -EMFILE || r == -ENFILE)) {
+      if (err)
+        *err = open_error(r, why);
+      aw__free(R, sizeof *R);
+      return r == -EMFILE || r == -ENFILE ? r : AW_ENOURING;
+    }
+  }
+  if (want == AW_IO_BACKEND_EPOLL || r < 0) {
+    int er = open_epoll(L, R, entries, cq);
+    if (er < 0) {
+      if (err)
+        *err = r < 0 && er == -ENOSYS ? open_error(r, why) : epoll_error(er, why);
+      aw__free(R, sizeof *R);
+      return r < 0 && er == -ENOSYS ? AW_ENOURING : er;
+    }
+    if (r < 0) /* io_uring could not be had: say why, for awbench caps and the curious */
+      snprintf(R->caps.fallback_reason, sizeof R->caps.fallback_reason, "%s", why);
+  } else {
+    R->caps.backend = AW_IO_BACKEND_URING;
+    R->caps.backend_name = "io_uring";
   }
   /* Bounded ops' CQEs always fit in the CQ: a few slots stay for cancels, the wake poll and
    * closes. Unbounded ops (which may wait for ever) do not count: their CQEs, if many come at
