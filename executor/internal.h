@@ -27,7 +27,7 @@
 
 #include "aw.h"
 #include "executor/fault.h"
-#include "workers/inbox.h"
+#include "executor/inbox.h"
 
 /*
  * Errors the library makes record no file:line of the library (the meson
@@ -407,7 +407,7 @@ struct aw_loop {
 
   struct aw__uring *io; /* the io_uring backend, or NULL (no_io) */
 
-  /* cross-thread inbox: aw_loop_post and pool completions (workers/inbox.h) */
+  /* cross-thread inbox: aw_loop_post and pool completions (executor/inbox.h) */
   aw__inbox inbox;
   int wake_fd;
   uint64_t jobs_pending;     /* pool jobs started and not settled (workers/pool.c) */

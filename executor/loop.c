@@ -16,7 +16,7 @@
  * tracker reports, and if it reported anything (its hooks may queue more
  * work) the whole checkpoint runs again.
  *
- * The inbox (workers/inbox.h) is the only state shared with other threads:
+ * The inbox (executor/inbox.h) is the only state shared with other threads:
  * a lane per posting thread, and an eventfd written only when the loop is
  * about to block or blocks.
  */
@@ -511,7 +511,7 @@ int aw__loop_post_internal(aw_loop *L, aw_task_fn fn, void *arg) {
 
 /*
  * L may be gone: nothing here reads it before aw__inbox_push has made sure it
- * is open (workers/inbox.h), except on L's own thread, which is where it is
+ * is open (executor/inbox.h), except on L's own thread, which is where it is
  * freed, so there it is alive.
  */
 int aw_loop_post(aw_loop *L, aw_task_fn fn, void *arg) {

@@ -34,7 +34,7 @@
  * signal is followed by a get_events that runs whatever the signal was for.
  *
  * Posts from other threads write the wake eventfd only while the loop has
- * announced a sleep (workers/inbox.h). So the end of an embedded turn that
+ * announced a sleep (executor/inbox.h). So the end of an embedded turn that
  * leaves nothing runnable announces one, exactly as the loop does before it
  * blocks itself, and the start of the next turn takes it back.
  *

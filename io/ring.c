@@ -726,7 +726,7 @@ void aw__io_poll(aw_loop *L, int timeout_ms) {
   drain_backlog(R);
   bool slept = false;
   if (timeout_ms != 0) {
-    /* announces the sleep to other threads' posts (workers/inbox.h), then checks */
+    /* announces the sleep to other threads' posts (executor/inbox.h), then checks */
     slept = true;
     if (aw__inbox_sleep(&L->inbox) || io_uring_cq_ready(&R->ring))
       timeout_ms = 0;
