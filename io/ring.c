@@ -821,3 +821,15 @@ void aw__io_free(aw_loop *L) {
   L->io = NULL;
   aw__free(R, sizeof *R);
 }
+
+/* ---- the seam (executor/backend.h) -------------------------------------------------------------
+ * A thin adapter while this file is the only backend (issue 11: it moves to io/op.c). */
+
+static const aw__backend_vt uring_vt = {"io_uring", aw__io_poll, aw__io_alive, aw__io_free};
+
+int aw__backend_open(aw_loop *L, const aw_loop_config *cfg, aw_val *err) {
+  int r = aw__io_init(L, cfg, err);
+  if (r == 0)
+    L->backend = &uring_vt;
+  return r;
+}
