@@ -34,6 +34,7 @@
 #include <liburing.h>
 
 #include "aw/io.h"
+#include "executor/backend.h"
 #include "executor/internal.h"
 
 typedef struct aw__op aw__op;
@@ -172,7 +173,12 @@ void aw__bufring_reclaim(aw__bufring *br);
 /* aw_loop_free: unregisters the ring; its memory lives on until the last buffer goes. */
 void aw__bufring_loop_free(aw_loop *L);
 
-/* The backend, as the loop sees it. */
+/* Embedding (io/embed.c): L->embed_vt's hooks. */
+void aw__embed_begin(aw_loop *L);
+int aw__embed_end(aw_loop *L);
+void aw__embed_free(aw_loop *L);
+
+/* The io_uring backend; the loop reaches it through L->backend (executor/backend.h). */
 int aw__io_init(aw_loop *L, const aw_loop_config *cfg, aw_val *err);
 void aw__io_free(aw_loop *L);
 /* The I/O phase: submit, wait up to timeout_ms (-1: no limit, 0: no wait), dispatch. */

@@ -726,7 +726,7 @@ void aw__io_poll(aw_loop *L, int timeout_ms) {
   drain_backlog(R);
   bool slept = false;
   if (timeout_ms != 0) {
-    /* announces the sleep to other threads' posts (workers/inbox.h), then checks */
+    /* announces the sleep to other threads' posts (executor/inbox.h), then checks */
     slept = true;
     if (aw__inbox_sleep(&L->inbox) || io_uring_cq_ready(&R->ring))
       timeout_ms = 0;
@@ -820,4 +820,16 @@ void aw__io_free(aw_loop *L) {
   ring_exit(&R->ring);
   L->io = NULL;
   aw__free(R, sizeof *R);
+}
+
+/* ---- the seam (executor/backend.h) -------------------------------------------------------------
+ * A thin adapter while this file is the only backend (issue 11: it moves to io/op.c). */
+
+static const aw__backend_vt uring_vt = {"io_uring", aw__io_poll, aw__io_alive, aw__io_free};
+
+int aw__backend_open(aw_loop *L, const aw_loop_config *cfg, aw_val *err) {
+  int r = aw__io_init(L, cfg, err);
+  if (r == 0)
+    L->backend = &uring_vt;
+  return r;
 }
