@@ -27,7 +27,7 @@
 
 #include "aw.h"
 #include "executor/fault.h"
-#include "workers/inbox.h"
+#include "executor/inbox.h"
 
 /*
  * Errors the library makes record no file:line of the library (the meson
@@ -367,8 +367,20 @@ typedef struct aw__pvec {
   uint32_t len, cap;
 } aw__pvec;
 
-struct aw__io;
-typedef struct aw__embed aw__embed; /* io/embed.c: aw_loop_fd's state */
+struct aw__backend_vt;              /* executor/backend.h */
+struct aw__io;                      /* the backend's state: opaque here (io/) */
+typedef struct aw__embed aw__embed; /* io/embed.c: aw_loop_fd's state, opaque here */
+
+/*
+ * Hooks io/embed.c installs with the first aw_loop_fd: around each turn of an
+ * embedded loop (end says what aw_loop_timeout reports), and at aw_loop_free.
+ * A pointer, not calls, so that the executor does not depend on io/.
+ */
+typedef struct aw__embed_vt {
+  void (*begin)(aw_loop *L);
+  int (*end)(aw_loop *L);
+  void (*free)(aw_loop *L);
+} aw__embed_vt;
 
 struct aw_loop {
   /* hot: microtask machinery */
@@ -405,9 +417,11 @@ struct aw_loop {
   bool running, stop, failed, freeing;
   aw_val exception;
 
-  struct aw__io *io; /* the I/O backend (io/internal.h), or NULL (no_io) */
+  /* the I/O backend (executor/backend.h): both NULL without one (no_io, AW_IO=none) */
+  const struct aw__backend_vt *backend;
+  struct aw__io *io; /* its state, io/'s own */
 
-  /* cross-thread inbox: aw_loop_post and pool completions (workers/inbox.h) */
+  /* cross-thread inbox: aw_loop_post and pool completions (executor/inbox.h) */
   aw__inbox inbox;
   int wake_fd;
   uint64_t jobs_pending;     /* pool jobs started and not settled (workers/pool.c) */
@@ -415,6 +429,7 @@ struct aw_loop {
   struct aw_pool *workers;   /* the pool aw_loop_set_pool chose, or NULL */
   uint64_t last_inbox_iter;  /* the iteration in which the inbox last had something */
   aw__embed *embed;          /* set by the first aw_loop_fd (io/embed.c), or NULL */
+  const aw__embed_vt *embed_vt;
 
   aw_loop_stats stats;
 };
@@ -441,11 +456,6 @@ uint32_t aw__slot_grow(void **arr, uint32_t *n, uint32_t *cap, size_t esz);
 void aw__track_reject(aw_loop *L, aw_promise *p);
 void aw__track_handle(aw_loop *L, aw_promise *p);
 bool aw__process_rejections(aw_loop *L);
-
-/* Embedding (io/embed.c): around each turn of a loop that gave out aw_loop_fd; at free. */
-void aw__embed_begin(aw_loop *L);
-int aw__embed_end(aw_loop *L);
-void aw__embed_free(aw_loop *L);
 
 /* OS signals (executor/ossignal.c): aw_loop_free drops L's registrations first. */
 void aw__ossignal_loop_free(aw_loop *L);

@@ -35,6 +35,7 @@
 #include <liburing.h>
 
 #include "aw/io.h"
+#include "executor/backend.h"
 #include "executor/internal.h"
 
 typedef struct aw__op aw__op;
@@ -180,7 +181,13 @@ void aw__bufring_reclaim(aw__bufring *br);
 /* aw_loop_free: unregisters the ring; its memory lives on until the last buffer goes. */
 void aw__bufring_loop_free(aw_loop *L);
 
-/* The backend, as the loop sees it. */
+/* Embedding (io/embed.c): L->embed_vt's hooks. */
+void aw__embed_begin(aw_loop *L);
+int aw__embed_end(aw_loop *L);
+void aw__embed_free(aw_loop *L);
+
+/* The op core over either backend (io/op.c); the loop reaches it through L->backend
+ * (executor/backend.h), which aw__backend_open sets. */
 int aw__io_init(aw_loop *L, const aw_loop_config *cfg, aw_val *err);
 void aw__io_free(aw_loop *L);
 /* The I/O phase: submit, wait up to timeout_ms (-1: no limit, 0: no wait), dispatch. */

@@ -656,7 +656,7 @@ void aw__io_poll(aw_loop *L, int timeout_ms) {
   drain_backlog(R);
   bool slept = false;
   if (timeout_ms != 0) {
-    /* announces the sleep to other threads' posts (workers/inbox.h), then checks */
+    /* announces the sleep to other threads' posts (executor/inbox.h), then checks */
     slept = true;
     if (aw__inbox_sleep(&L->inbox) || aw__be_cq_ready(R))
       timeout_ms = 0;
@@ -750,4 +750,18 @@ void aw__io_free(aw_loop *L) {
     aw__ep_free(R->ep);
   L->io = NULL;
   aw__free(R, sizeof *R);
+}
+
+/* ---- the seam (executor/backend.h) ------------------------------------------------------------
+ */
+
+/* One op core over either backend: the vtables differ in name only (io/backend.h switches). */
+static const aw__backend_vt uring_vt = {"io_uring", aw__io_poll, aw__io_alive, aw__io_free};
+static const aw__backend_vt epoll_vt = {"epoll", aw__io_poll, aw__io_alive, aw__io_free};
+
+int aw__backend_open(aw_loop *L, const aw_loop_config *cfg, aw_val *err) {
+  int r = aw__io_init(L, cfg, err);
+  if (r == 0)
+    L->backend = L->io->kind == AW__BE_URING ? &uring_vt : &epoll_vt;
+  return r;
 }
