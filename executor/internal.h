@@ -125,12 +125,15 @@ typedef struct aw__pool {
 /*
  * Buffers whose bytes the library does not own with aw__alloc (a provided
  * buffer ring's, io/bufring.c): the aw_buf has AW__BUF_EXTERNAL in its flags,
- * and freeing it (or growing it, which copies) gives the bytes back with
- * aw__buf_external_free, on whatever thread releases it.
+ * and freeing it (or growing it, which copies) gives the bytes back with the
+ * release function given to aw__buf_external, on whatever thread releases it.
+ * The executor keeps that function in one word, not in every aw_buf (whose
+ * layout is public), so there is one owner of external bytes per process (the
+ * buffer ring); a function pointer, so that executor/ calls nothing of io/.
  */
 #define AW__BUF_EXTERNAL 1u
-aw_buf *aw__buf_external(uint8_t *data, size_t len, size_t cap);
-void aw__buf_external_free(uint8_t *data);
+typedef void (*aw__buf_release_fn)(uint8_t *data);
+aw_buf *aw__buf_external(uint8_t *data, size_t len, size_t cap, aw__buf_release_fn release);
 
 /* Advises MADV_HUGEPAGE on the 2 MiB-aligned interior of [p, p + size). */
 void aw__advise_huge(void *p, size_t size);
