@@ -74,16 +74,17 @@ static aw_val open_error(int r, const char *why) {
   return aw_obj_val(e);
 }
 
-/* AW_IO=uring|epoll for a loop whose cfg->backend is AUTO; anything else: AUTO. */
-static enum aw_io_backend env_backend(void) {
-  const char *e = getenv("AW_IO");
+/* AW_IO for a loop whose cfg->backend is AUTO: unset AUTO, uring, epoll; -1 if it is none
+ * of those (none itself the loop handled: no backend at all). */
+static int env_backend(const char **val) {
+  const char *e = *val = getenv("AW_IO");
   if (!e)
     return AW_IO_BACKEND_AUTO;
   if (!strcmp(e, "uring") || !strcmp(e, "io_uring"))
     return AW_IO_BACKEND_URING;
   if (!strcmp(e, "epoll"))
     return AW_IO_BACKEND_EPOLL;
-  return AW_IO_BACKEND_AUTO;
+  return -1;
 }
 
 static int open_epoll(aw_loop *L, aw__io *R, unsigned entries, unsigned cq) {
@@ -146,8 +147,20 @@ int aw__io_init(aw_loop *L, const aw_loop_config *cfg, aw_val *err) {
       *err = aw_err("TypeError", "aw_loop_new: invalid backend %d", (int)want);
     return -EINVAL;
   }
-  if (want == AW_IO_BACKEND_AUTO)
-    want = env_backend();
+  if (want == AW_IO_BACKEND_AUTO) {
+    const char *val;
+    int b = env_backend(&val);
+    if (b < 0) { /* a typo must not quietly give another backend than the one meant */
+      if (err) {
+        aw_error *e =
+            aw_error_new("TypeError", "aw_loop_new: AW_IO=%s is none of uring, epoll, none", val);
+        e->errnum = EINVAL;
+        *err = aw_obj_val(e);
+      }
+      return -EINVAL;
+    }
+    want = (enum aw_io_backend)b;
+  }
   aw__sigpipe_init(cfg); /* io/send.c: SIGPIPE ignored unless cfg->keep_sigpipe */
   aw__io *R = aw__calloc(sizeof *R);
   char why[sizeof R->caps.fallback_reason];

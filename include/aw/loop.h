@@ -92,8 +92,9 @@ enum aw_rejection_mode {
  *
  * The environment: AW_IO=uring (or io_uring) or AW_IO=epoll chooses for the
  * loops whose cfg->backend is AUTO (an explicit cfg->backend wins); AW_IO=none
- * makes every loop one without I/O, whatever cfg says (see cfg->no_io). Other
- * values of AW_IO are ignored.
+ * makes every loop one without I/O, whatever cfg says (see cfg->no_io). Any
+ * other value (an empty one too) makes aw_loop_new of an AUTO loop fail with a
+ * TypeError naming it, so that a typo does not quietly pick another backend.
  */
 enum aw_io_backend { AW_IO_BACKEND_AUTO = 0, AW_IO_BACKEND_URING, AW_IO_BACKEND_EPOLL };
 
