@@ -22,7 +22,6 @@
  */
 #include "internal.h"
 #include "backend.h"
-#include "workers/pool.h" /* until the pool installs its hooks (next step) */
 
 #include <poll.h>
 #include <string.h>
@@ -169,11 +168,18 @@ static void drop_queues(aw_loop *L) {
 
 /* Frees the finished jobs in the inbox (their promises are not settled now); drops posts. */
 static void drain_inbox(aw_loop *L) {
+  aw_task_fn job_done = L->work_vt ? L->work_vt->job_done : NULL; /* no pool: no job either */
   aw_task_fn fn;
   void *arg;
   while (aw__inbox_pop(&L->inbox, &fn, &arg))
-    if (fn == aw__job_done)
+    if (job_done && fn == job_done)
       fn(L, arg);
+}
+
+/* The pool's per-turn flush: a test and nothing more on a loop that never used the pool. */
+static inline void work_flush(aw_loop *L) {
+  if (L->work_vt)
+    L->work_vt->flush(L);
 }
 
 int aw_loop_free(aw_loop *L) {
@@ -190,8 +196,9 @@ int aw_loop_free(aw_loop *L) {
   aw_loop *saved = aw__tls_loop;
   aw__tls_loop = L;
   drop_queues(L);
-  aw__work_loop_free(L); /* removes queued jobs, cancels running ones and waits for them */
-  drain_inbox(L);        /* their completions: arg_free runs now, on this thread */
+  if (L->work_vt)
+    L->work_vt->loop_free(L); /* removes queued jobs, cancels running ones and waits for them */
+  drain_inbox(L);             /* their completions: arg_free runs now, on this thread */
   if (L->backend) {
     L->backend->free(L); /* cancels what is in the kernel and waits for it to give it back */
     L->backend = NULL;
@@ -214,11 +221,12 @@ int aw_loop_free(aw_loop *L) {
   pvec_free(&L->handled_later);
   aw_release_val(L->exception);
   L->exception = aw_undefined();
-  /* no job of L runs or will post any more (aw__work_loop_free waited for them): after
+  /* no job of L runs or will post any more (work_vt->loop_free waited for them): after
    * this, no other thread touches L, its inbox or its eventfd */
   aw__inbox_close(&L->inbox);
   drain_inbox(L); /* posts never run once the loop is freed */
-  aw__work_loop_destroy(L);
+  if (L->work_vt)
+    L->work_vt->loop_destroy(L);
   close(L->wake_fd);
   L->wake_fd = -1;
   aw__tls_loop = saved == L ? NULL : saved;
@@ -552,7 +560,7 @@ static uint32_t run_inbox(aw_loop *L) {
   }
   if (n) {
     L->last_inbox_iter = L->stats.iterations;
-    aw__work_flush(L); /* what those completions started goes out now */
+    work_flush(L); /* what those completions started goes out now */
   }
   return n;
 }
@@ -619,7 +627,7 @@ static int poll_timeout(aw_loop *L) {
 }
 
 static void io_wait(aw_loop *L, int timeout) {
-  aw__work_flush(L);
+  work_flush(L);
   if (timeout != 0 && aw__loop_spin(L, timeout))
     timeout = 0;
   if (L->backend) {

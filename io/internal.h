@@ -168,6 +168,8 @@ aw_buf *aw__bufring_take(aw__bufring *br, uint32_t cqe_flags, size_t len);
 void aw__bufring_give_back(aw__bufring *br, uint32_t cqe_flags);
 /* A recv failed with ENOBUFS: adds buffers if the ring may still grow; true if it did. */
 bool aw__bufring_grow(aw__bufring *br);
+/* An aw_buf of the ring was freed (the release of aw__buf_external): its buffer goes back. */
+void aw__buf_external_free(uint8_t *data);
 /* Buffers other threads released go back into the ring (each I/O phase). */
 void aw__bufring_reclaim(aw__bufring *br);
 /* aw_loop_free: unregisters the ring; its memory lives on until the last buffer goes. */

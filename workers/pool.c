@@ -130,6 +130,9 @@ static aw_pool *default_pool; /* NULL after aw_pool_free of it: the next use mak
 
 static void post_done(aw_job *j);
 static void class_lock_init(pthread_mutex_t *m);
+static void job_done(aw_loop *L, void *arg);
+static void work_loop_free(aw_loop *L);
+static void work_loop_destroy(aw_loop *L);
 
 static void fork_prepare(void) {
   pthread_mutex_lock(&default_lock);
@@ -447,7 +450,7 @@ static void finish(pclass *C, aw_job *j) {
   j->state = J_DONE;
   post_done(j);
   if (AW__UNLIKELY(waited_for))
-    pthread_cond_broadcast(&C->done_cond); /* aw__work_loop_free */
+    pthread_cond_broadcast(&C->done_cond); /* work_loop_free */
 }
 
 /*
@@ -624,6 +627,9 @@ static void kick(aw_pool *P, pclass *C, unsigned queued) {
 /* ---- the loop's side ---------------------------------------------------------------------------
  */
 
+/* What the loop calls of the pool (executor/internal.h): it knows the pool only through this. */
+static const aw__work_vt work_vt = {aw__work_flush, work_loop_free, work_loop_destroy, job_done};
+
 static aw__loopwork *loopwork(aw_loop *L) {
   aw__loopwork *w = L->work;
   if (!w) {
@@ -634,6 +640,7 @@ static aw__loopwork *loopwork(aw_loop *L) {
       atomic_fetch_add(&w->pool->refs, 1);
     w->fork_gen = fork_gen;
     L->work = w;
+    L->work_vt = &work_vt;
   }
   return w;
 }
@@ -702,7 +709,7 @@ static aw_val job_error(aw_job *j) {
 }
 
 /* The completion: a macrotask of the loop's I/O phase. */
-void aw__job_done(aw_loop *L, void *arg) {
+static void job_done(aw_loop *L, void *arg) {
   aw_job *j = arg;
   aw_val outcome;
   if (j->err) {
@@ -717,9 +724,9 @@ void aw__job_done(aw_loop *L, void *arg) {
 static void post_done(aw_job *j) {
   /* never fails for lack of room: the inbox overflows into a list; -ENOMEM is the only
    * transient error, and -ESHUTDOWN cannot be: a loop closes its inbox only after
-   * aw__work_loop_free has waited for its jobs, under this lock */
+   * work_loop_free has waited for its jobs, under this lock */
   int r;
-  while ((r = aw__loop_post_internal(j->loop, aw__job_done, j)) == -ENOMEM)
+  while ((r = aw__loop_post_internal(j->loop, job_done, j)) == -ENOMEM)
     usleep(1000);
   if (AW__UNLIKELY(r != 0)) {
     fprintf(stderr, "libawait: a job's completion was refused by its loop (%d)\n", r);
@@ -925,7 +932,7 @@ static bool runs_job_of(pclass *C, aw_loop *L) {
  * returns no job of the loop runs and every job is in the inbox, whose drain
  * frees it (and calls arg_free) on the loop's thread.
  */
-void aw__work_loop_free(aw_loop *L) {
+static void work_loop_free(aw_loop *L) {
   aw__loopwork *w = L->work;
   if (!w)
     return;
@@ -967,8 +974,8 @@ void aw__work_loop_free(aw_loop *L) {
   /* done: every job of L is in its inbox now, which aw_loop_free drains next */
 }
 
-/* Frees the loop's part, once its inbox was drained (after aw__work_loop_free). */
-void aw__work_loop_destroy(aw_loop *L) {
+/* Frees the loop's part, once its inbox was drained (after work_loop_free). */
+static void work_loop_destroy(aw_loop *L) {
   aw__loopwork *w = L->work;
   if (!w)
     return;
@@ -981,6 +988,7 @@ void aw__work_loop_destroy(aw_loop *L) {
     pool_unref(w->pool);
   aw__free(w, sizeof(aw__loopwork));
   L->work = NULL;
+  L->work_vt = NULL;
 }
 
 /* ---- shutdown
