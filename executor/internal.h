@@ -371,7 +371,7 @@ typedef struct aw__pvec {
 } aw__pvec;
 
 struct aw__backend_vt;              /* executor/backend.h */
-struct aw__uring;                   /* the backend's state: opaque here (io/) */
+struct aw__io;                      /* the backend's state: opaque here (io/) */
 typedef struct aw__embed aw__embed; /* io/embed.c: aw_loop_fd's state, opaque here */
 
 /*
@@ -440,7 +440,7 @@ struct aw_loop {
 
   /* the I/O backend (executor/backend.h): both NULL without one (no_io, AW_IO=none) */
   const struct aw__backend_vt *backend;
-  struct aw__uring *io; /* its state, io/'s own */
+  struct aw__io *io; /* its state, io/'s own */
 
   /* cross-thread inbox: aw_loop_post and pool completions (executor/inbox.h) */
   aw__inbox inbox;
