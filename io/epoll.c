@@ -143,6 +143,7 @@ struct aw__ep {
   /* completions from other threads */
   _Atomic(post *) posted;
   atomic_int sleeping;
+  atomic_bool embedded; /* aw__ep_fd was asked for: a host's epoll waits on ours, not us */
   struct aw__epf *file;
 };
 
@@ -193,7 +194,8 @@ void aw__ep_post_cqe(aw__ep *ep, uint64_t data, int32_t res, uint32_t flags) {
   while (!atomic_compare_exchange_weak_explicit(&ep->posted, &head, p, memory_order_seq_cst,
                                                 memory_order_relaxed));
   /* only a loop that sleeps (or is about to) needs the eventfd: see aw__ep_enter */
-  if (atomic_load_explicit(&ep->sleeping, memory_order_seq_cst)) {
+  if (atomic_load_explicit(&ep->sleeping, memory_order_seq_cst) ||
+      atomic_load_explicit(&ep->embedded, memory_order_relaxed)) {
     uint64_t one = 1;
     ssize_t n = write(ep->wake_fd, &one, sizeof one);
     (void)n;
@@ -452,6 +454,9 @@ static int fd_register(aw__ep *ep, int fd) {
   return 0;
 }
 
+static bool pollable_rw(const struct io_uring_sqe *s);
+static void to_worker(aw__ep *ep, const struct io_uring_sqe *sqe);
+
 /* Rule 3: the wait that began at seq on fd checks its registration now. */
 static void verify(aw__ep *ep, int fd, uint64_t seq) {
   if ((unsigned)fd >= ep->nfds)
@@ -466,13 +471,18 @@ static void verify(aw__ep *ep, int fd, uint64_t seq) {
     return; /* alive (EEXIST), or stale and now added: present readiness is reported */
   /* EBADF: closed and not reused (the ops wait, as the kernel's would on the old file);
    * EPERM: a file epoll cannot watch took the number: the ops fail rather than hang */
-  if (errno == EPERM)
+  if (errno == EPERM) {
+    ep->fds[fd].kind = K_FILE;
     for (int d = 0; d < 2; d++)
       while (ep->fds[fd].head[d]) {
         epop *o = ep->fds[fd].head[d];
-        cq_push(ep, o->sqe.user_data, o->done ? (int32_t)o->done : -EBADF, 0);
+        if (pollable_rw(&o->sqe)) /* a regular file: the worker pool reads it */
+          to_worker(ep, &o->sqe);
+        else
+          cq_push(ep, o->sqe.user_data, o->done ? (int32_t)o->done : -EBADF, 0);
         op_drop(ep, o);
       }
+  }
 }
 
 static void vq_push(aw__ep *ep, int fd, uint64_t seq) {
@@ -1173,7 +1183,9 @@ int aw__ep_enter(aw__ep *ep, int timeout_ms) {
     if (atomic_load_explicit(&ep->posted, memory_order_relaxed))
       timeout_ms = 0;
   }
-  if (timeout_ms == 0 && !ep->parked) {
+  /* (embedded, the wake eventfd must be read here, or the host's epoll spins on ours) */
+  if (timeout_ms == 0 && !ep->parked &&
+      !atomic_load_explicit(&ep->embedded, memory_order_relaxed)) {
     drain_posted(ep); /* nothing to ask epoll: no op waits on readiness */
     return 0;
   }
@@ -1256,7 +1268,12 @@ void aw__ep_free(aw__ep *ep) {
   aw__free(ep, sizeof *ep);
 }
 
-int aw__ep_fd(const aw__ep *ep) { return ep->epfd; }
+int aw__ep_fd(aw__ep *ep) {
+  atomic_store_explicit(
+      &ep->embedded, true,
+      memory_order_relaxed); /* set once on the loop thread, before any host waits on it */
+  return ep->epfd;
+}
 
 void aw__ep_caps(const aw__ep *ep, aw_io_caps *caps) {
   static const uint8_t ops[] = {
