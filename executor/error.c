@@ -10,7 +10,7 @@
  *
  * Errors the library makes name no line of its own (the library is built
  * with AW__LIBRARY, and executor/internal.h makes its aw_error_new and
- * aw_error_errno pass no file): "at io/ring.c:481" says nothing a user can
+ * aw_error_errno pass no file): "at io/op.c:481" says nothing a user can
  * act on. Most of them are made where no async function runs — in a
  * completion, a pool job, a reaction — so their stack is empty when made.
  * Such an error, and any other made outside every async function, is left

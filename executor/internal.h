@@ -367,7 +367,7 @@ typedef struct aw__pvec {
   uint32_t len, cap;
 } aw__pvec;
 
-struct aw__uring;
+struct aw__io;
 typedef struct aw__embed aw__embed; /* io/embed.c: aw_loop_fd's state */
 
 struct aw_loop {
@@ -405,7 +405,7 @@ struct aw_loop {
   bool running, stop, failed, freeing;
   aw_val exception;
 
-  struct aw__uring *io; /* the io_uring backend, or NULL (no_io) */
+  struct aw__io *io; /* the I/O backend (io/internal.h), or NULL (no_io) */
 
   /* cross-thread inbox: aw_loop_post and pool completions (workers/inbox.h) */
   aw__inbox inbox;

@@ -24,7 +24,7 @@
  * reference: buffers still out stay valid, and the last one frees the slabs.
  */
 #define _GNU_SOURCE
-#include "io/internal.h"
+#include "io/backend.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -107,7 +107,7 @@ static void ring_unref(aw__bufring *b) {
 }
 
 aw__bufring *aw__bufring_get(aw_loop *L, int *err) {
-  aw__uring *R = L->io;
+  aw__io *R = L->io;
   if (R->bufring)
     return R->bufring;
   if (R->bufring_err) { /* a kernel without buffer rings (before 5.19): asked once */
@@ -130,14 +130,9 @@ aw__bufring *aw__bufring_get(aw_loop *L, int *err) {
   atomic_init(&b->refs, 1);
   atomic_init(&b->returned, NULL);
   io_uring_buf_ring_init(b->br);
-  struct io_uring_buf_reg reg;
-  memset(&reg, 0, sizeof reg);
-  reg.ring_addr = (uintptr_t)mem;
-  reg.ring_entries = ENTRIES;
-  reg.bgid = GROUP;
-  int r = AW__FAULT_OR(OPEN, -ENOMEM, io_uring_register_buf_ring(&R->ring, &reg, 0));
+  int r = AW__FAULT_OR(OPEN, -ENOMEM, aw__be_buf_ring_register(R, b->br, ENTRIES, GROUP));
   if (r == 0 && !add_slab(b, BUFS_MIN)) {
-    io_uring_unregister_buf_ring(&R->ring, GROUP);
+    aw__be_buf_ring_unregister(R, GROUP);
     r = -ENOMEM;
   }
   if (r < 0) {
@@ -231,12 +226,12 @@ void aw__buf_external_free(uint8_t *data) {
 }
 
 void aw__bufring_loop_free(aw_loop *L) {
-  aw__uring *R = L->io;
+  aw__io *R = L->io;
   aw__bufring *b = R->bufring;
   if (!b)
     return;
   R->bufring = NULL;
-  io_uring_unregister_buf_ring(&R->ring, GROUP);
+  aw__be_buf_ring_unregister(R, GROUP);
   b->loop = NULL;
   ring_unref(b);
 }

@@ -7,8 +7,8 @@
  *   timerfd    armed at the next timer's due time, or "now" (1 ns) when the
  *              loop has something runnable (an immediate, a post, a CQE
  *              ready, SQEs to submit); disarmed when there is no timer
- *   ring_efd   an eventfd registered with the ring (io_uring_register_eventfd).
- *              On a DEFER_TASKRUN ring (what io/ring.c sets up where it can) a
+ *   ring_efd   io_uring: an eventfd registered with the ring (io_uring_register_eventfd).
+ *              On a DEFER_TASKRUN ring (what io/uring.c sets up where it can) a
  *              completion is task work that runs only when this thread enters
  *              the kernel, and polling the ring fd does not wake on it; the
  *              kernel does signal a registered eventfd when such task work is
@@ -23,6 +23,8 @@
  *              file completions are not queued from an eventfd write and do
  *              signal it. Also watched, for the same reason, on a loop
  *              without a ring.
+ *   be_fd      epoll backend: its own descriptor (aw__ep_fd), readable while
+ *              completions may be ready; the turn's I/O phase collects them.
 
  * Level-triggered, and every wake-up is consumed by someone, so nothing
  * spins: the timerfd is re-armed (which clears it) whenever its target
@@ -42,7 +44,7 @@
  * aw__embed_end (executor/loop.c) when the loop is embedded; aw_loop_free
  * calls aw__embed_free.
  */
-#include "io/internal.h"
+#include "io/backend.h"
 #include "workers/pool.h"
 
 #include <sys/epoll.h>
@@ -57,7 +59,8 @@
 struct aw__embed {
   int epfd;
   int tfd;
-  int ring_efd;  /* -1 on a loop without a ring */
+  int ring_efd;  /* -1 unless the backend is io_uring */
+  int be_fd;     /* the backend's descriptor we watch (ring_efd on io_uring), or -1 */
   int64_t armed; /* the timerfd's target: loop ms, ARMED_NOW or ARMED_NONE */
   bool sleeping; /* a sleep is announced to the inbox */
 };
@@ -78,8 +81,7 @@ static void take_ring_signal(aw_loop *L) {
   aw__embed *E = L->embed;
   if (E->ring_efd < 0 || !L->io || !efd_take(E->ring_efd))
     return;
-  (void)io_uring_get_events(&L->io->ring);
-  L->io->stats.enters++;
+  aw__be_embed_signalled(L->io);
 }
 
 /* Something the next turn would run without waiting. */
@@ -87,12 +89,12 @@ static bool runnable_now(aw_loop *L) {
   if (L->imms.count || L->nclosing || !aw__ring_empty(&L->micro) || !aw__ring_empty(&L->ticks) ||
       aw__inbox_ready(&L->inbox))
     return true;
-  aw__uring *R = L->io;
+  aw__io *R = L->io;
   if (!R)
     return false;
-  return io_uring_cq_ready(&R->ring) || io_uring_sq_ready(&R->ring) || R->cancel_head ||
-         !R->wake_armed || (R->backlog_head && R->bounded < R->caps.inflight_limit) ||
-         R->ubacklog_head;
+  return aw__be_cq_ready(R) || aw__be_sq_ready(R) || R->cancel_head ||
+         (!R->wake_armed && R->wake_poll) ||
+         (R->backlog_head && R->bounded < R->caps.inflight_limit) || R->ubacklog_head;
 }
 
 static int arm(aw_loop *L, int64_t target) {
@@ -130,14 +132,14 @@ int aw__embed_end(aw_loop *L) {
   if (AW__UNLIKELY(aw__inbox_forked(&L->inbox)))
     return -1;       /* the parent's loop in a fork()ed child: it does not run here */
   aw__work_flush(L); /* jobs made after the I/O phase go to the pool now, as a sleep would */
-  aw__uring *R = L->io;
-  unsigned queued = R ? io_uring_sq_ready(&R->ring) : 0;
+  aw__io *R = L->io;
+  unsigned queued = R ? aw__be_sq_ready(R) : 0;
   if (queued) {
     /* SQEs queued after the I/O phase (by immediates, say) go in now, not a turn later;
      * one the kernel refuses for now stays queued and keeps the fd readable */
-    (void)io_uring_submit(&R->ring);
+    (void)aw__be_submit(R);
     R->stats.enters++;
-    R->stats.submitted += queued - io_uring_sq_ready(&R->ring);
+    R->stats.submitted += queued - aw__be_sq_ready(R);
   }
   take_ring_signal(L);
   int timeout = 0;
@@ -189,7 +191,7 @@ int aw_loop_fd(aw_loop *L) {
   if (L->embed)
     return L->embed->epfd;
   aw__embed *E = aw__calloc(sizeof *E);
-  E->ring_efd = -1;
+  E->ring_efd = E->be_fd = -1;
   E->armed = ARMED_NONE;
   int r = 0;
   E->epfd = aw__fd_above_stdio(epoll_create1(EPOLL_CLOEXEC));
@@ -198,25 +200,28 @@ int aw_loop_fd(aw_loop *L) {
     r = -errno;
     goto fail;
   }
-  if (L->io) {
+  if (L->io && aw__be_embed_wants_eventfd(L->io)) {
     E->ring_efd = aw__fd_above_stdio(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
     if (E->ring_efd < 0) {
       r = -errno;
       goto fail;
     }
-    if ((r = io_uring_register_eventfd(&L->io->ring, E->ring_efd)) < 0)
-      goto fail;
+  }
+  if (L->io && (E->be_fd = aw__be_embed_attach(L->io, E->ring_efd)) < 0) {
+    r = E->be_fd;
+    E->be_fd = -1;
+    goto fail;
   }
   if ((r = watch(E->epfd, E->tfd)) < 0 || (r = watch(E->epfd, L->wake_fd)) < 0 ||
-      (E->ring_efd >= 0 && (r = watch(E->epfd, E->ring_efd)) < 0))
+      (E->be_fd >= 0 && (r = watch(E->epfd, E->be_fd)) < 0))
     goto fail;
   L->embed = E;
   aw__hrtime_ms(L);
   aw__embed_end(L);
   return E->epfd;
 fail:
-  if (E->ring_efd >= 0 && L->io)
-    io_uring_unregister_eventfd(&L->io->ring);
+  if (E->be_fd >= 0)
+    aw__be_embed_detach(L->io);
   close_fd(E->epfd);
   close_fd(E->tfd);
   close_fd(E->ring_efd);

@@ -54,8 +54,10 @@ unsigned aw__ep_cq_ready(const aw__ep *ep);
 int aw__ep_buf_ring_register(aw__ep *ep, struct io_uring_buf_ring *br, unsigned entries,
                              unsigned short bgid);
 void aw__ep_buf_ring_unregister(aw__ep *ep, unsigned short bgid);
-/* A descriptor that is readable while completions may be ready (for aw_loop_fd). */
-int aw__ep_fd(const aw__ep *ep);
+/* A descriptor that is readable while completions may be ready (for aw_loop_fd). From then
+ * on, completions posted by other threads always signal it (the loop no longer sleeps in
+ * aw__ep_enter; the host does, on this descriptor). */
+int aw__ep_fd(aw__ep *ep);
 /* A completion from any thread (a worker's); wakes the loop. */
 void aw__ep_post_cqe(aw__ep *ep, uint64_t data, int32_t res, uint32_t flags);
 

@@ -1,5 +1,5 @@
 /*
- * io/internal.h — the op layer shared by io/ring.c, io/file.c and io/net.c.
+ * io/internal.h — the op layer shared by io/op.c, io/file.c, io/net.c and the rest of io/.
  *
  * An op is one user-visible operation: it owns its promise, its buffers and
  * its copied paths, and submits one SQE at a time (a multi-step op such as
@@ -25,8 +25,9 @@
  * the one without IORING_CQE_F_MORE), so buffers are never freed under the
  * kernel.
  *
- * The backend is reached through the few functions at the end, so that a
- * fallback (worker-pool syscalls + epoll) can take the ring's place.
+ * The op core (io/op.c) reaches its backend, io_uring (io/uring.c) or epoll
+ * (io/epoll.c), through the inline calls of io/backend.h: both take SQEs and
+ * give CQEs, so everything above runs unchanged over either.
  */
 #ifndef AW_IO_INTERNAL_H
 #define AW_IO_INTERNAL_H
@@ -80,9 +81,17 @@ struct aw__op {
   int fd; /* the descriptor the op works on, or -1 */
 };
 
-/* The ring a loop owns. */
-typedef struct aw__uring {
-  struct io_uring ring;
+/* Which backend a loop's aw__io runs on. */
+enum { AW__BE_URING = 1, AW__BE_EPOLL = 2 };
+
+struct aw__ep;
+
+/* A loop's I/O state: the op core's bookkeeping over one backend. */
+typedef struct aw__io {
+  uint8_t kind;         /* AW__BE_URING or AW__BE_EPOLL */
+  bool wake_poll;       /* wake_fd is watched by a multishot poll SQE of ours (io_uring) */
+  struct io_uring ring; /* kind AW__BE_URING: only io/uring.c and io/backend.h touch it */
+  struct aw__ep *ep;    /* kind AW__BE_EPOLL (io/epoll.c) */
   aw_io_caps caps;
   aw_io_stats stats;
   unsigned inflight;    /* SQEs given to the kernel whose last CQE is not reaped */
@@ -96,9 +105,8 @@ typedef struct aw__uring {
   int bufring_err;                       /* why it could not be made (not tried again), or 0 */
   struct aw_receiver *receivers;         /* the loop's live receivers (io/recv.c) */
   aw__op *cancel_head;                   /* ops whose cancel waits for a free SQE */
-  bool wake_armed;
-  uint64_t wake_buf;
-} aw__uring;
+  bool wake_armed;                       /* the wake poll is in flight (wake_poll only) */
+} aw__io;
 
 /* The largest buffer an operation allocates for one call (a "negative size" is a bug). */
 #define AW__IO_MAX_LEN ((size_t)1 << 40)
@@ -109,7 +117,7 @@ enum { AW__TAG_CANCEL = 1, AW__TAG_WAKE = 2, AW__TAG_QUIET = 3 };
 /*
  * A new op of vt with size bytes (zeroed beyond the header) and a promise.
  * Returns NULL, with *early set to the promise to return, when the op must
- * not start: a signal already aborted, or a loop without a ring.
+ * not start: a signal already aborted, or a loop without I/O.
  */
 aw__op *aw__op_new(aw_loop *L, const aw__op_vt *vt, size_t size, const aw_io_opts *o,
                    aw_promise **early);

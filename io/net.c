@@ -377,7 +377,7 @@ static void pause_accepting(listener_data *d) {
 }
 
 static void listener_register(listener_data *d) {
-  aw__uring *R = d->loop->io;
+  aw__io *R = d->loop->io;
   d->prev = NULL;
   d->next = R->listeners;
   if (R->listeners)

@@ -298,7 +298,7 @@ static void arm(aw_receiver *r) {
 /* ---- the receiver ------------------------------------------------------------------------- */
 
 static void receiver_register(aw_receiver *r) {
-  aw__uring *R = r->loop->io;
+  aw__io *R = r->loop->io;
   r->prev = NULL;
   r->next = R->receivers;
   if (R->receivers)
@@ -420,7 +420,7 @@ void aw_receiver_free(aw_receiver *r) {
 }
 
 void aw__recv_loop_free(aw_loop *L) {
-  aw__uring *R = L->io;
+  aw__io *R = L->io;
   while (R->receivers) {
     aw_receiver *r = R->receivers;
     receiver_unregister(r);

@@ -1,7 +1,7 @@
 /*
  * tests/io/test_recv.c — the receive side (aw/io.h "Receivers", io/recv.c,
  * io/bufring.c) and what keeps idle connections from blocking the ring
- * (io/ring.c): aw_receiver chunks in order, end of stream, errors, one next at
+ * (io/op.c): aw_receiver chunks in order, end of stream, errors, one next at
  * a time, aborts and timeouts that lose no byte, freeing with a next pending,
  * with chunks queued or a completion on the way, aw_loop_free with a
  * receiver's completions in flight, the queue's pause and resume, buffer-ring exhaustion

@@ -1,5 +1,5 @@
 /*
- * tests/io/test_ring.c — the loop's io_uring (aw/io.h, io/ring.c): 10,000
+ * tests/io/test_ring.c — the loop's io_uring (aw/io.h, io/op.c, io/uring.c): 10,000
  * operations in flight on a 64-entry ring (back-pressure: nothing dropped,
  * never more in the kernel than the limit, the backlog in order), completions
  * as macrotasks of the I/O phase with a microtask checkpoint after each, the
@@ -775,7 +775,7 @@ static void test_loop_free_keeps_held_promises_valid_and_closes_what_ops_owned(v
  * Loops of two threads made and freed in turns, the turns handed over with a
  * relaxed atomic, which orders nothing for ThreadSanitizer. Each new ring is
  * usually mapped where the other thread's last one was; liburing maps with
- * raw system calls TSan cannot see, so before io/ring.c told it (an acquire
+ * raw system calls TSan cannot see, so before io/uring.c told it (an acquire
  * after the map, a release before the unmap) TSan reported the new ring's
  * SQE and CQ accesses as races with the freed ring's. Elsewhere the test
  * checks only that every turn's nop completes.

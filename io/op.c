@@ -1,6 +1,9 @@
 /*
- * io/ring.c — the loop's io_uring: setup, submission, completion dispatch,
- * back-pressure and cancellation. See io/internal.h for the op's life.
+ * io/op.c — the op core: submission, completion dispatch, back-pressure and
+ * cancellation, over either backend (io/backend.h: io_uring, io/uring.c, or
+ * epoll, io/epoll.c; both take SQEs and give CQEs). See io/internal.h for the
+ * op's life. What follows is said of io_uring; the epoll backend keeps the
+ * same contract (its SQ and CQ are its own arrays, and "the kernel" is it).
  *
  * One turn of the loop reaches the kernel at most once: the SQEs queued while
  * callbacks ran go in with the wait for completions, in one
@@ -29,7 +32,7 @@
  * checkpoint. The CQ head is advanced before the callback runs, so a callback
  * may submit (and the kernel reuse the slot) freely.
  */
-#include "io/internal.h"
+#include "io/backend.h"
 #include "io/send.h"
 
 #include <fcntl.h>
@@ -41,28 +44,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#if defined(__SANITIZE_THREAD__)
-#include <sanitizer/tsan_interface.h>
-/*
- * liburing maps and unmaps the rings with raw system calls, which
- * ThreadSanitizer does not see: when a loop is freed on one thread and a new
- * ring of another thread's loop is mapped at the same address, the old
- * thread's accesses still shadow that memory and TSan reports races that
- * cannot be (on the SQEs, the CQ head). munmap and mmap are ordered in the
- * kernel; a release before every unmap and an acquire after every map, on one
- * address, tell TSan so.
- */
-static char ring_maps;
-static void ring_mapped(void) { __tsan_acquire(&ring_maps); }
-static void ring_exit(struct io_uring *ring) {
-  __tsan_release(&ring_maps);
-  io_uring_queue_exit(ring);
-}
-#else
-static void ring_mapped(void) {}
-static void ring_exit(struct io_uring *ring) { io_uring_queue_exit(ring); }
-#endif
-
 #define AW__RING_DEFAULT 256
 #define AW__RING_MAX 32768    /* IORING_MAX_ENTRIES */
 #define AW__CQ_MIN 4096       /* the default CQ: 4 x SQ, at least this (64 KiB of CQEs) */
@@ -71,106 +52,10 @@ static void ring_exit(struct io_uring *ring) { io_uring_queue_exit(ring); }
 
 /* ---- setup ------------------------------------------------------------------------- */
 
-static int read_io_uring_disabled(void) {
-  FILE *f = fopen("/proc/sys/kernel/io_uring_disabled", "r");
-  if (!f)
-    return -1;
-  int v = -1;
-  if (fscanf(f, "%d", &v) != 1)
-    v = -1;
-  fclose(f);
-  return v;
-}
-
-/* An error that names why io_uring cannot be used here and what to do. */
-static aw_val no_uring_error(int res) {
-  int disabled = read_io_uring_disabled();
-  const char *why, *todo;
-  if (res == -EPERM && disabled > 0) {
-    why = disabled == 2 ? "the sysctl kernel.io_uring_disabled is 2 (io_uring off for everyone)"
-                        : "the sysctl kernel.io_uring_disabled is 1 (only the io_uring_group may "
-                          "use it)";
-    todo = "run `sysctl kernel.io_uring_disabled=0` as root, or add this user to "
-           "kernel.io_uring_group";
-  } else if (res == -EPERM || res == -ENOSYS) {
-    why = res == -ENOSYS ? "the kernel has no io_uring, or a seccomp filter hides it"
-                         : "a seccomp filter (a container's default profile, say) forbids it";
-    todo = "run on Linux 5.15 or later outside the seccomp profile (docker: --security-opt "
-           "seccomp=unconfined, or a profile that allows io_uring_setup/enter/register)";
-  } else if (res == -ENOMEM) {
-    why = "the ring does not fit in RLIMIT_MEMLOCK (kernels before 5.12 charge it there)";
-    todo = "raise the limit (ulimit -l, or LimitMEMLOCK= in a systemd unit), or use a newer kernel";
-  } else if (res == -EMFILE || res == -ENFILE) {
-    why = res == -EMFILE ? "the process has no descriptor left for the ring (RLIMIT_NOFILE)"
-                         : "the system has no descriptor left for the ring (fs.file-max)";
-    todo = "close descriptors or raise the limit (ulimit -n)";
-  } else {
-    why = "io_uring_setup failed";
-    todo = "check the kernel's io_uring support";
-  }
-  /* Running out of descriptors is not "io_uring is not available": say what it is. */
-  const char *head = res == -EMFILE || res == -ENFILE ? "cannot create the loop's io_uring"
-                                                      : "io_uring is not available";
-  aw_error *e = aw_error_new("Error", "%s: io_uring_setup: %s (%s): %s; %s", head, aw_strerror(res),
-                             aw_err_name(res), why, todo);
-  e->errnum = res < 0 ? -res : res;
-  return aw_obj_val(e);
-}
-
-/* Sets the ring up with the best flags the kernel takes, dropping them one by one on EINVAL. */
-static int ring_setup(aw__uring *R, unsigned entries, unsigned cq_entries) {
-  static const unsigned tries[] = {
-      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN | IORING_SETUP_COOP_TASKRUN,
-      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_DEFER_TASKRUN,
-      IORING_SETUP_SINGLE_ISSUER | IORING_SETUP_COOP_TASKRUN,
-      IORING_SETUP_COOP_TASKRUN,
-      0,
-  };
-  int r = -EINVAL;
-  for (size_t i = 0; i < sizeof tries / sizeof tries[0]; i++) {
-    struct io_uring_params p;
-    memset(&p, 0, sizeof p);
-    p.flags = tries[i] | IORING_SETUP_CQSIZE;
-    p.cq_entries = cq_entries;
-    r = AW__FAULT_OR(OPEN, -EMFILE, io_uring_queue_init_params(entries, &R->ring, &p));
-    if (r == -EINVAL)
-      continue;
-    if (r < 0)
-      return r;
-    ring_mapped();
-    int fd = aw__fd_above_stdio(R->ring.ring_fd); /* before anything registers it */
-    if (fd < 0) {
-      ring_exit(&R->ring);
-      return -errno;
-    }
-    R->ring.ring_fd = R->ring.enter_ring_fd = fd;
-    R->caps.sq_entries = p.sq_entries;
-    R->caps.cq_entries = p.cq_entries;
-    R->caps.single_issuer = p.flags & IORING_SETUP_SINGLE_ISSUER;
-    R->caps.defer_taskrun = p.flags & IORING_SETUP_DEFER_TASKRUN;
-    R->caps.coop_taskrun = p.flags & IORING_SETUP_COOP_TASKRUN;
-    R->caps.nodrop = p.features & IORING_FEAT_NODROP;
-    R->caps.ext_arg = p.features & IORING_FEAT_EXT_ARG;
-    R->caps.fast_poll = p.features & IORING_FEAT_FAST_POLL;
-    return 0;
-  }
-  return r;
-}
-
-static void probe(aw__uring *R) {
-  struct io_uring_probe *pr = io_uring_get_probe_ring(&R->ring);
-  if (!pr)
-    return;
-  R->caps.nops = pr->last_op + 1u;
-  for (unsigned op = 0; op < 64 && op <= pr->last_op; op++)
-    R->caps.op_supported[op] = io_uring_opcode_supported(pr, (int)op);
-  io_uring_free_probe(pr);
-}
-
-static struct io_uring_sqe *sqe_get(aw__uring *R);
+static struct io_uring_sqe *sqe_get(aw__io *R);
 
 static void arm_wake(aw_loop *L) {
-  aw__uring *R = L->io;
+  aw__io *R = L->io;
   struct io_uring_sqe *sqe = sqe_get(R);
   if (!sqe)
     return; /* tried again at the next turn */
@@ -178,6 +63,14 @@ static void arm_wake(aw_loop *L) {
   io_uring_sqe_set_data64(sqe, AW__TAG_WAKE);
   R->inflight++;
   R->wake_armed = true;
+}
+
+/* The error aw_loop_new gives for a backend that could not be opened, from its reason text. */
+static aw_val open_error(int r, const char *why) {
+  aw_error *e = aw_error_new("Error", "%s", why);
+  if (r != AW_ENOURING)
+    e->errnum = -r;
+  return aw_obj_val(e);
 }
 
 int aw__io_init(aw_loop *L, const aw_loop_config *cfg, aw_val *err) {
@@ -213,29 +106,22 @@ int aw__io_init(aw_loop *L, const aw_loop_config *cfg, aw_val *err) {
     return -EINVAL;
   }
   aw__sigpipe_init(cfg); /* io/send.c: SIGPIPE ignored unless cfg->keep_sigpipe */
-  aw__uring *R = aw__calloc(sizeof *R);
-  int r = ring_setup(R, entries, cq);
+  aw__io *R = aw__calloc(sizeof *R);
+  char why[512];
+  int r = aw__uring_open(R, entries, cq, false, why, sizeof why);
   if (r < 0) {
     if (err)
-      *err = no_uring_error(r);
+      *err = open_error(r, why);
     aw__free(R, sizeof *R);
     return r == -EMFILE || r == -ENFILE ? r : AW_ENOURING;
   }
-  if (!R->caps.nodrop) {
-    if (err)
-      *err = aw_err("Error", "io_uring is not available: the kernel lacks IORING_FEAT_NODROP "
-                             "(Linux 5.5); use Linux 5.15 or later");
-    ring_exit(&R->ring);
-    aw__free(R, sizeof *R);
-    return AW_ENOURING;
-  }
-  probe(R);
   /* Bounded ops' CQEs always fit in the CQ: a few slots stay for cancels, the wake poll and
    * closes. Unbounded ops (which may wait for ever) do not count: their CQEs, if many come at
    * once, overflow into the kernel's NODROP list and are reaped from there. */
   R->caps.inflight_limit = R->caps.cq_entries > 16 ? R->caps.cq_entries - 8 : R->caps.cq_entries;
   L->io = R;
-  arm_wake(L);
+  if (R->wake_poll)
+    arm_wake(L);
   return 0;
 }
 
@@ -259,10 +145,10 @@ int aw_io_stats_get(aw_loop *L, aw_io_stats *out) {
 
 /* ---- submission -------------------------------------------------------------------- */
 
-static int enter_submit(aw__uring *R) {
+static int enter_submit(aw__io *R) {
   int r;
   do {
-    r = AW__FAULT_ENTER(io_uring_submit(&R->ring));
+    r = AW__FAULT_ENTER(aw__be_submit(R));
     R->stats.enters++;
   } while (r == -EINTR);
   if (r > 0)
@@ -271,13 +157,13 @@ static int enter_submit(aw__uring *R) {
 }
 
 /* An SQE, submitting a full SQ early; NULL if the kernel takes nothing now. */
-static struct io_uring_sqe *sqe_get(aw__uring *R) {
+static struct io_uring_sqe *sqe_get(aw__io *R) {
   if (AW__FAULT(SQE))
     return NULL;
-  struct io_uring_sqe *sqe = io_uring_get_sqe(&R->ring);
+  struct io_uring_sqe *sqe = aw__be_get_sqe(R);
   if (AW__UNLIKELY(!sqe)) {
     enter_submit(R);
-    sqe = io_uring_get_sqe(&R->ring);
+    sqe = aw__be_get_sqe(R);
   }
   return sqe;
 }
@@ -287,7 +173,7 @@ static void abort_now(aw_loop *L, aw__op *op, int res, uint32_t flags);
 static bool unbounded(const aw__op *op) { return op->flags & AW__OPF_UNBOUNDED; }
 
 /* The backlog an op waits in: bounded ops wait for budget, unbounded ones only for an SQE. */
-static aw__op **backlog_of(aw__uring *R, const aw__op *op, aw__op ***tail) {
+static aw__op **backlog_of(aw__io *R, const aw__op *op, aw__op ***tail) {
   if (unbounded(op)) {
     *tail = &R->ubacklog_tail;
     return &R->ubacklog_head;
@@ -296,7 +182,7 @@ static aw__op **backlog_of(aw__uring *R, const aw__op *op, aw__op ***tail) {
   return &R->backlog_head;
 }
 
-static void backlog_push(aw__uring *R, aw__op *op) {
+static void backlog_push(aw__io *R, aw__op *op) {
   aw__op **tail, **head = backlog_of(R, op, &tail);
   op->state = AW__OP_QUEUED;
   op->next = NULL;
@@ -309,7 +195,7 @@ static void backlog_push(aw__uring *R, aw__op *op) {
   R->stats.backlogged++;
 }
 
-static void backlog_push_front(aw__uring *R, aw__op *op) {
+static void backlog_push_front(aw__io *R, aw__op *op) {
   aw__op **tail, **head = backlog_of(R, op, &tail);
   op->state = AW__OP_QUEUED;
   op->prev = NULL;
@@ -321,7 +207,7 @@ static void backlog_push_front(aw__uring *R, aw__op *op) {
   *head = op;
 }
 
-static void backlog_remove(aw__uring *R, aw__op *op) {
+static void backlog_remove(aw__io *R, aw__op *op) {
   aw__op **tail, **head = backlog_of(R, op, &tail);
   if (op->prev)
     op->prev->next = op->next;
@@ -336,7 +222,7 @@ static void backlog_remove(aw__uring *R, aw__op *op) {
 }
 
 /* Puts op's step in an SQE now; false if there is no room (budget or SQ). */
-static bool try_issue(aw__uring *R, aw__op *op) {
+static bool try_issue(aw__io *R, aw__op *op) {
   bool bounded = !unbounded(op);
   if (bounded && R->bounded >= R->caps.inflight_limit)
     return false;
@@ -355,7 +241,7 @@ static bool try_issue(aw__uring *R, aw__op *op) {
 }
 
 void aw__op_submit(aw__op *op) {
-  aw__uring *R = op->loop->io;
+  aw__io *R = op->loop->io;
   if (AW__UNLIKELY(op->flags & AW__OPF_ABORTED)) {
     /* aborted while its last step ran to completion: it stops here, between steps */
     abort_now(op->loop, op, -ECANCELED, 0);
@@ -367,7 +253,7 @@ void aw__op_submit(aw__op *op) {
     backlog_push(R, op); /* behind what already waits: ops keep their order */
 }
 
-static void drain_one(aw__uring *R, aw__op **head) {
+static void drain_one(aw__io *R, aw__op **head) {
   while (*head) {
     aw__op *op = *head;
     backlog_remove(R, op);
@@ -378,7 +264,7 @@ static void drain_one(aw__uring *R, aw__op **head) {
   }
 }
 
-static void drain_backlog(aw__uring *R) {
+static void drain_backlog(aw__io *R) {
   if (AW__UNLIKELY(R->ubacklog_head != NULL))
     drain_one(R, &R->ubacklog_head); /* first: they wait for an SQE only */
   if (R->backlog_head)
@@ -387,7 +273,7 @@ static void drain_backlog(aw__uring *R) {
 
 /* ---- cancellation --------------------------------------------------------------------- */
 
-static bool send_cancel(aw__uring *R, aw__op *op) {
+static bool send_cancel(aw__io *R, aw__op *op) {
   struct io_uring_sqe *sqe = sqe_get(R);
   if (!sqe)
     return false;
@@ -398,7 +284,7 @@ static bool send_cancel(aw__uring *R, aw__op *op) {
   return true;
 }
 
-static void send_due_cancels(aw__uring *R) {
+static void send_due_cancels(aw__io *R) {
   while (R->cancel_head) {
     aw__op *op = R->cancel_head;
     if (!send_cancel(R, op))
@@ -410,7 +296,7 @@ static void send_due_cancels(aw__uring *R) {
 }
 
 /* An op that ends while its cancel still waits for an SQE leaves the list of due cancels. */
-static void cancel_unlink(aw__uring *R, aw__op *op) {
+static void cancel_unlink(aw__io *R, aw__op *op) {
   for (aw__op **pp = &R->cancel_head; *pp; pp = &(*pp)->next)
     if (*pp == op) {
       *pp = op->next;
@@ -427,7 +313,7 @@ void aw__op_abort(aw__op *op, aw_val reason) {
   }
   op->flags |= AW__OPF_ABORTED;
   op->abort_reason = reason;
-  aw__uring *R = op->loop->io;
+  aw__io *R = op->loop->io;
   if (op->state == AW__OP_QUEUED) { /* never reached the kernel: done now */
     backlog_remove(R, op);
     /* its step never ran, but earlier steps may have opened something: on_abort undoes it */
@@ -573,7 +459,7 @@ void aw__op_finish(aw__op *op) {
 void aw__quiet_close(aw_loop *L, int fd) {
   if (fd < 0)
     return;
-  aw__uring *R = L->io;
+  aw__io *R = L->io;
   struct io_uring_sqe *sqe = R && !L->freeing ? sqe_get(R) : NULL;
   if (!sqe) {
     close(fd);
@@ -588,14 +474,8 @@ void aw__quiet_close(aw_loop *L, int fd) {
 /* ---- completions -------------------------------------------------------------------------------
  */
 
-typedef struct cqe_copy {
-  uint64_t data;
-  int32_t res;
-  uint32_t flags;
-} cqe_copy;
-
-static void wake_cqe(aw_loop *L, const cqe_copy *c) {
-  aw__uring *R = L->io;
+static void wake_cqe(aw_loop *L, const aw__cqe *c) {
+  aw__io *R = L->io;
   uint64_t v;
   ssize_t n = read(L->wake_fd, &v, sizeof v); /* reset the eventfd; EAGAIN is fine */
   (void)n;
@@ -619,7 +499,7 @@ static void abort_now(aw_loop *L, aw__op *op, int res, uint32_t flags) {
  * an abort only stops it before its next step (see aw__op_submit). An aborted
  * op whose step was cancelled or failed settles with the abort reason.
  */
-static void op_cqe(aw_loop *L, aw__op *op, const cqe_copy *c) {
+static void op_cqe(aw_loop *L, aw__op *op, const aw__cqe *c) {
   bool more = (c->flags & IORING_CQE_F_MORE) && (op->flags & AW__OPF_MULTISHOT);
   if (!more)
     op->state = AW__OP_IDLE;
@@ -635,8 +515,8 @@ static void op_cqe(aw_loop *L, aw__op *op, const cqe_copy *c) {
   op->vt->complete(L, op, c->res, c->flags);
 }
 
-static void handle_cqe(aw_loop *L, const cqe_copy *c) {
-  aw__uring *R = L->io;
+static void handle_cqe(aw_loop *L, const aw__cqe *c) {
+  aw__io *R = L->io;
   R->stats.completed++;
   switch (c->data) {
   case AW__TAG_QUIET:
@@ -667,12 +547,10 @@ static void handle_cqe(aw_loop *L, const cqe_copy *c) {
 
 /* Consumes ready CQEs, each its own macrotask; returns how many. */
 static unsigned dispatch(aw_loop *L) {
-  aw__uring *R = L->io;
+  aw__io *R = L->io;
   unsigned n = 0;
-  struct io_uring_cqe *cqe;
-  while (n < AW__DISPATCH_MAX && !L->failed && io_uring_peek_cqe(&R->ring, &cqe) == 0) {
-    cqe_copy c = {cqe->user_data, cqe->res, cqe->flags};
-    io_uring_cqe_seen(&R->ring, cqe);
+  aw__cqe c;
+  while (n < AW__DISPATCH_MAX && !L->failed && aw__be_peek(R, &c)) {
     handle_cqe(L, &c);
     drain_backlog(R);
     n++;
@@ -685,42 +563,31 @@ bool aw__io_alive(const aw_loop *L) {
 }
 
 /* SQEs of ops in the kernel (not counting the wake poll, which is always there). */
-static unsigned ops_inflight(const aw__uring *R) { return R->inflight - (R->wake_armed ? 1u : 0u); }
+static unsigned ops_inflight(const aw__io *R) { return R->inflight - (R->wake_armed ? 1u : 0u); }
 
 /* The I/O phase's system call: submit what is queued, and wait if told to. */
 static void enter(aw_loop *L, int timeout_ms) {
-  aw__uring *R = L->io;
-  unsigned queued = io_uring_sq_ready(&R->ring);
-  if (timeout_ms == 0) {
-    if (queued)
-      (void)AW__FAULT_ENTER(io_uring_submit_and_get_events(&R->ring));
-    else if (ops_inflight(R) && !io_uring_cq_ready(&R->ring))
-      (void)AW__FAULT_ENTER(io_uring_get_events(&R->ring)); /* task work runs on entering */
-    else
-      return; /* peek only: nothing to give the kernel, nothing to ask it for */
-  } else {
-    struct __kernel_timespec ts, *tsp = NULL;
-    if (timeout_ms > 0) {
-      ts.tv_sec = timeout_ms / 1000;
-      ts.tv_nsec = (long long)(timeout_ms % 1000) * 1000000;
-      tsp = &ts;
-    }
-    struct io_uring_cqe *cqe;
-    (void)AW__FAULT_ENTER(io_uring_submit_and_wait_timeout(&R->ring, &cqe, 1, tsp, NULL));
+  aw__io *R = L->io;
+  unsigned queued = aw__be_sq_ready(R);
+  if (timeout_ms == 0 && !queued && (!ops_inflight(R) || aw__be_cq_ready(R)))
+    return; /* peek only: nothing to give the kernel, nothing to ask it for */
+  /* timeout 0 with ops in flight: the task work of a DEFER_TASKRUN ring runs on entering
+   * (io_uring), readiness is collected (epoll) */
+  (void)AW__FAULT_ENTER(aw__be_enter(R, timeout_ms));
+  if (timeout_ms != 0)
     L->stats.wakeups++;
-  }
   /* Errors need no handling here: -ETIME means the timer is due, -EINTR a signal, and
    * -EBUSY/-EAGAIN that the kernel wants its CQEs consumed first; the SQEs it did not
    * take stay queued and go in at the next turn. */
   R->stats.enters++;
-  R->stats.submitted += queued - io_uring_sq_ready(&R->ring);
+  R->stats.submitted += queued - aw__be_sq_ready(R);
 }
 
 void aw__io_poll(aw_loop *L, int timeout_ms) {
-  aw__uring *R = L->io;
+  aw__io *R = L->io;
   if (R->bufring)
     aw__bufring_reclaim(R->bufring);
-  if (!R->wake_armed)
+  if (AW__UNLIKELY(!R->wake_armed) && R->wake_poll)
     arm_wake(L);
   send_due_cancels(R);
   drain_backlog(R);
@@ -728,7 +595,7 @@ void aw__io_poll(aw_loop *L, int timeout_ms) {
   if (timeout_ms != 0) {
     /* announces the sleep to other threads' posts (workers/inbox.h), then checks */
     slept = true;
-    if (aw__inbox_sleep(&L->inbox) || io_uring_cq_ready(&R->ring))
+    if (aw__inbox_sleep(&L->inbox) || aw__be_cq_ready(R))
       timeout_ms = 0;
   }
   enter(L, timeout_ms);
@@ -755,7 +622,7 @@ static void op_drop(aw__op *op) {
 }
 
 void aw__io_free(aw_loop *L) {
-  aw__uring *R = L->io;
+  aw__io *R = L->io;
   if (!R)
     return;
   aw__net_loop_free(L);  /* listeners first: their accepts must not deliver to anyone now */
@@ -785,12 +652,9 @@ void aw__io_free(aw_loop *L) {
       R->inflight++;
       cancelled = true;
     }
-    struct __kernel_timespec ts = {0, 50 * 1000000};
-    struct io_uring_cqe *cqe;
-    (void)AW__FAULT_ENTER(io_uring_submit_and_wait_timeout(&R->ring, &cqe, 1, &ts, NULL));
-    while (io_uring_peek_cqe(&R->ring, &cqe) == 0) {
-      cqe_copy c = {cqe->user_data, cqe->res, cqe->flags};
-      io_uring_cqe_seen(&R->ring, cqe);
+    (void)AW__FAULT_ENTER(aw__be_enter(R, 50));
+    aw__cqe c;
+    while (aw__be_peek(R, &c)) {
       if (c.data <= AW__TAG_QUIET) {
         if (c.data != AW__TAG_WAKE || !(c.flags & IORING_CQE_F_MORE))
           R->inflight--;
@@ -813,11 +677,14 @@ void aw__io_free(aw_loop *L) {
   }
   if (R->inflight > 0)
     fprintf(stderr,
-            "libawait: aw_loop_free: %u io_uring operations did not complete in 5 s; "
+            "libawait: aw_loop_free: %u %s operations did not complete in 5 s; "
             "their memory is left alone\n",
-            R->inflight);
+            R->inflight, R->kind == AW__BE_URING ? "io_uring" : "epoll backend");
   aw__bufring_loop_free(L); /* after the last CQE that could carry one of its buffers */
-  ring_exit(&R->ring);
+  if (R->kind == AW__BE_URING)
+    aw__uring_close(R);
+  else
+    aw__ep_free(R->ep);
   L->io = NULL;
   aw__free(R, sizeof *R);
 }
