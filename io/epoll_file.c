@@ -68,6 +68,7 @@ struct aw__epf {
   _Atomic unsigned inflight; /* submitted and not ENDED: aw__epf_outstanding */
   epf_op *cache;             /* freed ops, for the next submit (loop thread) */
   unsigned ncache;
+  bool unflushed; /* raw jobs made since the last aw__epf_flush */
 };
 
 /* ---- the system calls (any thread) -------------------------------------------------------- */
@@ -358,7 +359,22 @@ int aw__epf_submit(aw__ep *ep, aw_loop *L, const struct io_uring_sqe *sqe) {
     st->head->prev = o;
   st->head = o;
   atomic_fetch_add_explicit(&st->inflight, 1, memory_order_relaxed);
+  st->unflushed = true;
   return 0;
+}
+
+/*
+ * The loop flushes its pool batch once per turn, before it waits; but the
+ * backend starts SQEs inside that wait (aw__ep_enter submits first), so it
+ * calls this after starting them: the jobs go out with one class lock for
+ * the whole batch, and before the backend sleeps.
+ */
+void aw__epf_flush(aw__ep *ep) {
+  struct aw__epf *st = *aw__ep_file_state(ep);
+  if (st && st->unflushed) {
+    st->unflushed = false;
+    aw__work_flush(st->L);
+  }
 }
 
 /* 0 (removed; its -ECANCELED CQE is posted), -EALREADY (it runs), -ENOENT (it has ended). */
