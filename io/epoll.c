@@ -1,0 +1,1301 @@
+/*
+ * io/epoll.c — the epoll backend: a user-space executor of io_uring SQEs.
+ *
+ * The op layer fills SQEs from our SQ array exactly as it does for the
+ * kernel; aw__ep_submit executes each one and puts its CQEs (the kernel's
+ * res/flags conventions) into our CQ, which grows and never drops.
+ *
+ * What runs where:
+ *   - inline, at submit: NOP, CLOSE, SHUTDOWN, ASYNC_CANCEL, and the first
+ *     try of every socket op (accept4, connect, recv, send, sendmsg) and of
+ *     READ/WRITE(V) at offset -1 on a pollable descriptor (preadv2/pwritev2
+ *     with RWF_NOWAIT). A try that would block (EAGAIN) parks the op on the
+ *     descriptor's queue of that direction; epoll readiness retries it.
+ *   - on the worker pool (io/epoll_file.c, aw__epf_submit): everything else
+ *     (file opcodes, positional I/O, statx, fsync, rename, ...), and
+ *     READ/WRITE(V) on a descriptor epoll refuses (EPERM: a regular file) or
+ *     RWF_NOWAIT does not support (EOPNOTSUPP). Their CQEs come back through
+ *     aw__ep_post_cqe, a lock-free stack aw__ep_enter drains.
+ *
+ * Readiness: each descriptor is added once, edge-triggered, for both
+ * directions (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET), when an op first
+ * has to wait on it; it stays registered, so a wait costs no epoll_ctl. We
+ * remember per direction "known not ready" (set by EAGAIN, by a short send,
+ * and by a short recv on a stream socket we saw born) so that an op is not
+ * tried when it would only get EAGAIN: a ping-pong round costs epoll_wait,
+ * recv and send per side, as libuv's does.
+ *
+ * Descriptor reuse. User code may close(2) a descriptor we registered and get
+ * the same number for a new file: the kernel dropped the old registration,
+ * our table still says "registered", and an op waiting on the new file would
+ * never be woken. Three rules keep that from hanging anything:
+ *   1. a descriptor we see born (accept's result, a connect's socket) or
+ *      close (CLOSE) starts with a fresh entry (its generation, kept in the
+ *      epoll data, moves on, so events of a lingering old registration are
+ *      ignored);
+ *   2. EEXIST on ADD means the registration is there (we MOD our data in);
+ *   3. an op that starts waiting on a descriptor registered earlier (not
+ *      just now) is checked after VERIFY_MS if it still waits: epoll_ctl ADD
+ *      gives EEXIST when the registration is alive (nothing to do), and adds
+ *      it when it was stale (edge-triggered ADD reports present readiness, so
+ *      the op runs). That check costs nothing on the hot path: an op that
+ *      completes within VERIFY_MS is never checked.
+ *
+ * Close of a descriptor with waiting ops: as in the kernel, the ops are not
+ * completed by the close; they stay pending (on no descriptor) until
+ * cancelled (net.c cancels by descriptor before it closes).
+ */
+#define _GNU_SOURCE
+#include "io/epoll.h"
+#include "io/internal.h"
+
+#include <fcntl.h>
+#include <poll.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+#define CQ_MIN 4096u
+#define EVENTS_MAX 256
+#define MULTISHOT_MAX 32u /* CQEs of one multishot op per readiness, as the kernel's retry cap */
+#define VERIFY_MS 25      /* a wait older than this checks its registration (rule 3) */
+#define SPIN_NS 50000     /* how long enter spins for worker completions before sleeping */
+#define WAKE_DATA UINT64_MAX
+#define BUFRINGS_MAX 4
+
+enum { RD = 0, WR = 1 };
+enum { W_NONE = 0, W_FD, W_ORPHAN, W_WAKE }; /* where a parked op is */
+enum { K_UNKNOWN = 0, K_POLL, K_FILE };      /* may epoll watch the descriptor */
+enum { R_DONE, R_WAIT, R_STAY };             /* an attempt: finished, must wait, poll op stays */
+
+typedef struct epop {
+  struct io_uring_sqe sqe;  /* a copy: the SQ slot is reused at once */
+  struct epop *next, *prev; /* the descriptor's queue of its direction, or the orphans */
+  struct epop *hnext;       /* the user_data hash chain */
+  size_t done;              /* bytes moved so far (MSG_WAITALL) */
+  int fd;
+  uint8_t dir, where;
+  bool connecting; /* a CONNECT that got EINPROGRESS: the next readiness reads SO_ERROR */
+} epop;
+
+typedef struct fdent {
+  epop *head[2], *tail[2];
+  uint32_t gen;
+  uint8_t reg;      /* in the epoll set, as far as we know */
+  uint8_t notready; /* bit per direction: the last try found nothing to do */
+  uint8_t stream;   /* born from accept/connect here: a short recv means drained */
+  uint8_t kind;
+  uint64_t wait_seq; /* the latest wait that needs the registration checked (rule 3) */
+} fdent;
+
+typedef struct verify_item {
+  int fd;
+  uint64_t seq;
+  int64_t at_ms;
+} verify_item;
+
+typedef struct post {
+  struct post *next;
+  aw__cqe c;
+} post;
+
+typedef struct bufring {
+  struct io_uring_buf_ring *br;
+  unsigned mask;
+  uint16_t head; /* ours, as the kernel's: the user's tail is in br */
+  uint16_t bgid;
+  bool used;
+} bufring;
+
+struct aw__ep {
+  aw_loop *L;
+  int epfd, wake_fd;
+  /* SQ */
+  struct io_uring_sqe *sq;
+  unsigned sq_entries, sq_n;
+  /* CQ: a ring that doubles when full */
+  aw__cqe *cq;
+  unsigned cq_cap, cq_head, cq_n;
+  /* descriptors */
+  fdent *fds;
+  unsigned nfds;
+  unsigned parked; /* ops in descriptor queues */
+  epop *orphans;
+  epop *wake_op; /* the core's POLL on the wake eventfd */
+  epop *free_ops;
+  /* user_data -> parked op */
+  epop **hash;
+  unsigned hash_cap, hash_n;
+  /* rule 3's checks, oldest first */
+  verify_item *vq;
+  unsigned vq_cap, vq_head, vq_n;
+  uint64_t seq;
+  /* descriptors whose multishot op stopped at MULTISHOT_MAX: tried again next enter */
+  int *rerun;
+  unsigned rerun_n, rerun_cap;
+  bufring bufs[BUFRINGS_MAX];
+  /* completions from other threads */
+  _Atomic(post *) posted;
+  atomic_int sleeping;
+  atomic_bool embedded; /* aw__ep_fd was asked for: a host's epoll waits on ours, not us */
+  struct aw__epf *file;
+};
+
+static int64_t now_ms(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- CQ ---------------------------------------------------------------------------------- */
+
+static void cq_push(aw__ep *ep, uint64_t data, int32_t res, uint32_t flags) {
+  if (AW__UNLIKELY(ep->cq_n == ep->cq_cap)) {
+    unsigned cap = ep->cq_cap * 2;
+    aw__cqe *n = aw__alloc(cap * sizeof *n);
+    for (unsigned i = 0; i < ep->cq_n; i++)
+      n[i] = ep->cq[(ep->cq_head + i) & (ep->cq_cap - 1)];
+    aw__free(ep->cq, ep->cq_cap * sizeof *ep->cq);
+    ep->cq = n;
+    ep->cq_cap = cap;
+    ep->cq_head = 0;
+  }
+  ep->cq[(ep->cq_head + ep->cq_n) & (ep->cq_cap - 1)] = (aw__cqe){data, res, flags};
+  ep->cq_n++;
+}
+
+bool aw__ep_peek(aw__ep *ep, aw__cqe *out) {
+  if (!ep->cq_n)
+    return false;
+  *out = ep->cq[ep->cq_head];
+  ep->cq_head = (ep->cq_head + 1) & (ep->cq_cap - 1);
+  ep->cq_n--;
+  return true;
+}
+
+unsigned aw__ep_cq_ready(const aw__ep *ep) { return ep->cq_n; }
+
+/* ---- completions from other threads -------------------------------------------------------- */
+
+void aw__ep_post_cqe(aw__ep *ep, uint64_t data, int32_t res, uint32_t flags) {
+  post *p = malloc(sizeof *p);
+  if (!p)
+    abort(); /* a completion must not be lost: the op's memory would never be freed */
+  p->c = (aw__cqe){data, res, flags};
+  post *head = atomic_load_explicit(&ep->posted, memory_order_relaxed);
+  do
+    p->next = head;
+  while (!atomic_compare_exchange_weak_explicit(&ep->posted, &head, p, memory_order_seq_cst,
+                                                memory_order_relaxed));
+  /* only a loop that sleeps (or is about to) needs the eventfd: see aw__ep_enter */
+  if (atomic_load_explicit(&ep->sleeping, memory_order_seq_cst) ||
+      atomic_load_explicit(&ep->embedded, memory_order_relaxed)) {
+    uint64_t one = 1;
+    ssize_t n = write(ep->wake_fd, &one, sizeof one);
+    (void)n;
+  }
+}
+
+/* Moves posted completions into the CQ, oldest first. */
+static void drain_posted(aw__ep *ep) {
+  if (!atomic_load_explicit(&ep->posted, memory_order_relaxed))
+    return;
+  post *p = atomic_exchange_explicit(&ep->posted, NULL, memory_order_acquire);
+  post *rev = NULL;
+  while (p) {
+    post *n = p->next;
+    p->next = rev;
+    rev = p;
+    p = n;
+  }
+  while (rev) {
+    post *n = rev->next;
+    cq_push(ep, rev->c.data, rev->c.res, rev->c.flags);
+    free(rev);
+    rev = n;
+  }
+}
+
+/* ---- the fallback for io/epoll_file.c ---------------------------------------------------------
+ */
+
+#ifndef AW_HAVE_EPOLL_FILE
+/*
+ * TEMPORARY (until io/epoll_file.c lands, which defines AW_HAVE_EPOLL_FILE):
+ * the file opcodes run synchronously on the loop thread. Correct, but a slow
+ * disk stalls the loop; the worker-pool version replaces all of this.
+ */
+static int64_t run_file_sqe(const struct io_uring_sqe *s) {
+  ssize_t r;
+  off_t off = (off_t)s->off;
+  bool cur = s->off == (uint64_t)-1;
+  void *addr = (void *)(uintptr_t)s->addr;
+  switch (s->opcode) {
+  case IORING_OP_OPENAT:
+    r = openat(s->fd, addr, (int)s->open_flags, (mode_t)s->len);
+    break;
+  case IORING_OP_READ:
+    r = cur ? read(s->fd, addr, s->len) : pread(s->fd, addr, s->len, off);
+    break;
+  case IORING_OP_WRITE:
+    r = cur ? write(s->fd, addr, s->len) : pwrite(s->fd, addr, s->len, off);
+    break;
+  case IORING_OP_READV:
+    r = cur ? readv(s->fd, addr, (int)s->len) : preadv(s->fd, addr, (int)s->len, off);
+    break;
+  case IORING_OP_WRITEV:
+    r = cur ? writev(s->fd, addr, (int)s->len) : pwritev(s->fd, addr, (int)s->len, off);
+    break;
+  case IORING_OP_FSYNC:
+    r = (s->fsync_flags & IORING_FSYNC_DATASYNC) ? fdatasync(s->fd) : fsync(s->fd);
+    break;
+  case IORING_OP_STATX:
+    r = statx(s->fd, addr, (int)s->statx_flags, s->len, (struct statx *)(uintptr_t)s->off);
+    break;
+  case IORING_OP_RENAMEAT:
+    r = renameat2(s->fd, addr, (int)s->len, (const char *)(uintptr_t)s->addr2, s->rename_flags);
+    break;
+  case IORING_OP_UNLINKAT:
+    r = unlinkat(s->fd, addr, (int)s->unlink_flags);
+    break;
+  case IORING_OP_MKDIRAT:
+    r = mkdirat(s->fd, addr, (mode_t)s->len);
+    break;
+  case IORING_OP_SPLICE: {
+    loff_t oin = (loff_t)s->splice_off_in, oout = (loff_t)s->off;
+    r = splice(s->splice_fd_in, s->splice_off_in == (uint64_t)-1 ? NULL : &oin, s->fd,
+               s->off == (uint64_t)-1 ? NULL : &oout, s->len, s->splice_flags);
+    break;
+  }
+  default:
+    errno = EINVAL;
+    r = -1;
+  }
+  return r < 0 ? -errno : r;
+}
+
+int aw__epf_submit(aw__ep *ep, aw_loop *L, const struct io_uring_sqe *sqe) {
+  (void)L;
+  cq_push(ep, sqe->user_data, (int32_t)run_file_sqe(sqe), 0);
+  return 0;
+}
+int aw__epf_cancel(aw__ep *ep, uint64_t user_data) {
+  (void)ep, (void)user_data;
+  return -ENOENT;
+}
+int aw__epf_cancel_fd(aw__ep *ep, int fd, bool any) {
+  (void)ep, (void)fd, (void)any;
+  return 0;
+}
+unsigned aw__epf_outstanding(const aw__ep *ep) {
+  (void)ep;
+  return 0;
+}
+void aw__epf_free(aw__ep *ep) { (void)ep; }
+void aw__epf_flush(aw__ep *ep) { (void)ep; }
+#endif
+
+struct aw__epf **aw__ep_file_state(aw__ep *ep) {
+  return &ep->file;
+}
+
+/* ---- ops and the user_data hash --------------------------------------------------------------
+ */
+
+static epop *op_alloc(aw__ep *ep) {
+  epop *o = ep->free_ops;
+  if (o)
+    ep->free_ops = o->next;
+  else
+    o = aw__alloc(sizeof *o);
+  return o;
+}
+
+static void op_free(aw__ep *ep, epop *o) {
+  o->next = ep->free_ops;
+  ep->free_ops = o;
+}
+
+static unsigned hash_of(const aw__ep *ep, uint64_t ud) {
+  ud ^= ud >> 29;
+  ud *= 0xbf58476d1ce4e5b9ull;
+  ud ^= ud >> 32;
+  return (unsigned)ud & (ep->hash_cap - 1);
+}
+
+static void hash_add(aw__ep *ep, epop *o) {
+  if (ep->hash_n * 2 >= ep->hash_cap) {
+    unsigned cap = ep->hash_cap ? ep->hash_cap * 2 : 64;
+    epop **old = ep->hash;
+    unsigned ocap = ep->hash_cap;
+    ep->hash = aw__calloc(cap * sizeof *ep->hash);
+    ep->hash_cap = cap;
+    for (unsigned i = 0; i < ocap; i++)
+      for (epop *p = old[i], *n; p; p = n) {
+        n = p->hnext;
+        unsigned h = hash_of(ep, p->sqe.user_data);
+        p->hnext = ep->hash[h];
+        ep->hash[h] = p;
+      }
+    if (old)
+      aw__free(old, ocap * sizeof *old);
+  }
+  unsigned h = hash_of(ep, o->sqe.user_data);
+  o->hnext = ep->hash[h];
+  ep->hash[h] = o;
+  ep->hash_n++;
+}
+
+static void hash_del(aw__ep *ep, epop *o) {
+  for (epop **pp = &ep->hash[hash_of(ep, o->sqe.user_data)]; *pp; pp = &(*pp)->hnext)
+    if (*pp == o) {
+      *pp = o->hnext;
+      ep->hash_n--;
+      return;
+    }
+}
+
+/* ---- descriptors -------------------------------------------------------------------------------
+ */
+
+static fdent *ent(aw__ep *ep, int fd) {
+  if (AW__UNLIKELY((unsigned)fd >= ep->nfds)) {
+    unsigned n = ep->nfds ? ep->nfds : 256;
+    while (n <= (unsigned)fd)
+      n *= 2;
+    fdent *t = aw__calloc(n * sizeof *t);
+    if (ep->fds) {
+      memcpy(t, ep->fds, ep->nfds * sizeof *t);
+      aw__free(ep->fds, ep->nfds * sizeof *t);
+    }
+    ep->fds = t;
+    ep->nfds = n;
+  }
+  return &ep->fds[fd];
+}
+
+static void q_unlink(aw__ep *ep, epop *o) {
+  if (o->where == W_FD) {
+    fdent *e = &ep->fds[o->fd];
+    if (o->prev)
+      o->prev->next = o->next;
+    else
+      e->head[o->dir] = o->next;
+    if (o->next)
+      o->next->prev = o->prev;
+    else
+      e->tail[o->dir] = o->prev;
+    ep->parked--;
+  } else if (o->where == W_ORPHAN) {
+    if (o->prev)
+      o->prev->next = o->next;
+    else
+      ep->orphans = o->next;
+    if (o->next)
+      o->next->prev = o->prev;
+  } else if (o->where == W_WAKE) {
+    ep->wake_op = NULL;
+  }
+  o->where = W_NONE;
+  o->next = o->prev = NULL;
+}
+
+/* Takes a parked op out of everything and frees it. */
+static void op_drop(aw__ep *ep, epop *o) {
+  q_unlink(ep, o);
+  hash_del(ep, o);
+  op_free(ep, o);
+}
+
+/* A new file at fd (born here, or fd was closed here): a fresh entry; waiting ops are orphans. */
+static void fd_reset(aw__ep *ep, int fd) {
+  fdent *e = ent(ep, fd);
+  for (int d = 0; d < 2; d++)
+    while (e->head[d]) {
+      epop *o = e->head[d];
+      q_unlink(ep, o);
+      o->where = W_ORPHAN;
+      o->prev = NULL;
+      o->next = ep->orphans;
+      if (ep->orphans)
+        ep->orphans->prev = o;
+      ep->orphans = o;
+    }
+  uint32_t gen = e->gen + 1;
+  memset(e, 0, sizeof *e);
+  e->gen = gen;
+}
+
+static uint64_t ev_data(const fdent *e, int fd) { return (uint64_t)e->gen << 32 | (uint32_t)fd; }
+
+/* Puts fd in the epoll set if it is not there by our count: 0, or -errno (EPERM: not pollable). */
+static int fd_register(aw__ep *ep, int fd) {
+  fdent *e = ent(ep, fd);
+  if (e->reg)
+    return 0;
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET};
+  ev.data.u64 = ev_data(e, fd);
+  int r = epoll_ctl(ep->epfd, EPOLL_CTL_ADD, fd, &ev);
+  if (r < 0 && errno == EEXIST) /* registered before its entry was reset: ours now */
+    r = epoll_ctl(ep->epfd, EPOLL_CTL_MOD, fd, &ev);
+  if (r < 0) {
+    int err = errno;
+    if (err == EPERM)
+      e->kind = K_FILE;
+    return -err;
+  }
+  e->reg = 1;
+  e->kind = K_POLL;
+  return 0;
+}
+
+static bool pollable_rw(const struct io_uring_sqe *s);
+static void to_worker(aw__ep *ep, const struct io_uring_sqe *sqe);
+
+/* Rule 3: the wait that began at seq on fd checks its registration now. */
+static void verify(aw__ep *ep, int fd, uint64_t seq) {
+  if ((unsigned)fd >= ep->nfds)
+    return;
+  fdent *e = &ep->fds[fd];
+  if (e->wait_seq != seq || !e->reg || (!e->head[RD] && !e->head[WR]))
+    return;
+  e->wait_seq = 0;
+  struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET};
+  ev.data.u64 = ev_data(e, fd);
+  if (epoll_ctl(ep->epfd, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EEXIST)
+    return; /* alive (EEXIST), or stale and now added: present readiness is reported */
+  /* EBADF: closed and not reused (the ops wait, as the kernel's would on the old file);
+   * EPERM: a file epoll cannot watch took the number: the ops fail rather than hang */
+  if (errno == EPERM) {
+    ep->fds[fd].kind = K_FILE;
+    for (int d = 0; d < 2; d++)
+      while (ep->fds[fd].head[d]) {
+        epop *o = ep->fds[fd].head[d];
+        if (pollable_rw(&o->sqe)) /* a regular file: the worker pool reads it */
+          to_worker(ep, &o->sqe);
+        else
+          cq_push(ep, o->sqe.user_data, o->done ? (int32_t)o->done : -EBADF, 0);
+        op_drop(ep, o);
+      }
+  }
+}
+
+static void vq_push(aw__ep *ep, int fd, uint64_t seq) {
+  if (ep->vq_n == ep->vq_cap) {
+    unsigned cap = ep->vq_cap ? ep->vq_cap * 2 : 64;
+    verify_item *n = aw__alloc(cap * sizeof *n);
+    for (unsigned i = 0; i < ep->vq_n; i++)
+      n[i] = ep->vq[(ep->vq_head + i) & (ep->vq_cap - 1)];
+    if (ep->vq)
+      aw__free(ep->vq, ep->vq_cap * sizeof *ep->vq);
+    ep->vq = n;
+    ep->vq_cap = cap;
+    ep->vq_head = 0;
+  }
+  ep->vq[(ep->vq_head + ep->vq_n) & (ep->vq_cap - 1)] = (verify_item){fd, seq, now_ms()};
+  ep->vq_n++;
+}
+
+/* Runs the checks that are due; returns the ms until the next one (-1: none). */
+static int verify_due(aw__ep *ep) {
+  if (!ep->vq_n)
+    return -1;
+  int64_t now = now_ms();
+  while (ep->vq_n) {
+    verify_item *it = &ep->vq[ep->vq_head];
+    fdent *e = (unsigned)it->fd < ep->nfds ? &ep->fds[it->fd] : NULL;
+    if (e && e->wait_seq == it->seq) { /* still the wait that asked */
+      int64_t left = it->at_ms + VERIFY_MS - now;
+      if (left > 0)
+        return (int)left + 1;
+      verify(ep, it->fd, it->seq);
+    }
+    ep->vq_head = (ep->vq_head + 1) & (ep->vq_cap - 1);
+    ep->vq_n--;
+  }
+  return -1;
+}
+
+/*
+ * Parks op (a copy of *tmp) on fd's queue of its direction. 0, or -errno when fd cannot be
+ * watched (then nothing is parked).
+ */
+static int park(aw__ep *ep, const epop *tmp) {
+  int fd = tmp->fd;
+  fdent *e = ent(ep, fd);
+  bool had = e->reg;
+  int r = fd_register(ep, fd);
+  if (r < 0)
+    return r;
+  e = &ep->fds[fd];
+  if (had && !e->head[RD] && !e->head[WR]) { /* rule 3: a wait on an earlier registration */
+    e->wait_seq = ++ep->seq;
+    vq_push(ep, fd, e->wait_seq);
+  }
+  epop *o = op_alloc(ep);
+  *o = *tmp;
+  o->where = W_FD;
+  o->next = NULL;
+  o->prev = e->tail[o->dir];
+  if (o->prev)
+    o->prev->next = o;
+  else
+    e->head[o->dir] = o;
+  e->tail[o->dir] = o;
+  ep->parked++;
+  hash_add(ep, o);
+  return 0;
+}
+
+static void rerun_add(aw__ep *ep, int fd) {
+  if (ep->rerun_n == ep->rerun_cap) {
+    unsigned cap = ep->rerun_cap ? ep->rerun_cap * 2 : 16;
+    int *n = aw__alloc(cap * sizeof *n);
+    if (ep->rerun) {
+      memcpy(n, ep->rerun, ep->rerun_n * sizeof *n);
+      aw__free(ep->rerun, ep->rerun_cap * sizeof *n);
+    }
+    ep->rerun = n;
+    ep->rerun_cap = cap;
+  }
+  ep->rerun[ep->rerun_n++] = fd;
+}
+
+/* ---- provided buffers --------------------------------------------------------------------------
+ */
+
+int aw__ep_buf_ring_register(aw__ep *ep, struct io_uring_buf_ring *br, unsigned entries,
+                             unsigned short bgid) {
+  if (!entries || (entries & (entries - 1)) || entries > 32768)
+    return -EINVAL;
+  bufring *slot = NULL;
+  for (int i = 0; i < BUFRINGS_MAX; i++) {
+    if (ep->bufs[i].used && ep->bufs[i].bgid == bgid)
+      return -EEXIST;
+    if (!ep->bufs[i].used && !slot)
+      slot = &ep->bufs[i];
+  }
+  if (!slot)
+    return -ENOMEM;
+  /* as the kernel: a new ring starts with head 0, and its tail is whatever the user put */
+  *slot = (bufring){br, entries - 1, 0, bgid, true};
+  return 0;
+}
+
+void aw__ep_buf_ring_unregister(aw__ep *ep, unsigned short bgid) {
+  for (int i = 0; i < BUFRINGS_MAX; i++)
+    if (ep->bufs[i].used && ep->bufs[i].bgid == bgid)
+      ep->bufs[i].used = false;
+}
+
+static bufring *bufring_of(aw__ep *ep, unsigned bgid) {
+  for (int i = 0; i < BUFRINGS_MAX; i++)
+    if (ep->bufs[i].used && ep->bufs[i].bgid == bgid)
+      return &ep->bufs[i];
+  return NULL;
+}
+
+/* The next buffer of the ring (not consumed yet), or NULL if the user has put none there. */
+static struct io_uring_buf *buf_peek(bufring *b) {
+  uint16_t tail = __atomic_load_n(&b->br->tail, __ATOMIC_ACQUIRE);
+  if (tail == b->head)
+    return NULL;
+  return &b->br->bufs[b->head & b->mask];
+}
+
+/* ---- executing an op ----------------------------------------------------------------------------
+ */
+
+static bool is_multishot(const epop *o) {
+  switch (o->sqe.opcode) {
+  case IORING_OP_ACCEPT:
+    return o->sqe.ioprio & IORING_ACCEPT_MULTISHOT;
+  case IORING_OP_RECV:
+    return o->sqe.ioprio & IORING_RECV_MULTISHOT;
+  case IORING_OP_POLL_ADD:
+    return o->sqe.len & IORING_POLL_ADD_MULTI;
+  default:
+    return false;
+  }
+}
+
+static int set_nonblock(int fd) {
+  int fl = fcntl(fd, F_GETFL);
+  if (fl < 0)
+    return -errno;
+  if (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+    return -errno;
+  return 0;
+}
+
+static void mark_notready(aw__ep *ep, int fd, int dir) { ent(ep, fd)->notready |= 1u << dir; }
+
+static int do_recv(aw__ep *ep, epop *o) {
+  struct io_uring_sqe *s = &o->sqe;
+  int fd = o->fd;
+  bool multi = is_multishot(o), waitall = (s->msg_flags & MSG_WAITALL) && !multi;
+  int flags = (int)(s->msg_flags & ~(unsigned)MSG_WAITALL) | MSG_DONTWAIT;
+  for (unsigned round = 0;; round++) {
+    if (multi && round == MULTISHOT_MAX) {
+      rerun_add(ep, fd); /* others get their turn; this one goes on at the next enter */
+      return R_WAIT;
+    }
+    char *buf;
+    size_t len;
+    struct io_uring_buf *kb = NULL;
+    bufring *b = NULL;
+    if (s->flags & IOSQE_BUFFER_SELECT) {
+      b = bufring_of(ep, s->buf_group);
+      kb = b ? buf_peek(b) : NULL;
+      if (!kb) {
+        cq_push(ep, s->user_data, -ENOBUFS, 0);
+        return R_DONE;
+      }
+      buf = (char *)(uintptr_t)kb->addr;
+      len = kb->len;
+      if (s->len && s->len < len)
+        len = s->len;
+    } else {
+      buf = (char *)(uintptr_t)s->addr + o->done;
+      len = s->len - o->done;
+    }
+    ssize_t n = recv(fd, buf, len, flags);
+    if (n < 0) {
+      int err = errno;
+      if (err == EINTR)
+        continue;
+      if (err == EAGAIN || err == EWOULDBLOCK) {
+        mark_notready(ep, fd, RD);
+        return R_WAIT;
+      }
+      cq_push(ep, s->user_data, o->done ? (int32_t)o->done : -err, 0);
+      return R_DONE;
+    }
+    uint32_t cf = 0;
+    if (kb && n > 0) {
+      cf = IORING_CQE_F_BUFFER | (uint32_t)kb->bid << IORING_CQE_BUFFER_SHIFT;
+      b->head++;
+    }
+    if (n > 0 && (size_t)n < len && ent(ep, fd)->stream)
+      mark_notready(ep, fd, RD); /* a stream socket's queue is empty: its next data is an edge */
+    if (waitall && n > 0 && o->done + (size_t)n < s->len) {
+      o->done += (size_t)n;
+      if (ent(ep, fd)->notready & (1u << RD))
+        return R_WAIT;
+      continue;
+    }
+    if (multi && n > 0) {
+      cq_push(ep, s->user_data, (int32_t)n, cf | IORING_CQE_F_MORE);
+      if (ent(ep, fd)->notready & (1u << RD))
+        return R_WAIT;
+      continue;
+    }
+    cq_push(ep, s->user_data, (int32_t)(o->done + (size_t)n), cf);
+    return R_DONE;
+  }
+}
+
+static int do_send(aw__ep *ep, epop *o) {
+  struct io_uring_sqe *s = &o->sqe;
+  bool waitall = s->msg_flags & MSG_WAITALL;
+  int flags = (int)(s->msg_flags & ~(unsigned)MSG_WAITALL) | MSG_DONTWAIT;
+  for (;;) {
+    ssize_t n;
+    size_t len = 0;
+    if (s->opcode == IORING_OP_SENDMSG) {
+      n = sendmsg(o->fd, (const struct msghdr *)(uintptr_t)s->addr, flags);
+    } else {
+      len = s->len - o->done;
+      n = send(o->fd, (const char *)(uintptr_t)s->addr + o->done, len, flags);
+    }
+    if (n < 0) {
+      int err = errno;
+      if (err == EINTR)
+        continue;
+      if (err == EAGAIN || err == EWOULDBLOCK) {
+        mark_notready(ep, o->fd, WR);
+        return R_WAIT;
+      }
+      cq_push(ep, s->user_data, o->done ? (int32_t)o->done : -err, 0);
+      return R_DONE;
+    }
+    if (s->opcode == IORING_OP_SEND && (size_t)n < len) {
+      mark_notready(ep, o->fd, WR); /* the socket's buffer is full: room comes as an edge */
+      if (waitall) {
+        o->done += (size_t)n;
+        return R_WAIT;
+      }
+    }
+    cq_push(ep, s->user_data, (int32_t)(o->done + (size_t)n), 0);
+    return R_DONE;
+  }
+}
+
+static int do_accept(aw__ep *ep, epop *o) {
+  struct io_uring_sqe *s = &o->sqe;
+  bool multi = is_multishot(o);
+  for (unsigned round = 0;; round++) {
+    if (multi && round == MULTISHOT_MAX) {
+      rerun_add(ep, o->fd);
+      return R_WAIT;
+    }
+    int nfd =
+        accept4(o->fd, (struct sockaddr *)(uintptr_t)s->addr, (socklen_t *)(uintptr_t)s->addr2,
+                (int)(s->accept_flags & (SOCK_CLOEXEC | SOCK_NONBLOCK)));
+    if (nfd < 0) {
+      int err = errno;
+      if (err == EINTR || err == ECONNABORTED)
+        continue;
+      if (err == EAGAIN || err == EWOULDBLOCK) {
+        mark_notready(ep, o->fd, RD);
+        return R_WAIT;
+      }
+      cq_push(ep, s->user_data, -err, 0); /* EMFILE and friends end a multishot accept */
+      return R_DONE;
+    }
+    fd_reset(ep, nfd); /* rule 1: born here */
+    ent(ep, nfd)->stream = 1;
+    if (!multi) {
+      cq_push(ep, s->user_data, nfd, 0);
+      return R_DONE;
+    }
+    cq_push(ep, s->user_data, nfd, IORING_CQE_F_MORE);
+  }
+}
+
+static int do_connect(aw__ep *ep, epop *o) {
+  struct io_uring_sqe *s = &o->sqe;
+  if (o->connecting) {
+    int err = 0;
+    socklen_t l = sizeof err;
+    if (getsockopt(o->fd, SOL_SOCKET, SO_ERROR, &err, &l) < 0)
+      err = errno;
+    cq_push(ep, s->user_data, -err, 0);
+    return R_DONE;
+  }
+  int r = set_nonblock(o->fd);
+  if (r < 0) {
+    cq_push(ep, s->user_data, r, 0);
+    return R_DONE;
+  }
+  fdent *e = ent(ep, o->fd);
+  if (!e->head[RD] && !e->head[WR]) {
+    fd_reset(ep, o->fd); /* rule 1: a new socket */
+    ent(ep, o->fd)->stream = 1;
+  }
+  while ((r = connect(o->fd, (const struct sockaddr *)(uintptr_t)s->addr, (socklen_t)s->off)) < 0 &&
+         errno == EINTR)
+    ;
+  if (r < 0 && (errno == EINPROGRESS || errno == EALREADY)) {
+    o->connecting = true;
+    mark_notready(ep, o->fd, WR);
+    return R_WAIT;
+  }
+  cq_push(ep, s->user_data, r < 0 ? -errno : 0, 0);
+  return R_DONE;
+}
+
+static int do_rw(aw__ep *ep, epop *o) {
+  struct io_uring_sqe *s = &o->sqe;
+  bool wr = s->opcode == IORING_OP_WRITE || s->opcode == IORING_OP_WRITEV;
+  struct iovec one, *iov;
+  int n;
+  if (s->opcode == IORING_OP_READ || s->opcode == IORING_OP_WRITE) {
+    one.iov_base = (void *)(uintptr_t)s->addr;
+    one.iov_len = s->len;
+    iov = &one;
+    n = 1;
+  } else {
+    iov = (struct iovec *)(uintptr_t)s->addr;
+    n = (int)s->len;
+  }
+  for (;;) {
+    ssize_t r =
+        wr ? pwritev2(o->fd, iov, n, -1, RWF_NOWAIT) : preadv2(o->fd, iov, n, -1, RWF_NOWAIT);
+    if (r >= 0) {
+      cq_push(ep, s->user_data, (int32_t)r, 0);
+      return R_DONE;
+    }
+    int err = errno;
+    if (err == EINTR)
+      continue;
+    if (err == EAGAIN) {
+      mark_notready(ep, o->fd, wr ? WR : RD);
+      return R_WAIT;
+    }
+    if (err == EOPNOTSUPP) {
+      ent(ep, o->fd)->kind = K_FILE; /* no RWF_NOWAIT here: a worker does the blocking call */
+      return -EOPNOTSUPP;
+    }
+    cq_push(ep, s->user_data, -err, 0);
+    return R_DONE;
+  }
+}
+
+/* A POLL_ADD: revents from epoll, or 0 to ask poll(2) now. */
+static int do_poll(aw__ep *ep, epop *o, uint32_t revents) {
+  unsigned want = o->sqe.poll32_events | POLLERR | POLLHUP;
+  unsigned got;
+  if (revents) {
+    got = 0;
+    if (revents & EPOLLIN)
+      got |= POLLIN;
+    if (revents & EPOLLOUT)
+      got |= POLLOUT;
+    if (revents & EPOLLRDHUP)
+      got |= POLLRDHUP | POLLIN;
+    if (revents & EPOLLERR)
+      got |= POLLERR;
+    if (revents & EPOLLHUP)
+      got |= POLLHUP;
+  } else {
+    struct pollfd p = {o->fd, (short)o->sqe.poll32_events, 0};
+    if (poll(&p, 1, 0) <= 0)
+      return R_WAIT;
+    got = (unsigned)p.revents;
+  }
+  got &= want;
+  if (!got)
+    return R_WAIT;
+  if (is_multishot(o)) {
+    cq_push(ep, o->sqe.user_data, (int32_t)got, IORING_CQE_F_MORE);
+    return R_STAY;
+  }
+  cq_push(ep, o->sqe.user_data, (int32_t)got, 0);
+  return R_DONE;
+}
+
+static int attempt(aw__ep *ep, epop *o, uint32_t revents) {
+  switch (o->sqe.opcode) {
+  case IORING_OP_RECV:
+    return do_recv(ep, o);
+  case IORING_OP_SEND:
+  case IORING_OP_SENDMSG:
+    return do_send(ep, o);
+  case IORING_OP_ACCEPT:
+    return do_accept(ep, o);
+  case IORING_OP_CONNECT:
+    return do_connect(ep, o);
+  case IORING_OP_POLL_ADD:
+    return do_poll(ep, o, revents);
+  default:
+    return do_rw(ep, o);
+  }
+}
+
+static void to_worker(aw__ep *ep, const struct io_uring_sqe *sqe) {
+  int r = aw__epf_submit(ep, ep->L, sqe);
+  if (r < 0)
+    cq_push(ep, sqe->user_data, r, 0);
+}
+
+/*
+ * Retries fd's parked ops of direction dir in order (readiness came), until one must wait
+ * again. revents: the epoll event (0 for a retry without one).
+ */
+static void run_queue(aw__ep *ep, int fd, int dir, uint32_t revents) {
+  ep->fds[fd].notready &= (uint8_t) ~(1u << dir);
+  epop *o = ep->fds[fd].head[dir];
+  while (o) {
+    epop *next = o->next;
+    int r = attempt(ep, o, revents); /* may grow the table (accept): no fdent pointer kept */
+    if (r == R_WAIT)
+      return;
+    if (r == -EOPNOTSUPP) {
+      to_worker(ep, &o->sqe);
+      r = R_DONE;
+    }
+    if (r == R_DONE)
+      op_drop(ep, o);
+    o = next;
+  }
+}
+
+/* ---- cancellation ---------------------------------------------------------------------------- */
+
+static void cancel_one(aw__ep *ep, epop *o) {
+  cq_push(ep, o->sqe.user_data, -ECANCELED, 0);
+  op_drop(ep, o);
+}
+
+static void do_cancel(aw__ep *ep, const struct io_uring_sqe *s) {
+  unsigned fl = s->cancel_flags;
+  bool any = fl & IORING_ASYNC_CANCEL_ANY, by_fd = fl & IORING_ASYNC_CANCEL_FD;
+  bool all = any || (fl & IORING_ASYNC_CANCEL_ALL);
+  int count = 0;
+  /* parked ops first */
+  if (any) {
+    for (unsigned i = 0; i < ep->hash_cap; i++)
+      while (ep->hash[i]) {
+        cancel_one(ep, ep->hash[i]);
+        count++;
+      }
+  } else if (by_fd) {
+    if ((unsigned)s->fd < ep->nfds)
+      for (int d = 0; d < 2 && (all || !count); d++)
+        while (ep->fds[s->fd].head[d] && (all || !count)) {
+          cancel_one(ep, ep->fds[s->fd].head[d]);
+          count++;
+        }
+    for (epop *o = ep->orphans, *n; o && (all || !count); o = n) {
+      n = o->next;
+      if (o->fd == s->fd) {
+        cancel_one(ep, o);
+        count++;
+      }
+    }
+    if (ep->wake_op && ep->wake_op->fd == s->fd && (all || !count)) {
+      cancel_one(ep, ep->wake_op);
+      count++;
+    }
+  } else if (ep->hash_cap) {
+    for (epop *o = ep->hash[hash_of(ep, s->addr)], *n; o && (all || !count); o = n) {
+      n = o->hnext;
+      if (o->sqe.user_data == s->addr) {
+        cancel_one(ep, o);
+        count++;
+        n = ep->hash[hash_of(ep, s->addr)]; /* the chain changed: from its start */
+      }
+    }
+  }
+  int res;
+  if (!all && count) {
+    res = 0;
+  } else if (by_fd || any) {
+    int w = aw__epf_cancel_fd(ep, any ? -1 : s->fd, any);
+    count += w > 0 ? w : 0;
+    res = count ? (all ? count : 0) : -ENOENT;
+  } else {
+    res = count ? count : aw__epf_cancel(ep, s->addr); /* 0, -EALREADY or -ENOENT */
+  }
+  cq_push(ep, s->user_data, res, 0);
+}
+
+/* ---- submission ---------------------------------------------------------------------------------
+ */
+
+struct io_uring_sqe *aw__ep_get_sqe(aw__ep *ep) {
+  if (ep->sq_n == ep->sq_entries)
+    return NULL;
+  struct io_uring_sqe *s = &ep->sq[ep->sq_n++];
+  memset(s, 0, sizeof *s);
+  return s;
+}
+
+unsigned aw__ep_sq_ready(const aw__ep *ep) { return ep->sq_n; }
+
+static bool pollable_rw(const struct io_uring_sqe *s) {
+  switch (s->opcode) {
+  case IORING_OP_READ:
+  case IORING_OP_WRITE:
+  case IORING_OP_READV:
+  case IORING_OP_WRITEV:
+    return s->off == (uint64_t)-1 && !(s->flags & IOSQE_BUFFER_SELECT) && !s->rw_flags;
+  default:
+    return false;
+  }
+}
+
+static int dir_of(const struct io_uring_sqe *s) {
+  switch (s->opcode) {
+  case IORING_OP_SEND:
+  case IORING_OP_SENDMSG:
+  case IORING_OP_CONNECT:
+  case IORING_OP_WRITE:
+  case IORING_OP_WRITEV:
+    return WR;
+  case IORING_OP_POLL_ADD:
+    return (s->poll32_events & POLLIN) || !(s->poll32_events & POLLOUT) ? RD : WR;
+  default:
+    return RD;
+  }
+}
+
+static void start(aw__ep *ep, const struct io_uring_sqe *s) {
+  switch (s->opcode) {
+  case IORING_OP_NOP:
+    cq_push(ep, s->user_data, 0, 0);
+    return;
+  case IORING_OP_ASYNC_CANCEL:
+    do_cancel(ep, s);
+    return;
+  case IORING_OP_CLOSE: {
+    int r = close(s->fd);
+    int res = r < 0 && errno != EINTR ? -errno : 0; /* EINTR: the descriptor is gone anyway */
+    if (s->fd >= 0)
+      fd_reset(ep, s->fd);
+    cq_push(ep, s->user_data, res, 0);
+    return;
+  }
+  case IORING_OP_SHUTDOWN:
+    cq_push(ep, s->user_data, shutdown(s->fd, (int)s->len) < 0 ? -errno : 0, 0);
+    return;
+  case IORING_OP_POLL_ADD:
+    if (s->fd == ep->wake_fd) { /* always in the epoll set (level-triggered): just remember */
+      epop *o = op_alloc(ep);
+      memset(o, 0, sizeof *o);
+      o->sqe = *s;
+      o->fd = s->fd;
+      if (ep->wake_op)
+        cancel_one(ep, ep->wake_op);
+      o->where = W_WAKE;
+      ep->wake_op = o;
+      hash_add(ep, o);
+      return;
+    }
+    break;
+  case IORING_OP_RECV:
+  case IORING_OP_SEND:
+  case IORING_OP_SENDMSG:
+  case IORING_OP_CONNECT:
+    break;
+  case IORING_OP_ACCEPT: {
+    int r = set_nonblock(s->fd); /* accept4 has no MSG_DONTWAIT */
+    if (r < 0) {
+      cq_push(ep, s->user_data, r, 0);
+      return;
+    }
+    break;
+  }
+  default:
+    if (pollable_rw(s)) {
+      fdent *e = s->fd >= 0 ? ent(ep, s->fd) : NULL;
+      if (e && e->kind == K_UNKNOWN) /* may epoll watch it? a regular file says EPERM */
+        fd_register(ep, s->fd);
+      if (e && ep->fds[s->fd].kind == K_POLL)
+        break;
+    }
+    to_worker(ep, s);
+    return;
+  }
+  if (s->fd < 0) {
+    cq_push(ep, s->user_data, -EBADF, 0);
+    return;
+  }
+  epop tmp;
+  memset(&tmp, 0, sizeof tmp);
+  tmp.sqe = *s;
+  tmp.fd = s->fd;
+  tmp.dir = (uint8_t)dir_of(s);
+  fdent *e = ent(ep, s->fd);
+  int r = R_WAIT;
+  /* behind ops already waiting in that direction, and not tried when known not ready */
+  if (!e->head[tmp.dir] && !(e->notready & (1u << tmp.dir)))
+    r = attempt(ep, &tmp, 0);
+  else if (s->opcode == IORING_OP_CONNECT || s->opcode == IORING_OP_POLL_ADD)
+    r = attempt(ep, &tmp, 0); /* a connect must start; a poll asks poll(2) */
+  if (r == -EOPNOTSUPP) {
+    to_worker(ep, s);
+    return;
+  }
+  if (r != R_WAIT && r != R_STAY)
+    return;
+  r = park(ep, &tmp);
+  if (r == -EPERM && pollable_rw(s)) {
+    to_worker(ep, s);
+    return;
+  }
+  if (r < 0) /* a multishot op's CQEs so far said more would come: this one ends it */
+    cq_push(ep, s->user_data, tmp.done ? (int32_t)tmp.done : r, 0);
+}
+
+int aw__ep_submit(aw__ep *ep) {
+  unsigned n = ep->sq_n;
+  /* an SQE a start submits (none does today) would land after these: take them first */
+  for (unsigned i = 0; i < n; i++)
+    start(ep, &ep->sq[i]);
+  ep->sq_n = 0;
+  aw__epf_flush(ep); /* the file ops among them go to the pool now */
+  return (int)n;
+}
+
+/* ---- waiting
+ * ------------------------------------------------------------------------------------- */
+
+static void wake_event(aw__ep *ep) {
+  epop *o = ep->wake_op;
+  if (!o) { /* nobody polls it: reset it here, or level-triggered epoll reports it for ever */
+    uint64_t v;
+    ssize_t n = read(ep->wake_fd, &v, sizeof v);
+    (void)n;
+    return;
+  }
+  bool multi = is_multishot(o);
+  cq_push(ep, o->sqe.user_data, POLLIN, multi ? IORING_CQE_F_MORE : 0);
+  if (!multi)
+    op_drop(ep, o);
+}
+
+static void handle_event(aw__ep *ep, const struct epoll_event *ev) {
+  if (ev->data.u64 == WAKE_DATA) {
+    wake_event(ep);
+    return;
+  }
+  int fd = (int)(uint32_t)ev->data.u64;
+  if ((unsigned)fd >= ep->nfds || ep->fds[fd].gen != (uint32_t)(ev->data.u64 >> 32))
+    return; /* an old registration of a descriptor since closed or born again */
+  uint32_t m = ev->events;
+  if (m & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+    run_queue(ep, fd, RD, m);
+  if (m & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+    run_queue(ep, fd, WR, m);
+}
+
+static void run_reruns(aw__ep *ep) {
+  unsigned n = ep->rerun_n;
+  if (!n)
+    return;
+  int fds[64];
+  if (n > 64)
+    n = 64;
+  memcpy(fds, ep->rerun, n * sizeof *fds);
+  memmove(ep->rerun, ep->rerun + n, (ep->rerun_n - n) * sizeof *fds);
+  ep->rerun_n -= n;
+  for (unsigned i = 0; i < n; i++)
+    if ((unsigned)fds[i] < ep->nfds)
+      run_queue(ep, fds[i], RD, 0);
+}
+
+static int64_t mono_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+int aw__ep_enter(aw__ep *ep, int timeout_ms) {
+  aw__ep_submit(ep);
+  drain_posted(ep);
+  run_reruns(ep);
+  aw__epf_flush(ep);
+  if (ep->cq_n || ep->rerun_n)
+    timeout_ms = 0;
+  int next_check = verify_due(ep);
+  if (next_check >= 0 && (timeout_ms < 0 || timeout_ms > next_check))
+    timeout_ms = next_check;
+  if (timeout_ms != 0 && aw__epf_outstanding(ep) > 0) {
+    /* a worker's completion is likely soon, and a sleeping vCPU takes tens of us to wake */
+    int64_t until = mono_ns() + SPIN_NS;
+    while (!atomic_load_explicit(&ep->posted, memory_order_relaxed) && mono_ns() < until)
+      __builtin_ia32_pause();
+    if (atomic_load_explicit(&ep->posted, memory_order_relaxed))
+      timeout_ms = 0;
+  }
+  /* (embedded, the wake eventfd must be read here, or the host's epoll spins on ours) */
+  if (timeout_ms == 0 && !ep->parked &&
+      !atomic_load_explicit(&ep->embedded, memory_order_relaxed)) {
+    drain_posted(ep); /* nothing to ask epoll: no op waits on readiness */
+    return 0;
+  }
+  struct epoll_event evs[EVENTS_MAX];
+  if (timeout_ms != 0) {
+    atomic_store_explicit(&ep->sleeping, 1, memory_order_seq_cst);
+    if (atomic_load_explicit(&ep->posted, memory_order_seq_cst))
+      timeout_ms = 0;
+  }
+  int n = epoll_wait(ep->epfd, evs, EVENTS_MAX, timeout_ms);
+  int err = n < 0 ? errno : 0;
+  if (timeout_ms != 0)
+    atomic_store_explicit(&ep->sleeping, 0, memory_order_relaxed);
+  for (int i = 0; i < n; i++)
+    handle_event(ep, &evs[i]);
+  aw__epf_flush(ep); /* regular files' reads handed over at readiness */
+  drain_posted(ep);
+  if (n < 0)
+    return err == EINTR ? -EINTR : -err;
+  if (n == 0 && timeout_ms != 0 && !ep->cq_n)
+    return -ETIME;
+  return 0;
+}
+
+/* ---- life
+ * ---------------------------------------------------------------------------------------- */
+
+int aw__ep_new(aw_loop *L, unsigned sq_entries, aw__ep **out) {
+  if (!sq_entries)
+    sq_entries = 256;
+  int epfd = aw__fd_above_stdio(epoll_create1(EPOLL_CLOEXEC));
+  if (epfd < 0)
+    return -errno;
+  struct epoll_event ev = {.events = EPOLLIN};
+  ev.data.u64 = WAKE_DATA;
+  if (epoll_ctl(epfd, EPOLL_CTL_ADD, L->wake_fd, &ev) < 0) {
+    int e = errno;
+    close(epfd);
+    return -e;
+  }
+  aw__ep *ep = aw__calloc(sizeof *ep);
+  ep->L = L;
+  ep->epfd = epfd;
+  ep->wake_fd = L->wake_fd;
+  ep->sq_entries = sq_entries;
+  ep->sq = aw__calloc(sq_entries * sizeof *ep->sq);
+  ep->cq_cap = CQ_MIN;
+  while (ep->cq_cap < sq_entries * 4)
+    ep->cq_cap *= 2;
+  ep->cq = aw__alloc(ep->cq_cap * sizeof *ep->cq);
+  atomic_init(&ep->posted, NULL);
+  atomic_init(&ep->sleeping, 0);
+  *out = ep;
+  return 0;
+}
+
+void aw__ep_free(aw__ep *ep) {
+  if (!ep)
+    return;
+  aw__epf_free(ep);
+  drain_posted(ep);
+  for (unsigned i = 0; i < ep->hash_cap; i++)
+    while (ep->hash[i])
+      op_drop(ep, ep->hash[i]);
+  while (ep->free_ops) {
+    epop *o = ep->free_ops;
+    ep->free_ops = o->next;
+    aw__free(o, sizeof *o);
+  }
+  if (ep->hash)
+    aw__free(ep->hash, ep->hash_cap * sizeof *ep->hash);
+  if (ep->fds)
+    aw__free(ep->fds, ep->nfds * sizeof *ep->fds);
+  if (ep->vq)
+    aw__free(ep->vq, ep->vq_cap * sizeof *ep->vq);
+  if (ep->rerun)
+    aw__free(ep->rerun, ep->rerun_cap * sizeof *ep->rerun);
+  aw__free(ep->cq, ep->cq_cap * sizeof *ep->cq);
+  aw__free(ep->sq, ep->sq_entries * sizeof *ep->sq);
+  close(ep->epfd);
+  aw__free(ep, sizeof *ep);
+}
+
+int aw__ep_fd(aw__ep *ep) {
+  atomic_store_explicit(
+      &ep->embedded, true,
+      memory_order_relaxed); /* set once on the loop thread, before any host waits on it */
+  return ep->epfd;
+}
+
+void aw__ep_caps(const aw__ep *ep, aw_io_caps *caps) {
+  static const uint8_t ops[] = {
+      IORING_OP_NOP,      IORING_OP_READV,    IORING_OP_WRITEV,   IORING_OP_FSYNC,
+      IORING_OP_POLL_ADD, IORING_OP_SENDMSG,  IORING_OP_ACCEPT,   IORING_OP_ASYNC_CANCEL,
+      IORING_OP_CONNECT,  IORING_OP_OPENAT,   IORING_OP_CLOSE,    IORING_OP_STATX,
+      IORING_OP_READ,     IORING_OP_WRITE,    IORING_OP_SEND,     IORING_OP_RECV,
+      IORING_OP_SPLICE,   IORING_OP_SHUTDOWN, IORING_OP_RENAMEAT, IORING_OP_UNLINKAT,
+      IORING_OP_MKDIRAT,
+  };
+  memset(caps->op_supported, 0, sizeof caps->op_supported);
+  for (size_t i = 0; i < sizeof ops; i++)
+    caps->op_supported[ops[i]] = true; /* not SEND_ZC: io/send.c then sends plainly */
+  caps->nops = IORING_OP_LAST < 64 ? IORING_OP_LAST : 64;
+  caps->sq_entries = ep->sq_entries;
+  caps->cq_entries = ep->cq_cap;
+  caps->nodrop = true; /* the CQ grows */
+  caps->ext_arg = caps->fast_poll = false;
+  caps->single_issuer = caps->defer_taskrun = caps->coop_taskrun = false;
+  caps->inflight_limit = ep->cq_cap - 8;
+}
