@@ -161,7 +161,6 @@ static void test_caps_report_the_backend(void **state) {
   assert_int_equal(caps.backend, b);
   assert_non_null(caps.backend_name);
   assert_string_equal(caps.backend_name, backend_label(b));
-  assert_string_equal(caps.fallback_reason, ""); /* asked for: no fallback to explain */
   /* the op core's bound holds on both: something may be in flight, and what the ops use is there */
   assert_true(caps.inflight_limit > 0);
   assert_true(caps.op_supported[IORING_OP_NOP] && caps.op_supported[IORING_OP_READ] &&
