@@ -90,6 +90,7 @@ typedef struct fdent {
   uint8_t reg;      /* in the epoll set, as far as we know */
   uint8_t notready; /* bit per direction: the last try found nothing to do */
   uint8_t stream;   /* born from accept/connect here: a short recv means drained */
+  uint8_t hup;      /* EPOLLRDHUP/HUP/ERR seen: an end or an error waits, nothing is drained */
   uint8_t kind;
   uint64_t wait_seq; /* the latest wait that needs the registration checked (rule 3) */
 } fdent;
@@ -681,8 +682,12 @@ static int do_recv(aw__ep *ep, epop *o) {
       cf = IORING_CQE_F_BUFFER | (uint32_t)kb->bid << IORING_CQE_BUFFER_SHIFT;
       b->head++;
     }
-    if (n > 0 && (size_t)n < len && ent(ep, fd)->stream)
-      mark_notready(ep, fd, RD); /* a stream socket's queue is empty: its next data is an edge */
+    /* A stream socket's queue is empty after a short recv: its next data is an edge. Not
+     * once its end (or an error) was reported: the recv took the data before the FIN, the
+     * FIN is still there, and its edge came already. */
+    fdent *e = ent(ep, fd);
+    if (n > 0 && (size_t)n < len && e->stream && !e->hup)
+      mark_notready(ep, fd, RD);
     if (waitall && n > 0 && o->done + (size_t)n < s->len) {
       o->done += (size_t)n;
       if (ent(ep, fd)->notready & (1u << RD))
@@ -725,7 +730,8 @@ static int do_send(aw__ep *ep, epop *o) {
       return R_DONE;
     }
     if (s->opcode == IORING_OP_SEND && (size_t)n < len) {
-      mark_notready(ep, o->fd, WR); /* the socket's buffer is full: room comes as an edge */
+      if (!ent(ep, o->fd)->hup) /* the socket's buffer is full: room comes as an edge */
+        mark_notready(ep, o->fd, WR);
       if (waitall) {
         o->done += (size_t)n;
         return R_WAIT;
@@ -1139,6 +1145,8 @@ static void handle_event(aw__ep *ep, const struct epoll_event *ev) {
   if ((unsigned)fd >= ep->nfds || ep->fds[fd].gen != (uint32_t)(ev->data.u64 >> 32))
     return; /* an old registration of a descriptor since closed or born again */
   uint32_t m = ev->events;
+  if (m & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+    ep->fds[fd].hup = 1;
   if (m & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
     run_queue(ep, fd, RD, m);
   if (m & (EPOLLOUT | EPOLLHUP | EPOLLERR))
