@@ -17,9 +17,10 @@
  *     RWF_NOWAIT does not support (EOPNOTSUPP). Their CQEs come back through
  *     aw__ep_post_cqe, a lock-free stack aw__ep_enter drains.
  *
- * Readiness: each descriptor is added once, edge-triggered, for both
- * directions (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET), when an op first
- * has to wait on it; it stays registered, so a wait costs no epoll_ctl. We
+ * Readiness: a descriptor is added, edge-triggered, for a direction
+ * (EPOLLIN | EPOLLRDHUP, or EPOLLOUT) when an op first has to wait on it in
+ * that direction (a MOD adds the other one the first time it is needed); it
+ * stays registered, so a wait costs no epoll_ctl. We
  * remember per direction "known not ready" (set by EAGAIN, by a short send,
  * and by a short recv on a stream socket we saw born) so that an op is not
  * tried when it would only get EAGAIN: a ping-pong round costs epoll_wait,
@@ -51,6 +52,8 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -92,6 +95,7 @@ typedef struct fdent {
   uint8_t stream;   /* born from accept/connect here: a short recv means drained */
   uint8_t hup;      /* EPOLLRDHUP/HUP/ERR seen: an end or an error waits, nothing is drained */
   uint8_t kind;
+  uint32_t mask;     /* the events registered (EPOLLET aside) */
   uint64_t wait_seq; /* the latest wait that needs the registration checked (rule 3) */
 } fdent;
 
@@ -269,9 +273,22 @@ static int64_t run_file_sqe(const struct io_uring_sqe *s) {
     r = mkdirat(s->fd, addr, (mode_t)s->len);
     break;
   case IORING_OP_SPLICE: {
+    /* splice into a socket whose peer is gone raises SIGPIPE (it has no MSG_NOSIGNAL): blocked
+     * here, and the one it left pending taken, so keep_sigpipe programs live as on io_uring */
+    sigset_t pipe_set, old;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
     loff_t oin = (loff_t)s->splice_off_in, oout = (loff_t)s->off;
     r = splice(s->splice_fd_in, s->splice_off_in == (uint64_t)-1 ? NULL : &oin, s->fd,
                s->off == (uint64_t)-1 ? NULL : &oout, s->len, s->splice_flags);
+    int e = errno;
+    if (r < 0 && e == EPIPE && !sigismember(&old, SIGPIPE)) {
+      struct timespec zero = {0, 0};
+      sigtimedwait(&pipe_set, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = e;
     break;
   }
   default:
@@ -434,16 +451,30 @@ static void fd_reset(aw__ep *ep, int fd) {
 
 static uint64_t ev_data(const fdent *e, int fd) { return (uint64_t)e->gen << 32 | (uint32_t)fd; }
 
-/* Puts fd in the epoll set if it is not there by our count: 0, or -errno (EPERM: not pollable). */
-static int fd_register(aw__ep *ep, int fd) {
+static uint32_t dir_events(int dir) { return dir == RD ? EPOLLIN | EPOLLRDHUP : EPOLLOUT; }
+
+/*
+ * Puts fd in the epoll set for direction dir if it is not there by our count: 0, or -errno
+ * (EPERM: not pollable). Only the directions ops waited for are watched: a writable socket
+ * watched for EPOLLOUT would wake the loop at each edge of its send buffer for nothing.
+ */
+static int fd_register(aw__ep *ep, int fd, int dir) {
   fdent *e = ent(ep, fd);
-  if (e->reg)
+  uint32_t want = dir_events(dir);
+  if (e->reg && (e->mask & want) == want)
     return 0;
-  struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET};
+  struct epoll_event ev = {.events = e->mask | want | EPOLLET};
   ev.data.u64 = ev_data(e, fd);
-  int r = epoll_ctl(ep->epfd, EPOLL_CTL_ADD, fd, &ev);
-  if (r < 0 && errno == EEXIST) /* registered before its entry was reset: ours now */
+  int r;
+  if (e->reg) {
     r = epoll_ctl(ep->epfd, EPOLL_CTL_MOD, fd, &ev);
+    if (r < 0 && errno == ENOENT) /* rule 3's case, found on the way: a new file */
+      r = epoll_ctl(ep->epfd, EPOLL_CTL_ADD, fd, &ev);
+  } else {
+    r = epoll_ctl(ep->epfd, EPOLL_CTL_ADD, fd, &ev);
+    if (r < 0 && errno == EEXIST) /* registered before its entry was reset: ours now */
+      r = epoll_ctl(ep->epfd, EPOLL_CTL_MOD, fd, &ev);
+  }
   if (r < 0) {
     int err = errno;
     if (err == EPERM)
@@ -451,6 +482,7 @@ static int fd_register(aw__ep *ep, int fd) {
     return -err;
   }
   e->reg = 1;
+  e->mask = ev.events & ~(uint32_t)EPOLLET;
   e->kind = K_POLL;
   return 0;
 }
@@ -466,7 +498,7 @@ static void verify(aw__ep *ep, int fd, uint64_t seq) {
   if (e->wait_seq != seq || !e->reg || (!e->head[RD] && !e->head[WR]))
     return;
   e->wait_seq = 0;
-  struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET};
+  struct epoll_event ev = {.events = e->mask | EPOLLET};
   ev.data.u64 = ev_data(e, fd);
   if (epoll_ctl(ep->epfd, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EEXIST)
     return; /* alive (EEXIST), or stale and now added: present readiness is reported */
@@ -529,8 +561,9 @@ static int verify_due(aw__ep *ep) {
 static int park(aw__ep *ep, const epop *tmp) {
   int fd = tmp->fd;
   fdent *e = ent(ep, fd);
-  bool had = e->reg;
-  int r = fd_register(ep, fd);
+  uint32_t want = dir_events(tmp->dir);
+  bool had = e->reg && (e->mask & want) == want; /* else the ADD or MOD below checks it */
+  int r = fd_register(ep, fd, tmp->dir);
   if (r < 0)
     return r;
   e = &ep->fds[fd];
@@ -1072,7 +1105,7 @@ static void start(aw__ep *ep, const struct io_uring_sqe *s) {
     if (pollable_rw(s)) {
       fdent *e = s->fd >= 0 ? ent(ep, s->fd) : NULL;
       if (e && e->kind == K_UNKNOWN) /* may epoll watch it? a regular file says EPERM */
-        fd_register(ep, s->fd);
+        fd_register(ep, s->fd, dir_of(s));
       if (e && ep->fds[s->fd].kind == K_POLL)
         break;
     }
