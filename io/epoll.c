@@ -275,16 +275,19 @@ static int64_t run_file_sqe(const struct io_uring_sqe *s) {
   case IORING_OP_SPLICE: {
     /* splice into a socket whose peer is gone raises SIGPIPE (it has no MSG_NOSIGNAL): blocked
      * here, and the one it left pending taken, so keep_sigpipe programs live as on io_uring */
-    sigset_t pipe_set, old;
+    sigset_t pipe_set, old, pending;
     sigemptyset(&pipe_set);
     sigaddset(&pipe_set, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    sigpending(&pending);
+    bool was_pending = sigismember(&pending, SIGPIPE);
     loff_t oin = (loff_t)s->splice_off_in, oout = (loff_t)s->off;
     r = splice(s->splice_fd_in, s->splice_off_in == (uint64_t)-1 ? NULL : &oin, s->fd,
                s->off == (uint64_t)-1 ? NULL : &oout, s->len, s->splice_flags);
     int e = errno;
-    if (r < 0 && e == EPIPE && !sigismember(&old, SIGPIPE)) {
-      struct timespec zero = {0, 0};
+    sigpending(&pending);
+    if (!was_pending && !sigismember(&old, SIGPIPE) && sigismember(&pending, SIGPIPE)) {
+      struct timespec zero = {0, 0}; /* (a short splice may raise it too, not only EPIPE) */
       sigtimedwait(&pipe_set, NULL, &zero);
     }
     pthread_sigmask(SIG_SETMASK, &old, NULL);
