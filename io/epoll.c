@@ -57,6 +57,8 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -71,6 +73,12 @@
 #define SPIN_NS 50000     /* how long enter spins for worker completions before sleeping */
 #define WAKE_DATA UINT64_MAX
 #define BUFRINGS_MAX 4
+#ifndef TCP_INQ
+#define TCP_INQ 36
+#endif
+#ifndef TCP_CM_INQ
+#define TCP_CM_INQ TCP_INQ
+#endif
 
 enum { RD = 0, WR = 1 };
 enum { W_NONE = 0, W_FD, W_ORPHAN, W_WAKE }; /* where a parked op is */
@@ -93,6 +101,7 @@ typedef struct fdent {
   uint8_t reg;      /* in the epoll set, as far as we know */
   uint8_t notready; /* bit per direction: the last try found nothing to do */
   uint8_t stream;   /* born from accept/connect here: a short recv means drained */
+  uint8_t inq;      /* TCP_INQ is on (a TCP socket born here) */
   uint8_t hup;      /* EPOLLRDHUP/HUP/ERR seen: an end or an error waits, nothing is drained */
   uint8_t kind;
   uint32_t mask;     /* the events registered (EPOLLET aside) */
@@ -701,7 +710,26 @@ static int do_recv(aw__ep *ep, epop *o) {
       buf = (char *)(uintptr_t)s->addr + o->done;
       len = s->len - o->done;
     }
-    ssize_t n = recv(fd, buf, len, flags);
+    ssize_t n;
+    int inq = -1; /* bytes left in a TCP socket's queue after this recv (TCP_INQ), or -1 */
+    if (ep->fds[fd].inq) {
+      /* the kernel says what is left: a full recv that emptied the queue needs no EAGAIN
+       * recv after it to know (it counts a pending FIN as 1) */
+      struct iovec iov = {buf, len};
+      union {
+        char b[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+      } cbuf;
+      struct msghdr mh = {
+          .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.b, .msg_controllen = sizeof cbuf.b};
+      n = recvmsg(fd, &mh, flags);
+      if (n >= 0)
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+          if (c->cmsg_level == SOL_TCP && c->cmsg_type == TCP_CM_INQ)
+            memcpy(&inq, CMSG_DATA(c), sizeof inq);
+    } else {
+      n = recv(fd, buf, len, flags);
+    }
     if (n < 0) {
       int err = errno;
       if (err == EINTR)
@@ -722,7 +750,7 @@ static int do_recv(aw__ep *ep, epop *o) {
      * once its end (or an error) was reported: the recv took the data before the FIN, the
      * FIN is still there, and its edge came already. */
     fdent *e = ent(ep, fd);
-    if (n > 0 && (size_t)n < len && e->stream && !e->hup)
+    if (n > 0 && (inq >= 0 ? inq == 0 : (size_t)n < len && e->stream && !e->hup))
       mark_notready(ep, fd, RD);
     if (waitall && n > 0 && o->done + (size_t)n < s->len) {
       o->done += (size_t)n;
@@ -778,6 +806,13 @@ static int do_send(aw__ep *ep, epop *o) {
   }
 }
 
+/* A TCP socket born here tells, with each recv, what is left in its queue (TCP_INQ). */
+static void tcp_inq_on(aw__ep *ep, int fd) {
+  int one = 1;
+  if (setsockopt(fd, SOL_TCP, TCP_INQ, &one, sizeof one) == 0)
+    ep->fds[fd].inq = 1;
+}
+
 static int do_accept(aw__ep *ep, epop *o) {
   struct io_uring_sqe *s = &o->sqe;
   bool multi = is_multishot(o);
@@ -802,6 +837,7 @@ static int do_accept(aw__ep *ep, epop *o) {
     }
     fd_reset(ep, nfd); /* rule 1: born here */
     ent(ep, nfd)->stream = 1;
+    tcp_inq_on(ep, nfd);
     if (!multi) {
       cq_push(ep, s->user_data, nfd, 0);
       return R_DONE;
@@ -829,6 +865,9 @@ static int do_connect(aw__ep *ep, epop *o) {
   if (!e->head[RD] && !e->head[WR]) {
     fd_reset(ep, o->fd); /* rule 1: a new socket */
     ent(ep, o->fd)->stream = 1;
+    sa_family_t fam = ((const struct sockaddr *)(uintptr_t)s->addr)->sa_family;
+    if (fam == AF_INET || fam == AF_INET6)
+      tcp_inq_on(ep, o->fd);
   }
   while ((r = connect(o->fd, (const struct sockaddr *)(uintptr_t)s->addr, (socklen_t)s->off)) < 0 &&
          errno == EINTR)
