@@ -27,7 +27,7 @@
 
 #include "aw.h"
 #include "executor/fault.h"
-#include "workers/inbox.h"
+#include "executor/inbox.h"
 
 /*
  * Errors the library makes record no file:line of the library (the meson
@@ -125,12 +125,15 @@ typedef struct aw__pool {
 /*
  * Buffers whose bytes the library does not own with aw__alloc (a provided
  * buffer ring's, io/bufring.c): the aw_buf has AW__BUF_EXTERNAL in its flags,
- * and freeing it (or growing it, which copies) gives the bytes back with
- * aw__buf_external_free, on whatever thread releases it.
+ * and freeing it (or growing it, which copies) gives the bytes back with the
+ * release function given to aw__buf_external, on whatever thread releases it.
+ * The executor keeps that function in one word, not in every aw_buf (whose
+ * layout is public), so there is one owner of external bytes per process (the
+ * buffer ring); a function pointer, so that executor/ calls nothing of io/.
  */
 #define AW__BUF_EXTERNAL 1u
-aw_buf *aw__buf_external(uint8_t *data, size_t len, size_t cap);
-void aw__buf_external_free(uint8_t *data);
+typedef void (*aw__buf_release_fn)(uint8_t *data);
+aw_buf *aw__buf_external(uint8_t *data, size_t len, size_t cap, aw__buf_release_fn release);
 
 /* Advises MADV_HUGEPAGE on the 2 MiB-aligned interior of [p, p + size). */
 void aw__advise_huge(void *p, size_t size);
@@ -367,8 +370,38 @@ typedef struct aw__pvec {
   uint32_t len, cap;
 } aw__pvec;
 
-struct aw__io;
-typedef struct aw__embed aw__embed; /* io/embed.c: aw_loop_fd's state */
+struct aw__backend_vt;              /* executor/backend.h */
+struct aw__io;                      /* the backend's state: opaque here (io/) */
+typedef struct aw__embed aw__embed; /* io/embed.c: aw_loop_fd's state, opaque here */
+
+/*
+ * Hooks io/embed.c installs with the first aw_loop_fd: around each turn of an
+ * embedded loop (end says what aw_loop_timeout reports), and at aw_loop_free.
+ * A pointer, not calls, so that the executor does not depend on io/.
+ */
+typedef struct aw__embed_vt {
+  void (*begin)(aw_loop *L);
+  int (*end)(aw_loop *L);
+  void (*free)(aw_loop *L);
+} aw__embed_vt;
+
+/*
+ * What the loop calls of the worker pool (workers/pool.c). The pool installs
+ * it in L->work_vt when the loop first gets its part of the pool; until then
+ * it is NULL, and a loop that never used the pool pays one test per turn.
+ */
+typedef struct aw__work_vt {
+  /* Hands the jobs made this turn to the pool (before the I/O phase, after the inbox ran). */
+  void (*flush)(aw_loop *L);
+  /* aw_loop_free: removes the loop's waiting jobs, cancels its running ones and waits until
+   * their completions are in its inbox. */
+  void (*loop_free)(aw_loop *L);
+  /* aw_loop_free, once the inbox was drained: frees the loop's part (clears work_vt). */
+  void (*loop_destroy)(aw_loop *L);
+  /* The inbox task of a job's completion: a loop being freed still runs it (it frees the job
+   * and calls its arg_free, on the loop's thread); every other post is dropped. */
+  aw_task_fn job_done;
+} aw__work_vt;
 
 struct aw_loop {
   /* hot: microtask machinery */
@@ -405,9 +438,11 @@ struct aw_loop {
   bool running, stop, failed, freeing;
   aw_val exception;
 
-  struct aw__io *io; /* the I/O backend (io/internal.h), or NULL (no_io) */
+  /* the I/O backend (executor/backend.h): both NULL without one (no_io, AW_IO=none) */
+  const struct aw__backend_vt *backend;
+  struct aw__io *io; /* its state, io/'s own */
 
-  /* cross-thread inbox: aw_loop_post and pool completions (workers/inbox.h) */
+  /* cross-thread inbox: aw_loop_post and pool completions (executor/inbox.h) */
   aw__inbox inbox;
   int wake_fd;
   uint64_t jobs_pending;     /* pool jobs started and not settled (workers/pool.c) */
@@ -415,6 +450,10 @@ struct aw_loop {
   struct aw_pool *workers;   /* the pool aw_loop_set_pool chose, or NULL */
   uint64_t last_inbox_iter;  /* the iteration in which the inbox last had something */
   aw__embed *embed;          /* set by the first aw_loop_fd (io/embed.c), or NULL */
+
+  /* what io/ and workers/ install in the loop (see the types above) */
+  const aw__embed_vt *embed_vt; /* set with embed */
+  const aw__work_vt *work_vt;   /* set with work */
 
   aw_loop_stats stats;
 };
@@ -441,11 +480,6 @@ uint32_t aw__slot_grow(void **arr, uint32_t *n, uint32_t *cap, size_t esz);
 void aw__track_reject(aw_loop *L, aw_promise *p);
 void aw__track_handle(aw_loop *L, aw_promise *p);
 bool aw__process_rejections(aw_loop *L);
-
-/* Embedding (io/embed.c): around each turn of a loop that gave out aw_loop_fd; at free. */
-void aw__embed_begin(aw_loop *L);
-int aw__embed_end(aw_loop *L);
-void aw__embed_free(aw_loop *L);
 
 /* OS signals (executor/ossignal.c): aw_loop_free drops L's registrations first. */
 void aw__ossignal_loop_free(aw_loop *L);

@@ -16,13 +16,12 @@
  * tracker reports, and if it reported anything (its hooks may queue more
  * work) the whole checkpoint runs again.
  *
- * The inbox (workers/inbox.h) is the only state shared with other threads:
+ * The inbox (executor/inbox.h) is the only state shared with other threads:
  * a lane per posting thread, and an eventfd written only when the loop is
  * about to block or blocks.
  */
 #include "internal.h"
-#include "io/internal.h"
-#include "workers/pool.h"
+#include "backend.h"
 
 #include <poll.h>
 #include <string.h>
@@ -126,10 +125,10 @@ aw_loop *aw_loop_new(const aw_loop_config *cfg, aw_val *err) {
     aw__free(L, sizeof *L);
     return NULL;
   }
-  const char *io_env = getenv("AW_IO"); /* AW_IO=none: no ring, not even the probe */
+  const char *io_env = getenv("AW_IO"); /* AW_IO=none: no backend, not even the probe */
   bool no_io = (cfg && cfg->no_io) || (io_env && !strcmp(io_env, "none"));
   if (!no_io) {
-    int r = aw__io_init(L, cfg, err);
+    int r = aw__backend_open(L, cfg, err);
     if (r < 0) {
       close(L->wake_fd);
       aw__free(L, sizeof *L);
@@ -169,11 +168,18 @@ static void drop_queues(aw_loop *L) {
 
 /* Frees the finished jobs in the inbox (their promises are not settled now); drops posts. */
 static void drain_inbox(aw_loop *L) {
+  aw_task_fn job_done = L->work_vt ? L->work_vt->job_done : NULL; /* no pool: no job either */
   aw_task_fn fn;
   void *arg;
   while (aw__inbox_pop(&L->inbox, &fn, &arg))
-    if (fn == aw__job_done)
+    if (job_done && fn == job_done)
       fn(L, arg);
+}
+
+/* The pool's per-turn flush: a test and nothing more on a loop that never used the pool. */
+static inline void work_flush(aw_loop *L) {
+  if (L->work_vt)
+    L->work_vt->flush(L);
 }
 
 int aw_loop_free(aw_loop *L) {
@@ -190,12 +196,17 @@ int aw_loop_free(aw_loop *L) {
   aw_loop *saved = aw__tls_loop;
   aw__tls_loop = L;
   drop_queues(L);
-  aw__work_loop_free(L); /* removes queued jobs, cancels running ones and waits for them */
-  drain_inbox(L);        /* their completions: arg_free runs now, on this thread */
-  aw__io_free(L);        /* cancels what is in the kernel and waits for it to give it back */
+  if (L->work_vt)
+    L->work_vt->loop_free(L); /* removes queued jobs, cancels running ones and waits for them */
+  drain_inbox(L);             /* their completions: arg_free runs now, on this thread */
+  if (L->backend) {
+    L->backend->free(L); /* cancels what is in the kernel and waits for it to give it back */
+    L->backend = NULL;
+  }
   /* aw_delay's pending promises, released unsettled like the ops'; aw_loop_fd's descriptors */
   aw__timers_drop_owned(L);
-  aw__embed_free(L);
+  if (L->embed_vt)
+    L->embed_vt->free(L);
   drop_queues(L);
   aw__frames_zombify(L);
   drop_queues(L); /* nothing should be queued again, but be sure */
@@ -210,11 +221,12 @@ int aw_loop_free(aw_loop *L) {
   pvec_free(&L->handled_later);
   aw_release_val(L->exception);
   L->exception = aw_undefined();
-  /* no job of L runs or will post any more (aw__work_loop_free waited for them): after
+  /* no job of L runs or will post any more (work_vt->loop_free waited for them): after
    * this, no other thread touches L, its inbox or its eventfd */
   aw__inbox_close(&L->inbox);
   drain_inbox(L); /* posts never run once the loop is freed */
-  aw__work_loop_destroy(L);
+  if (L->work_vt)
+    L->work_vt->loop_destroy(L);
   close(L->wake_fd);
   L->wake_fd = -1;
   aw__tls_loop = saved == L ? NULL : saved;
@@ -511,7 +523,7 @@ int aw__loop_post_internal(aw_loop *L, aw_task_fn fn, void *arg) {
 
 /*
  * L may be gone: nothing here reads it before aw__inbox_push has made sure it
- * is open (workers/inbox.h), except on L's own thread, which is where it is
+ * is open (executor/inbox.h), except on L's own thread, which is where it is
  * freed, so there it is alive.
  */
 int aw_loop_post(aw_loop *L, aw_task_fn fn, void *arg) {
@@ -548,7 +560,7 @@ static uint32_t run_inbox(aw_loop *L) {
   }
   if (n) {
     L->last_inbox_iter = L->stats.iterations;
-    aw__work_flush(L); /* what those completions started goes out now */
+    work_flush(L); /* what those completions started goes out now */
   }
   return n;
 }
@@ -601,7 +613,7 @@ void aw_loop_unref(aw_loop *L) {
 
 static bool alive(aw_loop *L) {
   return L->refs > 0 || L->timers.refd > 0 || L->imms.count > 0 || L->nclosing > 0 ||
-         aw__io_alive(L) || L->jobs_pending > 0 || aw__inbox_ready(&L->inbox);
+         (L->backend && L->backend->alive(L)) || L->jobs_pending > 0 || aw__inbox_ready(&L->inbox);
 }
 
 /* How long the I/O phase may block: 0 if anything is runnable, -1 for ever. */
@@ -615,11 +627,11 @@ static int poll_timeout(aw_loop *L) {
 }
 
 static void io_wait(aw_loop *L, int timeout) {
-  aw__work_flush(L);
+  work_flush(L);
   if (timeout != 0 && aw__loop_spin(L, timeout))
     timeout = 0;
-  if (L->io) {
-    aw__io_poll(L, timeout);
+  if (L->backend) {
+    L->backend->poll(L, timeout);
     run_inbox(L);
     return;
   }
@@ -640,15 +652,15 @@ static void io_wait(aw_loop *L, int timeout) {
 }
 
 /*
- * A loop made before fork(), in the child. With a ring it cannot go on: the
- * ring is the parent's (single issuer, and its ops are the parent's), so it
- * only frees. Without one, it carries on with an eventfd of its own (the
+ * A loop made before fork(), in the child. With a backend it cannot go on: the
+ * ring (or epoll set) is the parent's, and so are the ops in it, so it only
+ * frees. Without one, it carries on with an eventfd of its own (the
  * inherited one is shared with the parent, which would steal its wake-ups).
  */
 static int fork_check(aw_loop *L) {
   if (AW__LIKELY(!aw__inbox_forked(&L->inbox)))
     return 0;
-  if (L->io)
+  if (L->backend)
     return AW_EFORKED;
   int fd = aw__fd_above_stdio(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (fd < 0)
@@ -689,8 +701,8 @@ static void iterate(aw_loop *L, bool wait) {
 }
 
 static int finish_run(aw_loop *L, aw_loop *saved, int r) {
-  if (L->embed)
-    aw__embed_end(L); /* aw_loop_fd says what is left */
+  if (L->embed_vt)
+    L->embed_vt->end(L); /* aw_loop_fd says what is left */
   L->running = false;
   aw__tls_loop = saved;
   return r;
@@ -704,8 +716,8 @@ int aw_loop_run(aw_loop *L) {
   aw__tls_loop = L;
   L->running = true;
   L->stop = false;
-  if (L->embed)
-    aw__embed_begin(L);
+  if (L->embed_vt)
+    L->embed_vt->begin(L);
   if (!L->failed)
     aw__checkpoint(L);
   while (!L->failed && !L->stop && alive(L)) {
@@ -727,8 +739,8 @@ int aw_loop_run_once(aw_loop *L, bool wait) {
   aw_loop *saved = aw__tls_loop;
   aw__tls_loop = L;
   L->running = true;
-  if (L->embed)
-    aw__embed_begin(L);
+  if (L->embed_vt)
+    L->embed_vt->begin(L);
   if (!L->failed)
     aw__checkpoint(L);
   if (!L->failed)

@@ -181,6 +181,12 @@ void aw__obj_block_free(aw_obj *o, size_t size) {
   block_free(o, size);
 }
 
+/* What frees external bytes (aw__buf_external): the buffer ring's, set with its first buffer. */
+static _Atomic(aw__buf_release_fn) external_release_fn;
+static void external_release(uint8_t *data) {
+  atomic_load_explicit(&external_release_fn, memory_order_relaxed)(data);
+}
+
 static void free_one(aw_obj *o) {
   aw__objects_add(-1);
   switch (o->type) {
@@ -196,7 +202,7 @@ static void free_one(aw_obj *o) {
   case AW_T_BUFFER: {
     aw_buf *b = (aw_buf *)o;
     if (AW__UNLIKELY(b->hdr.flags & AW__BUF_EXTERNAL))
-      aw__buf_external_free(b->data);
+      external_release(b->data);
     else
       aw__free(b->data, b->cap);
     aw__obj_block_free(o, sizeof *b);
@@ -461,7 +467,7 @@ int aw_buf_reserve(aw_buf *b, size_t cap) {
     return -ENOMEM;
   memcpy(n, b->data, b->len);
   if (AW__UNLIKELY(b->hdr.flags & AW__BUF_EXTERNAL)) { /* the copy is ours: give the bytes back */
-    aw__buf_external_free(b->data);
+    external_release(b->data);
     b->hdr.flags &= (uint16_t)~AW__BUF_EXTERNAL;
   } else {
     aw__free(b->data, b->cap);
@@ -471,7 +477,10 @@ int aw_buf_reserve(aw_buf *b, size_t cap) {
   return 0;
 }
 
-aw_buf *aw__buf_external(uint8_t *data, size_t len, size_t cap) {
+aw_buf *aw__buf_external(uint8_t *data, size_t len, size_t cap, aw__buf_release_fn release) {
+  /* stored before the buffer exists: whoever frees it was handed it, so sees the store */
+  if (AW__UNLIKELY(atomic_load_explicit(&external_release_fn, memory_order_relaxed) != release))
+    atomic_store_explicit(&external_release_fn, release, memory_order_relaxed);
   aw_buf *b = aw__try_alloc(sizeof *b);
   if (!b)
     return NULL;

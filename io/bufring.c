@@ -170,7 +170,7 @@ aw_buf *aw__bufring_take(aw__bufring *b, uint32_t cqe_flags, size_t len) {
   if (!s)
     return NULL; /* not a buffer of ours: cannot happen */
   aw__io_defined(slot_data(s), len);
-  aw_buf *buf = aw__buf_external(slot_data(s), len, BUFSIZE);
+  aw_buf *buf = aw__buf_external(slot_data(s), len, BUFSIZE, aw__buf_external_free);
   if (!buf) {
     ring_add(b, s);
     return NULL;

@@ -36,13 +36,14 @@
  * signal is followed by a get_events that runs whatever the signal was for.
  *
  * Posts from other threads write the wake eventfd only while the loop has
- * announced a sleep (workers/inbox.h). So the end of an embedded turn that
+ * announced a sleep (executor/inbox.h). So the end of an embedded turn that
  * leaves nothing runnable announces one, exactly as the loop does before it
  * blocks itself, and the start of the next turn takes it back.
  *
  * The hooks: aw_loop_run_once / aw_loop_run call aw__embed_begin and
  * aw__embed_end (executor/loop.c) when the loop is embedded; aw_loop_free
- * calls aw__embed_free.
+ * calls aw__embed_free. The loop reaches them through L->embed_vt, which
+ * aw_loop_fd sets, so that executor/ does not depend on io/.
  */
 #include "io/backend.h"
 #include "workers/pool.h"
@@ -174,6 +175,7 @@ void aw__embed_free(aw_loop *L) {
   close_fd(E->ring_efd); /* the ring is gone (aw__io_free), and its registration with it */
   aw__free(E, sizeof *E);
   L->embed = NULL;
+  L->embed_vt = NULL;
 }
 
 static int watch(int epfd, int fd) {
@@ -215,7 +217,9 @@ int aw_loop_fd(aw_loop *L) {
   if ((r = watch(E->epfd, E->tfd)) < 0 || (r = watch(E->epfd, L->wake_fd)) < 0 ||
       (E->be_fd >= 0 && (r = watch(E->epfd, E->be_fd)) < 0))
     goto fail;
+  static const aw__embed_vt hooks = {aw__embed_begin, aw__embed_end, aw__embed_free};
   L->embed = E;
+  L->embed_vt = &hooks;
   aw__hrtime_ms(L);
   aw__embed_end(L);
   return E->epfd;

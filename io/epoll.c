@@ -328,6 +328,7 @@ unsigned aw__epf_outstanding(const aw__ep *ep) {
   return 0;
 }
 void aw__epf_free(aw__ep *ep) { (void)ep; }
+void aw__epf_flush(aw__ep *ep) { (void)ep; }
 #endif
 
 struct aw__epf **aw__ep_file_state(aw__ep *ep) {
@@ -1191,6 +1192,7 @@ int aw__ep_submit(aw__ep *ep) {
   for (unsigned i = 0; i < n; i++)
     start(ep, &ep->sq[i]);
   ep->sq_n = 0;
+  aw__epf_flush(ep); /* the file ops among them go to the pool now */
   return (int)n;
 }
 
@@ -1253,6 +1255,7 @@ int aw__ep_enter(aw__ep *ep, int timeout_ms) {
   aw__ep_submit(ep);
   drain_posted(ep);
   run_reruns(ep);
+  aw__epf_flush(ep);
   if (ep->cq_n || ep->rerun_n)
     timeout_ms = 0;
   int next_check = verify_due(ep);
@@ -1284,6 +1287,7 @@ int aw__ep_enter(aw__ep *ep, int timeout_ms) {
     atomic_store_explicit(&ep->sleeping, 0, memory_order_relaxed);
   for (int i = 0; i < n; i++)
     handle_event(ep, &evs[i]);
+  aw__epf_flush(ep); /* regular files' reads handed over at readiness */
   drain_posted(ep);
   if (n < 0)
     return err == EINTR ? -EINTR : -err;

@@ -71,6 +71,9 @@ int aw__epf_submit(aw__ep *ep, aw_loop *L, const struct io_uring_sqe *sqe);
  * all: every op on fd (IORING_ASYNC_CANCEL_FD semantics) or every op (ANY); returns the count. */
 int aw__epf_cancel(aw__ep *ep, uint64_t user_data);
 int aw__epf_cancel_fd(aw__ep *ep, int fd, bool any);
+/* Hands the worker ops submitted since the last call to the pool (one lock per turn, not per
+ * op); the backend calls it after it started SQEs or handled events, before it waits. */
+void aw__epf_flush(aw__ep *ep);
 /* Worker ops not finished (the backend spins for them before it sleeps). */
 unsigned aw__epf_outstanding(const aw__ep *ep);
 /* Frees io/epoll_file.c's state of ep (no op outstanding); called by aw__ep_free. */

@@ -35,6 +35,7 @@
 #include <liburing.h>
 
 #include "aw/io.h"
+#include "executor/backend.h"
 #include "executor/internal.h"
 
 typedef struct aw__op aw__op;
@@ -175,12 +176,20 @@ aw_buf *aw__bufring_take(aw__bufring *br, uint32_t cqe_flags, size_t len);
 void aw__bufring_give_back(aw__bufring *br, uint32_t cqe_flags);
 /* A recv failed with ENOBUFS: adds buffers if the ring may still grow; true if it did. */
 bool aw__bufring_grow(aw__bufring *br);
+/* An aw_buf of the ring was freed (the release of aw__buf_external): its buffer goes back. */
+void aw__buf_external_free(uint8_t *data);
 /* Buffers other threads released go back into the ring (each I/O phase). */
 void aw__bufring_reclaim(aw__bufring *br);
 /* aw_loop_free: unregisters the ring; its memory lives on until the last buffer goes. */
 void aw__bufring_loop_free(aw_loop *L);
 
-/* The backend, as the loop sees it. */
+/* Embedding (io/embed.c): L->embed_vt's hooks. */
+void aw__embed_begin(aw_loop *L);
+int aw__embed_end(aw_loop *L);
+void aw__embed_free(aw_loop *L);
+
+/* The op core over either backend (io/op.c); the loop reaches it through L->backend
+ * (executor/backend.h), which aw__backend_open sets. */
 int aw__io_init(aw_loop *L, const aw_loop_config *cfg, aw_val *err);
 void aw__io_free(aw_loop *L);
 /* The I/O phase: submit, wait up to timeout_ms (-1: no limit, 0: no wait), dispatch. */

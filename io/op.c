@@ -74,6 +74,41 @@ static aw_val open_error(int r, const char *why) {
   return aw_obj_val(e);
 }
 
+/* AW_IO for a loop whose cfg->backend is AUTO: unset AUTO, uring, epoll; -1 if it is none
+ * of those (none itself the loop handled: no backend at all). */
+static int env_backend(const char **val) {
+  const char *e = *val = getenv("AW_IO");
+  if (!e)
+    return AW_IO_BACKEND_AUTO;
+  if (!strcmp(e, "uring") || !strcmp(e, "io_uring"))
+    return AW_IO_BACKEND_URING;
+  if (!strcmp(e, "epoll"))
+    return AW_IO_BACKEND_EPOLL;
+  return -1;
+}
+
+static int open_epoll(aw_loop *L, aw__io *R, unsigned entries, unsigned cq) {
+  int r = aw__ep_new(L, entries, &R->ep);
+  if (r < 0)
+    return r;
+  R->kind = AW__BE_EPOLL;
+  R->caps.sq_entries = entries; /* unless the backend says otherwise */
+  R->caps.cq_entries = cq;
+  aw__ep_caps(R->ep, &R->caps);
+  R->caps.backend = AW_IO_BACKEND_EPOLL;
+  R->caps.backend_name = "epoll";
+  return 0;
+}
+
+/* The epoll backend could not be made (uring_why: why io_uring was not used, or ""). */
+static aw_val epoll_error(int r, const char *uring_why) {
+  aw_error *e =
+      aw_error_new("Error", "cannot create the loop's epoll backend: %s (%s)%s%s", aw_strerror(r),
+                   aw_err_name(r), uring_why[0] ? "; and " : "", uring_why);
+  e->errnum = -r;
+  return aw_obj_val(e);
+}
+
 int aw__io_init(aw_loop *L, const aw_loop_config *cfg, aw_val *err) {
   unsigned entries = cfg && cfg->ring_entries ? cfg->ring_entries : AW__RING_DEFAULT;
   unsigned cq = cfg && cfg->cq_entries ? cfg->cq_entries : 0;
@@ -106,27 +141,55 @@ int aw__io_init(aw_loop *L, const aw_loop_config *cfg, aw_val *err) {
     }
     return -EINVAL;
   }
+  enum aw_io_backend want = cfg ? cfg->backend : AW_IO_BACKEND_AUTO;
+  if ((unsigned)want > AW_IO_BACKEND_EPOLL) {
+    if (err)
+      *err = aw_err("TypeError", "aw_loop_new: invalid backend %d", (int)want);
+    return -EINVAL;
+  }
+  if (want == AW_IO_BACKEND_AUTO) {
+    const char *val;
+    int b = env_backend(&val);
+    if (b < 0) { /* a typo must not quietly give another backend than the one meant */
+      if (err) {
+        aw_error *e =
+            aw_error_new("TypeError", "aw_loop_new: AW_IO=%s is none of uring, epoll, none", val);
+        e->errnum = EINVAL;
+        *err = aw_obj_val(e);
+      }
+      return -EINVAL;
+    }
+    want = (enum aw_io_backend)b;
+  }
   aw__sigpipe_init(cfg); /* io/send.c: SIGPIPE ignored unless cfg->keep_sigpipe */
   aw__io *R = aw__calloc(sizeof *R);
-  char why[512];
-  const char *h3 = getenv("AW_IO");
-  if (h3 && !strcmp(h3, "epoll")) { /* H3 LOCAL TEST HACK: not committed */
-    R->kind = AW__BE_EPOLL;
-    int r = aw__ep_new(L, entries, &R->ep);
-    if (r < 0) {
+  char why[sizeof R->caps.fallback_reason];
+  why[0] = '\0';
+  int r = 0;
+  if (want != AW_IO_BACKEND_EPOLL) {
+    /* AUTO asks for every opcode the op layer uses: a kernel that lacks one runs on epoll */
+    r = aw__uring_open(R, entries, cq, want == AW_IO_BACKEND_AUTO, why, sizeof why);
+    /* forced, or out of descriptors (which epoll would be too): the error as it is */
+    if (r < 0 && (want == AW_IO_BACKEND_URING || r == -EMFILE || r == -ENFILE)) {
+      if (err)
+        *err = open_error(r, why);
       aw__free(R, sizeof *R);
-      return r;
+      return r == -EMFILE || r == -ENFILE ? r : AW_ENOURING;
     }
-    aw__ep_caps(R->ep, &R->caps);
-    L->io = R;
-    return 0;
   }
-  int r = aw__uring_open(R, entries, cq, false, why, sizeof why);
-  if (r < 0) {
-    if (err)
-      *err = open_error(r, why);
-    aw__free(R, sizeof *R);
-    return r == -EMFILE || r == -ENFILE ? r : AW_ENOURING;
+  if (want == AW_IO_BACKEND_EPOLL || r < 0) {
+    int er = open_epoll(L, R, entries, cq);
+    if (er < 0) {
+      if (err)
+        *err = r < 0 && er == -ENOSYS ? open_error(r, why) : epoll_error(er, why);
+      aw__free(R, sizeof *R);
+      return r < 0 && er == -ENOSYS ? AW_ENOURING : er;
+    }
+    if (r < 0) /* io_uring could not be had: say why, for awbench caps and the curious */
+      snprintf(R->caps.fallback_reason, sizeof R->caps.fallback_reason, "%s", why);
+  } else {
+    R->caps.backend = AW_IO_BACKEND_URING;
+    R->caps.backend_name = "io_uring";
   }
   /* Bounded ops' CQEs always fit in the CQ: a few slots stay for cancels, the wake poll and
    * closes. Unbounded ops (which may wait for ever) do not count: their CQEs, if many come at
@@ -606,7 +669,7 @@ void aw__io_poll(aw_loop *L, int timeout_ms) {
   drain_backlog(R);
   bool slept = false;
   if (timeout_ms != 0) {
-    /* announces the sleep to other threads' posts (workers/inbox.h), then checks */
+    /* announces the sleep to other threads' posts (executor/inbox.h), then checks */
     slept = true;
     if (aw__inbox_sleep(&L->inbox) || aw__be_cq_ready(R))
       timeout_ms = 0;
@@ -700,4 +763,18 @@ void aw__io_free(aw_loop *L) {
     aw__ep_free(R->ep);
   L->io = NULL;
   aw__free(R, sizeof *R);
+}
+
+/* ---- the seam (executor/backend.h) ------------------------------------------------------------
+ */
+
+/* One op core over either backend: the vtables differ in name only (io/backend.h switches). */
+static const aw__backend_vt uring_vt = {"io_uring", aw__io_poll, aw__io_alive, aw__io_free};
+static const aw__backend_vt epoll_vt = {"epoll", aw__io_poll, aw__io_alive, aw__io_free};
+
+int aw__backend_open(aw_loop *L, const aw_loop_config *cfg, aw_val *err) {
+  int r = aw__io_init(L, cfg, err);
+  if (r == 0)
+    L->backend = L->io->kind == AW__BE_URING ? &uring_vt : &epoll_vt;
+  return r;
 }

@@ -15,7 +15,8 @@
  *   awbench immediate_chain [N]  N chained setImmediate hops
  *   awbench timers [N]           N setTimeout(i % 100), every odd one cleared
  *   awbench sizes                sizeof the hot objects
- *   awbench caps                 what the kernel gave the loop's io_uring
+ *   awbench caps                 the loop's backend (and why, if it fell back to epoll),
+ *                                then what the kernel gave its io_uring (or what epoll runs)
  *   awbench io_nop [N]           IORING_OP_NOP round trips, 64 lanes each awaiting its own
  *   awbench file_read_small [DIR] [N]  open+read(4 KiB)+close of N files, 64 in flight
  *   awbench tcp_pingpong [CONNS] [N]   1-byte request/response round trips over loopback
@@ -633,6 +634,9 @@ static void caps(void) {
   aw_loop *L = new_loop();
   aw_io_caps c;
   check(aw_io_caps_get(L, &c) == 0, "caps");
+  printf("backend %s\n", c.backend_name);
+  if (c.fallback_reason[0])
+    printf("fallback_reason %s\n", c.fallback_reason);
   printf("sq_entries %u\ncq_entries %u\ninflight_limit %u\n", c.sq_entries, c.cq_entries,
          c.inflight_limit);
   printf("single_issuer %d\ndefer_taskrun %d\ncoop_taskrun %d\n", c.single_issuer, c.defer_taskrun,
@@ -701,8 +705,9 @@ static void caps(void) {
                                 "READV_FIXED",
                                 "WRITEV_FIXED",
                                 "PIPE"};
-  printf("opcodes %u:", c.nops);
-  for (unsigned i = 0; i < c.nops && i < 64; i++)
+  unsigned nops = c.nops ? c.nops : 64; /* a backend that does not say: every opcode */
+  printf("opcodes %u:", nops);
+  for (unsigned i = 0; i < nops && i < 64; i++)
     printf(" %s%s", i < sizeof names / sizeof names[0] ? names[i] : "?",
            c.op_supported[i] ? "" : "(no)");
   printf("\n");

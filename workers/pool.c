@@ -54,12 +54,16 @@ enum { JE_NONE, JE_SHUTDOWN, JE_NO_THREAD, JE_FORK };
  */
 struct aw_job {
   /* line 0: the pool thread's */
-  aw_work_fn fn;
+  union {
+    aw_work_fn fn;
+    aw__raw_fn raw_fn; /* raw (aw__work_raw) */
+  };
   void *arg;
   aw_loop *loop;
-  aw_job *qprev, *qnext; /* its queue, the running list, or the loop's batch */
+  aw_job *qprev, *qnext; /* its queue, the running list, the loop's batch, or q->done */
   aw_val result;
-  int state;
+  uint8_t state;
+  bool raw; /* no promise, no inbox post: raw_fn says when it ends */
   _Atomic int cancelled;
   /* the loop's */
   aw_pool *pool;
@@ -80,6 +84,9 @@ typedef struct aw__jobq {
   aw_job *head, *tail;
   struct aw__jobq *rr_prev, *rr_next;
   bool in_rr;
+  /* raw jobs that ended (the class lock); the loop takes them back into its cache at flush */
+  aw_job *done;
+  _Atomic bool has_done;
 } aw__jobq;
 
 /* The loop's part: its batch, its queues (one per class), its unfinished jobs. */
@@ -129,7 +136,11 @@ static pthread_mutex_t default_lock = PTHREAD_MUTEX_INITIALIZER; /* taken before
 static aw_pool *default_pool; /* NULL after aw_pool_free of it: the next use makes another */
 
 static void post_done(aw_job *j);
+static void raw_ended(aw_job *j);
 static void class_lock_init(pthread_mutex_t *m);
+static void job_done(aw_loop *L, void *arg);
+static void work_loop_free(aw_loop *L);
+static void work_loop_destroy(aw_loop *L);
 
 static void fork_prepare(void) {
   pthread_mutex_lock(&default_lock);
@@ -173,8 +184,13 @@ static void fork_child(void) {
       C->running = NULL;
       while (j) {
         aw_job *next = j->qnext;
-        j->err = JE_FORK;
-        post_done(j);
+        if (j->raw) { /* its thread is gone: it ends here, as if removed */
+          j->raw_fn(j->arg, true);
+          raw_ended(j);
+        } else {
+          j->err = JE_FORK;
+          post_done(j);
+        }
         j = next;
       }
     }
@@ -440,14 +456,42 @@ static void job_recycle(aw_loop *L, aw_job *j) {
   w->ncache++;
 }
 
+/*
+ * A raw job that ended (ran, or was removed off the loop's thread), the class
+ * lock held: it waits in its queue's done list until the loop's next flush
+ * takes it back, since only the loop's thread touches its cache.
+ */
+static void raw_ended(aw_job *j) {
+  j->state = J_DONE;
+  j->qnext = j->q->done;
+  j->q->done = j;
+  atomic_store_explicit(&j->q->has_done, true, memory_order_relaxed);
+}
+
+/* The raw jobs of q that ended go back to the loop's cache (loop thread, the class lock held). */
+static void raw_reclaim(aw_loop *L, aw__jobq *q) {
+  aw_job *j = q->done;
+  q->done = NULL;
+  atomic_store_explicit(&q->has_done, false, memory_order_relaxed);
+  while (j) {
+    aw_job *next = j->qnext;
+    job_recycle(L, j);
+    j = next;
+  }
+}
+
 /* A finished job goes to its loop's inbox (the class lock held), even a loop being freed. */
 static void finish(pclass *C, aw_job *j) {
   running_remove(C, j);
   bool waited_for = j->state == J_LOOP_WAITS;
-  j->state = J_DONE;
-  post_done(j);
+  if (j->raw)
+    raw_ended(j);
+  else {
+    j->state = J_DONE;
+    post_done(j);
+  }
   if (AW__UNLIKELY(waited_for))
-    pthread_cond_broadcast(&C->done_cond); /* aw__work_loop_free */
+    pthread_cond_broadcast(&C->done_cond); /* work_loop_free */
 }
 
 /*
@@ -518,6 +562,11 @@ static void *worker_main(void *arg) {
     unsigned ran = 0;
     for (unsigned i = 0; i < n; i++) {
       aw_job *j = batch[i];
+      if (j->raw) {
+        j->raw_fn(j->arg, false);
+        ran++;
+        continue;
+      }
       if (i > 0 && atomic_load_explicit(&j->cancelled, memory_order_relaxed))
         continue; /* aborted while it waited behind the others: never starts */
       j->result = j->fn(j, j->arg);
@@ -570,11 +619,16 @@ static unsigned fail_queued(pclass *C, int err, int detail) {
     aw_job *j = C->rr->head;
     q_unlink(C, j);
     pending_sub(C, 1);
+    n++;
+    if (j->raw) { /* never runs: ends as removed, on this thread (see pool.h) */
+      j->raw_fn(j->arg, true);
+      raw_ended(j);
+      continue;
+    }
     j->state = J_DONE;
     j->err = err;
     j->err_detail = detail;
     post_done(j);
-    n++;
   }
   return n;
 }
@@ -624,6 +678,9 @@ static void kick(aw_pool *P, pclass *C, unsigned queued) {
 /* ---- the loop's side ---------------------------------------------------------------------------
  */
 
+/* What the loop calls of the pool (executor/internal.h): it knows the pool only through this. */
+static const aw__work_vt work_vt = {aw__work_flush, work_loop_free, work_loop_destroy, job_done};
+
 static aw__loopwork *loopwork(aw_loop *L) {
   aw__loopwork *w = L->work;
   if (!w) {
@@ -634,6 +691,7 @@ static aw__loopwork *loopwork(aw_loop *L) {
       atomic_fetch_add(&w->pool->refs, 1);
     w->fork_gen = fork_gen;
     L->work = w;
+    L->work_vt = &work_vt;
   }
   return w;
 }
@@ -702,7 +760,7 @@ static aw_val job_error(aw_job *j) {
 }
 
 /* The completion: a macrotask of the loop's I/O phase. */
-void aw__job_done(aw_loop *L, void *arg) {
+static void job_done(aw_loop *L, void *arg) {
   aw_job *j = arg;
   aw_val outcome;
   if (j->err) {
@@ -717,9 +775,9 @@ void aw__job_done(aw_loop *L, void *arg) {
 static void post_done(aw_job *j) {
   /* never fails for lack of room: the inbox overflows into a list; -ENOMEM is the only
    * transient error, and -ESHUTDOWN cannot be: a loop closes its inbox only after
-   * aw__work_loop_free has waited for its jobs, under this lock */
+   * work_loop_free has waited for its jobs, under this lock */
   int r;
-  while ((r = aw__loop_post_internal(j->loop, aw__job_done, j)) == -ENOMEM)
+  while ((r = aw__loop_post_internal(j->loop, job_done, j)) == -ENOMEM)
     usleep(1000);
   if (AW__UNLIKELY(r != 0)) {
     fprintf(stderr, "libawait: a job's completion was refused by its loop (%d)\n", r);
@@ -845,6 +903,71 @@ aw_promise *aw_work(aw_loop *L, aw_work_fn fn, void *arg, const aw_work_opts *o)
   return aw_retain(j->promise);
 }
 
+/* ---- raw jobs (the io layer's; workers/pool.h) ---------------------------------------------- */
+
+int aw__work_raw(aw_loop *L, enum aw_work_class klass, aw__raw_fn run, void *arg, aw_job **out) {
+  if (AW__UNLIKELY(klass != AW_WORK_CPU && klass != AW_WORK_BLOCKING))
+    return -EINVAL;
+  if (AW__UNLIKELY(L->freeing))
+    return -ESHUTDOWN;
+  aw__loopwork *w = loopwork(L);
+  if (AW__UNLIKELY(!w->pool || atomic_load_explicit(&w->pool->shutdown, memory_order_relaxed)))
+    return -ESHUTDOWN;
+  aw_job *j = w->cache;
+  if (AW__LIKELY(j)) {
+    w->cache = j->qnext;
+    w->ncache--;
+    memset(j, 0, sizeof *j);
+  } else {
+    j = AW__FAULT(ALLOC) ? NULL : calloc(1, sizeof *j);
+    if (!j)
+      return -ENOMEM;
+  }
+  j->raw_fn = run;
+  j->arg = arg;
+  j->raw = true;
+  j->loop = L;
+  j->pool = w->pool;
+  j->klass = (uint8_t)klass;
+  j->state = J_LOCAL;
+  j->qnext = NULL; /* the batch, as aw_work's jobs: not counted in jobs_pending */
+  if (w->batch_tail)
+    w->batch_tail->qnext = j;
+  else
+    w->batch_head = j;
+  w->batch_tail = j;
+  if (out)
+    *out = j;
+  return 0;
+}
+
+int aw__work_raw_cancel(aw_loop *L, aw_job *j) {
+  aw__loopwork *w = L->work;
+  pclass *C = &w->pool->cls[j->klass];
+  pthread_mutex_lock(&C->lock); /* pool threads change the state under it */
+  int state = j->state;
+  if (state == J_QUEUED) {
+    q_unlink(C, j);
+    pending_sub(C, 1);
+  }
+  pthread_mutex_unlock(&C->lock);
+  if (state == J_LOCAL) { /* still in the loop's batch */
+    aw_job **pp = &w->batch_head, *prev = NULL;
+    while (*pp != j) {
+      prev = *pp;
+      pp = &(*pp)->qnext;
+    }
+    *pp = j->qnext;
+    if (w->batch_tail == j)
+      w->batch_tail = prev;
+  } else if (state != J_QUEUED) {
+    return -EALREADY;
+  }
+  j->raw_fn(j->arg, true);
+  job_recycle(L, j);
+  return 0;
+}
+
 /* Hands the jobs made this turn to the pool: one lock per class. */
 void aw__work_flush(aw_loop *L) {
   aw__loopwork *w = L->work;
@@ -854,14 +977,14 @@ void aw__work_flush(aw_loop *L) {
     w->fork_gen = fork_gen;
     aw__work_kick(L);
   }
-  if (!w->batch_head)
-    return;
   aw_job *j = w->batch_head;
   w->batch_head = w->batch_tail = NULL;
   aw_pool *P = w->pool;
   for (int k = 0; k < 2; k++) {
     pclass *C = &P->cls[k];
     unsigned n = 0;
+    /* raw jobs that ended are taken back under the lock this takes anyway, or one for them */
+    bool reclaim = atomic_load_explicit(&w->q[k].has_done, memory_order_relaxed);
     bool locked = false;
     aw_job **pp = &j;
     while (*pp) {
@@ -876,6 +999,12 @@ void aw__work_flush(aw_loop *L) {
         locked = true;
       }
       if (atomic_load(&P->shutdown) && !P->drain) { /* shut down meanwhile */
+        if (x->raw) {
+          x->q = &w->q[k];
+          x->raw_fn(x->arg, true);
+          raw_ended(x);
+          continue;
+        }
         x->state = J_DONE;
         x->err = JE_SHUTDOWN;
         post_done(x);
@@ -885,11 +1014,17 @@ void aw__work_flush(aw_loop *L) {
       q_push(C, &w->q[k], x);
       n++;
     }
+    if (AW__UNLIKELY(reclaim && !locked)) {
+      pthread_mutex_lock(&C->lock);
+      locked = true;
+    }
     if (locked) {
       if (n) {
         atomic_fetch_add_explicit(&C->pending, n, memory_order_release);
         kick(P, C, n);
       }
+      if (w->q[k].done)
+        raw_reclaim(L, &w->q[k]);
       pthread_mutex_unlock(&C->lock);
     }
   }
@@ -925,14 +1060,19 @@ static bool runs_job_of(pclass *C, aw_loop *L) {
  * returns no job of the loop runs and every job is in the inbox, whose drain
  * frees it (and calls arg_free) on the loop's thread.
  */
-void aw__work_loop_free(aw_loop *L) {
+static void work_loop_free(aw_loop *L) {
   aw__loopwork *w = L->work;
   if (!w)
     return;
   while (w->batch_head) {
     aw_job *j = w->batch_head;
     w->batch_head = j->qnext;
-    job_end(L, j, aw_undefined(), true);
+    if (j->raw) {
+      j->raw_fn(j->arg, true);
+      job_recycle(L, j);
+    } else {
+      job_end(L, j, aw_undefined(), true);
+    }
   }
   w->batch_tail = NULL;
   aw_pool *P = w->pool;
@@ -944,12 +1084,19 @@ void aw__work_loop_free(aw_loop *L) {
       aw_job *j = w->q[k].head;
       q_unlink(C, j);
       pending_sub(C, 1);
-      job_end(L, j, aw_undefined(), true);
+      if (j->raw) {
+        j->raw_fn(j->arg, true);
+        job_recycle(L, j);
+      } else {
+        job_end(L, j, aw_undefined(), true);
+      }
     }
-    /* running: cancelled, and waited for; finish posts them to the inbox */
+    /* running: cancelled (raw ones are not: they end by themselves), and waited for; finish
+     * posts them to the inbox (raw ones to the done list) */
     for (aw_job *j = C->running; j; j = j->qnext) {
       if (j->loop == L) {
-        atomic_store(&j->cancelled, 1);
+        if (!j->raw)
+          atomic_store(&j->cancelled, 1);
         j->state = J_LOOP_WAITS;
       }
     }
@@ -967,11 +1114,18 @@ void aw__work_loop_free(aw_loop *L) {
   /* done: every job of L is in its inbox now, which aw_loop_free drains next */
 }
 
-/* Frees the loop's part, once its inbox was drained (after aw__work_loop_free). */
-void aw__work_loop_destroy(aw_loop *L) {
+/* Frees the loop's part, once its inbox was drained (after work_loop_free). */
+static void work_loop_destroy(aw_loop *L) {
   aw__loopwork *w = L->work;
   if (!w)
     return;
+  for (int k = 0; k < 2; k++) { /* raw jobs that ended: no thread touches them any more */
+    while (w->q[k].done) {
+      aw_job *j = w->q[k].done;
+      w->q[k].done = j->qnext;
+      free(j);
+    }
+  }
   while (w->cache) {
     aw_job *j = w->cache;
     w->cache = j->qnext;
@@ -981,6 +1135,7 @@ void aw__work_loop_destroy(aw_loop *L) {
     pool_unref(w->pool);
   aw__free(w, sizeof(aw__loopwork));
   L->work = NULL;
+  L->work_vt = NULL;
 }
 
 /* ---- shutdown

@@ -80,6 +80,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "loop.h"
 #include "promise.h"
 #include "signal.h"
 #include "val.h"
@@ -459,8 +460,18 @@ aw_promise *aw_sock_send_zc(aw_loop *L, int fd, aw_buf *data, const aw_io_opts *
 /* A no-op through the ring (IORING_OP_NOP): resolves with undefined. */
 aw_promise *aw_io_nop(aw_loop *L, const aw_io_opts *o);
 
-/* What the kernel gave this loop's ring (read at aw_loop_new). */
+/*
+ * What this loop's backend offers (read at aw_loop_new). On io_uring, what the
+ * kernel gave the ring; on epoll, op_supported[] says which opcodes the
+ * backend runs, sq_entries/cq_entries are its own queues' sizes, and the setup
+ * flags and features are the backend's (see aw/loop.h, enum aw_io_backend).
+ */
 typedef struct aw_io_caps {
+  enum aw_io_backend backend; /* AW_IO_BACKEND_URING or AW_IO_BACKEND_EPOLL */
+  const char *backend_name;   /* "io_uring" or "epoll" (static) */
+  /* AUTO chose epoll: why io_uring could not be had (the text the error of a loop with
+   * AW_IO_BACKEND_URING would have), else "" */
+  char fallback_reason[512];
   unsigned sq_entries, cq_entries;
   bool single_issuer, defer_taskrun, coop_taskrun; /* setup flags accepted */
   bool nodrop, ext_arg, fast_poll;                 /* features */
@@ -469,7 +480,7 @@ typedef struct aw_io_caps {
   bool op_supported[64];   /* by IORING_OP_* number */
 } aw_io_caps;
 
-/* Fills *out; -EINVAL for NULL, -ENOSYS if the loop has no ring. */
+/* Fills *out; -EINVAL for NULL, -ENOSYS if the loop has no I/O (no_io). */
 int aw_io_caps_get(aw_loop *L, aw_io_caps *out);
 
 /* Counters of the loop's ring (for tests and benchmarks). */

@@ -69,12 +69,41 @@ enum aw_rejection_mode {
   AW_REJECTIONS_NONE       /* the hook only */
 };
 
+/*
+ * The I/O backend of a loop (aw_loop_config.backend; aw_io_caps.backend says
+ * which one a loop got). Both run every I/O operation of aw/io.h with the same
+ * semantics: completions are macrotasks of the I/O phase, an aborted operation
+ * settles exactly once, buffers stay owned until the system is done with them.
+ *
+ *   AW_IO_BACKEND_AUTO   io_uring where it can be had, else epoll: io_uring_setup
+ *                        refused (EPERM/ENOSYS: a seccomp filter, as Docker's,
+ *                        containerd's and Kubernetes' default profiles have;
+ *                        kernel.io_uring_disabled; ENOMEM: RLIMIT_MEMLOCK on old
+ *                        kernels), or a kernel without IORING_FEAT_NODROP or
+ *                        without an opcode the library uses. aw_io_caps
+ *                        .fallback_reason then says why. Out of descriptors
+ *                        (EMFILE/ENFILE) is an error, not a fallback.
+ *   AW_IO_BACKEND_URING  io_uring or nothing: where it cannot be had,
+ *                        aw_loop_new fails with the error that says why (and
+ *                        what to do).
+ *   AW_IO_BACKEND_EPOLL  epoll: sockets are non-blocking descriptors driven by
+ *                        readiness, file operations run on the worker pool's
+ *                        blocking class (as libuv does).
+ *
+ * The environment: AW_IO=uring (or io_uring) or AW_IO=epoll chooses for the
+ * loops whose cfg->backend is AUTO (an explicit cfg->backend wins); AW_IO=none
+ * makes every loop one without I/O, whatever cfg says (see cfg->no_io). Any
+ * other value (an empty one too) makes aw_loop_new of an AUTO loop fail with a
+ * TypeError naming it, so that a typo does not quietly pick another backend.
+ */
+enum aw_io_backend { AW_IO_BACKEND_AUTO = 0, AW_IO_BACKEND_URING, AW_IO_BACKEND_EPOLL };
+
 typedef struct aw_loop_config {
   enum aw_rejection_mode rejections;
-  unsigned ring_entries; /* SQ entries of the io_uring; 0 means 256; above 32768: RangeError */
+  unsigned ring_entries; /* SQ entries (io_uring or epoll); 0 means 256; above 32768: RangeError */
   unsigned cq_entries;   /* CQ entries; 0 means 4 x ring_entries, at least 4096; at least the
                             SQ size; above 65536: RangeError (see "Back-pressure" in aw/io.h) */
-  bool no_io;            /* no io_uring: I/O operations reject with ENOURING */
+  bool no_io;            /* no I/O backend: I/O operations reject with ENOURING */
   /*
    * Leave SIGPIPE alone. By default the first loop with a ring (once per
    * process) sets SIGPIPE to SIG_IGN if, and only if, it is SIG_DFL, as Node
@@ -86,16 +115,19 @@ typedef struct aw_loop_config {
    * get SIGPIPE back to SIG_DFL in the child, as libuv's uv_spawn does.
    */
   bool keep_sigpipe;
+  enum aw_io_backend backend; /* AUTO (0), URING or EPOLL: enum aw_io_backend above */
 } aw_loop_config;
 
 /*
- * A new loop bound to the calling thread, with its own io_uring; cfg may be
- * NULL for defaults (an out-of-range rejection mode is an error). On failure
- * returns NULL and, if err is not NULL, stores an error value that names the
- * cause (yours to release). Where io_uring cannot be used (seccomp, the
+ * A new loop bound to the calling thread, with its own I/O backend: io_uring,
+ * or epoll where io_uring cannot be had (enum aw_io_backend); cfg may be NULL
+ * for defaults (an out-of-range rejection mode or backend is an error). On
+ * failure returns NULL and, if err is not NULL, stores an error value that
+ * names the cause (yours to release). With cfg->backend = AW_IO_BACKEND_URING
+ * (or AW_IO=uring) where io_uring cannot be used (seccomp, the
  * kernel.io_uring_disabled sysctl, RLIMIT_MEMLOCK on old kernels) the error
  * says which and what to do, and has errnum set; cfg->no_io (or AW_IO=none
- * in the environment) makes a loop without a ring: promises and timers work,
+ * in the environment) makes a loop without I/O: promises and timers work,
  * I/O operations reject with ENOURING.
  */
 aw_loop *aw_loop_new(const aw_loop_config *cfg, aw_val *err);

@@ -1,6 +1,6 @@
 /*
  * tests/workers/test_post.c — aw_loop_post from other threads, and the inbox
- * under it (aw/loop.h; workers/inbox.h).
+ * under it (aw/loop.h; executor/inbox.h).
  *
  *  - 8 threads post 100,000 tasks each at once: every task runs exactly
  *    once, and each thread's tasks run in the order it posted them

@@ -1,6 +1,6 @@
-/* workers/inbox.c — see inbox.h. */
+/* executor/inbox.c — see inbox.h. */
 #define _GNU_SOURCE
-#include "workers/inbox.h"
+#include "executor/inbox.h"
 
 #include <errno.h>
 #include <linux/membarrier.h>

@@ -1,5 +1,5 @@
 /*
- * workers/inbox.h — a loop's inbox: tasks from any thread (aw_loop_post, pool
+ * executor/inbox.h — a loop's inbox: tasks from any thread (aw_loop_post, pool
  * job completions) to the loop. Internal.
  *
  * Lanes. Every thread that posts to a loop gets its own lane into it: a
@@ -49,8 +49,8 @@
  * loop in a process-wide registry of open inboxes, under a mutex, so a post to
  * a loop already closed (even freed) is refused without reading its memory.
  */
-#ifndef AW_WORKERS_INBOX_H
-#define AW_WORKERS_INBOX_H
+#ifndef AW_EXECUTOR_INBOX_H
+#define AW_EXECUTOR_INBOX_H
 
 #include <pthread.h>
 #include <stdatomic.h>
