@@ -93,8 +93,10 @@ static int open_epoll(aw_loop *L, aw__io *R, unsigned entries, unsigned cq) {
     return r;
   R->kind = AW__BE_EPOLL;
   R->caps.sq_entries = entries; /* unless the backend says otherwise */
-  R->caps.cq_entries = cq;
   aw__ep_caps(R->ep, &R->caps);
+  /* Its CQ grows as needed; what caps reports (and the bounded ops' budget is made of) is
+   * the CQ the loop was configured for, as on io_uring, so back-pressure is the same. */
+  R->caps.cq_entries = cq;
   R->caps.backend = AW_IO_BACKEND_EPOLL;
   R->caps.backend_name = "epoll";
   return 0;

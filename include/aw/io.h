@@ -1,11 +1,19 @@
 /*
- * aw/io.h — files and sockets as promises, on the loop's io_uring.
+ * aw/io.h — files and sockets as promises, on the loop's io_uring (or, where
+ * io_uring cannot be had, on the epoll backend: aw/loop.h, enum aw_io_backend).
  *
  * Every operation returns a promise (yours) that settles in the loop's I/O
  * phase, as a macrotask followed by a microtask checkpoint: `await
  * aw_fs_read(...)` resumes exactly as `await fs.promises.read(...)` does in
  * Node. What a turn of the loop asks for reaches the kernel in one
  * io_uring_enter, together with the wait for what completed.
+ *
+ * Backends: everything below holds on both. On the epoll backend "the
+ * kernel" is the backend: sockets are non-blocking descriptors it drives by
+ * readiness, file operations run as blocking calls on the worker pool's
+ * blocking class, a cancel removes an operation no worker started (one that
+ * runs completes with its real result), and its completion queue grows
+ * instead of overflowing. aw_io_caps_get says which backend a loop runs.
  *
  * Errors: a failed operation rejects with an Error whose errnum is the errno
  * and whose message names the operation and the path or descriptor:
@@ -483,11 +491,11 @@ typedef struct aw_io_caps {
 /* Fills *out; -EINVAL for NULL, -ENOSYS if the loop has no I/O (no_io). */
 int aw_io_caps_get(aw_loop *L, aw_io_caps *out);
 
-/* Counters of the loop's ring (for tests and benchmarks). */
+/* Counters of the loop's backend (for tests and benchmarks). */
 typedef struct aw_io_stats {
   uint64_t submitted;    /* SQEs given to the kernel */
   uint64_t completed;    /* CQEs consumed */
-  uint64_t enters;       /* io_uring_enter calls */
+  uint64_t enters;       /* io_uring_enter calls (epoll: the backend's submits and waits) */
   uint64_t backlogged;   /* operations that waited in user space */
   uint64_t max_inflight; /* bounded ops in the kernel at once, at most (<= inflight_limit) */
   uint64_t cancels;      /* async cancels sent */
