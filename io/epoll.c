@@ -17,9 +17,10 @@
  *     RWF_NOWAIT does not support (EOPNOTSUPP). Their CQEs come back through
  *     aw__ep_post_cqe, a lock-free stack aw__ep_enter drains.
  *
- * Readiness: each descriptor is added once, edge-triggered, for both
- * directions (EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET), when an op first
- * has to wait on it; it stays registered, so a wait costs no epoll_ctl. We
+ * Readiness: a descriptor is added, edge-triggered, for a direction
+ * (EPOLLIN | EPOLLRDHUP, or EPOLLOUT) when an op first has to wait on it in
+ * that direction (a MOD adds the other one the first time it is needed); it
+ * stays registered, so a wait costs no epoll_ctl. We
  * remember per direction "known not ready" (set by EAGAIN, by a short send,
  * and by a short recv on a stream socket we saw born) so that an op is not
  * tried when it would only get EAGAIN: a ping-pong round costs epoll_wait,
@@ -51,9 +52,13 @@
 
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -68,6 +73,12 @@
 #define SPIN_NS 50000     /* how long enter spins for worker completions before sleeping */
 #define WAKE_DATA UINT64_MAX
 #define BUFRINGS_MAX 4
+#ifndef TCP_INQ
+#define TCP_INQ 36
+#endif
+#ifndef TCP_CM_INQ
+#define TCP_CM_INQ TCP_INQ
+#endif
 
 enum { RD = 0, WR = 1 };
 enum { W_NONE = 0, W_FD, W_ORPHAN, W_WAKE }; /* where a parked op is */
@@ -90,7 +101,10 @@ typedef struct fdent {
   uint8_t reg;      /* in the epoll set, as far as we know */
   uint8_t notready; /* bit per direction: the last try found nothing to do */
   uint8_t stream;   /* born from accept/connect here: a short recv means drained */
+  uint8_t inq;      /* TCP_INQ is on (a TCP socket born here) */
+  uint8_t hup;      /* EPOLLRDHUP/HUP/ERR seen: an end or an error waits, nothing is drained */
   uint8_t kind;
+  uint32_t mask;     /* the events registered (EPOLLET aside) */
   uint64_t wait_seq; /* the latest wait that needs the registration checked (rule 3) */
 } fdent;
 
@@ -268,9 +282,25 @@ static int64_t run_file_sqe(const struct io_uring_sqe *s) {
     r = mkdirat(s->fd, addr, (mode_t)s->len);
     break;
   case IORING_OP_SPLICE: {
+    /* splice into a socket whose peer is gone raises SIGPIPE (it has no MSG_NOSIGNAL): blocked
+     * here, and the one it left pending taken, so keep_sigpipe programs live as on io_uring */
+    sigset_t pipe_set, old, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
+    sigpending(&pending);
+    bool was_pending = sigismember(&pending, SIGPIPE);
     loff_t oin = (loff_t)s->splice_off_in, oout = (loff_t)s->off;
     r = splice(s->splice_fd_in, s->splice_off_in == (uint64_t)-1 ? NULL : &oin, s->fd,
                s->off == (uint64_t)-1 ? NULL : &oout, s->len, s->splice_flags);
+    int e = errno;
+    sigpending(&pending);
+    if (!was_pending && !sigismember(&old, SIGPIPE) && sigismember(&pending, SIGPIPE)) {
+      struct timespec zero = {0, 0}; /* (a short splice may raise it too, not only EPIPE) */
+      sigtimedwait(&pipe_set, NULL, &zero);
+    }
+    pthread_sigmask(SIG_SETMASK, &old, NULL);
+    errno = e;
     break;
   }
   default:
@@ -434,16 +464,30 @@ static void fd_reset(aw__ep *ep, int fd) {
 
 static uint64_t ev_data(const fdent *e, int fd) { return (uint64_t)e->gen << 32 | (uint32_t)fd; }
 
-/* Puts fd in the epoll set if it is not there by our count: 0, or -errno (EPERM: not pollable). */
-static int fd_register(aw__ep *ep, int fd) {
+static uint32_t dir_events(int dir) { return dir == RD ? EPOLLIN | EPOLLRDHUP : EPOLLOUT; }
+
+/*
+ * Puts fd in the epoll set for direction dir if it is not there by our count: 0, or -errno
+ * (EPERM: not pollable). Only the directions ops waited for are watched: a writable socket
+ * watched for EPOLLOUT would wake the loop at each edge of its send buffer for nothing.
+ */
+static int fd_register(aw__ep *ep, int fd, int dir) {
   fdent *e = ent(ep, fd);
-  if (e->reg)
+  uint32_t want = dir_events(dir);
+  if (e->reg && (e->mask & want) == want)
     return 0;
-  struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET};
+  struct epoll_event ev = {.events = e->mask | want | EPOLLET};
   ev.data.u64 = ev_data(e, fd);
-  int r = epoll_ctl(ep->epfd, EPOLL_CTL_ADD, fd, &ev);
-  if (r < 0 && errno == EEXIST) /* registered before its entry was reset: ours now */
+  int r;
+  if (e->reg) {
     r = epoll_ctl(ep->epfd, EPOLL_CTL_MOD, fd, &ev);
+    if (r < 0 && errno == ENOENT) /* rule 3's case, found on the way: a new file */
+      r = epoll_ctl(ep->epfd, EPOLL_CTL_ADD, fd, &ev);
+  } else {
+    r = epoll_ctl(ep->epfd, EPOLL_CTL_ADD, fd, &ev);
+    if (r < 0 && errno == EEXIST) /* registered before its entry was reset: ours now */
+      r = epoll_ctl(ep->epfd, EPOLL_CTL_MOD, fd, &ev);
+  }
   if (r < 0) {
     int err = errno;
     if (err == EPERM)
@@ -451,6 +495,7 @@ static int fd_register(aw__ep *ep, int fd) {
     return -err;
   }
   e->reg = 1;
+  e->mask = ev.events & ~(uint32_t)EPOLLET;
   e->kind = K_POLL;
   return 0;
 }
@@ -466,7 +511,7 @@ static void verify(aw__ep *ep, int fd, uint64_t seq) {
   if (e->wait_seq != seq || !e->reg || (!e->head[RD] && !e->head[WR]))
     return;
   e->wait_seq = 0;
-  struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET};
+  struct epoll_event ev = {.events = e->mask | EPOLLET};
   ev.data.u64 = ev_data(e, fd);
   if (epoll_ctl(ep->epfd, EPOLL_CTL_ADD, fd, &ev) == 0 || errno == EEXIST)
     return; /* alive (EEXIST), or stale and now added: present readiness is reported */
@@ -529,8 +574,9 @@ static int verify_due(aw__ep *ep) {
 static int park(aw__ep *ep, const epop *tmp) {
   int fd = tmp->fd;
   fdent *e = ent(ep, fd);
-  bool had = e->reg;
-  int r = fd_register(ep, fd);
+  uint32_t want = dir_events(tmp->dir);
+  bool had = e->reg && (e->mask & want) == want; /* else the ADD or MOD below checks it */
+  int r = fd_register(ep, fd, tmp->dir);
   if (r < 0)
     return r;
   e = &ep->fds[fd];
@@ -665,7 +711,26 @@ static int do_recv(aw__ep *ep, epop *o) {
       buf = (char *)(uintptr_t)s->addr + o->done;
       len = s->len - o->done;
     }
-    ssize_t n = recv(fd, buf, len, flags);
+    ssize_t n;
+    int inq = -1; /* bytes left in a TCP socket's queue after this recv (TCP_INQ), or -1 */
+    if (ep->fds[fd].inq) {
+      /* the kernel says what is left: a full recv that emptied the queue needs no EAGAIN
+       * recv after it to know (it counts a pending FIN as 1) */
+      struct iovec iov = {buf, len};
+      union {
+        char b[CMSG_SPACE(sizeof(int))];
+        struct cmsghdr align;
+      } cbuf;
+      struct msghdr mh = {
+          .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf.b, .msg_controllen = sizeof cbuf.b};
+      n = recvmsg(fd, &mh, flags);
+      if (n >= 0)
+        for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+          if (c->cmsg_level == SOL_TCP && c->cmsg_type == TCP_CM_INQ)
+            memcpy(&inq, CMSG_DATA(c), sizeof inq);
+    } else {
+      n = recv(fd, buf, len, flags);
+    }
     if (n < 0) {
       int err = errno;
       if (err == EINTR)
@@ -682,8 +747,12 @@ static int do_recv(aw__ep *ep, epop *o) {
       cf = IORING_CQE_F_BUFFER | (uint32_t)kb->bid << IORING_CQE_BUFFER_SHIFT;
       b->head++;
     }
-    if (n > 0 && (size_t)n < len && ent(ep, fd)->stream)
-      mark_notready(ep, fd, RD); /* a stream socket's queue is empty: its next data is an edge */
+    /* A stream socket's queue is empty after a short recv: its next data is an edge. Not
+     * once its end (or an error) was reported: the recv took the data before the FIN, the
+     * FIN is still there, and its edge came already. */
+    fdent *e = ent(ep, fd);
+    if (n > 0 && (inq >= 0 ? inq == 0 : (size_t)n < len && e->stream && !e->hup))
+      mark_notready(ep, fd, RD);
     if (waitall && n > 0 && o->done + (size_t)n < s->len) {
       o->done += (size_t)n;
       if (ent(ep, fd)->notready & (1u << RD))
@@ -726,7 +795,8 @@ static int do_send(aw__ep *ep, epop *o) {
       return R_DONE;
     }
     if (s->opcode == IORING_OP_SEND && (size_t)n < len) {
-      mark_notready(ep, o->fd, WR); /* the socket's buffer is full: room comes as an edge */
+      if (!ent(ep, o->fd)->hup) /* the socket's buffer is full: room comes as an edge */
+        mark_notready(ep, o->fd, WR);
       if (waitall) {
         o->done += (size_t)n;
         return R_WAIT;
@@ -735,6 +805,13 @@ static int do_send(aw__ep *ep, epop *o) {
     cq_push(ep, s->user_data, (int32_t)(o->done + (size_t)n), 0);
     return R_DONE;
   }
+}
+
+/* A TCP socket born here tells, with each recv, what is left in its queue (TCP_INQ). */
+static void tcp_inq_on(aw__ep *ep, int fd) {
+  int one = 1;
+  if (setsockopt(fd, SOL_TCP, TCP_INQ, &one, sizeof one) == 0)
+    ep->fds[fd].inq = 1;
 }
 
 static int do_accept(aw__ep *ep, epop *o) {
@@ -761,6 +838,7 @@ static int do_accept(aw__ep *ep, epop *o) {
     }
     fd_reset(ep, nfd); /* rule 1: born here */
     ent(ep, nfd)->stream = 1;
+    tcp_inq_on(ep, nfd);
     if (!multi) {
       cq_push(ep, s->user_data, nfd, 0);
       return R_DONE;
@@ -788,6 +866,9 @@ static int do_connect(aw__ep *ep, epop *o) {
   if (!e->head[RD] && !e->head[WR]) {
     fd_reset(ep, o->fd); /* rule 1: a new socket */
     ent(ep, o->fd)->stream = 1;
+    sa_family_t fam = ((const struct sockaddr *)(uintptr_t)s->addr)->sa_family;
+    if (fam == AF_INET || fam == AF_INET6)
+      tcp_inq_on(ep, o->fd);
   }
   while ((r = connect(o->fd, (const struct sockaddr *)(uintptr_t)s->addr, (socklen_t)s->off)) < 0 &&
          errno == EINTR)
@@ -1067,7 +1148,7 @@ static void start(aw__ep *ep, const struct io_uring_sqe *s) {
     if (pollable_rw(s)) {
       fdent *e = s->fd >= 0 ? ent(ep, s->fd) : NULL;
       if (e && e->kind == K_UNKNOWN) /* may epoll watch it? a regular file says EPERM */
-        fd_register(ep, s->fd);
+        fd_register(ep, s->fd, dir_of(s));
       if (e && ep->fds[s->fd].kind == K_POLL)
         break;
     }
@@ -1141,6 +1222,8 @@ static void handle_event(aw__ep *ep, const struct epoll_event *ev) {
   if ((unsigned)fd >= ep->nfds || ep->fds[fd].gen != (uint32_t)(ev->data.u64 >> 32))
     return; /* an old registration of a descriptor since closed or born again */
   uint32_t m = ev->events;
+  if (m & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+    ep->fds[fd].hup = 1;
   if (m & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
     run_queue(ep, fd, RD, m);
   if (m & (EPOLLOUT | EPOLLHUP | EPOLLERR))
