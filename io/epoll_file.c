@@ -318,9 +318,9 @@ static bool supported(uint8_t opcode) {
  *    a NOP is nothing.
  *  - A positional read (READ, READV) with RWF_NOWAIT: the page cache's bytes,
  *    or EAGAIN if the call would wait for the device. Kept only if it read
- *    everything asked or hit the end of the file (aw_fs_read is short only at
- *    the end); a short one is run again whole on a pool thread (a pread at an
- *    offset can be repeated).
+ *    everything asked, or 0 bytes (the end of the file): a short one may be
+ *    only the cached part, and aw_fs_read is short only at the end, so it is
+ *    run again whole on a pool thread (a pread at an offset can be repeated).
  *  - An open without O_CREAT/O_TRUNC/O_TMPFILE with openat2's RESOLVE_CACHED
  *    (the path from the dentry cache only, else EAGAIN) and O_NONBLOCK, which
  *    is then taken off again unless asked for: io_uring's own non-blocking
