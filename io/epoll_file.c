@@ -310,14 +310,79 @@ static bool supported(uint8_t opcode) {
 }
 
 /*
- * Steps that never wait for a device run here, on the loop's thread: a
- * round trip to a pool thread costs more than they do. close(2) of a regular
- * file only drops a reference (the last one of a file written may flush on
- * some filesystems, as close on the loop's thread always did for io_uring's
- * inline CLOSE too); a NOP is nothing.
+ * What io_uring does at submission, before it hands a request to its io-wq
+ * threads, is done here too, on the loop's thread: the attempt that cannot
+ * block. A round trip to a pool thread costs more than such a call.
+ *
+ *  - close(2) only drops a reference (as io_uring's CLOSE, inline there too);
+ *    a NOP is nothing.
+ *  - A positional read (READ, READV) with RWF_NOWAIT: the page cache's bytes,
+ *    or EAGAIN if the call would wait for the device. Kept only if it read
+ *    everything asked, or 0 bytes (the end of the file): a short one may be
+ *    only the cached part, and aw_fs_read is short only at the end, so it is
+ *    run again whole on a pool thread (a pread at an offset can be repeated).
+ *  - An open without O_CREAT/O_TRUNC/O_TMPFILE with openat2's RESOLVE_CACHED
+ *    (the path from the dentry cache only, else EAGAIN) and O_NONBLOCK, which
+ *    is then taken off again unless asked for: io_uring's own non-blocking
+ *    open attempt, with the same effect on a FIFO (opened without waiting).
+ *
+ * Any failure goes to a pool thread, which makes the call properly and says
+ * why it failed.
  */
-static bool inline_step(const struct io_uring_sqe *e) {
-  return e->opcode == IORING_OP_CLOSE || e->opcode == IORING_OP_NOP;
+static _Atomic bool no_cached_open; /* openat2 or RESOLVE_CACHED unknown to this kernel */
+
+static bool try_open(const struct io_uring_sqe *e, int32_t *res) {
+  int flags = (int)e->open_flags;
+  if (flags & (O_CREAT | O_TRUNC | __O_TMPFILE) ||
+      atomic_load_explicit(&no_cached_open, memory_order_relaxed))
+    return false;
+  struct open_how how = {.flags = (uint64_t)(flags | O_NONBLOCK), .resolve = RESOLVE_CACHED};
+  long fd = syscall(SYS_openat2, e->fd, ptr(e->addr), &how, sizeof how);
+  if (fd < 0) {
+    if (errno == ENOSYS || errno == EINVAL || errno == E2BIG)
+      atomic_store_explicit(&no_cached_open, true, memory_order_relaxed);
+    return false;
+  }
+  if (!(flags & O_NONBLOCK) &&
+      fcntl((int)fd, F_SETFL, flags & (O_APPEND | O_DIRECT | O_NOATIME)) < 0) {
+    close((int)fd);
+    return false;
+  }
+  *res = (int32_t)fd;
+  return true;
+}
+
+static bool try_read(const struct io_uring_sqe *e, int32_t *res) {
+  if (e->off == AT_POS || e->rw_flags)
+    return false;
+  bool vec = e->opcode == IORING_OP_READV;
+  struct iovec one = {ptr(e->addr), e->len};
+  const struct iovec *iov = vec ? ptr(e->addr) : &one;
+  int n = vec ? (int)e->len : 1;
+  size_t want = 0;
+  for (int i = 0; i < n; i++)
+    want += iov[i].iov_len;
+  ssize_t r = preadv2(e->fd, iov, n, (off_t)e->off, RWF_NOWAIT);
+  if (r < 0 || (r > 0 && (size_t)r < want))
+    return false;
+  *res = r > INT32_MAX ? INT32_MAX : (int32_t)r;
+  return true;
+}
+
+static bool try_inline(const struct io_uring_sqe *e, int32_t *res) {
+  switch (e->opcode) {
+  case IORING_OP_CLOSE:
+  case IORING_OP_NOP:
+    *res = exec(e);
+    return true;
+  case IORING_OP_READ:
+  case IORING_OP_READV:
+    return try_read(e, res);
+  case IORING_OP_OPENAT:
+    return try_open(e, res);
+  default:
+    return false;
+  }
 }
 
 int aw__epf_submit(aw__ep *ep, aw_loop *L, const struct io_uring_sqe *sqe) {
@@ -327,8 +392,9 @@ int aw__epf_submit(aw__ep *ep, aw_loop *L, const struct io_uring_sqe *sqe) {
   if (AW__UNLIKELY(!st))
     return -ENOMEM;
   reap(st);
-  if (inline_step(sqe)) {
-    aw__ep_post_cqe(ep, sqe->user_data, exec(sqe), 0);
+  int32_t res;
+  if (try_inline(sqe, &res)) {
+    aw__ep_post_cqe(ep, sqe->user_data, res, 0);
     return 0;
   }
   epf_op *o = st->cache;

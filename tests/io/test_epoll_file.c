@@ -15,6 +15,10 @@
  *    fdatasync, statx by path and by descriptor, renameat, unlinkat (files
  *    and AT_REMOVEDIR), mkdirat, splice file -> pipe, close; failures are
  *    -errno; an opcode it does not know is refused with -EINVAL.
+ *  - Cached steps complete at submission, on the loop's thread: an open by
+ *    the dentry cache (O_NONBLOCK taken off unless asked for; a FIFO opens
+ *    without waiting, as on io_uring) and a whole positional read by the page
+ *    cache; a short one is run again on a pool thread.
  *  - Cancel of an op that has not started: 0, and its CQE is -ECANCELED;
  *    a second cancel: -ENOENT; by descriptor: the count.
  *  - Cancel of a running op (a read of an empty FIFO): -EALREADY, and its CQE
@@ -299,6 +303,67 @@ static void test_epf_file_opcodes(void **state) {
   fx_free(f);
 }
 
+/* ---- the attempts made at submission (io_uring's non-blocking first try) ------------------- */
+
+static void test_epf_cached_steps_complete_at_submit(void **state) {
+  (void)state;
+  fx *f = fx_new(1);
+  char path[128], fifo[128];
+  snprintf(path, sizeof path, "%s/c", f->dir);
+  snprintf(fifo, sizeof fifo, "%s/p", f->dir);
+  int w = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  assert_true(w >= 0);
+  assert_int_equal(write(w, "cached bytes", 12), 12);
+  close(w);
+  /* open (the path is in the dentry cache) and a positional read (in the page cache): their
+   * CQEs are there before any job went to the pool */
+  struct io_uring_sqe s = blank();
+  io_uring_prep_openat(&s, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+  s.user_data = 1;
+  assert_int_equal(aw__epf_submit(&f->ep, f->L, &s), 0);
+  assert_int_equal(aw__epf_outstanding(&f->ep), 0);
+  aw__cqe c;
+  assert_true(next_cqe(&f->ep, NULL, &c));
+  int fd = c.res;
+  assert_true(fd >= 0);
+  assert_int_equal(fcntl(fd, F_GETFL) & O_NONBLOCK, 0); /* not asked for: taken off */
+  assert_true(fcntl(fd, F_GETFD) & FD_CLOEXEC);
+  char buf[32] = {0};
+  s = blank();
+  io_uring_prep_read(&s, fd, buf, 5, 7);
+  s.user_data = 2;
+  assert_int_equal(aw__epf_submit(&f->ep, f->L, &s), 0);
+  assert_int_equal(aw__epf_outstanding(&f->ep), 0);
+  assert_true(next_cqe(&f->ep, NULL, &c));
+  assert_int_equal(c.res, 5);
+  assert_memory_equal(buf, "bytes", 5);
+  /* short (the end of the file, or only part cached: it cannot tell): run again whole */
+  memset(buf, 0, sizeof buf);
+  s = blank();
+  io_uring_prep_read(&s, fd, buf, 6, 7);
+  assert_int_equal(run1(f, &s, 5), 5);
+  assert_memory_equal(buf, "bytes", 5);
+  close(fd);
+  /* asked for O_NONBLOCK: kept; a FIFO opens for reading without waiting, as on io_uring */
+  assert_int_equal(mkfifo(fifo, 0600), 0);
+  s = blank();
+  io_uring_prep_openat(&s, AT_FDCWD, fifo, O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0);
+  fd = run1(f, &s, 3);
+  assert_true(fd >= 0);
+  assert_true(fcntl(fd, F_GETFL) & O_NONBLOCK);
+  close(fd);
+  /* O_CREAT and O_TRUNC change the file system: always a pool thread's */
+  s = blank();
+  io_uring_prep_openat(&s, AT_FDCWD, path, O_WRONLY | O_TRUNC | O_CLOEXEC, 0);
+  fd = run1(f, &s, 4);
+  assert_true(fd >= 0);
+  close(fd);
+  struct stat st;
+  assert_int_equal(stat(path, &st), 0);
+  assert_int_equal(st.st_size, 0);
+  fx_free(f);
+}
+
 /* ---- cancel ---------------------------------------------------------------------------------- */
 
 /* Whether some thread of this process is in read(2) of fd (it started and blocks there). */
@@ -495,6 +560,7 @@ static void test_epf_loop_free_ends_every_op(void **state) {
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_epf_file_opcodes),
+      cmocka_unit_test(test_epf_cached_steps_complete_at_submit),
       cmocka_unit_test(test_epf_cancel_before_start),
       cmocka_unit_test(test_epf_cancel_running),
       cmocka_unit_test(test_epf_loop_free_ends_every_op),
