@@ -25,7 +25,7 @@ void aw__work_kick(aw_loop *L);
  *   run(arg, false)  on a pool thread of the class: the job ran;
  *   run(arg, true)   if the job was removed before it started: on the loop's
  *                    thread by aw__work_raw_cancel, aw_loop_free (from
- *                    aw__work_loop_free, before the io layer's teardown) or a
+ *                    work_vt->loop_free, before the io layer's teardown) or a
  *                    flush into a pool shut down; on the calling thread by
  *                    aw_pool_shutdown(drain = false) or a class that cannot
  *                    start a thread; on the forking thread, in a fork()ed
