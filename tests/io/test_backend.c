@@ -2,8 +2,9 @@
  * tests/io/test_backend.c — the loop's two I/O backends, io_uring and epoll + the worker pool,
  * chosen and compared in one binary:
  *   - selection: aw_loop_config.backend, the AW_IO environment variable and which wins (the
- *     variable decides only when the configuration says AUTO), invalid values of both refused
- *     with an error that names them; what aw_io_caps_get reports on each backend;
+ *     variable decides only when the configuration says AUTO; AW_IO=none always wins), invalid
+ *     values of both refused with an error that names them; what aw_io_caps_get reports on each
+ *     backend (its name, no fallback reason when chosen);
  *   - the same work on both, explicitly: a file round trip, a TCP echo through a receiver to end
  *     of stream, the abort of a pending recv (tests/io/io_work.c);
  *   - on epoll: an abort racing a recv's completion and a file op's, 1000 times at different
@@ -111,8 +112,14 @@ static void test_env_chooses_the_backend_when_the_config_says_auto(void **state)
   assert_int_equal(backend_with(&cfg), AW_IO_BACKEND_EPOLL);
   setenv("AW_IO", "none", 1);
   assert_int_equal(backend_with(NULL), -2);
+  /* none wins over an explicit backend too: no I/O at all */
+  cfg.backend = AW_IO_BACKEND_EPOLL;
+  assert_int_equal(backend_with(&cfg), -2);
+  cfg.backend = AW_IO_BACKEND_AUTO;
   if (uring_available()) {
     setenv("AW_IO", "uring", 1);
+    assert_int_equal(backend_with(NULL), AW_IO_BACKEND_URING);
+    setenv("AW_IO", "io_uring", 1);
     assert_int_equal(backend_with(NULL), AW_IO_BACKEND_URING);
     /* an explicit configuration wins over the variable */
     cfg.backend = AW_IO_BACKEND_EPOLL;
@@ -147,6 +154,7 @@ static void test_invalid_backend_values_are_refused_with_a_clear_error(void **st
   assert_refused(&cfg, "backend");
   setenv("AW_IO", "kqueue", 1);
   assert_refused(NULL, "AW_IO");
+  assert_refused(NULL, "kqueue");
   setenv("AW_IO", "", 1);
   assert_refused(NULL, "AW_IO");
   unsetenv("AW_IO");
@@ -161,6 +169,8 @@ static void test_caps_report_the_backend(void **state) {
   assert_int_equal(caps.backend, b);
   assert_non_null(caps.backend_name);
   assert_string_equal(caps.backend_name, backend_label(b));
+  /* chosen, not fallen back to: no reason given */
+  assert_string_equal(caps.fallback_reason, "");
   /* the op core's bound holds on both: something may be in flight, and what the ops use is there */
   assert_true(caps.inflight_limit > 0);
   assert_true(caps.op_supported[IORING_OP_NOP] && caps.op_supported[IORING_OP_READ] &&

@@ -100,6 +100,13 @@ static int child_auto_runs_real_work(int err) {
   aw_io_caps caps;
   CHILD_CHECK(aw_io_caps_get(L, &caps) == 0);
   CHILD_CHECK(caps.backend == AW_IO_BACKEND_EPOLL);
+  CHILD_CHECK(caps.backend_name && strcmp(caps.backend_name, "epoll") == 0);
+  /* and why: the text a forced io_uring loop fails with */
+  if (!strstr(caps.fallback_reason, "io_uring") ||
+      !strstr(caps.fallback_reason, err == EPERM ? "(EPERM)" : "(ENOSYS)")) {
+    printf("fallback_reason: \"%s\"\n", caps.fallback_reason);
+    return 1;
+  }
   char dir[] = "/tmp/aw-nouring-XXXXXX";
   CHILD_CHECK(mkdtemp(dir) != NULL);
   CHILD_CHECK(iow_files(L, dir, 100 * 1024 + 7) == 0);
