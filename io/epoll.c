@@ -22,9 +22,10 @@
  * that direction (a MOD adds the other one the first time it is needed); it
  * stays registered, so a wait costs no epoll_ctl. We
  * remember per direction "known not ready" (set by EAGAIN, by a short send,
- * and by a short recv on a stream socket we saw born) so that an op is not
- * tried when it would only get EAGAIN: a ping-pong round costs epoll_wait,
- * recv and send per side, as libuv's does.
+ * by a TCP socket's TCP_INQ cmsg saying its queue is empty, and by a short
+ * recv on another stream socket we saw born) so that an op is not tried when
+ * it would only get EAGAIN: a ping-pong round costs epoll_wait, recvmsg and
+ * send per side and no epoll_ctl (libuv: one more, its epoll_ctl).
  *
  * Descriptor reuse. User code may close(2) a descriptor we registered and get
  * the same number for a new file: the kernel dropped the old registration,

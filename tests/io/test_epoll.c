@@ -238,6 +238,48 @@ static void test_multishot_accept_connect(void **state) {
   env_free(&e);
 }
 
+/*
+ * TCP sockets born in the backend (accept, connect) learn from each recv what is left in the
+ * queue: recvs that take part of it, all of it, then data with the FIN behind it (the data's
+ * recv leaves the FIN queued, its edge already seen: the next recv must still get the end).
+ */
+static void test_tcp_recv_knows_what_is_left_and_sees_a_fin_behind_data(void **state) {
+  (void)state;
+  env e = env_new();
+  struct sockaddr_in a;
+  int l = tcp_listener(&a);
+  io_uring_prep_accept(sqe(&e, 1), l, NULL, NULL, SOCK_CLOEXEC);
+  int c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  io_uring_prep_connect(sqe(&e, 2), c, (struct sockaddr *)&a, sizeof a);
+  aw__cqe cq[2];
+  assert_int_equal(collect(&e, cq, 2, 50), 2);
+  int s = cq[0].data == 1 ? cq[0].res : cq[1].res;
+  assert_true(s > 2);
+  char buf[8];
+  assert_int_equal(write(s, "abc", 3), 3);
+  for (int i = 0; i < 3; i++) { /* one byte at a time: the first two leave some */
+    io_uring_prep_recv(sqe(&e, 10 + (uint64_t)i), c, buf + i, 1, 0);
+    one(&e, 10 + (uint64_t)i, 1, 0);
+  }
+  assert_memory_equal(buf, "abc", 3);
+  io_uring_prep_recv(sqe(&e, 13), c, buf, 1, 0);
+  none(&e); /* the queue is empty: it waits */
+  assert_int_equal(write(s, "de", 2), 2);
+  shutdown(s, SHUT_WR);
+  one(&e, 13, 1, 0);
+  io_uring_prep_recv(sqe(&e, 14), c, buf, sizeof buf, 0);
+  one(&e, 14, 1, 0); /* the rest of the data */
+  io_uring_prep_recv(sqe(&e, 15), c, buf, sizeof buf, 0);
+  one(&e, 15, 0, 0); /* and the end, whose edge came before */
+  io_uring_prep_recv(sqe(&e, 16), s, buf, sizeof buf, 0);
+  none(&e);
+  close(c);
+  one(&e, 16, 0, 0);
+  close(s);
+  close(l);
+  env_free(&e);
+}
+
 static void test_reset(void **state) {
   (void)state;
   env e = env_new();
@@ -564,6 +606,7 @@ int main(void) {
       cmocka_unit_test(test_socketpair_recv_send),
       cmocka_unit_test(test_waitall_send),
       cmocka_unit_test(test_multishot_accept_connect),
+      cmocka_unit_test(test_tcp_recv_knows_what_is_left_and_sees_a_fin_behind_data),
       cmocka_unit_test(test_reset),
       cmocka_unit_test(test_cancel_forms),
       cmocka_unit_test(test_buffer_select_multishot),
