@@ -53,8 +53,6 @@
 
 #include <fcntl.h>
 #include <poll.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -62,7 +60,6 @@
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -236,101 +233,6 @@ static void drain_posted(aw__ep *ep) {
     rev = n;
   }
 }
-
-/* ---- the fallback for io/epoll_file.c ---------------------------------------------------------
- */
-
-#ifndef AW_HAVE_EPOLL_FILE
-/*
- * TEMPORARY (until io/epoll_file.c lands, which defines AW_HAVE_EPOLL_FILE):
- * the file opcodes run synchronously on the loop thread. Correct, but a slow
- * disk stalls the loop; the worker-pool version replaces all of this.
- */
-static int64_t run_file_sqe(const struct io_uring_sqe *s) {
-  ssize_t r;
-  off_t off = (off_t)s->off;
-  bool cur = s->off == (uint64_t)-1;
-  void *addr = (void *)(uintptr_t)s->addr;
-  switch (s->opcode) {
-  case IORING_OP_OPENAT:
-    r = openat(s->fd, addr, (int)s->open_flags, (mode_t)s->len);
-    break;
-  case IORING_OP_READ:
-    r = cur ? read(s->fd, addr, s->len) : pread(s->fd, addr, s->len, off);
-    break;
-  case IORING_OP_WRITE:
-    r = cur ? write(s->fd, addr, s->len) : pwrite(s->fd, addr, s->len, off);
-    break;
-  case IORING_OP_READV:
-    r = cur ? readv(s->fd, addr, (int)s->len) : preadv(s->fd, addr, (int)s->len, off);
-    break;
-  case IORING_OP_WRITEV:
-    r = cur ? writev(s->fd, addr, (int)s->len) : pwritev(s->fd, addr, (int)s->len, off);
-    break;
-  case IORING_OP_FSYNC:
-    r = (s->fsync_flags & IORING_FSYNC_DATASYNC) ? fdatasync(s->fd) : fsync(s->fd);
-    break;
-  case IORING_OP_STATX:
-    r = statx(s->fd, addr, (int)s->statx_flags, s->len, (struct statx *)(uintptr_t)s->off);
-    break;
-  case IORING_OP_RENAMEAT:
-    r = renameat2(s->fd, addr, (int)s->len, (const char *)(uintptr_t)s->addr2, s->rename_flags);
-    break;
-  case IORING_OP_UNLINKAT:
-    r = unlinkat(s->fd, addr, (int)s->unlink_flags);
-    break;
-  case IORING_OP_MKDIRAT:
-    r = mkdirat(s->fd, addr, (mode_t)s->len);
-    break;
-  case IORING_OP_SPLICE: {
-    /* splice into a socket whose peer is gone raises SIGPIPE (it has no MSG_NOSIGNAL): blocked
-     * here, and the one it left pending taken, so keep_sigpipe programs live as on io_uring */
-    sigset_t pipe_set, old, pending;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &old);
-    sigpending(&pending);
-    bool was_pending = sigismember(&pending, SIGPIPE);
-    loff_t oin = (loff_t)s->splice_off_in, oout = (loff_t)s->off;
-    r = splice(s->splice_fd_in, s->splice_off_in == (uint64_t)-1 ? NULL : &oin, s->fd,
-               s->off == (uint64_t)-1 ? NULL : &oout, s->len, s->splice_flags);
-    int e = errno;
-    sigpending(&pending);
-    if (!was_pending && !sigismember(&old, SIGPIPE) && sigismember(&pending, SIGPIPE)) {
-      struct timespec zero = {0, 0}; /* (a short splice may raise it too, not only EPIPE) */
-      sigtimedwait(&pipe_set, NULL, &zero);
-    }
-    pthread_sigmask(SIG_SETMASK, &old, NULL);
-    errno = e;
-    break;
-  }
-  default:
-    errno = EINVAL;
-    r = -1;
-  }
-  return r < 0 ? -errno : r;
-}
-
-int aw__epf_submit(aw__ep *ep, aw_loop *L, const struct io_uring_sqe *sqe) {
-  (void)L;
-  cq_push(ep, sqe->user_data, (int32_t)run_file_sqe(sqe), 0);
-  return 0;
-}
-int aw__epf_cancel(aw__ep *ep, uint64_t user_data) {
-  (void)ep, (void)user_data;
-  return -ENOENT;
-}
-int aw__epf_cancel_fd(aw__ep *ep, int fd, bool any) {
-  (void)ep, (void)fd, (void)any;
-  return 0;
-}
-unsigned aw__epf_outstanding(const aw__ep *ep) {
-  (void)ep;
-  return 0;
-}
-void aw__epf_free(aw__ep *ep) { (void)ep; }
-void aw__epf_flush(aw__ep *ep) { (void)ep; }
-#endif
 
 struct aw__epf **aw__ep_file_state(aw__ep *ep) {
   return &ep->file;
