@@ -69,6 +69,7 @@
 #define MULTISHOT_MAX 32u /* CQEs of one multishot op per readiness, as the kernel's retry cap */
 #define VERIFY_MS 25      /* a wait older than this checks its registration (rule 3) */
 #define SPIN_NS 50000     /* how long enter spins for worker completions before sleeping */
+#define BACKOFF_MAX_MS 16 /* the longest wait between a backlogged connect's tries */
 #define WAKE_DATA UINT64_MAX
 #define BUFRINGS_MAX 4
 #ifndef TCP_INQ
@@ -78,10 +79,12 @@
 #define TCP_CM_INQ TCP_INQ
 #endif
 
-enum { RD = 0, WR = 1 };
+/* the queues of a descriptor: readers, writers, and polls that wait for either */
+enum { RD = 0, WR = 1, RW = 2, NQ = 3 };
 enum { W_NONE = 0, W_FD, W_ORPHAN, W_WAKE }; /* where a parked op is */
 enum { K_UNKNOWN = 0, K_POLL, K_FILE };      /* may epoll watch the descriptor */
-enum { R_DONE, R_WAIT, R_STAY };             /* an attempt: finished, must wait, poll op stays */
+enum { R_DONE, R_WAIT, R_STAY };
+enum { F_UNKNOWN = 0, F_TCP, F_OTHER }; /* an attempt: finished, must wait, poll op stays */
 
 typedef struct epop {
   struct io_uring_sqe sqe;  /* a copy: the SQ slot is reused at once */
@@ -91,10 +94,16 @@ typedef struct epop {
   int fd;
   uint8_t dir, where;
   bool connecting; /* a CONNECT that got EINPROGRESS: the next readiness reads SO_ERROR */
+  bool started;    /* a CONNECT tried once (the socket is ours, non-blocking) */
+  bool user_nb;    /* ... and was O_NONBLOCK before: EAGAIN is its result, as the kernel's */
+  bool in_backoff; /* a CONNECT on the backoff list (a full unix backlog: tried again) */
+  uint8_t backoff_ms;
+  int64_t due_ms;
+  struct epop *bnext;
 } epop;
 
 typedef struct fdent {
-  epop *head[2], *tail[2];
+  epop *head[NQ], *tail[NQ];
   uint32_t gen;
   uint8_t reg;      /* in the epoll set, as far as we know */
   uint8_t notready; /* bit per direction: the last try found nothing to do */
@@ -102,6 +111,7 @@ typedef struct fdent {
   uint8_t inq;      /* TCP_INQ is on (a TCP socket born here) */
   uint8_t hup;      /* EPOLLRDHUP/HUP/ERR seen: an end or an error waits, nothing is drained */
   uint8_t kind;
+  uint8_t family;    /* a listener's: 0 unknown, F_TCP, F_OTHER (its accepts' TCP_INQ) */
   uint32_t mask;     /* the events registered (EPOLLET aside) */
   uint64_t wait_seq; /* the latest wait that needs the registration checked (rule 3) */
 } fdent;
@@ -140,6 +150,7 @@ struct aw__ep {
   unsigned parked; /* ops in descriptor queues */
   epop *orphans;
   epop *wake_op; /* the core's POLL on the wake eventfd */
+  epop *backoff; /* connects waiting for room in a unix listener's backlog (do_connect) */
   epop *free_ops;
   /* user_data -> parked op */
   epop **hash;
@@ -341,6 +352,12 @@ static void q_unlink(aw__ep *ep, epop *o) {
 
 /* Takes a parked op out of everything and frees it. */
 static void op_drop(aw__ep *ep, epop *o) {
+  if (AW__UNLIKELY(o->in_backoff))
+    for (epop **pp = &ep->backoff; *pp; pp = &(*pp)->bnext)
+      if (*pp == o) {
+        *pp = o->bnext;
+        break;
+      }
   q_unlink(ep, o);
   hash_del(ep, o);
   op_free(ep, o);
@@ -349,7 +366,7 @@ static void op_drop(aw__ep *ep, epop *o) {
 /* A new file at fd (born here, or fd was closed here): a fresh entry; waiting ops are orphans. */
 static void fd_reset(aw__ep *ep, int fd) {
   fdent *e = ent(ep, fd);
-  for (int d = 0; d < 2; d++)
+  for (int d = 0; d < NQ; d++)
     while (e->head[d]) {
       epop *o = e->head[d];
       q_unlink(ep, o);
@@ -367,7 +384,12 @@ static void fd_reset(aw__ep *ep, int fd) {
 
 static uint64_t ev_data(const fdent *e, int fd) { return (uint64_t)e->gen << 32 | (uint32_t)fd; }
 
-static uint32_t dir_events(int dir) { return dir == RD ? EPOLLIN | EPOLLRDHUP : EPOLLOUT; }
+static uint32_t dir_events(int dir) {
+  return dir == RD ? EPOLLIN | EPOLLRDHUP : dir == WR ? EPOLLOUT : EPOLLIN | EPOLLRDHUP | EPOLLOUT;
+}
+
+/* No op waits on the descriptor. */
+static bool fd_idle(const fdent *e) { return !e->head[RD] && !e->head[WR] && !e->head[RW]; }
 
 /*
  * Puts fd in the epoll set for direction dir if it is not there by our count: 0, or -errno
@@ -411,7 +433,7 @@ static void verify(aw__ep *ep, int fd, uint64_t seq) {
   if ((unsigned)fd >= ep->nfds)
     return;
   fdent *e = &ep->fds[fd];
-  if (e->wait_seq != seq || !e->reg || (!e->head[RD] && !e->head[WR]))
+  if (e->wait_seq != seq || !e->reg || fd_idle(e))
     return;
   e->wait_seq = 0;
   struct epoll_event ev = {.events = e->mask | EPOLLET};
@@ -422,7 +444,7 @@ static void verify(aw__ep *ep, int fd, uint64_t seq) {
    * EPERM: a file epoll cannot watch took the number: the ops fail rather than hang */
   if (errno == EPERM) {
     ep->fds[fd].kind = K_FILE;
-    for (int d = 0; d < 2; d++)
+    for (int d = 0; d < NQ; d++)
       while (ep->fds[fd].head[d]) {
         epop *o = ep->fds[fd].head[d];
         if (pollable_rw(&o->sqe)) /* a regular file: the worker pool reads it */
@@ -471,23 +493,27 @@ static int verify_due(aw__ep *ep) {
 }
 
 /*
- * Parks op (a copy of *tmp) on fd's queue of its direction. 0, or -errno when fd cannot be
- * watched (then nothing is parked).
+ * Parks op (a copy of *tmp) on fd's queue of its direction; *out is it. 0, or -errno when fd
+ * cannot be watched (then nothing is parked). A connect on the backoff list is not watched:
+ * nothing on its socket tells when the listener has room.
  */
-static int park(aw__ep *ep, const epop *tmp) {
+static int park(aw__ep *ep, const epop *tmp, epop **out) {
   int fd = tmp->fd;
   fdent *e = ent(ep, fd);
-  uint32_t want = dir_events(tmp->dir);
-  bool had = e->reg && (e->mask & want) == want; /* else the ADD or MOD below checks it */
-  int r = fd_register(ep, fd, tmp->dir);
-  if (r < 0)
-    return r;
-  e = &ep->fds[fd];
-  if (had && !e->head[RD] && !e->head[WR]) { /* rule 3: a wait on an earlier registration */
-    e->wait_seq = ++ep->seq;
-    vq_push(ep, fd, e->wait_seq);
+  if (!tmp->in_backoff) {
+    uint32_t want = dir_events(tmp->dir);
+    bool had = e->reg && (e->mask & want) == want; /* else the ADD or MOD below checks it */
+    int r = fd_register(ep, fd, tmp->dir);
+    if (r < 0)
+      return r;
+    e = &ep->fds[fd];
+    if (had && fd_idle(e)) { /* rule 3: a wait on an earlier registration */
+      e->wait_seq = ++ep->seq;
+      vq_push(ep, fd, e->wait_seq);
+    }
   }
   epop *o = op_alloc(ep);
+  *out = o;
   *o = *tmp;
   o->where = W_FD;
   o->next = NULL;
@@ -673,17 +699,61 @@ static int do_recv(aw__ep *ep, epop *o) {
   }
 }
 
+/*
+ * A SENDMSG continued after a short send (MSG_WAITALL): msg with its iovecs advanced past
+ * the done bytes, in iov (at most SENDMSG_IOV of them: what is beyond goes in a later
+ * round), and no control data (the kernel sends it with the first part only). Returns the
+ * bytes left to send; *offered, those this round offers.
+ */
+#define SENDMSG_IOV 64
+static size_t sendmsg_rest(const struct msghdr *m, size_t done, struct msghdr *out,
+                           struct iovec *iov, size_t *offered) {
+  size_t i = 0, left = 0;
+  while (i < m->msg_iovlen && done >= m->msg_iov[i].iov_len)
+    done -= m->msg_iov[i++].iov_len;
+  *out = *m;
+  out->msg_control = NULL;
+  out->msg_controllen = 0;
+  out->msg_iov = iov;
+  out->msg_iovlen = 0;
+  for (; i < m->msg_iovlen && out->msg_iovlen < SENDMSG_IOV; i++, done = 0) {
+    iov[out->msg_iovlen].iov_base = (char *)m->msg_iov[i].iov_base + done;
+    iov[out->msg_iovlen].iov_len = m->msg_iov[i].iov_len - done;
+    left += iov[out->msg_iovlen++].iov_len;
+  }
+  *offered = left;
+  for (; i < m->msg_iovlen; i++)
+    left += m->msg_iov[i].iov_len;
+  return left;
+}
+
+static size_t iov_total(const struct msghdr *m) {
+  size_t n = 0;
+  for (size_t i = 0; i < m->msg_iovlen; i++)
+    n += m->msg_iov[i].iov_len;
+  return n;
+}
+
 static int do_send(aw__ep *ep, epop *o) {
   struct io_uring_sqe *s = &o->sqe;
   bool waitall = s->msg_flags & MSG_WAITALL;
   int flags = (int)(s->msg_flags & ~(unsigned)MSG_WAITALL) | MSG_DONTWAIT;
   for (;;) {
     ssize_t n;
-    size_t len = 0;
+    size_t len, offered; /* left to send, and offered to this call */
     if (s->opcode == IORING_OP_SENDMSG) {
-      n = sendmsg(o->fd, (const struct msghdr *)(uintptr_t)s->addr, flags);
+      const struct msghdr *m = (const struct msghdr *)(uintptr_t)s->addr;
+      if (!o->done) {
+        len = offered = iov_total(m);
+        n = sendmsg(o->fd, m, flags);
+      } else { /* the user's msghdr and iovecs stay as they were, as with the kernel */
+        struct msghdr rest;
+        struct iovec iov[SENDMSG_IOV];
+        len = sendmsg_rest(m, o->done, &rest, iov, &offered);
+        n = sendmsg(o->fd, &rest, flags);
+      }
     } else {
-      len = s->len - o->done;
+      len = offered = s->len - o->done;
       n = send(o->fd, (const char *)(uintptr_t)s->addr + o->done, len, flags);
     }
     if (n < 0) {
@@ -697,12 +767,14 @@ static int do_send(aw__ep *ep, epop *o) {
       cq_push(ep, s->user_data, o->done ? (int32_t)o->done : -err, 0);
       return R_DONE;
     }
-    if (s->opcode == IORING_OP_SEND && (size_t)n < len) {
-      if (!ent(ep, o->fd)->hup) /* the socket's buffer is full: room comes as an edge */
-        mark_notready(ep, o->fd, WR);
-      if (waitall) {
+    if ((size_t)n < len) {
+      if ((size_t)n < offered && !ent(ep, o->fd)->hup) /* the socket's buffer is full: */
+        mark_notready(ep, o->fd, WR);                  /* room comes as an edge */
+      if (waitall && n > 0) {
         o->done += (size_t)n;
-        return R_WAIT;
+        if (ent(ep, o->fd)->notready & (1u << WR))
+          return R_WAIT;
+        continue;
       }
     }
     cq_push(ep, s->user_data, (int32_t)(o->done + (size_t)n), 0);
@@ -717,9 +789,23 @@ static void tcp_inq_on(aw__ep *ep, int fd) {
     ep->fds[fd].inq = 1;
 }
 
+/* Whether the listener fd gives TCP sockets: asked once per listener (a stale answer after
+ * user code reused the number costs a failed setsockopt, or TCP_INQ's saving, no more). */
+static bool listener_tcp(aw__ep *ep, int fd) {
+  fdent *e = ent(ep, fd);
+  if (e->family == F_UNKNOWN) {
+    int dom = 0;
+    socklen_t l = sizeof dom;
+    bool tcp =
+        getsockopt(fd, SOL_SOCKET, SO_DOMAIN, &dom, &l) == 0 && (dom == AF_INET || dom == AF_INET6);
+    e->family = tcp ? F_TCP : F_OTHER;
+  }
+  return e->family == F_TCP;
+}
+
 static int do_accept(aw__ep *ep, epop *o) {
   struct io_uring_sqe *s = &o->sqe;
-  bool multi = is_multishot(o);
+  bool multi = is_multishot(o), tcp = listener_tcp(ep, o->fd);
   for (unsigned round = 0;; round++) {
     if (multi && round == MULTISHOT_MAX) {
       rerun_add(ep, o->fd);
@@ -741,13 +827,25 @@ static int do_accept(aw__ep *ep, epop *o) {
     }
     fd_reset(ep, nfd); /* rule 1: born here */
     ent(ep, nfd)->stream = 1;
-    tcp_inq_on(ep, nfd);
+    if (tcp)
+      tcp_inq_on(ep, nfd);
     if (!multi) {
       cq_push(ep, s->user_data, nfd, 0);
       return R_DONE;
     }
     cq_push(ep, s->user_data, nfd, IORING_CQE_F_MORE);
   }
+}
+
+/* Puts a connect parked by do_connect on the backoff list, due after its next interval. */
+static void backoff_add(aw__ep *ep, epop *o) {
+  o->backoff_ms = !o->backoff_ms ? 1
+                                 : (uint8_t)(o->backoff_ms * 2 < BACKOFF_MAX_MS ? o->backoff_ms * 2
+                                                                                : BACKOFF_MAX_MS);
+  o->due_ms = now_ms() + o->backoff_ms;
+  o->in_backoff = true;
+  o->bnext = ep->backoff;
+  ep->backoff = o;
 }
 
 static int do_connect(aw__ep *ep, epop *o) {
@@ -760,19 +858,23 @@ static int do_connect(aw__ep *ep, epop *o) {
     cq_push(ep, s->user_data, -err, 0);
     return R_DONE;
   }
-  int r = set_nonblock(o->fd);
-  if (r < 0) {
-    cq_push(ep, s->user_data, r, 0);
-    return R_DONE;
+  if (!o->started) {
+    int fl = fcntl(o->fd, F_GETFL);
+    if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(o->fd, F_SETFL, fl | O_NONBLOCK) < 0)) {
+      cq_push(ep, s->user_data, -errno, 0);
+      return R_DONE;
+    }
+    o->started = true;
+    o->user_nb = fl & O_NONBLOCK;
+    if (fd_idle(ent(ep, o->fd))) {
+      fd_reset(ep, o->fd); /* rule 1: a new socket */
+      ent(ep, o->fd)->stream = 1;
+      sa_family_t fam = ((const struct sockaddr *)(uintptr_t)s->addr)->sa_family;
+      if (fam == AF_INET || fam == AF_INET6)
+        tcp_inq_on(ep, o->fd);
+    }
   }
-  fdent *e = ent(ep, o->fd);
-  if (!e->head[RD] && !e->head[WR]) {
-    fd_reset(ep, o->fd); /* rule 1: a new socket */
-    ent(ep, o->fd)->stream = 1;
-    sa_family_t fam = ((const struct sockaddr *)(uintptr_t)s->addr)->sa_family;
-    if (fam == AF_INET || fam == AF_INET6)
-      tcp_inq_on(ep, o->fd);
-  }
+  int r;
   while ((r = connect(o->fd, (const struct sockaddr *)(uintptr_t)s->addr, (socklen_t)s->off)) < 0 &&
          errno == EINTR)
     ;
@@ -781,8 +883,57 @@ static int do_connect(aw__ep *ep, epop *o) {
     mark_notready(ep, o->fd, WR);
     return R_WAIT;
   }
+  if (r < 0 && errno == EAGAIN && !o->user_nb) {
+    /* A unix listener's backlog is full. io_uring's connect on a blocking socket waits for
+     * room (its worker blocks in connect(2), probed on 6.18), on a non-blocking one it says
+     * -EAGAIN. The waiting connect sleeps on the listener, so its own socket gets no event
+     * when room comes (it even reads as writable, and hung up, before it connects): tried
+     * again after 1, 2, 4 ... BACKOFF_MAX_MS ms instead (aw__ep_enter's backoff_due). */
+    o->in_backoff = true;
+    return R_WAIT;
+  }
   cq_push(ep, s->user_data, r < 0 ? -errno : 0, 0);
   return R_DONE;
+}
+
+/* Tries the connects whose backoff is over; returns the ms until the next one (-1: none). */
+static int backoff_due(aw__ep *ep) {
+  if (AW__LIKELY(!ep->backoff))
+    return -1;
+  int64_t now = now_ms();
+  epop *list = ep->backoff;
+  ep->backoff = NULL;
+  while (list) {
+    epop *o = list;
+    list = o->bnext;
+    o->in_backoff = false;
+    if (o->where != W_FD || o->connecting) /* closed here: it waits for its cancel; or */
+      continue;                            /* in progress now: readiness ends it */
+    if (o->due_ms > now) {
+      o->in_backoff = true;
+      o->bnext = ep->backoff;
+      ep->backoff = o;
+      continue;
+    }
+    if (do_connect(ep, o) == R_DONE) {
+      op_drop(ep, o);
+    } else if (o->in_backoff) {
+      backoff_add(ep, o);
+    } else { /* EINPROGRESS now: readiness ends it */
+      int r = fd_register(ep, o->fd, WR);
+      if (r < 0) {
+        cq_push(ep, o->sqe.user_data, r, 0);
+        op_drop(ep, o);
+      }
+    }
+  }
+  int next = -1;
+  for (epop *o = ep->backoff; o; o = o->bnext) {
+    int left = o->due_ms > now ? (int)(o->due_ms - now) : 0;
+    if (next < 0 || left < next)
+      next = left;
+  }
+  return next;
 }
 
 static int do_rw(aw__ep *ep, epop *o) {
@@ -889,8 +1040,8 @@ static void run_queue(aw__ep *ep, int fd, int dir, uint32_t revents) {
   while (o) {
     epop *next = o->next;
     int r = attempt(ep, o, revents); /* may grow the table (accept): no fdent pointer kept */
-    if (r == R_WAIT)
-      return;
+    if (r == R_WAIT && o->sqe.opcode != IORING_OP_POLL_ADD)
+      return; /* (a poll that was not for this event takes nothing: the rest get their turn) */
     if (r == -EOPNOTSUPP) {
       to_worker(ep, &o->sqe);
       r = R_DONE;
@@ -922,7 +1073,7 @@ static void do_cancel(aw__ep *ep, const struct io_uring_sqe *s) {
       }
   } else if (by_fd) {
     if ((unsigned)s->fd < ep->nfds)
-      for (int d = 0; d < 2 && (all || !count); d++)
+      for (int d = 0; d < NQ && (all || !count); d++)
         while (ep->fds[s->fd].head[d] && (all || !count)) {
           cancel_one(ep, ep->fds[s->fd].head[d]);
           count++;
@@ -994,8 +1145,10 @@ static int dir_of(const struct io_uring_sqe *s) {
   case IORING_OP_WRITE:
   case IORING_OP_WRITEV:
     return WR;
-  case IORING_OP_POLL_ADD:
-    return (s->poll32_events & POLLIN) || !(s->poll32_events & POLLOUT) ? RD : WR;
+  case IORING_OP_POLL_ADD: /* both: in the queue every readiness runs */
+    if (s->poll32_events & POLLOUT)
+      return s->poll32_events & POLLIN ? RW : WR;
+    return RD;
   default:
     return RD;
   }
@@ -1080,7 +1233,10 @@ static void start(aw__ep *ep, const struct io_uring_sqe *s) {
   }
   if (r != R_WAIT && r != R_STAY)
     return;
-  r = park(ep, &tmp);
+  epop *o;
+  r = park(ep, &tmp, &o);
+  if (r == 0 && o->in_backoff)
+    backoff_add(ep, o);
   if (r == -EPERM && pollable_rw(s)) {
     to_worker(ep, s);
     return;
@@ -1131,6 +1287,8 @@ static void handle_event(aw__ep *ep, const struct epoll_event *ev) {
     run_queue(ep, fd, RD, m);
   if (m & (EPOLLOUT | EPOLLHUP | EPOLLERR))
     run_queue(ep, fd, WR, m);
+  if (ep->fds[fd].head[RW])
+    run_queue(ep, fd, RW, m);
 }
 
 static void run_reruns(aw__ep *ep) {
@@ -1158,9 +1316,12 @@ int aw__ep_enter(aw__ep *ep, int timeout_ms) {
   aw__ep_submit(ep);
   drain_posted(ep);
   run_reruns(ep);
+  int next_try = backoff_due(ep);
   aw__epf_flush(ep);
   if (ep->cq_n || ep->rerun_n)
     timeout_ms = 0;
+  if (next_try >= 0 && (timeout_ms < 0 || timeout_ms > next_try))
+    timeout_ms = next_try;
   int next_check = verify_due(ep);
   if (next_check >= 0 && (timeout_ms < 0 || timeout_ms > next_check))
     timeout_ms = next_check;

@@ -18,11 +18,29 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dlfcn.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "executor/internal.h"
 #include "io/epoll.h"
+
+/*
+ * setsockopt, seen: the test executable's definition comes before libc's for the library's
+ * calls too (it is linked in statically), so the tests can tell which sockets the backend
+ * asked for TCP_INQ.
+ */
+static atomic_int tcp_inq_calls;
+int setsockopt(int fd, int level, int name, const void *val, socklen_t len) {
+  static int (*real)(int, int, int, const void *, socklen_t);
+  if (!real)
+    real = (int (*)(int, int, int, const void *, socklen_t))dlsym(RTLD_NEXT, "setsockopt");
+  if (level == SOL_TCP && name == TCP_INQ)
+    atomic_fetch_add(&tcp_inq_calls, 1);
+  return real(fd, level, name, val, len);
+}
 
 typedef struct env {
   aw_loop *L;
@@ -600,6 +618,241 @@ static void test_poll_and_shutdown(void **state) {
   env_free(&e);
 }
 
+/* SENDMSG with MSG_WAITALL goes on after short sends across its iovecs, as the kernel's does,
+ * and leaves the caller's msghdr and iovecs as they were. */
+static void test_waitall_sendmsg_across_iovecs(void **state) {
+  (void)state;
+  env e = env_new();
+  int sv[2];
+  pair(sv);
+  enum { NIOV = 5 };
+  size_t part = 1u << 20, len = NIOV * part; /* far more than a socket buffer */
+  char *big = malloc(len), *got = malloc(len);
+  for (size_t i = 0; i < len; i++)
+    big[i] = (char)(i * 7 + i / 4099);
+  struct iovec iov[NIOV], copy[NIOV];
+  for (int i = 0; i < NIOV; i++)
+    iov[i] = (struct iovec){big + (size_t)i * part, part};
+  memcpy(copy, iov, sizeof iov);
+  struct msghdr m = {.msg_iov = iov, .msg_iovlen = NIOV};
+  io_uring_prep_sendmsg(sqe(&e, 1), sv[0], &m, MSG_NOSIGNAL | MSG_WAITALL);
+  size_t have = 0;
+  for (int i = 0; i < 100000 && !aw__ep_cq_ready(e.ep); i++) {
+    aw__ep_enter(e.ep, 0);
+    ssize_t n = read(sv[1], got + have, len - have);
+    assert_true(n > 0);
+    have += (size_t)n;
+  }
+  aw__cqe c;
+  assert_true(aw__ep_peek(e.ep, &c));
+  assert_int_equal(c.data, 1);
+  assert_int_equal(c.res, (int)len);
+  while (have < len) {
+    ssize_t n = read(sv[1], got + have, len - have);
+    assert_true(n > 0);
+    have += (size_t)n;
+  }
+  assert_memory_equal(big, got, len);
+  assert_memory_equal(iov, copy, sizeof iov);
+  assert_int_equal(m.msg_iovlen, NIOV);
+  /* without MSG_WAITALL a short sendmsg completes with what it sent */
+  io_uring_prep_sendmsg(sqe(&e, 2), sv[0], &m, MSG_NOSIGNAL);
+  assert_int_equal(collect(&e, &c, 1, 20), 1);
+  assert_int_equal(c.data, 2);
+  assert_true(c.res > 0 && (size_t)c.res < len);
+  free(big);
+  free(got);
+  close(sv[0]);
+  close(sv[1]);
+  env_free(&e);
+}
+
+/* Fills sv's send buffer (non-blocking writes until EAGAIN). */
+static void fill(int fd) {
+  static char junk[65536];
+  for (int i = 0; i < 100000; i++)
+    if (send(fd, junk, sizeof junk, MSG_DONTWAIT) < 0) {
+      assert_true(errno == EAGAIN || errno == EWOULDBLOCK);
+      return;
+    }
+  fail_msg("the send buffer never filled");
+}
+
+static void drain(int fd) {
+  char buf[65536];
+  while (recv(fd, buf, sizeof buf, MSG_DONTWAIT) > 0)
+    ;
+}
+
+/* A poll for POLLIN | POLLOUT is woken by either: room to write, or data to read. */
+static void test_poll_in_or_out_waits_on_both(void **state) {
+  (void)state;
+  env e = env_new();
+  int sv[2];
+  pair(sv);
+  fill(sv[0]);
+  io_uring_prep_poll_add(sqe(&e, 1), sv[0], POLLIN | POLLOUT);
+  none(&e); /* neither readable nor writable */
+  drain(sv[1]);
+  one(&e, 1, POLLOUT, 0); /* room came */
+  fill(sv[0]);
+  io_uring_prep_poll_add(sqe(&e, 2), sv[0], POLLIN | POLLOUT);
+  none(&e);
+  assert_int_equal(write(sv[1], "x", 1), 1);
+  one(&e, 2, POLLIN, 0); /* data came */
+  /* multishot: both edges, then cancelled */
+  char b;
+  assert_int_equal(read(sv[0], &b, 1), 1);
+  io_uring_prep_poll_multishot(sqe(&e, 3), sv[0], POLLIN | POLLOUT);
+  none(&e);
+  assert_int_equal(write(sv[1], "y", 1), 1);
+  one(&e, 3, POLLIN, IORING_CQE_F_MORE);
+  drain(sv[1]);
+  aw__cqe c[2];
+  assert_int_equal(collect(&e, c, 1, 20), 1);
+  assert_int_equal(c[0].data, 3);
+  assert_true(c[0].res & POLLOUT);
+  assert_int_equal(c[0].flags, IORING_CQE_F_MORE);
+  io_uring_prep_cancel64(sqe(&e, 9), 3, 0);
+  for (int i = 0; i < 10; i++) { /* edges before the cancel may still report */
+    assert_int_equal(collect(&e, c, 1, 20), 1);
+    if (c[0].data != 3 || c[0].res == -ECANCELED)
+      break;
+  }
+  assert_int_equal(c[0].data, 3);
+  assert_int_equal(c[0].res, -ECANCELED);
+  one(&e, 9, 0, 0);
+  close(sv[0]);
+  close(sv[1]);
+  env_free(&e);
+}
+
+static int unix_listener(struct sockaddr_un *a, int backlog) {
+  memset(a, 0, sizeof *a);
+  a->sun_family = AF_UNIX;
+  snprintf(a->sun_path, sizeof a->sun_path, "/tmp/aw-test-epoll-%d.sock", (int)getpid());
+  unlink(a->sun_path);
+  int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  assert_true(l >= 0);
+  assert_int_equal(bind(l, (struct sockaddr *)a, sizeof *a), 0);
+  assert_int_equal(listen(l, backlog), 0);
+  return l;
+}
+
+/*
+ * A connect to a unix listener whose backlog is full: on a blocking socket it waits until
+ * the listener makes room, as io_uring's does; on a non-blocking one it says -EAGAIN (the
+ * kernel's answer too); a waiting one can be cancelled.
+ */
+static void test_connect_to_a_full_unix_backlog_waits(void **state) {
+  (void)state;
+  env e = env_new();
+  struct sockaddr_un a;
+  int l = unix_listener(&a, 1);
+  int fill_fd[8], nf = 0;
+  for (; nf < 8; nf++) { /* fill the backlog */
+    fill_fd[nf] = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (connect(fill_fd[nf], (struct sockaddr *)&a, sizeof a) < 0) {
+      assert_int_equal(errno, EAGAIN);
+      close(fill_fd[nf]);
+      break;
+    }
+  }
+  assert_true(nf > 0 && nf < 8);
+  int nb = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+  io_uring_prep_connect(sqe(&e, 1), nb, (struct sockaddr *)&a, sizeof a);
+  one(&e, 1, -EAGAIN, 0);
+  int c = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  io_uring_prep_connect(sqe(&e, 2), c, (struct sockaddr *)&a, sizeof a);
+  none(&e);
+  for (int i = 0; i < 3; i++) { /* tried again (enter waits for the next try), still no room */
+    aw__ep_enter(e.ep, 50);
+    assert_int_equal(aw__ep_cq_ready(e.ep), 0);
+  }
+  int s = accept4(l, NULL, NULL, SOCK_CLOEXEC); /* room for one */
+  assert_true(s >= 0);
+  one(&e, 2, 0, 0);
+  /* it is connected: data goes through */
+  assert_int_equal(write(c, "ok", 2), 2);
+  /* a waiting one cancelled */
+  int c2 = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  io_uring_prep_connect(sqe(&e, 3), c2, (struct sockaddr *)&a, sizeof a);
+  none(&e);
+  io_uring_prep_cancel64(sqe(&e, 4), 3, 0);
+  aw__cqe cq[2];
+  assert_int_equal(collect(&e, cq, 2, 5), 2);
+  assert_int_equal(cq[0].data, 3);
+  assert_int_equal(cq[0].res, -ECANCELED);
+  assert_int_equal(cq[1].data, 4);
+  assert_int_equal(cq[1].res, 0);
+  none(&e);
+  close(c2);
+  close(c);
+  close(s);
+  close(nb);
+  for (int i = 0; i < nf; i++)
+    close(fill_fd[i]);
+  close(l);
+  unlink(a.sun_path);
+  env_free(&e);
+}
+
+/* Sockets accepted from a unix listener are not asked for TCP_INQ (a TCP listener's are), and
+ * receiving on them works by the short-recv rule. */
+static void test_unix_accept_asks_no_tcp_inq(void **state) {
+  (void)state;
+  env e = env_new();
+  struct sockaddr_un a;
+  int l = unix_listener(&a, 16);
+  io_uring_prep_multishot_accept(sqe(&e, 1), l, NULL, NULL, SOCK_CLOEXEC);
+  none(&e);
+  int before = atomic_load(&tcp_inq_calls);
+  int cl[3], acc[3];
+  for (int i = 0; i < 3; i++) {
+    cl[i] = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    assert_int_equal(connect(cl[i], (struct sockaddr *)&a, sizeof a), 0);
+  }
+  aw__cqe c[3];
+  assert_int_equal(collect(&e, c, 3, 20), 3);
+  for (int i = 0; i < 3; i++) {
+    assert_int_equal(c[i].data, 1);
+    assert_int_equal(c[i].flags, IORING_CQE_F_MORE);
+    acc[i] = c[i].res;
+  }
+  assert_int_equal(atomic_load(&tcp_inq_calls), before);
+  char buf[8];
+  assert_int_equal(write(cl[0], "abc", 3), 3);
+  io_uring_prep_recv(sqe(&e, 2), acc[0], buf, sizeof buf, 0);
+  one(&e, 2, 3, 0);
+  io_uring_prep_recv(sqe(&e, 3), acc[0], buf, sizeof buf, 0);
+  none(&e); /* drained: it waits */
+  assert_int_equal(write(cl[0], "d", 1), 1);
+  one(&e, 3, 1, 0);
+  io_uring_prep_cancel64(sqe(&e, 4), 1, 0);
+  assert_int_equal(collect(&e, c, 2, 5), 2);
+  assert_int_equal(c[0].res, -ECANCELED);
+  /* a TCP listener's accepts are */
+  struct sockaddr_in ta;
+  int tl = tcp_listener(&ta);
+  io_uring_prep_accept(sqe(&e, 5), tl, NULL, NULL, SOCK_CLOEXEC);
+  int tc = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  assert_int_equal(connect(tc, (struct sockaddr *)&ta, sizeof ta), 0);
+  assert_int_equal(collect(&e, c, 1, 20), 1);
+  assert_int_equal(c[0].data, 5);
+  assert_true(c[0].res > 2);
+  assert_int_equal(atomic_load(&tcp_inq_calls), before + 1);
+  close(c[0].res);
+  close(tc);
+  close(tl);
+  for (int i = 0; i < 3; i++) {
+    close(cl[i]);
+    close(acc[i]);
+  }
+  close(l);
+  unlink(a.sun_path);
+  env_free(&e);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(test_nop_and_caps),
@@ -614,6 +867,10 @@ int main(void) {
       cmocka_unit_test(test_fd_reuse_after_close),
       cmocka_unit_test(test_pipe_and_file_rw),
       cmocka_unit_test(test_poll_and_shutdown),
+      cmocka_unit_test(test_waitall_sendmsg_across_iovecs),
+      cmocka_unit_test(test_poll_in_or_out_waits_on_both),
+      cmocka_unit_test(test_connect_to_a_full_unix_backlog_waits),
+      cmocka_unit_test(test_unix_accept_asks_no_tcp_inq),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
