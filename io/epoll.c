@@ -37,11 +37,13 @@
  *      ignored);
  *   2. EEXIST on ADD means the registration is there (we MOD our data in);
  *   3. an op that starts waiting on a descriptor registered earlier (not
- *      just now) is checked after VERIFY_MS if it still waits: epoll_ctl ADD
- *      gives EEXIST when the registration is alive (nothing to do), and adds
- *      it when it was stale (edge-triggered ADD reports present readiness, so
- *      the op runs). That check costs nothing on the hot path: an op that
- *      completes within VERIFY_MS is never checked.
+ *      just now) is checked if it still waits VERIFY_MS to 2 * VERIFY_MS
+ *      later: epoll_ctl ADD gives EEXIST when the registration is alive
+ *      (nothing to do), and adds it when it was stale (edge-triggered ADD
+ *      reports present readiness, so the op runs). That check costs the hot
+ *      path a queue entry: an op that completes within VERIFY_MS is never
+ *      checked, and the checks run in sweeps every VERIFY_MS, so a wait reads
+ *      no clock (one read per enter while waits are queued).
  *
  * Close of a descriptor with waiting ops: as in the kernel, the ops are not
  * completed by the close; they stay pending (on no descriptor) until
@@ -119,7 +121,6 @@ typedef struct fdent {
 typedef struct verify_item {
   int fd;
   uint64_t seq;
-  int64_t at_ms;
 } verify_item;
 
 typedef struct post {
@@ -158,6 +159,8 @@ struct aw__ep {
   /* rule 3's checks, oldest first */
   verify_item *vq;
   unsigned vq_cap, vq_head, vq_n;
+  unsigned vq_old;  /* the first vq_old were queued before the last sweep: the next checks them */
+  int64_t sweep_ms; /* when the last sweep ran */
   uint64_t seq;
   /* descriptors whose multishot op stopped at MULTISHOT_MAX: tried again next enter */
   int *rerun;
@@ -178,17 +181,21 @@ static int64_t now_ms(void) {
 
 /* ---- CQ ---------------------------------------------------------------------------------- */
 
-static void cq_push(aw__ep *ep, uint64_t data, int32_t res, uint32_t flags) {
-  if (AW__UNLIKELY(ep->cq_n == ep->cq_cap)) {
-    unsigned cap = ep->cq_cap * 2;
-    aw__cqe *n = aw__alloc(cap * sizeof *n);
-    for (unsigned i = 0; i < ep->cq_n; i++)
-      n[i] = ep->cq[(ep->cq_head + i) & (ep->cq_cap - 1)];
-    aw__free(ep->cq, ep->cq_cap * sizeof *ep->cq);
-    ep->cq = n;
-    ep->cq_cap = cap;
-    ep->cq_head = 0;
-  }
+/* The growth paths are kept out of line: inlined, their register saves cost every call. */
+static __attribute__((noinline, cold)) void cq_grow(aw__ep *ep) {
+  unsigned cap = ep->cq_cap * 2;
+  aw__cqe *n = aw__alloc(cap * sizeof *n);
+  for (unsigned i = 0; i < ep->cq_n; i++)
+    n[i] = ep->cq[(ep->cq_head + i) & (ep->cq_cap - 1)];
+  aw__free(ep->cq, ep->cq_cap * sizeof *ep->cq);
+  ep->cq = n;
+  ep->cq_cap = cap;
+  ep->cq_head = 0;
+}
+
+static inline void cq_push(aw__ep *ep, uint64_t data, int32_t res, uint32_t flags) {
+  if (AW__UNLIKELY(ep->cq_n == ep->cq_cap))
+    cq_grow(ep);
   ep->cq[(ep->cq_head + ep->cq_n) & (ep->cq_cap - 1)] = (aw__cqe){data, res, flags};
   ep->cq_n++;
 }
@@ -273,8 +280,8 @@ static unsigned hash_of(const aw__ep *ep, uint64_t ud) {
   return (unsigned)ud & (ep->hash_cap - 1);
 }
 
-static void hash_add(aw__ep *ep, epop *o) {
-  if (ep->hash_n * 2 >= ep->hash_cap) {
+static __attribute__((noinline)) void hash_grow(aw__ep *ep) {
+  {
     unsigned cap = ep->hash_cap ? ep->hash_cap * 2 : 64;
     epop **old = ep->hash;
     unsigned ocap = ep->hash_cap;
@@ -290,6 +297,11 @@ static void hash_add(aw__ep *ep, epop *o) {
     if (old)
       aw__free(old, ocap * sizeof *old);
   }
+}
+
+static inline void hash_add(aw__ep *ep, epop *o) {
+  if (AW__UNLIKELY(ep->hash_n * 2 >= ep->hash_cap))
+    hash_grow(ep);
   unsigned h = hash_of(ep, o->sqe.user_data);
   o->hnext = ep->hash[h];
   ep->hash[h] = o;
@@ -308,19 +320,23 @@ static void hash_del(aw__ep *ep, epop *o) {
 /* ---- descriptors -------------------------------------------------------------------------------
  */
 
-static fdent *ent(aw__ep *ep, int fd) {
-  if (AW__UNLIKELY((unsigned)fd >= ep->nfds)) {
-    unsigned n = ep->nfds ? ep->nfds : 256;
-    while (n <= (unsigned)fd)
-      n *= 2;
-    fdent *t = aw__calloc(n * sizeof *t);
-    if (ep->fds) {
-      memcpy(t, ep->fds, ep->nfds * sizeof *t);
-      aw__free(ep->fds, ep->nfds * sizeof *t);
-    }
-    ep->fds = t;
-    ep->nfds = n;
+static __attribute__((noinline)) void ent_grow(aw__ep *ep, int fd) {
+  unsigned n = ep->nfds ? ep->nfds : 256;
+  while (n <= (unsigned)fd)
+    n *= 2;
+  fdent *t = aw__calloc(n * sizeof *t);
+  if (ep->fds) {
+    memcpy(t, ep->fds, ep->nfds * sizeof *t);
+    aw__free(ep->fds, ep->nfds * sizeof *t);
   }
+  ep->fds = t;
+  ep->nfds = n;
+}
+
+/* fd's entry (the table grows to it). */
+static inline fdent *ent(aw__ep *ep, int fd) {
+  if (AW__UNLIKELY((unsigned)fd >= ep->nfds))
+    ent_grow(ep, fd);
   return &ep->fds[fd];
 }
 
@@ -468,28 +484,45 @@ static void vq_push(aw__ep *ep, int fd, uint64_t seq) {
     ep->vq_cap = cap;
     ep->vq_head = 0;
   }
-  ep->vq[(ep->vq_head + ep->vq_n) & (ep->vq_cap - 1)] = (verify_item){fd, seq, now_ms()};
+  ep->vq[(ep->vq_head + ep->vq_n) & (ep->vq_cap - 1)] = (verify_item){fd, seq};
   ep->vq_n++;
 }
 
-/* Runs the checks that are due; returns the ms until the next one (-1: none). */
+static bool vq_live(const aw__ep *ep, const verify_item *it) {
+  return (unsigned)it->fd < ep->nfds && ep->fds[it->fd].wait_seq == it->seq;
+}
+
+static void vq_pop(aw__ep *ep) {
+  ep->vq_head = (ep->vq_head + 1) & (ep->vq_cap - 1);
+  ep->vq_n--;
+  if (ep->vq_old)
+    ep->vq_old--;
+}
+
+/*
+ * Rule 3's sweep: every VERIFY_MS, the waits queued before the previous sweep that still wait
+ * are checked (so each has waited at least VERIFY_MS). Returns the ms until the next sweep
+ * (-1: nothing queued).
+ */
 static int verify_due(aw__ep *ep) {
+  while (ep->vq_n && !vq_live(ep, &ep->vq[ep->vq_head])) /* waits that ended: no clock */
+    vq_pop(ep);
   if (!ep->vq_n)
     return -1;
   int64_t now = now_ms();
-  while (ep->vq_n) {
-    verify_item *it = &ep->vq[ep->vq_head];
-    fdent *e = (unsigned)it->fd < ep->nfds ? &ep->fds[it->fd] : NULL;
-    if (e && e->wait_seq == it->seq) { /* still the wait that asked */
-      int64_t left = it->at_ms + VERIFY_MS - now;
-      if (left > 0)
-        return (int)left + 1;
-      verify(ep, it->fd, it->seq);
+  if (now - ep->sweep_ms >= VERIFY_MS) {
+    while (ep->vq_old) {
+      verify_item it = ep->vq[ep->vq_head];
+      vq_pop(ep);
+      if (vq_live(ep, &it))
+        verify(ep, it.fd, it.seq);
     }
-    ep->vq_head = (ep->vq_head + 1) & (ep->vq_cap - 1);
-    ep->vq_n--;
+    ep->vq_old = ep->vq_n;
+    ep->sweep_ms = now;
+    if (!ep->vq_n)
+      return -1;
   }
-  return -1;
+  return (int)(ep->sweep_ms + VERIFY_MS - now);
 }
 
 /*
@@ -502,12 +535,12 @@ static int park(aw__ep *ep, const epop *tmp, epop **out) {
   fdent *e = ent(ep, fd);
   if (!tmp->in_backoff) {
     uint32_t want = dir_events(tmp->dir);
-    bool had = e->reg && (e->mask & want) == want; /* else the ADD or MOD below checks it */
-    int r = fd_register(ep, fd, tmp->dir);
-    if (r < 0)
-      return r;
-    e = &ep->fds[fd];
-    if (had && fd_idle(e)) { /* rule 3: a wait on an earlier registration */
+    if (!e->reg || (e->mask & want) != want) { /* the ADD or MOD checks it */
+      int r = fd_register(ep, fd, tmp->dir);
+      if (r < 0)
+        return r;
+      e = &ep->fds[fd];
+    } else if (fd_idle(e)) { /* rule 3: a wait on an earlier registration */
       e->wait_seq = ++ep->seq;
       vq_push(ep, fd, e->wait_seq);
     }
@@ -1118,9 +1151,8 @@ static void do_cancel(aw__ep *ep, const struct io_uring_sqe *s) {
 struct io_uring_sqe *aw__ep_get_sqe(aw__ep *ep) {
   if (ep->sq_n == ep->sq_entries)
     return NULL;
-  struct io_uring_sqe *s = &ep->sq[ep->sq_n++];
-  memset(s, 0, sizeof *s);
-  return s;
+  /* not zeroed, as the kernel's SQ ring is not: the prep helpers set every field */
+  return &ep->sq[ep->sq_n++];
 }
 
 unsigned aw__ep_sq_ready(const aw__ep *ep) { return ep->sq_n; }
@@ -1283,10 +1315,15 @@ static void handle_event(aw__ep *ep, const struct epoll_event *ev) {
   uint32_t m = ev->events;
   if (m & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))
     ep->fds[fd].hup = 1;
+  /* (an empty queue only forgets "not ready": a socket watched both ways reports both) */
   if (m & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
     run_queue(ep, fd, RD, m);
-  if (m & (EPOLLOUT | EPOLLHUP | EPOLLERR))
-    run_queue(ep, fd, WR, m);
+  if (m & (EPOLLOUT | EPOLLHUP | EPOLLERR)) {
+    if (ep->fds[fd].head[WR])
+      run_queue(ep, fd, WR, m);
+    else
+      ep->fds[fd].notready &= (uint8_t) ~(1u << WR);
+  }
   if (ep->fds[fd].head[RW])
     run_queue(ep, fd, RW, m);
 }

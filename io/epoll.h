@@ -36,7 +36,8 @@ int aw__ep_new(aw_loop *L, unsigned sq_entries, aw__ep **out);
 void aw__ep_free(aw__ep *ep);
 /* What the backend supports (op_supported[], sq/cq sizes); the rest of caps is the core's. */
 void aw__ep_caps(const aw__ep *ep, aw_io_caps *caps);
-/* A free SQE (zeroed), or NULL if the SQ is full (submit first). */
+/* A free SQE (not zeroed, like the kernel ring's: fill it with a prep helper), or NULL if the
+ * SQ is full (submit first). */
 struct io_uring_sqe *aw__ep_get_sqe(aw__ep *ep);
 unsigned aw__ep_sq_ready(const aw__ep *ep);
 /* Starts the queued SQEs; returns how many, or -errno. */
