@@ -45,6 +45,14 @@
  *      checked, and the checks run in sweeps every VERIFY_MS, so a wait reads
  *      no clock (one read per enter while waits are queued).
  *
+ * Queues: per descriptor, readers (RD), writers (WR), and polls asking for
+ * both POLLIN and POLLOUT (RW), which every readiness runs.
+ *
+ * A CONNECT of a blocking socket to a unix listener with a full backlog waits
+ * as io_uring's does (a non-blocking socket gets -EAGAIN, as there): nothing
+ * on its socket says when room comes, so it sits on its queue unwatched and
+ * is tried again after 1, 2, 4 ... BACKOFF_MAX_MS ms (backoff_due).
+ *
  * Close of a descriptor with waiting ops: as in the kernel, the ops are not
  * completed by the close; they stay pending (on no descriptor) until
  * cancelled (net.c cancels by descriptor before it closes).
