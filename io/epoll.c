@@ -221,6 +221,11 @@ unsigned aw__ep_cq_ready(const aw__ep *ep) { return ep->cq_n; }
 
 /* ---- completions from other threads -------------------------------------------------------- */
 
+/*
+ * ep is read after the push (sleeping, embedded, wake_fd): it must outlive every call. It does,
+ * because aw_loop_free ends the pool's part of the loop (waiting for running raw jobs to return)
+ * before it frees the backend.
+ */
 void aw__ep_post_cqe(aw__ep *ep, uint64_t data, int32_t res, uint32_t flags) {
   post *p = malloc(sizeof *p);
   if (!p)

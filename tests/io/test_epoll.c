@@ -58,8 +58,11 @@ static env env_new(void) {
 static void env_free(env *e) {
   aw__cqe c;
   assert_false(aw__ep_peek(e->ep, &c)); /* every CQE was looked at */
-  aw__ep_free(e->ep);
+  /* The loop first, as aw_loop_free orders it (the pool's part before the backend): it waits
+   * until the pool's raw jobs have returned, so no worker is still in aw__ep_post_cqe (which
+   * reads ep after its push) when ep goes. */
   io_test_done(e->L);
+  aw__ep_free(e->ep);
 }
 
 static struct io_uring_sqe *sqe(env *e, uint64_t ud) {
