@@ -707,6 +707,18 @@ int aw_loop_set_pool(aw_loop *L, aw_pool *pool) {
   return 0;
 }
 
+/* Takes j (J_LOCAL) out of the loop's batch, which it is in. */
+static void batch_unlink(aw__loopwork *w, aw_job *j) {
+  aw_job **pp = &w->batch_head, *prev = NULL;
+  while (*pp != j) {
+    prev = *pp;
+    pp = &(*pp)->qnext;
+  }
+  *pp = j->qnext;
+  if (w->batch_tail == j)
+    w->batch_tail = prev;
+}
+
 static void job_detach(aw_job *j) {
   if (j->signal) {
     aw_signal_unlisten(j->signal, &j->listener);
@@ -793,14 +805,7 @@ static void job_abort(aw_loop *L, aw_job *j, aw_val reason) {
   int state = j->state;
   if (state == J_LOCAL) { /* still in the loop's batch */
     pthread_mutex_unlock(&C->lock);
-    aw_job **pp = &w->batch_head, *prev = NULL;
-    while (*pp != j) {
-      prev = *pp;
-      pp = &(*pp)->qnext;
-    }
-    *pp = j->qnext;
-    if (w->batch_tail == j)
-      w->batch_tail = prev;
+    batch_unlink(w, j);
     job_end(L, j, reason, true);
     return;
   }
@@ -952,14 +957,7 @@ int aw__work_raw_cancel(aw_loop *L, aw_job *j) {
   }
   pthread_mutex_unlock(&C->lock);
   if (state == J_LOCAL) { /* still in the loop's batch */
-    aw_job **pp = &w->batch_head, *prev = NULL;
-    while (*pp != j) {
-      prev = *pp;
-      pp = &(*pp)->qnext;
-    }
-    *pp = j->qnext;
-    if (w->batch_tail == j)
-      w->batch_tail = prev;
+    batch_unlink(w, j);
   } else if (state != J_QUEUED) {
     return -EALREADY;
   }
