@@ -707,6 +707,18 @@ int aw_loop_set_pool(aw_loop *L, aw_pool *pool) {
   return 0;
 }
 
+/* A zeroed job: from the loop's cache, else the allocator (NULL when that fails). */
+static aw_job *job_take(aw__loopwork *w) {
+  aw_job *j = w->cache;
+  if (AW__LIKELY(j)) {
+    w->cache = j->qnext;
+    w->ncache--;
+    memset(j, 0, sizeof *j);
+    return j;
+  }
+  return AW__FAULT(ALLOC) ? NULL : calloc(1, sizeof *j);
+}
+
 /* Takes j (J_LOCAL) out of the loop's batch, which it is in. */
 static void batch_unlink(aw__loopwork *w, aw_job *j) {
   aw_job **pp = &w->batch_head, *prev = NULL;
@@ -869,16 +881,9 @@ aw_promise *aw_work(aw_loop *L, aw_work_fn fn, void *arg, const aw_work_opts *o)
     return refuse(L, o, arg, aw_err("Error", "aw_work: no worker pool (out of memory)"));
   if (atomic_load(&w->pool->shutdown))
     return refuse(L, o, arg, aw_err("AbortError", "the worker pool was shut down"));
-  aw_job *j = w->cache;
-  if (j) {
-    w->cache = j->qnext;
-    w->ncache--;
-    memset(j, 0, sizeof *j);
-  } else {
-    j = AW__FAULT(ALLOC) ? NULL : calloc(1, sizeof *j);
-    if (!j)
-      aw__oom(sizeof *j);
-  }
+  aw_job *j = job_take(w);
+  if (!j)
+    aw__oom(sizeof *j);
   j->fn = fn;
   j->arg = arg;
   j->arg_free = o ? o->arg_free : NULL;
@@ -918,16 +923,9 @@ int aw__work_raw(aw_loop *L, enum aw_work_class klass, aw__raw_fn run, void *arg
   aw__loopwork *w = loopwork(L);
   if (AW__UNLIKELY(!w->pool || atomic_load_explicit(&w->pool->shutdown, memory_order_relaxed)))
     return -ESHUTDOWN;
-  aw_job *j = w->cache;
-  if (AW__LIKELY(j)) {
-    w->cache = j->qnext;
-    w->ncache--;
-    memset(j, 0, sizeof *j);
-  } else {
-    j = AW__FAULT(ALLOC) ? NULL : calloc(1, sizeof *j);
-    if (!j)
-      return -ENOMEM;
-  }
+  aw_job *j = job_take(w);
+  if (!j)
+    return -ENOMEM;
   j->raw_fn = run;
   j->arg = arg;
   j->raw = true;
