@@ -437,6 +437,15 @@ struct aw_loop {
   int refs;
   bool running, stop, failed, freeing;
   aw_val exception;
+  /*
+   * An exception escaping a callback of the timers or check phase (or a
+   * nextTick callback of the checkpoint after one) cuts that checkpoint short
+   * (drain_cut): Node restarts the phase without its drain before the next
+   * callback, so what the checkpoint left runs after that callback instead
+   * (drain_owed), or at the end of the phase. See aw__phase_checkpoint.
+   */
+  bool in_phase, drain_cut, drain_owed;
+  uint8_t ring_running; /* 1 while nextTick callbacks run, 2 while microtasks run */
 
   /* the I/O backend (executor/backend.h): both NULL without one (no_io, AW_IO=none) */
   const struct aw__backend_vt *backend;
@@ -465,6 +474,9 @@ static inline bool aw__on_owner(const aw_loop *L) {
 }
 
 void aw__checkpoint(aw_loop *L);
+/* The checkpoint after a callback of the timers or check phase, and the one owed at its end. */
+void aw__phase_checkpoint(aw_loop *L);
+void aw__phase_end(aw_loop *L);
 /* A macrotask: fn(L, arg), then a microtask checkpoint. */
 void aw__macrotask(aw_loop *L, aw_task_fn fn, void *arg);
 /* aw_loop_post for the pool's completions: not refused while aw_loop_free waits for jobs. */

@@ -276,6 +276,11 @@ void aw_uncaught(aw_loop *L, aw_val err) {
     return;
   }
   if (L->on_uncaught) {
+    /* A throw out of a timer or immediate callback, or out of a nextTick
+     * callback after one, ends that drain (a microtask's throw does not: Node
+     * catches it in the microtask). */
+    if (L->in_phase && L->ring_running != 2)
+      L->drain_cut = true;
     L->on_uncaught(L, aw_caught(err), L->on_uncaught_arg);
     aw_release_val(err);
     return;
@@ -298,6 +303,53 @@ void aw__track_handle(aw_loop *L, aw_promise *p) {
     aw__pvec_push(&L->handled_later, aw_retain(p));
 }
 
+/*
+ * What Node's throw mode raises for an unhandled rejection: the reason itself
+ * if it is an error, else an UnhandledPromiseRejection error naming it the
+ * way V8's NoSideEffectsToString does (lib/internal/process/promises.js).
+ */
+static aw_val rejection_as_exception(aw_val reason) {
+  if (aw_is_error(reason))
+    return aw_retain_val(reason);
+  char tmp[160];
+  const char *what = NULL;
+  aw_str *s = NULL;
+  if (aw_is_obj(reason)) {
+    switch (reason.u.o->type) {
+    case AW_T_ARRAY:
+      what = "[object Array]";
+      break;
+    case AW_T_BUFFER:
+      what = "[object Uint8Array]";
+      break;
+    case AW_T_PROMISE:
+      what = "#<Promise>";
+      break;
+    case AW_T_USER: {
+      const aw_class *c = aw_object_class(reason.u.o);
+      snprintf(tmp, sizeof tmp, "#<%s>", c && c->name ? c->name : "Object");
+      what = tmp;
+      break;
+    }
+    case AW_T_STRING:
+      break;
+    default:
+      what = "#<Object>";
+    }
+  }
+  if (!what) {
+    s = aw_to_string(reason);
+    what = s ? s->data : "(a value too long to print)";
+  }
+  aw_error *e = aw_error_new("UnhandledPromiseRejection",
+                             "This error originated either by throwing inside of an async function "
+                             "without a catch block, or by rejecting a promise which was not "
+                             "handled with .catch(). The promise rejected with the reason \"%s\".",
+                             what);
+  aw_release(s);
+  return aw_obj_val(e);
+}
+
 static void report_unhandled(aw_loop *L, aw_promise *p) {
   aw_val reason = p->u.result;
   if (L->on_unhandled) {
@@ -305,13 +357,16 @@ static void report_unhandled(aw_loop *L, aw_promise *p) {
     return;
   }
   switch (L->rejections) {
-  case AW_REJECTIONS_THROW:
+  case AW_REJECTIONS_THROW: {
+    aw_val err = rejection_as_exception(reason);
     if (L->on_uncaught) {
-      L->on_uncaught(L, reason, L->on_uncaught_arg);
+      L->on_uncaught(L, err, L->on_uncaught_arg);
+      aw_release_val(err);
       return;
     }
-    fail(L, aw_retain_val(reason), "Uncaught (in promise)");
+    fail(L, err, "Uncaught (in promise)");
     return;
+  }
   case AW_REJECTIONS_WARN:
     fprintf(stderr, "(libawait) warning: unhandled promise rejection: ");
     aw_error_print(reason, stderr);
@@ -374,9 +429,10 @@ int aw_next_tick(aw_loop *L, aw_task_fn fn, void *arg) {
   return queue_task(L, L ? &L->ticks : NULL, fn, arg);
 }
 
-static void run_ring(aw_loop *L, aw__ring *r) {
+static void run_ring(aw_loop *L, aw__ring *r, uint8_t which) {
   uint64_t n = 0;
-  while (r->head != r->tail && !L->failed) {
+  L->ring_running = which;
+  while (r->head != r->tail && !L->failed && !(which == 1 && L->drain_cut)) {
     const aw__job *e = &r->buf[r->head++ & r->mask];
     /* Field by field: the job was just written with 8-byte stores, and one
      * 16-byte load of them cannot be store-forwarded (a stall per job). */
@@ -389,16 +445,42 @@ static void run_ring(aw_loop *L, aw__ring *r) {
     fn(L, ptr, v);
     n++;
   }
+  L->ring_running = 0;
   L->stats.microtasks += n;
 }
 
 void aw__checkpoint(aw_loop *L) {
   do {
     do {
-      run_ring(L, &L->ticks);
-      run_ring(L, &L->micro);
-    } while (!aw__ring_empty(&L->ticks) && !L->failed);
-  } while (!L->failed && aw__process_rejections(L));
+      run_ring(L, &L->ticks, 1);
+      run_ring(L, &L->micro, 2);
+    } while (!aw__ring_empty(&L->ticks) && !L->failed && !L->drain_cut);
+  } while (!L->failed && !L->drain_cut && aw__process_rejections(L));
+}
+
+/*
+ * Node's processTimers and processImmediate drain before each callback but
+ * the first; an exception escaping a callback (or a nextTick callback of the
+ * drain) leaves them, and Node calls them again at once, which makes the next
+ * callback a first one again: its drain is skipped. So here the checkpoint
+ * after a callback that threw is not run, and one that a throwing nextTick
+ * cut short stops there; what is left runs after the next callback of the
+ * phase, or when the phase ends (aw__phase_end).
+ */
+void aw__phase_checkpoint(aw_loop *L) {
+  if (!L->drain_cut)
+    aw__checkpoint(L);
+  L->drain_owed = L->drain_cut;
+  L->drain_cut = false;
+}
+
+void aw__phase_end(aw_loop *L) {
+  while (L->drain_owed && !L->failed) {
+    L->drain_owed = false;
+    aw__checkpoint(L); /* a throwing nextTick here: the rest runs at once, as in Node */
+    L->drain_owed = L->drain_cut;
+    L->drain_cut = false;
+  }
 }
 
 /* A macrotask: the callback, then the checkpoint. */
@@ -462,6 +544,7 @@ void aw_clear_immediate(aw_loop *L, aw_immediate id) {
 void aw__imms_run(aw_loop *L) {
   aw__imms *q = &L->imms;
   uint32_t idx = q->head;
+  L->in_phase = true;
   q->head = q->tail = 0;
   while (idx) {
     aw__imm *s = &q->slot[idx];
@@ -472,13 +555,18 @@ void aw__imms_run(aw_loop *L) {
       q->count--;
       s->fn = NULL;
       imm_release(q, idx);
-      if (!L->failed)
-        macrotask(L, fn, arg);
+      if (!L->failed) {
+        fn(L, arg);
+        L->stats.macrotasks++;
+        aw__phase_checkpoint(L);
+      }
     } else {
       imm_release(q, idx); /* cleared while queued */
     }
     idx = next;
   }
+  aw__phase_end(L);
+  L->in_phase = false;
 }
 
 void aw__imms_free(aw__imms *q) {

@@ -388,7 +388,7 @@ static void list_run(aw_loop *L, uint32_t li, uint64_t now) {
       timer_gone(T, t);
       slot_free(T, ti);
     }
-    aw__checkpoint(L);
+    aw__phase_checkpoint(L);
   }
   T->running = 0;
   if (!T->list[li].head)
@@ -399,12 +399,15 @@ static void list_run(aw_loop *L, uint32_t li, uint64_t now) {
 void aw__timers_run(aw_loop *L) {
   aw__timers *T = &L->timers;
   uint64_t now = L->now;
+  L->in_phase = true;
   while (T->heap_len && !L->failed) {
     uint32_t li = T->heap[0];
     if (T->list[li].expiry > now)
       break;
     list_run(L, li, now);
   }
+  aw__phase_end(L);
+  L->in_phase = false;
 }
 
 int64_t aw__timers_timeout(aw_loop *L) {

@@ -64,7 +64,9 @@ typedef void (*aw_task_fn)(aw_loop *L, void *arg);
 
 /* What happens to a rejection nobody handled, as Node's --unhandled-rejections. */
 enum aw_rejection_mode {
-  AW_REJECTIONS_THROW = 0, /* default: the hook, else an uncaught exception */
+  AW_REJECTIONS_THROW = 0, /* default: the hook, else an uncaught exception (a reason that is not
+                              an error is wrapped, as Node does, in an UnhandledPromiseRejection
+                              error naming it) */
   AW_REJECTIONS_WARN,      /* the hook, else a warning on stderr */
   AW_REJECTIONS_NONE       /* the hook only */
 };
