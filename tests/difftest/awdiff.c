@@ -514,7 +514,8 @@ static int run(inv *s, aw_val *io) {
         if (aw_is_thrown(vals[i]))
           break;
       }
-      if (i < I->b) {
+      bool threw = i < I->b;
+      if (threw) {
         v = vals[i];
         while (i--)
           aw_release_val(vals[i]);
@@ -523,7 +524,7 @@ static int run(inv *s, aw_val *io) {
       }
       if (vals != small)
         free(vals);
-      if (i < I->b)
+      if (threw)
         goto thrown;
       break;
     }
