@@ -354,7 +354,9 @@ static void statement(void) {
   } else if (tok_is(t, "timeout") || tok_is(t, "interval")) {
     dt_ins *I = ins_push(tok_is(t, "timeout") ? S_TIMEOUT : S_INTERVAL);
     I->k = (uint8_t)bounded("timer slot", DT_NT);
-    I->num = bounded("delay", (int64_t)1 << 31);
+    I->num = number("delay"); /* the library clamps as Node does (below 1 or above 2^31-1: 1) */
+    if (I->num < 0)
+      fail("negative delay");
     I->b = block_ref(false, false);
   } else if (tok_is(t, "cleart") || tok_is(t, "cleari")) {
     bool tm = tok_is(t, "cleart");
