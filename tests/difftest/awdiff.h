@@ -62,7 +62,21 @@ enum dt_stmt {
   S_ENDSEC
 };
 
-enum dt_expr { E_INT, E_STR, E_UNDEF, E_ERR, E_ARG, E_ACC, E_N, E_V, E_TH, E_CALL, E_REC, E_RES, E_REJ };
+enum dt_expr {
+  E_INT,
+  E_STR,
+  E_UNDEF,
+  E_ERR,
+  E_ARG,
+  E_ACC,
+  E_N,
+  E_V,
+  E_TH,
+  E_CALL,
+  E_REC,
+  E_RES,
+  E_REJ
+};
 
 /*
  * One statement. Fields by statement:
@@ -102,11 +116,11 @@ typedef struct dt_block {
 } dt_block;
 
 typedef struct dt_program {
-  uint32_t name;          /* in aw_dt_chars */
-  uint32_t hu, hh, hx;    /* hook blocks or DT_NONE */
-  uint32_t block0;        /* in aw_dt_blocks */
+  uint32_t name;       /* in aw_dt_chars */
+  uint32_t hu, hh, hx; /* hook blocks or DT_NONE */
+  uint32_t block0;     /* in aw_dt_blocks */
   uint32_t nblocks;
-  uint32_t nstr;          /* `s W` nodes: each has a slot for its string object */
+  uint32_t nstr; /* `s W` nodes: each has a slot for its string object */
 } dt_program;
 
 extern dt_ins *aw_dt_ins;

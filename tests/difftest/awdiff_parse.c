@@ -257,7 +257,7 @@ typedef struct tryopen {
 static tryopen *trys;
 static size_t ntry, ctry;
 
-static dt_block cur;     /* the block being parsed */
+static dt_block cur; /* the block being parsed */
 static bool in_block;
 
 static dt_ins *ins_push(uint8_t op) {
@@ -272,14 +272,15 @@ static uint32_t pc_now(void) { return (uint32_t)(nins - cur.start); }
 
 static void try_section(int section) {
   if (ntry == 0) {
-    fail(section == 3 ? "endtry without try" : "%s without try", section == 1 ? "catch" : "finally");
+    fail(section == 3 ? "endtry without try" : "%s without try",
+         section == 1 ? "catch" : "finally");
     return;
   }
   tryopen *o = &trys[ntry - 1];
   if ((section == 1 && o->section != 0) || (section == 2 && o->section == 2) ||
       (section == 3 && o->section == 0)) {
-    fail(section == 3 ? "endtry needs a catch or a finally section"
-                      : "misplaced %s", section == 1 ? "catch" : "finally");
+    fail(section == 3 ? "endtry needs a catch or a finally section" : "misplaced %s",
+         section == 1 ? "catch" : "finally");
     return;
   }
   ins_push(S_ENDSEC);
@@ -360,8 +361,8 @@ static void statement(void) {
     I->b = block_ref(false, false);
   } else if (tok_is(t, "cleart") || tok_is(t, "cleari")) {
     bool tm = tok_is(t, "cleart");
-    ins_push(tm ? S_CLEART : S_CLEARI)->k = (uint8_t)bounded(tm ? "timer slot" : "immediate slot",
-                                                             DT_NT);
+    ins_push(tm ? S_CLEART : S_CLEARI)->k =
+        (uint8_t)bounded(tm ? "timer slot" : "immediate slot", DT_NT);
   } else if (tok_is(t, "countclear")) {
     dt_ins *I = ins_push(S_COUNTCLEAR);
     I->k = (uint8_t)bounded("counter slot", DT_NT);
