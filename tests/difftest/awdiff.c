@@ -621,11 +621,18 @@ static int run(inv *s, aw_val *io) {
 /* ---- sync and async blocks ---------------------------------------------------------------- */
 
 static aw_val run_sync(const dt_block *blk, aw_val arg, int64_t n, aw_obj *cur, aw_promise *hookp) {
-  tryent tries[blk->maxdepth ? blk->maxdepth : 1];
+  tryent small[8]; /* deeper nesting (rare) takes the heap, so deep recursion keeps frames small */
+  tryent *tries = small;
+  if (blk->maxdepth > 8 && !(tries = malloc(blk->maxdepth * sizeof *tries))) {
+    fprintf(stderr, "awdiff: out of memory\n");
+    exit(2);
+  }
   inv s = {.blk = blk, .n = n, .arg = arg, .cur = cur, .hookp = hookp, .tries = tries};
   aw_val v;
   int r = run(&s, &v);
   aw_release_val(s.acc);
+  if (tries != small)
+    free(tries);
   return r == RUN_THROW ? aw_throw(v) : v;
 }
 
