@@ -1,5 +1,5 @@
 #!/bin/sh
-# run_samples.sh AWDIFF DIR: each DIR/NAME.ir must print exactly DIR/NAME.out (what Node
+# samples/run.sh AWDIFF DIR: each DIR/NAME.ir must print exactly DIR/NAME.out (what Node
 # printed for the same program), with no object left alive after each program (--check-leaks).
 awdiff=$1
 dir=$2
