@@ -90,19 +90,20 @@ class Gen:
         self.ncn = 0
         self.due = []         # (due ms, delay, exclusive)
         # sizes: most small / medium, ~5% large
+        # (a budget unit is one statement chosen; the blocks it makes add some more lines)
         x = self.rnd()
-        if x < 0.35:
-            n = r.randint(3, 10)
-        elif x < 0.75:
-            n = r.randint(10, 30)
+        if x < 0.25:
+            n = r.randint(1, 4)
+        elif x < 0.65:
+            n = r.randint(4, 12)
         elif x < 0.95 or not f['large']:
-            n = r.randint(30, 90)
+            n = r.randint(12, 40)
         else:
-            n = r.randint(100, 300)
+            n = r.randint(60, 200)
         self.size = n
         self.left = n
         # about half the programs without timers; max due time mostly <= 30, rarely 60
-        self.use_tm = f['timers'] and self.rnd() < 0.5
+        self.use_tm = f['timers'] and self.rnd() < 0.55
         self.use_iv = self.use_tm and f['intervals'] and self.rnd() < 0.5
         self.use_imm = f['immediates'] and self.rnd() < 0.5
         self.groups = f['timer_groups'] and not self.use_imm
@@ -760,10 +761,10 @@ class Gen:
             w.append(2)
         if self.timer_ok(b):
             fns.append(self.s_timeout)
-            w.append(3)
+            w.append(6 if b.role == 'main' else 3)
             if self.use_iv and b.mult == 'once':
                 fns.append(self.s_interval)
-                w.append(1)
+                w.append(2)
         if f['clears'] and (self.tms or self.ivs or self.nim):
             fns.append(self.s_clear)
             w.append(1)
@@ -825,6 +826,12 @@ class Gen:
                         h.lines.append(f'logv {self.L()} arg')
                     hooks[i] = str(h.bid)
         main.lines.append(f'log {self.L()}')
+        if self.use_tm and self.rnd() < 0.8:
+            self.left -= 1
+            (self.s_interval if self.use_iv and self.rnd() < 0.3 else self.s_timeout)(main)
+        if self.use_imm and self.rnd() < 0.5:
+            self.left -= 1
+            self.s_imm(main)
         while self.left > 0:
             self.stmt(main)
         out = [f'program s{self.seed}', 'hooks ' + ' '.join(hooks)]
