@@ -45,7 +45,7 @@ NOW = frozenset((0,))
 class Blk:
     """A block being generated, and what the generator knows about its invocations."""
     __slots__ = ('bid', 'kind', 'role', 'times', 'phase', 'mult', 'mt', 'depth', 'cur', 'lines',
-                 'tryc', 'selfk', 'cw', 'fns', 'dead')
+                 'tryc', 'selfk', 'cw', 'fns', 'dead', 'nov', 'slack')
 
     def __init__(self, bid, kind, role, times, phase, mult, mt, depth, cur):
         self.bid = bid
@@ -88,7 +88,7 @@ class Gen:
         self.ivs = []         # TM slots of intervals (never set again; for cleart)
         self.nim = 0
         self.ncn = 0
-        self.due = []         # (due ms, delay, exclusive)
+        self.due = []         # (earliest, latest due ms, delay, exclusive)
         # sizes: most small / medium, ~5% large
         # (a budget unit is one statement chosen; the blocks it makes add some more lines)
         x = self.rnd()
@@ -107,9 +107,9 @@ class Gen:
         self.use_iv = self.use_tm and f['intervals'] and self.rnd() < 0.5
         self.use_imm = f['immediates'] and self.rnd() < 0.5
         self.groups = f['timer_groups'] and not self.use_imm
-        self.tmax = 60 if self.rnd() < 0.07 else r.choice((20, 25, 30))
+        self.tmax = 60 if self.rnd() < 0.05 else r.choice((20, 20, 25, 30))
         if self.use_imm:
-            self.due.append((0, -1, True))   # the first loop turn: no timer within SEP of it
+            self.due.append((0, 0, -1, True))   # the first loop turn: no timer within SEP of it
 
     # ---- small helpers -------------------------------------------------------------------
 
@@ -134,8 +134,14 @@ class Gen:
             return self.r.choice(self.pslots)
         return self.anyslot()
 
-    def newblock(self, kind, role, times, phase, mult, mt, depth, cur=False):
-        b = Blk(len(self.blocks), kind, role, times, phase, mult, mt, depth, cur)
+    def newblock(self, kind, role, times, phase, mult, mt, parent, cur=False):
+        b = Blk(len(self.blocks), kind, role, times, phase, mult, mt,
+                parent.depth + 1 if parent else 0, cur)
+        # a thenable's then, and all it makes, never reads V (nor arg / acc, nor calls a
+        # function, which could): its resolution must not lead back to a thenable kept in V,
+        # whose then would run again, for ever
+        b.nov = role == 'then' or (parent is not None and parent.nov)
+        b.slack = parent.slack if parent else 0   # ms it may run late, at most (a guess)
         self.blocks.append(b)
         return b
 
@@ -147,6 +153,8 @@ class Gen:
     def plain(self, b):
         x = self.rnd()
         self.val += 1
+        if b.nov and x >= 0.65:
+            x = self.rnd() * 0.65
         if x < 0.3:
             return f'i {self.val}'
         if x < 0.45:
@@ -179,17 +187,19 @@ class Gen:
             return f'rej {self.err()}'
         if x < 0.55 and f['thenables'] and b.depth < 5 and self.left > 0:
             return f'th {self.thenable(b)}'
-        if x < 0.67 and f['async'] and b.depth < 5 and self.left > 0:
+        if x < 0.67 and f['async'] and b.depth < 5 and self.left > 0 and not b.nov:
             return f'call {self.asyncfn(b)} {self.r.randint(0, 3)}'
         if x < 0.72 and f['thenables'] and b.depth < 5:
             return f'res th {self.thenable(b)}'
+        if b.nov:
+            return f'res {self.plain(b)}'
         return f'v {self.pslot()}'
 
     def anyx(self, b):
         x = self.rnd()
         if x < 0.45:
             return self.plain(b)
-        if x < 0.5 and b.depth < 5 and self.left > 0:
+        if x < 0.5 and b.depth < 5 and self.left > 0 and not b.nov:
             return f'call {self.syncfn(b)} {self.r.randint(0, 3)}'
         return self.prom(b)
 
@@ -203,7 +213,7 @@ class Gen:
 
     def thenable(self, b):
         """A sync block for a thenable's then (called with res, rej; any time, maybe often)."""
-        t = self.newblock('sync', 'then', None, 'unk', 'multi', True, b.depth + 1, True)
+        t = self.newblock('sync', 'then', None, 'unk', 'multi', True, b, True)
         out = t.lines
         out.append(f'log {self.L()}')
         self.left -= 1
@@ -253,12 +263,14 @@ class Gen:
             if d is None:
                 how = 'micro'
         if how in ('micro', 'tick'):
-            c = self.newblock('sync', 'task', b.times, b.phase, b.mult, False, b.depth + 1)
+            c = self.newblock('sync', 'task', b.times, b.phase, b.mult, False, b)
         elif how == 'imm':
-            c = self.newblock('sync', 'task', b.times, 'imm', b.mult, False, b.depth + 1)
+            c = self.newblock('sync', 'task', b.times, 'imm', b.mult, False, b)
+            c.slack += 1
         else:
-            c = self.newblock('sync', 'task', frozenset(t + d for t in b.times), 'tgroup',
-                              b.mult, False, b.depth + 1)
+            c = self.newblock('sync', 'task', frozenset(t + max(d, 1) for t in b.times),
+                              'tgroup', b.mult, False, b)
+            c.slack += 1
         c.lines.append(f'log {self.L()}')
         v = self.resval(c) if verb == 'resolve' else self.err()
         c.lines.append(f'{verb} {k} {v}')
@@ -274,7 +286,7 @@ class Gen:
 
     def executor(self, b, k):
         """The executor of newp k: sync, runs now, cur = the new promise's resolvers."""
-        t = self.newblock('sync', 'exec', b.times, b.phase, b.mult, True, b.depth + 1, True)
+        t = self.newblock('sync', 'exec', b.times, b.phase, b.mult, True, b, True)
         out = t.lines
         out.append(f'log {self.L()}')
         self.left -= 1
@@ -311,7 +323,7 @@ class Gen:
         if f['recursion'] and self.rnd() < 0.3:
             return self.recfn(b, 'sync')
         t = self.newblock('sync', 'call', b.times, b.phase, b.mult, self.can_throw(b),
-                          b.depth + 1)
+                          b)
         t.lines.append(f'logv {self.L()} n')
         self.left -= 1
         self.body(t, self.nsub(t))
@@ -322,7 +334,7 @@ class Gen:
         """An async block called now; its sync part runs now."""
         if self.f['recursion'] and self.rnd() < 0.25:
             return self.recfn(b, 'async')
-        t = self.newblock('async', 'call', b.times, b.phase, b.mult, True, b.depth + 1)
+        t = self.newblock('async', 'call', b.times, b.phase, b.mult, True, b)
         t.lines.append(f'logv {self.L()} n')
         self.left -= 1
         self.body(t, self.nsub(t) + 1)
@@ -331,7 +343,7 @@ class Gen:
 
     def recfn(self, b, kind):
         mt = True if kind == 'async' else self.can_throw(b)
-        t = self.newblock(kind, 'rec', b.times, b.phase, 'multi', mt, b.depth + 1)
+        t = self.newblock(kind, 'rec', b.times, b.phase, 'multi', mt, b)
         out = t.lines
         out.append(f'logv {self.L()} n')
         x = self.rnd()
@@ -360,7 +372,7 @@ class Gen:
         """A then/catch/finally callback: runs at an unknown time."""
         kind = 'async' if self.f['async'] and self.rnd() < 0.25 else 'sync'
         mult = 'once' if b.mult == 'once' else 'multi'
-        t = self.newblock(kind, role, None, 'unk', mult, True, b.depth + 1)
+        t = self.newblock(kind, role, None, 'unk', mult, True, b)
         t.selfk = selfk
         if role == 'fin':
             t.lines.append(f'log {self.L()}')
@@ -374,7 +386,7 @@ class Gen:
 
     def logger(self, b):
         """A handler that only logs its argument."""
-        t = self.newblock('sync', 'handler', None, 'unk', 'multi', True, b.depth + 1)
+        t = self.newblock('sync', 'handler', None, 'unk', 'multi', True, b)
         t.lines.append(f'logv {self.L()} arg')
         self.left -= 1
         return t.bid
@@ -385,7 +397,7 @@ class Gen:
             return
         x = self.rnd()
         out = t.lines
-        if t.selfk is not None and self.f['self_resolution'] and x < 0.08:
+        if t.selfk is not None and self.f['self_resolution'] and x < 0.08 and not t.nov:
             out.append(f'return v {t.selfk}')
         elif x < 0.4:
             out.append(f'return {self.plain(t)}')
@@ -401,7 +413,7 @@ class Gen:
         kind = 'async' if self.f['async'] and self.rnd() < 0.15 else 'sync'
         if kind == 'async':
             mt = True          # a throw rejects its (dropped) promise
-        t = self.newblock(kind, 'task', times, phase, mult, mt, b.depth + 1)
+        t = self.newblock(kind, 'task', times, phase, mult, mt, b)
         t.lines.append(f'log {self.L()}')
         self.left -= 1
         return t
@@ -412,35 +424,42 @@ class Gen:
         return self.use_tm and b.times is not None and (b.mult != 'multi' or self.groups)
 
     def fits(self, dues, delay, excl, mult):
+        """May timers of this delay be due in these (earliest, latest) ms ranges? Each must be
+        SEP ms away from every other timer's range, except timers of the same delay (one Node
+        timer list: they run in the order they were made) in programs without immediates."""
         if mult == 'multi' and (excl or not self.groups):
             return False
-        for d in dues:
-            if d > self.tmax:
+        grp = self.groups and not excl
+        for lo, hi in dues:
+            if hi > self.tmax:
                 return False
-            for (r, dl, ex) in self.due:
-                if -SEP < r - d < SEP:
-                    if ex or excl or dl != delay or not self.groups:
+            for (rlo, rhi, dl, ex) in self.due:
+                if lo < rhi + SEP and rlo < hi + SEP:
+                    if not grp or ex or dl != delay:
                         return False
         return True
 
     def pick_delay(self, b, excl, reps=1):
         """A delay D for a timer made in b (fires reps times, every D), reserved; or None."""
         r = self.r
+        sl = b.slack
         for _ in range(4):
             x = self.rnd()
             if x < 0.25:
                 d = r.choice((0, 1, 1, 2))
             elif x < 0.85:
-                d = SEP * r.randint(1, 4)
+                d = SEP * r.choice((1, 1, 1, 2, 2, 3, 4))
             else:
                 d = r.randint(3, 3 * SEP)
             if reps > 1 and d < SEP:
                 d = SEP
             de = max(d, 1)
-            dues = [t + de * k for t in b.times for k in range(1, reps + 1)]
+            # a timer runs a little late (more on a busy machine), an interval's k-th run k
+            # times that; what it makes inherits the lateness
+            dues = [(t + de * k, t + de * k + sl + k) for t in b.times for k in range(1, reps + 1)]
             if self.fits(dues, de, excl, b.mult):
-                for dd in dues:
-                    self.due.append((dd, de, excl))
+                for lo, hi in dues:
+                    self.due.append((lo, hi, de, excl))
                 return d
         return None
 
@@ -500,7 +519,7 @@ class Gen:
     def s_resolve(self, b):
         k = self.r.choice(self.rslots) if self.rslots and self.rnd() < 0.9 else self.anyslot()
         if self.rnd() < 0.65:
-            if self.f['self_resolution'] and self.rnd() < 0.06:
+            if self.f['self_resolution'] and self.rnd() < 0.06 and not b.nov:
                 v = f'v {k}'
             else:
                 v = self.resval(b)
@@ -565,7 +584,7 @@ class Gen:
     def s_selfcall(self, b):
         """An async function resolving its own promise with itself (after an await)."""
         k = self.newslot()
-        t = self.newblock('async', 'call', b.times, b.phase, b.mult, True, b.depth + 1)
+        t = self.newblock('async', 'call', b.times, b.phase, b.mult, True, b)
         t.lines.append(f'log {self.L()}')
         t.lines.append('await ' + self.r.choice(('u', 'res u', f'i {self.val}')))
         t.lines.append(f'return v {k}')
@@ -595,6 +614,7 @@ class Gen:
             return self.s_micro(b)
         thrower = self.f['throwing_tasks'] and self.rnd() < 0.15
         t = self.task(b, 'imm', b.times, 'imm', b.mult, False)
+        t.slack += 1
         if thrower and t.kind == 'sync':
             # Node runs the next immediate of the phase before the microtasks a throwing one
             # queued: a throwing immediate queues none (logs, then throws)
@@ -618,6 +638,7 @@ class Gen:
             return self.s_log(b)
         times = frozenset(t + max(d, 1) for t in b.times)
         t = self.task(b, 'timeout', times, 'talone' if excl else 'tgroup', b.mult, thrower)
+        t.slack += 1
         self.body(t, self.nsub(t) - 1)
         if thrower and t.kind == 'sync' and self.rnd() < 0.7:
             t.lines.append(f'throw {self.err()}')
@@ -642,6 +663,7 @@ class Gen:
         c = self.ncn
         self.ncn += 1
         t = self.task(b, 'interval', times, 'talone' if thrower else 'tgroup', 'seq', thrower)
+        t.slack += n
         t.lines.insert(0, f'countclear {c} {n} {k}')
         self.body(t, self.nsub(t) - 1)
         if thrower and t.kind == 'sync' and self.rnd() < 0.7:
@@ -747,7 +769,7 @@ class Gen:
         if f['combinators']:
             fns.append(self.s_comb)
             w.append(3)
-        if b.depth < 5:
+        if b.depth < 5 and not b.nov:
             fns.append(self.s_call)
             w.append(2)
         if f['micro']:
@@ -780,7 +802,7 @@ class Gen:
         if self.can_throw(b) and b.role != 'main':
             fns.append(self.s_throw)
             w.append(0.5)
-        if f['self_resolution'] and f['async']:
+        if f['self_resolution'] and f['async'] and not b.nov:
             fns.append(self.s_selfcall)
             w.append(0.15)
         cw, s = [], 0
@@ -811,12 +833,12 @@ class Gen:
 
     def program(self):
         f = self.f
-        main = self.newblock('sync', 'main', NOW, 'main', 'once', False, 0)
+        main = self.newblock('sync', 'main', NOW, 'main', 'once', False, None)
         hooks = ['-', '-', '-']
         if f['hooks']:
             for i, p in enumerate((0.6, 0.35, 0.35)):
                 if self.rnd() < p:
-                    h = self.newblock('sync', 'hook', None, 'unk', 'multi', False, 1)
+                    h = self.newblock('sync', 'hook', None, 'unk', 'multi', False, None)
                     if i == 0:
                         h.lines.append(f'logv {self.L()} arg')
                         h.lines.append(f'logp {self.L()}')
