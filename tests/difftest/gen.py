@@ -109,7 +109,9 @@ class Gen:
         self.groups = f['timer_groups'] and not self.use_imm
         self.tmax = 60 if self.rnd() < 0.05 else r.choice((20, 20, 25, 30))
         if self.use_imm:
-            self.due.append((0, 0, -1, True))   # the first loop turn: no timer within SEP of it
+            # the first loop turn: no timer within SEP (+3 ms of a late start) of it, so that
+            # the immediates of main run before its timers
+            self.due.append((0, 3, -1, True))
 
     # ---- small helpers -------------------------------------------------------------------
 
@@ -561,12 +563,61 @@ class Gen:
         items = []
         for _ in range(c):
             x = self.rnd()
-            items.append(self.plain(b) if x < 0.2 else self.prom(b))
+            if x < 0.12 and self.f['withres'] and not b.nov:
+                k = self.newslot()        # never settles (nobody has its resolvers)
+                b.lines.append(f'withres {k}')
+                items.append(f'v {k}')
+            else:
+                items.append(self.plain(b) if x < 0.3 else self.prom(b))
         k = self.newslot()
         b.lines.append(' '.join([op, str(k), str(c)] + items))
         self.pslots.append(k)
         if self.rnd() < 0.8:
             self.observe(b, k)
+
+    def s_late(self, b):
+        """A rejected promise handled later: in a timer, an immediate, the same drain, never."""
+        k = self.newslot()
+        if self.rnd() < 0.6:
+            b.lines.append(f'set {k} rej {self.err()}')
+        else:
+            e = self.newblock('sync', 'exec', b.times, b.phase, b.mult, True, b, True)
+            e.lines.append(f'log {self.L()}')
+            e.lines.append(f'trej {self.err()}')
+            self.left -= 1
+            b.lines.append(f'newp {k} {e.bid}')
+        self.pslots.append(k)
+        opts = ['micro', 'tick', 'never']
+        if self.use_imm:
+            opts += ['imm', 'imm']
+        if self.timer_ok(b):
+            opts += ['timeout', 'timeout', 'timeout']
+        how = self.r.choice(opts)
+        if how == 'never':
+            return
+        d = None
+        if how == 'timeout':
+            d = self.pick_delay(b, False)
+            if d is None:
+                how = 'micro'
+        if how == 'timeout':
+            t = self.task(b, how, frozenset(x + max(d, 1) for x in b.times), 'tgroup', b.mult,
+                          False)
+            t.slack += 1
+        else:
+            t = self.task(b, how, b.times, 'imm' if how == 'imm' else b.phase, b.mult, False)
+        k2 = self.newslot()
+        if self.rnd() < 0.7:
+            t.lines.append(f'catch {k2} {k} {self.logger(t)}')
+        else:
+            t.lines.append(f'then {k2} {k} {self.logger(t)} {self.handler(t, "handler", k2)}')
+        self.pslots.append(k2)
+        if how == 'timeout':
+            b.lines.append(f'timeout {self.tmslot()} {d} {t.bid}')
+        elif how == 'imm':
+            b.lines.append(f'imm {self.imslot()} {t.bid}')
+        else:
+            b.lines.append(f'{how} {t.bid}')
 
     def s_call(self, b):
         x = self.rnd()
@@ -766,6 +817,9 @@ class Gen:
         if f['withres']:
             fns.append(self.s_withres)
             w.append(2)
+        if not b.nov:
+            fns.append(self.s_late)
+            w.append(1.5)
         if f['combinators']:
             fns.append(self.s_comb)
             w.append(3)
