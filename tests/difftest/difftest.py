@@ -182,6 +182,7 @@ class Runner:
     def __init__(self, node, awdiff, workdir, timeout, stats):
         self.node, self.awdiff, self.workdir, self.timeout = node, awdiff, workdir, timeout
         self.stats = stats
+        self.count_leaks = True  # in the batch phase only (re-runs would count them again)
         self._seq = 0
         self._lock = threading.Lock()
 
@@ -190,14 +191,14 @@ class Runner:
             self._seq += 1
             return os.path.join(self.workdir, f'{tag}-{self._seq}')
 
-    def write_batch(self, progs):
-        """The batch's files: (IR path, JS path)."""
+    def write_batch(self, progs, js=None):
+        """The batch's files: BASE.ir and BASE.js; BASE."""
         base = self.tmp('b')
         ir = ''.join(t for _, t in progs)
         with open(base + '.ir', 'w') as f:
             f.write(ir)
         with open(base + '.js', 'w') as f:
-            f.write(node_script(ir))
+            f.write(js or node_script(ir))
         return base
 
     def cmd(self, side, base):
@@ -205,11 +206,11 @@ class Runner:
             return [self.node, base + '.js']
         return [self.awdiff, '--check-leaks', base + '.ir']
 
-    def run(self, sides, progs, timeout=None, alone=False):
+    def run(self, sides, progs, timeout=None, alone=False, js=None):
         """Run each side ('node' or 'aw') over the batch at once; for each, {name: output} of every
         program (unfinished programs recovered as the module's docstring says)."""
         timeout = timeout or self.timeout
-        base = self.write_batch(progs)
+        base = self.write_batch(progs, js)
         outs = [f'{base}.{k}.out' for k in range(len(sides))]
         errs = [f'{base}.{k}.err' for k in range(len(sides))]
         res = run_procs([self.cmd(s, base) for s in sides], outs, errs, timeout)
@@ -224,6 +225,8 @@ class Runner:
                     done[name] = text + describe(rc, to, timeout)
                 else:
                     self.recover(side, progs, done, partial, rc, to, timeout)
+            if side == 'aw':
+                self.take_leaks(done)
             results.append(done)
             os.unlink(o)
             os.unlink(e)
@@ -239,8 +242,19 @@ class Runner:
             for line in f:
                 if 'leak' in line.lower():
                     leaks.append(line.rstrip('\n'))
-        if leaks:
+        if leaks and self.count_leaks:
             self.stats.leaks(leaks)
+
+    def take_leaks(self, done):
+        """awdiff's '#### leak N' lines (--check-leaks) out of its outputs, counted apart."""
+        for name, text in done.items():
+            if '#### leak' not in text:
+                continue
+            lines = text.split('\n')
+            keep = [x for x in lines if not x.startswith('#### leak')]
+            if self.count_leaks:
+                self.stats.leaks([f'{name}: {x[5:]}' for x in lines if x.startswith('#### leak')])
+            done[name] = '\n'.join(keep)
 
     def recover(self, side, progs, done, partial, rc, to, timeout):
         """Fill `done` for the programs a failed process did not finish."""
@@ -308,12 +322,13 @@ def load_gen(path):
 
 
 def make_batch(gen, seeds, stats):
-    """[(name, ir)]: the programs of the seeds (one the emitter rejects is counted and left out)."""
+    """([(name, ir)], Node script): the programs of the seeds (one the emitter rejects is counted
+    and left out)."""
     progs = []
     for seed in seeds:
         progs.extend(split_programs(gen.generate(seed)))
     try:
-        emit_js.to_js(''.join(t for _, t in progs))
+        return progs, node_script(''.join(t for _, t in progs))
     except (emit_js.IRError, ValueError, IndexError, KeyError):
         ok = []
         for name, text in progs:
@@ -323,8 +338,7 @@ def make_batch(gen, seeds, stats):
             except (emit_js.IRError, ValueError, IndexError, KeyError) as e:
                 stats.count('generator errors')
                 log(f'difftest: {name}: the emitter rejects it: {e}')
-        progs = ok
-    return progs
+        return ok, None
 
 
 def classify(progs, n1, n2, aw):
@@ -379,16 +393,17 @@ class Suspects:
 
 
 def batch_phase(args, gen, runner, stats, suspects):
+    """The number of programs run (fewer than N when --budget ran out)."""
     seeds = range(args.seed, args.seed + args.n)
     t0 = time.monotonic()
     last = [t0]
     done = [0]
 
     def job(lo, hi):
-        progs = make_batch(gen, range(lo, hi), stats)
+        progs, js = make_batch(gen, range(lo, hi), stats)
         if not progs:
             return hi - lo
-        n1, n2, aw = runner.run(['node', 'node', 'aw'], progs)
+        n1, n2, aw = runner.run(['node', 'node', 'aw'], progs, js=js)
         for verdict, name, ir, a, c in classify(progs, n1, n2, aw):
             stats.count(verdict)
             if verdict == 'suspect':
@@ -410,10 +425,14 @@ def batch_phase(args, gen, runner, stats, suspects):
             for fu in fin:
                 done[0] += fu.result()
             now = time.monotonic()
+            if args.budget and now - t0 > args.budget and not exhausted:
+                exhausted = True  # the batches already started still finish
+                log(f'difftest: time budget of {args.budget:g} s reached: no more batches')
             if not args.quiet and now - last[0] >= 30:
                 last[0] = now
                 log(f'difftest: {done[0]}/{args.n} programs, {done[0] / (now - t0):.0f}/s, '
                     f'{stats.get("suspect")} suspects, {stats.get("nondet")} nondeterministic')
+    return done[0]
 
 
 def confirm_phase(args, runner, stats, suspects):
@@ -486,6 +505,11 @@ def shrink_one(runner, name, ir, timeout, deadline, par):
     return best, best_out, rounds, tried
 
 
+def seed_key(name):
+    digits = ''.join(c for c in name if c.isdigit())
+    return (int(digits) if digits else -1, name)
+
+
 def unified(node_out, aw_out):
     return '\n'.join(difflib.unified_diff(node_out.split('\n'), aw_out.split('\n'), 'node', 'libawait',
                                           lineterm=''))
@@ -518,9 +542,11 @@ def run(args):
     runner = Runner(args.node, args.awdiff, workdir, args.timeout, stats)
     suspects = Suspects(outdir)
     t0 = time.monotonic()
-    batch_phase(args, gen, runner, stats, suspects)
+    n_run = batch_phase(args, gen, runner, stats, suspects)
     t1 = time.monotonic()
+    runner.count_leaks = False
     mismatches = confirm_phase(args, runner, stats, suspects)
+    mismatches.sort(key=lambda m: seed_key(m[0]))
     t2 = time.monotonic()
     first = None
     sizes = []
@@ -562,7 +588,7 @@ def run(args):
     for name, a, b, rounds, tried in sizes:
         print(f'difftest: shrunk {name}: size {a} -> {b} ({rounds} rounds, {tried} candidates)')
     elapsed = t3 - t0
-    rate = args.n / (t1 - t0) if t1 > t0 else 0
+    rate = n_run / (t1 - t0) if t1 > t0 else 0
     print(f'difftest: elapsed {elapsed:.1f} s (batches {t1 - t0:.1f} s, re-runs {t2 - t1:.1f} s, '
           f'shrinking {t3 - t2:.1f} s), {rate:.1f} programs/s (-j {args.jobs}, --batch {args.batch})')
     print(f'difftest: {suspects.n} suspects: {stats.get("passed on re-run")} passed on re-run, '
@@ -573,7 +599,10 @@ def run(args):
           f'compared){"; " + ", ".join(extra) if extra else ""}')
     print(f'difftest: {stats.n_leaks} leak reports from awdiff --check-leaks'
           f'{" (in " + os.path.join(outdir, "leaks.txt") + ")" if stats.n_leaks else ""}')
-    print(f'difftest: {args.n} programs, {n_mis} mismatches, {discarded} discarded as '
+    if n_run < args.n:
+        print(f'difftest: the time budget ({args.budget:g} s) ran out: {n_run} of {args.n} '
+              f'programs run (seeds {args.seed}..{args.seed + n_run - 1})')
+    print(f'difftest: {n_run} programs, {n_mis} mismatches, {discarded} discarded as '
           f'nondeterministic on Node')
     sys.stdout.flush()
     if not args.out and not mismatches and not stats.n_leaks:
@@ -806,6 +835,8 @@ def main(argv):
     ap.add_argument('--shrink-time', type=float, default=300,
                     help='seconds of shrinking per mismatch at most (default 300)')
     ap.add_argument('--max-shrink', type=int, default=10, help='mismatches shrunk (default 10)')
+    ap.add_argument('--budget', type=float, default=0,
+                    help='seconds after which no new batch starts (default: none)')
     ap.add_argument('-q', '--quiet', action='store_true', help='no progress lines')
     ap.add_argument('--self-test', action='store_true', help="test the driver itself")
     args = ap.parse_args(argv[1:])
