@@ -54,6 +54,7 @@ NODE_RUNS_CONFIRM = 5
 AW_RUNS_CONFIRM = 3
 NODE_RUNS_SHRINK = 3
 SHRINK_CHUNK = 48  # candidates per shrink batch
+KEEP_NONDET = 50  # programs Node ran two ways, saved under OUT/nondet/ for the generator's sake
 
 
 def log(msg):
@@ -371,25 +372,18 @@ class Suspects:
 
     def chunks(self, size):
         self.f.close()
+        buf, cur = [], []
         with open(self.path) as f:
-            progs = split_programs(f.read()) if self.n <= 100000 else None
-        if progs is None:  # very many: read a chunk at a time
-            buf = []
-            with open(self.path) as f:
-                cur = []
-                for line in f:
-                    cur.append(line)
-                    if line.strip() == 'end':
-                        buf.extend(split_programs(''.join(cur)))
-                        cur = []
-                        if len(buf) >= size:
-                            yield buf
-                            buf = []
-            if buf:
-                yield buf
-            return
-        for i in range(0, len(progs), size):
-            yield progs[i:i + size]
+            for line in f:
+                cur.append(line)
+                if line.strip() == 'end':
+                    buf.extend(split_programs(''.join(cur)))
+                    cur = []
+                    if len(buf) >= size:
+                        yield buf
+                        buf = []
+        if buf:
+            yield buf
 
 
 def batch_phase(args, gen, runner, stats, suspects):
@@ -408,6 +402,9 @@ def batch_phase(args, gen, runner, stats, suspects):
             stats.count(verdict)
             if verdict == 'suspect':
                 suspects.add(ir)
+            elif verdict == 'nondet' and stats.get('nondet') <= KEEP_NONDET:
+                save(os.path.join(args.out_dir, 'nondet'), name, ir, n1[name], n2[name],
+                     ('.node1.out', '.node2.out'))
         return hi - lo
 
     with ThreadPoolExecutor(max_workers=args.jobs) as ex:
@@ -457,9 +454,17 @@ def confirm_phase(args, runner, stats, suspects):
     return mismatches
 
 
-def interesting(runner, progs, timeout, par):
-    """For each (name, ir): (Node stable over 3 runs and awdiff differs, node out, aw out). The
-    programs run in `par` batches at once (they mostly sleep in timers)."""
+def failure_kind(aw_out):
+    """What a shrunk program must keep: a crash stays a crash, a hang a hang."""
+    for k in ('crash', 'timeout', 'loop-rc', 'loop-free'):
+        if '#### ' + k in aw_out:
+            return k
+    return 'output'
+
+
+def interesting(runner, progs, timeout, par, kind):
+    """For each (name, ir): (Node stable over 3 runs and awdiff differs the same way (`kind`),
+    node out, aw out). The programs run in `par` batches at once (they mostly sleep in timers)."""
     size = -(-len(progs) // par)
     parts = [progs[i:i + size] for i in range(0, len(progs), size)]
     with ThreadPoolExecutor(max_workers=len(parts)) as ex:
@@ -470,12 +475,14 @@ def interesting(runner, progs, timeout, par):
         for name, _ in part:
             ns = {r[name] for r in res[:-1]}
             a = res[0][name]
-            ok = len(ns) == 1 and not (a.startswith('#### ') or '\n#### ' in a) and res[-1][name] != a
+            c = res[-1][name]
+            ok = (len(ns) == 1 and not (a.startswith('#### ') or '\n#### ' in a) and c != a and
+                  failure_kind(c) == kind)
             out.append((ok, a, res[-1][name]))
     return out
 
 
-def shrink_one(runner, name, ir, timeout, deadline, par):
+def shrink_one(runner, name, ir, aw_out, timeout, deadline, par):
     """(minimized Prog, node out, aw out, rounds, candidates tried) or None if it cannot parse."""
     try:
         best = shrink.renumber(shrink.Prog.from_ir(ir))
@@ -493,7 +500,7 @@ def shrink_one(runner, name, ir, timeout, deadline, par):
             chunk = cands[i:i + SHRINK_CHUNK]
             progs = [(f'{name}_c{k}', shrink.to_ir(c, f'{name}_c{k}')) for k, c in enumerate(chunk)]
             tried += len(progs)
-            verdicts = interesting(runner, progs, timeout, par)
+            verdicts = interesting(runner, progs, timeout, par, failure_kind(aw_out))
             hits = [(c, v) for c, v in zip(chunk, verdicts) if v[0]]
             if hits:
                 c, v = hits[0]  # candidates come smallest first
@@ -520,12 +527,13 @@ def js_of(prog_ir):
     return ''.join(emit_js.Emitter(p).program() for p in emit_js.parse(prog_ir))
 
 
-def save(outdir, stem, ir, node_out, aw_out):
+def save(outdir, stem, ir, node_out, aw_out, exts=('.node.out', '.aw.out')):
+    os.makedirs(outdir, exist_ok=True)
     with open(os.path.join(outdir, stem + '.ir'), 'w') as f:
         f.write(ir)
     with open(os.path.join(outdir, stem + '.js'), 'w') as f:
         f.write(node_script(ir))
-    for ext, text in (('.node.out', node_out), ('.aw.out', aw_out)):
+    for ext, text in zip(exts, (node_out, aw_out)):
         with open(os.path.join(outdir, stem + ext), 'w') as f:
             f.write(text + '\n')
 
@@ -537,6 +545,7 @@ def run(args):
     gen = load_gen(args.gen)
     outdir = args.out or tempfile.mkdtemp(prefix='difftest-')
     os.makedirs(outdir, exist_ok=True)
+    args.out_dir = outdir
     workdir = tempfile.mkdtemp(prefix='work-', dir=outdir)
     stats = Stats(outdir)
     runner = Runner(args.node, args.awdiff, workdir, args.timeout, stats)
@@ -555,7 +564,7 @@ def run(args):
         save(outdir, name, ir, node_out, aw_out)
         if k >= args.max_shrink:
             continue
-        r = shrink_one(runner, name, ir, args.shrink_timeout, time.monotonic() + deadline_each,
+        r = shrink_one(runner, name, ir, aw_out, args.shrink_timeout, time.monotonic() + deadline_each,
                        min(args.jobs, 4))
         if r is None:
             continue
@@ -597,6 +606,9 @@ def run(args):
              if k.startswith(('timeouts', 'crashes', 'batch crashes', 'generator'))]
     print(f'difftest: {stats.get("nodefail")} programs where Node itself hung or crashed (not '
           f'compared){"; " + ", ".join(extra) if extra else ""}')
+    if stats.get('nondet'):
+        print(f'difftest: the first {min(KEEP_NONDET, stats.get("nondet"))} programs Node ran two '
+              f'ways are in {os.path.join(outdir, "nondet")}/ (NAME.node1.out, NAME.node2.out)')
     print(f'difftest: {stats.n_leaks} leak reports from awdiff --check-leaks'
           f'{" (in " + os.path.join(outdir, "leaks.txt") + ")" if stats.n_leaks else ""}')
     if n_run < args.n:
@@ -605,7 +617,7 @@ def run(args):
     print(f'difftest: {n_run} programs, {n_mis} mismatches, {discarded} discarded as '
           f'nondeterministic on Node')
     sys.stdout.flush()
-    if not args.out and not mismatches and not stats.n_leaks:
+    if not args.out and not mismatches and not stats.n_leaks and not stats.get('nondet'):
         shutil.rmtree(outdir, ignore_errors=True)
     return 1 if mismatches else 0
 

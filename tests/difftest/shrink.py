@@ -304,21 +304,18 @@ def _simpler(e):
     return out
 
 
-def _inlinable(p, s):
-    op = s[0]
-    b = None
-    if op in ('micro', 'tick'):
-        b = s[1]
-    elif op in ('imm', 'newp'):
-        b = s[2]
-    elif op == 'timeout':
-        b = s[3]
-    if b is None or int(b) not in p.blocks:
-        return None
-    kind, body = p.blocks[int(b)]
-    if kind != 'sync' or any(x[0] in ('return', 'tres', 'trej', 'tsave') for x in body):
-        return None
-    return int(b)
+def _inlinable(p, s, into_async):
+    """The blocks s refers to whose bodies can stand in s's place (a reduction: the candidate is
+    tested like any other): no await outside an async block."""
+    out = []
+    for b in dict.fromkeys(block_refs(s)):
+        if b not in p.blocks:
+            continue
+        body = p.blocks[b][1]
+        if not into_async and any(x[0] in ('await', 'retawait') for x in body):
+            continue
+        out.append(b)
+    return out
 
 
 def candidates(p):
@@ -385,10 +382,10 @@ def candidates(p):
                         add(_with_body(p, bid, stmts[:i] + [t] + stmts[i + 1:]))
             if s[0] == 'newp':
                 add(_with_body(p, bid, stmts[:i] + [['withres', s[1]]] + stmts[i + 1:]))
-            # a task's or a call's sync block in place of the statement that runs it
-            b = _inlinable(p, s)
-            if b is not None and bid not in prot:
-                add(_with_body(p, bid, stmts[:i] + p.blocks[b][1] + stmts[i + 1:]))
+            # the body of a block the statement runs (a task, a handler, a call) in its place
+            if bid not in prot:
+                for b in _inlinable(p, s, p.blocks[bid][0] == 'async'):
+                    add(_with_body(p, bid, stmts[:i] + p.blocks[b][1] + stmts[i + 1:]))
             for j, m in _expr_slots(s):
                 e = s[j] if m is None else s[j][m]
                 for r in _simpler(e):
