@@ -453,6 +453,8 @@ void aw__checkpoint(aw_loop *L) {
   do {
     do {
       run_ring(L, &L->ticks, 1);
+      if (L->drain_cut)
+        break;
       run_ring(L, &L->micro, 2);
     } while (!aw__ring_empty(&L->ticks) && !L->failed && !L->drain_cut);
   } while (!L->failed && !L->drain_cut && aw__process_rejections(L));
