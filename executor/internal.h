@@ -445,7 +445,7 @@ struct aw_loop {
    * (drain_owed), or at the end of the phase. See aw__phase_checkpoint.
    */
   bool in_phase, drain_cut, drain_owed;
-  uint8_t ring_running; /* 1 while nextTick callbacks run, 2 while microtasks run */
+  bool in_microtask; /* the microtask queue is running (its throws cut no drain) */
 
   /* the I/O backend (executor/backend.h): both NULL without one (no_io, AW_IO=none) */
   const struct aw__backend_vt *backend;

@@ -279,7 +279,7 @@ void aw_uncaught(aw_loop *L, aw_val err) {
     /* A throw out of a timer or immediate callback, or out of a nextTick
      * callback after one, ends that drain (a microtask's throw does not: Node
      * catches it in the microtask). */
-    if (L->in_phase && L->ring_running != 2)
+    if (L->in_phase && !L->in_microtask)
       L->drain_cut = true;
     L->on_uncaught(L, aw_caught(err), L->on_uncaught_arg);
     aw_release_val(err);
@@ -429,10 +429,11 @@ int aw_next_tick(aw_loop *L, aw_task_fn fn, void *arg) {
   return queue_task(L, L ? &L->ticks : NULL, fn, arg);
 }
 
-static void run_ring(aw_loop *L, aw__ring *r, uint8_t which) {
+/* drain_cut stops the nextTick queue; it is never set while microtasks run (in_microtask). */
+static void run_ring(aw_loop *L, aw__ring *r, bool microtasks) {
   uint64_t n = 0;
-  L->ring_running = which;
-  while (r->head != r->tail && !L->failed && !(which == 1 && L->drain_cut)) {
+  L->in_microtask = microtasks;
+  while (r->head != r->tail && !L->failed && !L->drain_cut) {
     const aw__job *e = &r->buf[r->head++ & r->mask];
     /* Field by field: the job was just written with 8-byte stores, and one
      * 16-byte load of them cannot be store-forwarded (a stall per job). */
@@ -445,17 +446,17 @@ static void run_ring(aw_loop *L, aw__ring *r, uint8_t which) {
     fn(L, ptr, v);
     n++;
   }
-  L->ring_running = 0;
+  L->in_microtask = false;
   L->stats.microtasks += n;
 }
 
 void aw__checkpoint(aw_loop *L) {
   do {
     do {
-      run_ring(L, &L->ticks, 1);
+      run_ring(L, &L->ticks, false);
       if (L->drain_cut)
         break;
-      run_ring(L, &L->micro, 2);
+      run_ring(L, &L->micro, true);
     } while (!aw__ring_empty(&L->ticks) && !L->failed && !L->drain_cut);
   } while (!L->failed && !L->drain_cut && aw__process_rejections(L));
 }

@@ -8,8 +8,12 @@ static void on_uncaught(aw_loop *L, aw_val e, void *arg) {
   conf_log("uncaught %s: %s", err ? err->name : "?", err ? err->message->data : "?");
 }
 
-static void reject_string(aw_loop *L, void *arg) { aw_release(aw_promise_rejected(L, aw_string("w2"))); }
-static void reject_error(aw_loop *L, void *arg) { aw_release(aw_promise_rejected(L, aw_err("Error", "boom"))); }
+static void reject_string(aw_loop *L, void *arg) {
+  aw_release(aw_promise_rejected(L, aw_string("w2")));
+}
+static void reject_error(aw_loop *L, void *arg) {
+  aw_release(aw_promise_rejected(L, aw_err("Error", "boom")));
+}
 static void reject_promise(aw_loop *L, void *arg) {
   aw_release(aw_promise_rejected(L, aw_v(aw_promise_resolved(L, aw_int(1)))));
 }

@@ -69,6 +69,7 @@ class Program:
     def __init__(self, name):
         self.name = name
         self.hooks = ('-', '-', '-')
+        self.hooks_given = False
         self.blocks = {}  # id -> (kind, [lines])
 
 
@@ -87,9 +88,14 @@ def parse(text):
         elif cur is None:
             raise IRError(f'line {lineno}: outside a program: {line}')
         elif t[0] == 'hooks':
+            if len(t) != 4:
+                raise IRError(f'line {lineno}: hooks takes three block ids or -: {line}')
             cur.hooks = tuple(t[1:4])
+            cur.hooks_given = True
         elif t[0] == 'block':
             blk = []
+            if len(t) != 3 or t[2] not in ('sync', 'async') or int(t[1]) in cur.blocks:
+                raise IRError(f'line {lineno}: {cur.name}: bad block line {line}')
             cur.blocks[int(t[1])] = (t[2], blk)
         elif t[0] == 'endblock':
             blk = None

@@ -931,32 +931,13 @@ def check(text):
     """Raise Bad unless every program of the batch text is well formed per IR.md (and keeps the
     generator's own promises: unique labels, intervals ending themselves, logging-only hooks,
     no throw at the top of main). Returns the number of programs."""
-    progs = []
-    cur = None
-    for raw in text.split('\n'):
-        line = raw.strip()
-        if not line or line.startswith('#'):
-            continue
-        t = line.split(' ')
-        if t[0] == 'program':
-            cur = {'name': t[1], 'hooks': None, 'blocks': {}, 'order': []}
-            blk = None
-        elif t[0] == 'hooks':
-            cur['hooks'] = t[1:]
-        elif t[0] == 'block':
-            blk = []
-            if int(t[1]) in cur['blocks'] or t[2] not in ('sync', 'async'):
-                raise Bad(f'{cur["name"]}: bad block line {line}')
-            cur['blocks'][int(t[1])] = (t[2], blk)
-        elif t[0] == 'endblock':
-            blk = None
-        elif t[0] == 'end':
-            progs.append(cur)
-            cur = None
-        else:
-            if blk is None:
-                raise Bad(f'statement outside a block: {line}')
-            blk.append(t)
+    import emit_js  # its parser: structure only (programs, hooks, blocks, statement tokens)
+    try:
+        parsed = emit_js.parse(text)
+    except (emit_js.IRError, ValueError, IndexError) as e:
+        raise Bad(str(e)) from e
+    progs = [{'name': q.name, 'hooks': list(q.hooks) if q.hooks_given else None,
+              'blocks': q.blocks} for q in parsed]
     for p in progs:
         _check_prog(p)
     return len(progs)

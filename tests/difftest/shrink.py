@@ -211,9 +211,9 @@ def block_refs(s):
     return out
 
 
-def renumber(p):
-    """Drop the blocks nothing reachable refers to, and renumber the rest densely."""
-    seen, todo = set(), [0] + [int(h) for h in p.hooks if h != '-']
+def reachable(p, roots):
+    """The blocks the roots reach, through every block reference of their statements."""
+    seen, todo = set(), list(roots)
     while todo:
         b = todo.pop()
         if b in seen or b not in p.blocks:
@@ -221,7 +221,12 @@ def renumber(p):
         seen.add(b)
         for s in p.blocks[b][1]:
             todo.extend(block_refs(s))
-    order = sorted(seen)
+    return seen
+
+
+def renumber(p):
+    """Drop the blocks nothing reachable refers to, and renumber the rest densely."""
+    order = sorted(reachable(p, [0] + [int(h) for h in p.hooks if h != '-']))
     m = {str(old): str(new) for new, old in enumerate(order)}
     if all(k == v for k, v in m.items()) and len(order) == len(p.blocks):
         return p
@@ -256,15 +261,7 @@ def renumber(p):
 def protected_blocks(p):
     """Hook blocks and what they call: IR.md says these never throw, so no edit may take
     away the try..catch that keeps a throw in."""
-    seen, todo = set(), [int(h) for h in p.hooks if h != '-']
-    while todo:
-        b = todo.pop()
-        if b in seen or b not in p.blocks:
-            continue
-        seen.add(b)
-        for s in p.blocks[b][1]:
-            todo.extend(block_refs(s))
-    return seen
+    return reachable(p, [int(h) for h in p.hooks if h != '-'])
 
 
 def has_interval(p):
