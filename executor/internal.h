@@ -475,8 +475,14 @@ static inline bool aw__on_owner(const aw_loop *L) {
 
 void aw__checkpoint(aw_loop *L);
 /* The checkpoint after a callback of the timers or check phase, and the one owed at its end. */
-void aw__phase_checkpoint(aw_loop *L);
+void aw__phase_checkpoint_slow(aw_loop *L);
 void aw__phase_end(aw_loop *L);
+static inline void aw__phase_checkpoint(aw_loop *L) {
+  /* most callbacks queue nothing and throw nothing: skip the call */
+  if (!aw__ring_empty(&L->ticks) || !aw__ring_empty(&L->micro) || L->unhandled.len ||
+      L->handled_later.len || L->drain_cut || L->drain_owed)
+    aw__phase_checkpoint_slow(L);
+}
 /* A macrotask: fn(L, arg), then a microtask checkpoint. */
 void aw__macrotask(aw_loop *L, aw_task_fn fn, void *arg);
 /* aw_loop_post for the pool's completions: not refused while aw_loop_free waits for jobs. */

@@ -470,7 +470,7 @@ void aw__checkpoint(aw_loop *L) {
  * cut short stops there; what is left runs after the next callback of the
  * phase, or when the phase ends (aw__phase_end).
  */
-void aw__phase_checkpoint(aw_loop *L) {
+void aw__phase_checkpoint_slow(aw_loop *L) {
   if (!L->drain_cut)
     aw__checkpoint(L);
   L->drain_owed = L->drain_cut;
