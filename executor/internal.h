@@ -438,13 +438,13 @@ struct aw_loop {
   bool running, stop, failed, freeing;
   aw_val exception;
   /*
-   * An exception escaping a callback of the timers or check phase (or a
-   * nextTick callback of the checkpoint after one) cuts that checkpoint short
-   * (drain_cut): Node restarts the phase without its drain before the next
-   * callback, so what the checkpoint left runs after that callback instead
-   * (drain_owed), or at the end of the phase. See aw__phase_checkpoint.
+   * An exception escaping a callback (or a nextTick callback of a drain) cuts
+   * the checkpoint after it short (drain_cut); what it left is owed
+   * (drain_owed) to the next checkpoint: after the next callback, at the end
+   * of a phase that ran one, or at the start of the check phase. See
+   * aw__checkpoint.
    */
-  bool in_phase, drain_cut, drain_owed;
+  bool drain_cut, drain_owed;
   bool in_microtask; /* the microtask queue is running (its throws cut no drain) */
 
   /* the I/O backend (executor/backend.h): both NULL without one (no_io, AW_IO=none) */
@@ -476,7 +476,7 @@ static inline bool aw__on_owner(const aw_loop *L) {
 void aw__checkpoint(aw_loop *L);
 /* The checkpoint after a callback of the timers or check phase, and the one owed at its end. */
 void aw__phase_checkpoint_slow(aw_loop *L);
-void aw__phase_end(aw_loop *L);
+void aw__phase_end(aw_loop *L, bool ran);
 static inline void aw__phase_checkpoint(aw_loop *L) {
   /* most callbacks queue nothing and throw nothing: skip the call */
   if (!aw__ring_empty(&L->ticks) || !aw__ring_empty(&L->micro) || L->unhandled.len ||

@@ -270,19 +270,33 @@ static void fail(aw_loop *L, aw_val err, const char *what) {
   L->failed = true;
 }
 
+static void noop_task(aw_loop *L, void *arg) {
+  (void)L;
+  (void)arg;
+}
+
+/* Node's process._fatalException, once a listener has handled an exception:
+ * setImmediate(noop), "so that any ticks get processed" (what a cut drain
+ * left runs after that immediate at the latest). It is a callback of the check
+ * phase like any other: the phase restart and drain rules see it. */
+static void handled_uncaught(aw_loop *L) {
+  if (!L->freeing)
+    (void)aw_set_immediate(L, noop_task, NULL);
+}
+
 void aw_uncaught(aw_loop *L, aw_val err) {
   if (!L || !aw__on_owner(L)) {
     aw_release_val(err);
     return;
   }
   if (L->on_uncaught) {
-    /* A throw out of a timer or immediate callback, or out of a nextTick
-     * callback after one, ends that drain (a microtask's throw does not: Node
-     * catches it in the microtask). */
-    if (L->in_phase && !L->in_microtask)
+    /* A throw out of a callback or a nextTick callback ends that drain (a
+     * microtask's throw does not: Node catches it in the microtask). */
+    if (!L->in_microtask)
       L->drain_cut = true;
     L->on_uncaught(L, aw_caught(err), L->on_uncaught_arg);
     aw_release_val(err);
+    handled_uncaught(L);
     return;
   }
   fail(L, err, "Uncaught");
@@ -362,6 +376,7 @@ static void report_unhandled(aw_loop *L, aw_promise *p) {
     if (L->on_uncaught) {
       L->on_uncaught(L, err, L->on_uncaught_arg);
       aw_release_val(err);
+      handled_uncaught(L);
       return;
     }
     fail(L, err, "Uncaught (in promise)");
@@ -450,7 +465,8 @@ static void run_ring(aw_loop *L, aw__ring *r, bool microtasks) {
   L->stats.microtasks += n;
 }
 
-void aw__checkpoint(aw_loop *L) {
+static void drain(aw_loop *L) {
+  L->drain_owed = false;
   do {
     do {
       run_ring(L, &L->ticks, false);
@@ -459,31 +475,50 @@ void aw__checkpoint(aw_loop *L) {
       run_ring(L, &L->micro, true);
     } while (!aw__ring_empty(&L->ticks) && !L->failed && !L->drain_cut);
   } while (!L->failed && !L->drain_cut && aw__process_rejections(L));
+  if (L->drain_cut) {
+    L->drain_cut = false;
+    L->drain_owed = true;
+  }
 }
 
 /*
- * Node's processTimers and processImmediate drain before each callback but
- * the first; an exception escaping a callback (or a nextTick callback of the
- * drain) leaves them, and Node calls them again at once, which makes the next
- * callback a first one again: its drain is skipped. So here the checkpoint
- * after a callback that threw is not run, and one that a throwing nextTick
- * cut short stops there; what is left runs after the next callback of the
- * phase, or when the phase ends (aw__phase_end).
+ * The checkpoint after a callback (Node: the close of its callback scope, or
+ * runNextTicks() before the next callback of processTimers/processImmediate).
+ * An exception escaping the callback (drain_cut) skips it: Node's scope is
+ * failed, and processTimers/processImmediate are left and called again, so
+ * their next callback is a first one, with no drain before it. A nextTick
+ * callback that throws ends the drain where it is. Either way what is left
+ * is owed (drain_owed) to the next checkpoint that runs: after the next
+ * callback, at the end of a phase that ran one (aw__phase_end), or at the
+ * start of the check phase (Node's RunAndClearNativeImmediates scope), which
+ * the noop immediate of handled_uncaught() guarantees comes.
  */
-void aw__phase_checkpoint_slow(aw_loop *L) {
-  if (!L->drain_cut)
-    aw__checkpoint(L);
-  L->drain_owed = L->drain_cut;
-  L->drain_cut = false;
+void aw__checkpoint(aw_loop *L) {
+  if (L->drain_cut) {
+    L->drain_cut = false;
+    L->drain_owed = true;
+    return;
+  }
+  drain(L);
 }
 
-void aw__phase_end(aw_loop *L) {
-  while (L->drain_owed && !L->failed) {
-    L->drain_owed = false;
-    aw__checkpoint(L); /* a throwing nextTick here: the rest runs at once, as in Node */
-    L->drain_owed = L->drain_cut;
-    L->drain_cut = false;
-  }
+void aw__phase_checkpoint_slow(aw_loop *L) { aw__checkpoint(L); }
+
+/* The close of the phase's callback scope. After each callback but the last
+ * its checkpoint stands for Node's runNextTicks() before the next one, after
+ * the last for this close; so the close drains again only if the last
+ * callback threw (its checkpoint was skipped). */
+void aw__phase_end(aw_loop *L, bool last_threw) {
+  if (last_threw && L->drain_owed && !L->failed)
+    aw__checkpoint(L);
+}
+
+/* After the main script (before the loop's first iteration): its throw, if
+ * any, does not skip the drain (Node runs the main module's ticks and
+ * microtasks after it threw). */
+static void main_checkpoint(aw_loop *L) {
+  L->drain_cut = false;
+  drain(L);
 }
 
 /* A macrotask: the callback, then the checkpoint. */
@@ -492,7 +527,7 @@ static inline void macrotask(aw_loop *L, aw_task_fn fn, void *arg) {
   L->stats.macrotasks++;
   /* most macrotasks queue nothing: skip the call */
   if (!aw__ring_empty(&L->ticks) || !aw__ring_empty(&L->micro) || L->unhandled.len ||
-      L->handled_later.len)
+      L->handled_later.len || L->drain_cut)
     aw__checkpoint(L);
 }
 void aw__macrotask(aw_loop *L, aw_task_fn fn, void *arg) { macrotask(L, fn, arg); }
@@ -543,33 +578,44 @@ void aw_clear_immediate(aw_loop *L, aw_immediate id) {
   q->count--;
 }
 
-/* processImmediate(): the queue as it was when the phase began. */
+/*
+ * processImmediate(): the queue as it was when the phase began. When the last
+ * callback throws, Node's CheckImmediate calls processImmediate again at once
+ * (its outstanding flag is still set), and that call takes the immediates
+ * queued since, which so run in this phase (the noop immediate of
+ * handled_uncaught() is among them).
+ */
 void aw__imms_run(aw_loop *L) {
   aw__imms *q = &L->imms;
-  uint32_t idx = q->head;
-  L->in_phase = true;
-  q->head = q->tail = 0;
-  while (idx) {
-    aw__imm *s = &q->slot[idx];
-    uint32_t next = s->next;
-    aw_task_fn fn = s->fn;
-    void *arg = s->arg;
-    if (fn) {
-      q->count--;
-      s->fn = NULL;
-      imm_release(q, idx);
-      if (!L->failed) {
-        fn(L, arg);
-        L->stats.macrotasks++;
-        aw__phase_checkpoint(L);
+  bool threw = false;
+  if (AW__UNLIKELY(L->drain_owed) && !L->failed)
+    aw__checkpoint(L); /* Node's native-immediates scope, before processImmediate */
+  do {
+    uint32_t idx = q->head;
+    q->head = q->tail = 0;
+    threw = false;
+    while (idx) {
+      aw__imm *s = &q->slot[idx];
+      uint32_t next = s->next;
+      aw_task_fn fn = s->fn;
+      void *arg = s->arg;
+      if (fn) {
+        q->count--;
+        s->fn = NULL;
+        imm_release(q, idx);
+        if (!L->failed) {
+          fn(L, arg);
+          L->stats.macrotasks++;
+          threw = L->drain_cut;
+          aw__phase_checkpoint(L);
+        }
+      } else {
+        imm_release(q, idx); /* cleared while queued */
       }
-    } else {
-      imm_release(q, idx); /* cleared while queued */
+      idx = next;
     }
-    idx = next;
-  }
-  aw__phase_end(L);
-  L->in_phase = false;
+  } while (AW__UNLIKELY(threw) && q->head && !L->failed);
+  aw__phase_end(L, threw);
 }
 
 void aw__imms_free(aw__imms *q) {
@@ -810,7 +856,7 @@ int aw_loop_run(aw_loop *L) {
   if (L->embed_vt)
     L->embed_vt->begin(L);
   if (!L->failed)
-    aw__checkpoint(L);
+    main_checkpoint(L);
   while (!L->failed && !L->stop && alive(L)) {
     if (AW__UNLIKELY(aw__inbox_forked(&L->inbox)) && (r = fork_check(L)) != 0)
       return finish_run(L, saved, r); /* fork()ed from one of its callbacks */
@@ -833,7 +879,7 @@ int aw_loop_run_once(aw_loop *L, bool wait) {
   if (L->embed_vt)
     L->embed_vt->begin(L);
   if (!L->failed)
-    aw__checkpoint(L);
+    main_checkpoint(L);
   if (!L->failed)
     iterate(L, wait);
   if (wait && !L->failed) {

@@ -353,7 +353,7 @@ void aw_timer_ref(aw_loop *L, aw_timer id) {
 /* ---- the timers phase ------------------------------------------------------------------ */
 
 /* listOnTimeout(list, now) */
-static void list_run(aw_loop *L, uint32_t li, uint64_t now) {
+static void list_run(aw_loop *L, uint32_t li, uint64_t now, bool *threw) {
   aw__timers *T = &L->timers;
   T->running = li;
   while (!L->failed) {
@@ -378,6 +378,7 @@ static void list_run(aw_loop *L, uint32_t li, uint64_t now) {
     void *arg = t->arg;
     fn(L, arg);
     L->stats.macrotasks++;
+    *threw = L->drain_cut;
     t = &T->slot[ti]; /* the slot array may have moved */
     t->flags &= ~(uint32_t)T_FIRING;
     if (t->flags & T_CLEARED) {
@@ -399,15 +400,14 @@ static void list_run(aw_loop *L, uint32_t li, uint64_t now) {
 void aw__timers_run(aw_loop *L) {
   aw__timers *T = &L->timers;
   uint64_t now = L->now;
-  L->in_phase = true;
+  bool threw = false;
   while (T->heap_len && !L->failed) {
     uint32_t li = T->heap[0];
     if (T->list[li].expiry > now)
       break;
-    list_run(L, li, now);
+    list_run(L, li, now, &threw);
   }
-  aw__phase_end(L);
-  L->in_phase = false;
+  aw__phase_end(L, threw);
 }
 
 int64_t aw__timers_timeout(aw_loop *L) {

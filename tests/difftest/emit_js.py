@@ -53,7 +53,8 @@ function start() {
   OUT.push('#### ' + name);
   fn();
   // Node emits beforeExit again only if the loop had work after the last one: an empty
-  // immediate (after the program's own ones of that turn; nothing in it can see it).
+  // immediate, after the program's own ones of that turn (awdiff queues the same one: a drain that
+  // a throwing nextTick cut short goes on after it).
   setImmediate(() => {});
 }
 process.on('beforeExit', start);

@@ -26,9 +26,7 @@ FEATURES = {
     'timer_groups': True,    # timers of the same delay sharing a due time (no immediates then)
     'throwing_tasks': True,  # timer / interval / immediate callbacks that throw (uncaughtException)
     'microtask_throw': True, # queueMicrotask callbacks that throw
-    # off: a nextTick that throws in main's drain defers Node's unhandled-rejection processing to
-    # after the next macrotask, and libawait does not yet (the open mismatch s686 of issue 12)
-    'tick_throw': False,     # nextTick callbacks that throw (only where Node shows no phase quirk)
+    'tick_throw': True,      # nextTick callbacks that throw
     'hooks': True,           # unhandledRejection / rejectionHandled / uncaughtException listeners
     'thenables': True,       # th B
     'async': True,           # async blocks, await, retawait
@@ -54,7 +52,7 @@ class Blk:
         self.kind = kind      # 'sync' | 'async'
         self.role = role      # main call rec handler fin exec then task hook
         self.times = times    # frozenset of ms when it may run, or None (unknown)
-        self.phase = phase    # main talone tgroup imm unk
+        self.phase = phase    # main tgroup imm unk
         self.mult = mult      # once | seq (several runs, at the distinct times) | multi
         self.mt = mt          # a throw may escape it
         self.depth = depth
@@ -655,7 +653,7 @@ class Gen:
         b.lines.append(f'micro {t.bid}')
 
     def s_tick(self, b):
-        mt = (self.f['tick_throw'] and b.phase in ('main', 'talone') and self.rnd() < 0.2)
+        mt = (self.f['tick_throw'] and self.rnd() < 0.2)
         t = self.task(b, 'tick', b.times, b.phase, b.mult, mt)
         self.body(t, self.nsub(t) - 1)
         if mt and t.kind == 'sync' and self.rnd() < 0.6:
@@ -669,10 +667,9 @@ class Gen:
         t = self.task(b, 'imm', b.times, 'imm', b.mult, False)
         t.slack += 1
         if thrower and t.kind == 'sync':
-            # Node runs the next immediate of the phase before the microtasks a throwing one
-            # queued: a throwing immediate queues none (logs, then throws)
-            if self.rnd() < 0.5:
-                t.lines.append(f'logv {self.L()} {self.plain(t)}')
+            # a throwing immediate: its body, then the throw (Node's phase restart; libawait
+            # models it, see DESIGN.md section 3)
+            self.body(t, self.nsub(t) - 1)
             t.lines.append(f'throw {self.err()}')
         else:
             self.body(t, self.nsub(t) - 1)
@@ -685,12 +682,11 @@ class Gen:
         if not self.timer_ok(b):
             return self.s_imm(b) if self.use_imm else self.s_micro(b)
         thrower = (self.f['throwing_tasks'] and b.mult != 'multi' and self.rnd() < 0.15)
-        excl = thrower or (self.f['tick_throw'] and self.rnd() < 0.2)
-        d = self.pick_delay(b, excl)
+        d = self.pick_delay(b, False)
         if d is None:
             return self.s_log(b)
         times = frozenset(t + max(d, 1) for t in b.times)
-        t = self.task(b, 'timeout', times, 'talone' if excl else 'tgroup', b.mult, thrower)
+        t = self.task(b, 'timeout', times, 'tgroup', b.mult, thrower)
         t.slack += 1
         self.body(t, self.nsub(t) - 1)
         if thrower and t.kind == 'sync' and self.rnd() < 0.7:
@@ -706,7 +702,7 @@ class Gen:
             return self.s_timeout(b)
         thrower = self.f['throwing_tasks'] and self.rnd() < 0.15
         n = self.r.randint(1, 4)
-        d = self.pick_delay(b, True if thrower else self.rnd() < 0.3, n)
+        d = self.pick_delay(b, self.rnd() < 0.3, n)
         if d is None:
             return self.s_log(b)
         de = max(d, 1)
@@ -715,7 +711,7 @@ class Gen:
         self.ntm += 1
         c = self.ncn
         self.ncn += 1
-        t = self.task(b, 'interval', times, 'talone' if thrower else 'tgroup', 'seq', thrower)
+        t = self.task(b, 'interval', times, 'tgroup', 'seq', thrower)
         t.slack += n
         t.lines.insert(0, f'countclear {c} {n} {k}')
         self.body(t, self.nsub(t) - 1)
