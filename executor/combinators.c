@@ -119,6 +119,14 @@ void aw__combi_elem_run(aw_loop *L, aw__elem_r *e, aw_val v) {
 
 void aw__combi_elem_drop(aw__elem_r *e) { combi_unref(state_of(e)); }
 
+aw_promise *aw__combi_of_elem(aw__elem_r *e) { return &state_of(e)->promise; }
+uint32_t aw__combi_refs(const aw_promise *p) { return ((const aw__combi *)p)->refs; }
+aw_val *aw__combi_slots(aw_promise *p, uint32_t *n) {
+  aw__combi *s = (aw__combi *)p;
+  *n = s->n;
+  return slots(s);
+}
+
 static void release_all(size_t n, const aw_val *values) {
   for (size_t i = 0; i < n; i++)
     aw_release_val(values[i]);

@@ -3,8 +3,9 @@
  *
  * Memory layout of the hot objects (sizes on LP64):
  *
- *   aw_promise        32  header, loop, result or the reaction list
- *   then-promise      64  a promise and the reaction that will settle it,
+ *   aw_promise        48  header, loop, result or the reaction list, and its
+ *                         links in the loop's list of live promises
+ *   then-promise      80  a promise and the reaction that will settle it,
  *                         allocated together by aw_promise_then
  *   aw__then_r        32  an internal reaction: two handlers and an object arg
  *   aw_frame          80  the header of an async function's frame; its first
@@ -221,7 +222,9 @@ enum {
   AW__PF_MAYBE = 1 << 2,    /* rejected without handler, not handled since */
   AW__PF_WARNED = 1 << 3,   /* reported as unhandled */
   AW__PF_THEN = 1 << 4,     /* a then-promise (64-byte block) */
-  AW__PF_COMBI = 1 << 5     /* lives inside a combinator state block */
+  AW__PF_COMBI = 1 << 5,    /* lives inside a combinator state block */
+  AW__PF_INTERNAL = 1 << 6, /* settled by the library only */
+  AW__PF_OWNS_ARG = 1 << 7  /* a then-promise whose reaction's arg is an object it owns */
 };
 
 struct aw_promise {
@@ -233,6 +236,8 @@ struct aw_promise {
       aw__rlink *head, *tail;
     } q;
   } u;
+  /* the loop's list of live promises (aw_loop_free breaks the cycles among them) */
+  aw_promise *lnext_, **lprev_;
 };
 
 typedef struct aw__tpromise {
@@ -260,6 +265,15 @@ aw_val aw__promise_take_settled(aw_promise *p);
 /* An internal then with an owned object arg (released after it runs). */
 void aw__promise_then_internal(aw_promise *p, aw_then_fn onf, aw_then_fn onr, aw_obj *arg);
 void aw__promise_free(aw_promise *p);
+/* Drops a detached reaction list (the nodes and what they hold), without running it. */
+void aw__reactions_drop(aw_loop *L, aw__rlink *head);
+/* The value a finally's box object holds, or NULL if o is not one (for aw__loop_teardown). */
+aw_val *aw__box_slot(aw_obj *o);
+/*
+ * aw_loop_free, last step: releases what the promises of L that nothing outside
+ * holds hold themselves (results, reactions), which frees every cycle among them.
+ */
+void aw__loop_teardown(aw_loop *L);
 /* Promise.resolve(v) for this loop: a native promise of L as is, else a new one. */
 aw_promise *aw__promise_coerce(aw_loop *L, aw_val v);
 /* The resolving functions of an internal promise, with "already resolved". */
@@ -285,6 +299,11 @@ size_t aw__combi_size(const aw_promise *p);
 void aw__promise_init_combi(aw_promise *p, aw_loop *L);
 void aw__combi_elem_run(aw_loop *L, aw__elem_r *e, aw_val v);
 void aw__combi_elem_drop(aw__elem_r *e);
+/* For aw__loop_teardown: the combinator whose state an element is part of; the state's count
+ * of outstanding elements (it holds the promise and the slots while non-zero); its slots. */
+aw_promise *aw__combi_of_elem(aw__elem_r *e);
+uint32_t aw__combi_refs(const aw_promise *p);
+aw_val *aw__combi_slots(aw_promise *p, uint32_t *n);
 
 /* ---- async frames --------------------------------------------------------- */
 
@@ -413,6 +432,7 @@ struct aw_loop {
   bool await_shortcut;
   aw__pool pool;
   uint64_t promises, frames, live; /* live = promises + frames (keeps L) */
+  aw_promise *promise_list;        /* every live promise (aw__loop_teardown) */
 
   aw__timers timers;
   aw__imms imms;

@@ -221,6 +221,7 @@ int aw_loop_free(aw_loop *L) {
   pvec_free(&L->handled_later);
   aw_release_val(L->exception);
   L->exception = aw_undefined();
+  aw__loop_teardown(L); /* the cycles among promises nothing outside holds */
   /* no job of L runs or will post any more (work_vt->loop_free waited for them): after
    * this, no other thread touches L, its inbox or its eventfd */
   aw__inbox_close(&L->inbox);

@@ -29,8 +29,6 @@
 
 #include <string.h>
 
-enum { AW__PF_INTERNAL = 1 << 6, AW__PF_OWNS_ARG = 1 << 7 };
-
 static void job_reaction(aw_loop *L, void *ptr, aw_val v);
 static void job_frame(aw_loop *L, void *ptr, aw_val v);
 static void job_rtj_native(aw_loop *L, void *ptr, aw_val v);
@@ -42,6 +40,11 @@ static inline void promise_init(aw_promise *p, aw_loop *L, uint32_t refs, uint16
   p->hdr = (aw_obj){refs, AW_T_PROMISE, AW_PENDING, flags};
   p->loop = L;
   p->u.q.head = p->u.q.tail = NULL;
+  p->lnext_ = L->promise_list;
+  if (p->lnext_)
+    p->lnext_->lprev_ = &p->lnext_;
+  p->lprev_ = &L->promise_list;
+  L->promise_list = p;
   L->promises++;
   L->live++;
   aw__objects_add(1);
@@ -82,15 +85,21 @@ static void drop_reaction(aw_loop *L, aw__rlink *r) {
   }
 }
 
+void aw__reactions_drop(aw_loop *L, aw__rlink *r) {
+  while (r) {
+    aw__rlink *next = aw__r_next(r);
+    drop_reaction(L, r);
+    r = next;
+  }
+}
+
 void aw__promise_free(aw_promise *p) {
   aw_loop *L = p->loop;
+  *p->lprev_ = p->lnext_;
+  if (p->lnext_)
+    p->lnext_->lprev_ = p->lprev_;
   if (p->hdr.bits == AW_PENDING) {
-    aw__rlink *r = p->u.q.head;
-    while (r) {
-      aw__rlink *next = aw__r_next(r);
-      drop_reaction(L, r);
-      r = next;
-    }
+    aw__reactions_drop(L, p->u.q.head);
   } else {
     aw_release_val(p->u.result);
   }
@@ -532,6 +541,12 @@ static void box_finalize(aw_obj *o) {
 }
 static const aw_class box_class = {"ValueBox", box_finalize, NULL};
 static const aw_class finally_class = {"FinallyClosure", NULL, NULL};
+
+aw_val *aw__box_slot(aw_obj *o) {
+  if (aw_object_class(o) != &box_class)
+    return NULL;
+  return &((value_box *)aw_object_data(o))->v;
+}
 
 static aw_val thunk(aw_loop *L, aw_val v, void *arg) {
   (void)L;
