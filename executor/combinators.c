@@ -89,6 +89,8 @@ void aw__combi_elem_run(aw_loop *L, aw__elem_r *e, aw_val v) {
   (void)L;
   aw__combi *s = state_of(e);
   aw_val *slot = &slots(s)[e->index];
+  if (AW__UNLIKELY(aw__val_may_cycle(v)))
+    aw__pset_add(&s->promise); /* the state holds the slots: a cycle may close through them */
   switch (s->kind) {
   case COMBI_ALL:
     if (aw_is_thrown(v)) {

@@ -3,9 +3,8 @@
  *
  * Memory layout of the hot objects (sizes on LP64):
  *
- *   aw_promise        48  header, loop, result or the reaction list, and its
- *                         links in the loop's list of live promises
- *   then-promise      80  a promise and the reaction that will settle it,
+ *   aw_promise        32  header, loop, result or the reaction list
+ *   then-promise      64  a promise and the reaction that will settle it,
  *                         allocated together by aw_promise_then
  *   aw__then_r        32  an internal reaction: two handlers and an object arg
  *   aw_frame          80  the header of an async function's frame; its first
@@ -224,7 +223,8 @@ enum {
   AW__PF_THEN = 1 << 4,     /* a then-promise (64-byte block) */
   AW__PF_COMBI = 1 << 5,    /* lives inside a combinator state block */
   AW__PF_INTERNAL = 1 << 6, /* settled by the library only */
-  AW__PF_OWNS_ARG = 1 << 7  /* a then-promise whose reaction's arg is an object it owns */
+  AW__PF_OWNS_ARG = 1 << 7, /* a then-promise whose reaction's arg is an object it owns */
+  AW__PF_LISTED = 1 << 8    /* in the loop's set of cycle seeds (teardown.c) */
 };
 
 struct aw_promise {
@@ -236,8 +236,6 @@ struct aw_promise {
       aw__rlink *head, *tail;
     } q;
   } u;
-  /* the loop's list of live promises (aw_loop_free breaks the cycles among them) */
-  aw_promise *lnext_, **lprev_;
 };
 
 typedef struct aw__tpromise {
@@ -274,6 +272,41 @@ aw_val *aw__box_slot(aw_obj *o);
  * holds hold themselves (results, reactions), which frees every cycle among them.
  */
 void aw__loop_teardown(aw_loop *L);
+
+/*
+ * The cycle seeds (teardown.c): the promises that took a reference that can
+ * lead back to them, the only places a cycle can close. Listed when they do,
+ * unlisted when freed; a set of pointers (open addressing), so a promise costs
+ * no memory for it.
+ */
+typedef struct aw__pset {
+  aw_promise **slot; /* NULL empty, AW__PSET_GONE removed */
+  uint32_t cap, len, gone;
+} aw__pset;
+#define AW__PSET_GONE ((aw_promise *)1)
+void aw__pset_add_slow(aw_promise *p);
+void aw__pset_remove(aw_promise *p);
+void aw__pset_free(aw__pset *s);
+static inline void aw__pset_add(aw_promise *p) {
+  if (!(p->hdr.flags & AW__PF_LISTED))
+    aw__pset_add_slow(p);
+}
+/*
+ * Whether a value can lead back to a promise through references the teardown
+ * follows: a promise or resolver, or an array, error or box holding one, at
+ * any depth (past 8 levels: yes). Strings, buffers and user objects cannot (a
+ * user object's references are opaque). What the value holds is looked at
+ * once, when a promise or a combinator's slot takes it.
+ */
+bool aw__val_may_cycle_slow(aw_val v, int depth);
+static inline bool aw__val_may_cycle(aw_val v) {
+  if (!aw_is_obj(v))
+    return false;
+  uint8_t t = v.u.o->type;
+  if (t == AW_T_STRING || t == AW_T_BUFFER)
+    return false;
+  return aw__val_may_cycle_slow(v, 0);
+}
 /* Promise.resolve(v) for this loop: a native promise of L as is, else a new one. */
 aw_promise *aw__promise_coerce(aw_loop *L, aw_val v);
 /* The resolving functions of an internal promise, with "already resolved". */
@@ -432,7 +465,7 @@ struct aw_loop {
   bool await_shortcut;
   aw__pool pool;
   uint64_t promises, frames, live; /* live = promises + frames (keeps L) */
-  aw_promise *promise_list;        /* every live promise (aw__loop_teardown) */
+  aw__pset seeds;                  /* the promises a cycle can close through (teardown.c) */
 
   aw__timers timers;
   aw__imms imms;

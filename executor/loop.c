@@ -143,6 +143,7 @@ aw_loop *aw_loop_new(const aw_loop_config *cfg, aw_val *err) {
 }
 
 static void loop_destroy(aw_loop *L) {
+  aw__pset_free(&L->seeds);
   aw__pool_drain(L);
   aw__inbox_destroy(&L->inbox);
   aw__free(L, sizeof *L);

@@ -40,11 +40,6 @@ static inline void promise_init(aw_promise *p, aw_loop *L, uint32_t refs, uint16
   p->hdr = (aw_obj){refs, AW_T_PROMISE, AW_PENDING, flags};
   p->loop = L;
   p->u.q.head = p->u.q.tail = NULL;
-  p->lnext_ = L->promise_list;
-  if (p->lnext_)
-    p->lnext_->lprev_ = &p->lnext_;
-  p->lprev_ = &L->promise_list;
-  L->promise_list = p;
   L->promises++;
   L->live++;
   aw__objects_add(1);
@@ -95,9 +90,8 @@ void aw__reactions_drop(aw_loop *L, aw__rlink *r) {
 
 void aw__promise_free(aw_promise *p) {
   aw_loop *L = p->loop;
-  *p->lprev_ = p->lnext_;
-  if (p->lnext_)
-    p->lnext_->lprev_ = p->lprev_;
+  if (AW__UNLIKELY(p->hdr.flags & AW__PF_LISTED))
+    aw__pset_remove(p);
   if (p->hdr.bits == AW_PENDING) {
     aw__reactions_drop(L, p->u.q.head);
   } else {
@@ -134,6 +128,8 @@ static void settle(aw_promise *p, aw_val v, unsigned state) {
   aw__rlink *r = p->u.q.head;
   p->hdr.bits = (uint8_t)state;
   p->u.result = v;
+  if (AW__UNLIKELY(aw__val_may_cycle(v)))
+    aw__pset_add(p);
   aw_val jv = v;
   if (state == AW_REJECTED) {
     jv = aw_throw(v);
@@ -232,6 +228,8 @@ void aw__reject_once(aw_promise *p, aw_val reason) { reject_once(p, reason); }
 void aw__promise_add_reaction(aw_promise *p, aw__rlink *r, unsigned kind) {
   r->link = kind;
   if (p->hdr.bits == AW_PENDING) {
+    if (kind == AW__R_THEN && ((aw__then_r *)r)->arg)
+      aw__pset_add(p); /* the arg (a promise it settles, a race's result) may lead back */
     if (p->u.q.tail)
       p->u.q.tail->link = (uintptr_t)r | aw__r_kind(p->u.q.tail);
     else
@@ -466,7 +464,9 @@ aw_promise *aw_promise_catch(aw_promise *p, aw_then_fn onr, void *arg) {
 
 /* A then whose arg is an object the derived promise owns. */
 static aw_promise *then_owned(aw_promise *p, aw_then_fn onf, aw_then_fn onr, aw_obj *arg) {
-  return then_alloc(p, onf, onr, arg, AW__PF_OWNS_ARG);
+  aw_promise *d = then_alloc(p, onf, onr, arg, AW__PF_OWNS_ARG);
+  aw__pset_add(d); /* its arg (a finally's closure or box) may lead back */
+  return d;
 }
 
 aw_promise *aw__promise_coerce(aw_loop *L, aw_val v) {

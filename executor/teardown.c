@@ -14,11 +14,21 @@
  * included, and so must everything they reach. So this is a collector's
  * trial deletion, once, over the graph the library can see:
  *
- *  - nodes: every live promise of L (the loop's list), and what their
- *    references reach through the kinds whose references are known: arrays,
- *    errors (cause, errors), resolvers, finally's value boxes, and the state
- *    of a combinator (its count of outstanding elements holds its promise and
- *    its slots);
+ *  - nodes: the seeds, and what their references reach through the kinds
+ *    whose references are known: promises, arrays, errors (cause, errors),
+ *    resolvers, finally's value boxes, and the state of a combinator (its
+ *    count of outstanding elements holds its promise and its slots). The
+ *    seeds are the promises that took a reference that can lead back to a
+ *    promise: settled with a value that holds a promise or resolver
+ *    (aw__val_may_cycle, looked at then); given an internal reaction with an
+ *    object arg (adopting a promise, a race); a then-promise owning its arg
+ *    (finally); a combinator whose slot took such a value (its state is found
+ *    with it). Every cycle closes through one of them: a then-promise is newer
+ *    than the promise it follows and a combinator than its inputs, so
+ *    reactions alone make none. Whatever garbage is not in a cycle is held
+ *    from one, so the walk from the seeds finds it all. The set costs a
+ *    promise no memory and the hot paths a test or two; an array or error
+ *    changed after a promise took it is not looked at again;
  *  - edges, each one reference: a settled promise's result; a pending
  *    promise's reactions (an internal then's object arg, a then-promise, a
  *    combinator element); a then-promise's owned arg; an array's items; an
@@ -39,6 +49,104 @@
 #include "internal.h"
 
 #include <string.h>
+
+/* ---- the seeds: a set of promise pointers ------------------------------------------------- */
+
+static uint32_t hash_key(const void *key, uint32_t mask) {
+  uint64_t h = (uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15u;
+  return (uint32_t)(h >> 32) & mask;
+}
+
+static bool pset_rehash(aw__pset *s, uint32_t ncap) {
+  aw_promise **n = aw__try_alloc((size_t)ncap * sizeof *n);
+  if (!n)
+    return false;
+  memset(n, 0, (size_t)ncap * sizeof *n);
+  for (uint32_t i = 0; i < s->cap; i++) {
+    aw_promise *e = s->slot[i];
+    if (!e || e == AW__PSET_GONE)
+      continue;
+    uint32_t j = hash_key(e, ncap - 1);
+    while (n[j])
+      j = (j + 1) & (ncap - 1);
+    n[j] = e;
+  }
+  aw__free(s->slot, (size_t)s->cap * sizeof *s->slot);
+  s->slot = n;
+  s->cap = ncap;
+  s->gone = 0;
+  return true;
+}
+
+void aw__pset_add_slow(aw_promise *p) {
+  aw__pset *s = &p->loop->seeds;
+  if ((uint64_t)(s->len + s->gone + 1) * 2 > s->cap) {
+    /* at most half full: twice as big, or as big without the removed ones */
+    uint32_t ncap = !s->cap ? 64 : (uint64_t)(s->len + 1) * 4 > s->cap ? s->cap * 2 : s->cap;
+    if (ncap < s->cap || !pset_rehash(s, ncap))
+      return; /* no memory: not listed (a cycle through p would stay), never a failure */
+  }
+  uint32_t mask = s->cap - 1, i = hash_key(p, mask);
+  while (s->slot[i] && s->slot[i] != AW__PSET_GONE)
+    i = (i + 1) & mask;
+  if (s->slot[i] == AW__PSET_GONE)
+    s->gone--;
+  s->slot[i] = p;
+  s->len++;
+  p->hdr.flags |= AW__PF_LISTED;
+}
+
+void aw__pset_remove(aw_promise *p) {
+  aw__pset *s = &p->loop->seeds;
+  uint32_t mask = s->cap - 1, i = hash_key(p, mask);
+  while (s->slot[i] != p) {
+    if (!s->slot[i])
+      return; /* listed means there: not reached */
+    i = (i + 1) & mask;
+  }
+  s->slot[i] = AW__PSET_GONE;
+  s->len--;
+  s->gone++;
+  p->hdr.flags &= (uint16_t)~AW__PF_LISTED;
+}
+
+void aw__pset_free(aw__pset *s) {
+  aw__free(s->slot, (size_t)s->cap * sizeof *s->slot);
+  *s = (aw__pset){0};
+}
+
+bool aw__val_may_cycle_slow(aw_val v, int depth) {
+  if (!aw_is_obj(v))
+    return false;
+  if (depth > 8)
+    return true;
+  aw_obj *o = v.u.o;
+  switch (o->type) {
+  case AW_T_PROMISE:
+  case AW_T_RESOLVER:
+    return true;
+  case AW_T_ARRAY: {
+    const aw_array *a = (const aw_array *)o;
+    for (uint32_t i = 0; i < a->len; i++)
+      if (aw__val_may_cycle_slow(a->items[i], depth + 1))
+        return true;
+    return false;
+  }
+  case AW_T_ERROR: {
+    const aw_error *e = (const aw_error *)o;
+    return aw__val_may_cycle_slow(e->cause, depth + 1) ||
+           (e->errors && aw__val_may_cycle_slow(aw_obj_val(e->errors), depth + 1));
+  }
+  case AW_T_USER: {
+    aw_val *b = aw__box_slot(o);
+    return b && aw__val_may_cycle_slow(*b, depth + 1);
+  }
+  default:
+    return false;
+  }
+}
+
+/* ---- the trial deletion ---------------------------------------------------------------------- */
 
 enum { K_PROMISE, K_OBJ, K_STATE }; /* a combinator's state: its key is its promise + 1 */
 
@@ -71,11 +179,6 @@ static void *grow(void *old, size_t n, size_t old_cap, size_t ncap, size_t esz) 
   if (b)
     aw__free(old, old_cap * esz);
   return b;
-}
-
-static uint32_t hash_key(const void *key, uint32_t mask) {
-  uint64_t h = (uint64_t)(uintptr_t)key * 0x9E3779B97F4A7C15u;
-  return (uint32_t)(h >> 32) & mask;
 }
 
 static uint32_t *slot_of(graph *g, const void *key) {
@@ -180,6 +283,8 @@ static void visit_val(graph *g, aw_val v) {
 }
 
 static void promise_edges(graph *g, const aw_promise *p) {
+  if (g->mode == DISCOVER && (p->hdr.flags & AW__PF_COMBI))
+    visit(g, K_STATE, (const char *)p + 1); /* found with it, though it holds the promise */
   if (p->hdr.bits == AW_PENDING) {
     for (aw__rlink *r = p->u.q.head; r; r = aw__r_next(r)) {
       switch (aw__r_kind(r)) {
@@ -288,11 +393,12 @@ static void strip(taken *t, aw_promise *p) {
 }
 
 void aw__loop_teardown(aw_loop *L) {
-  if (!L->promise_list)
+  if (!L->seeds.len)
     return;
   graph g = {.L = L, .mode = DISCOVER};
-  for (aw_promise *p = L->promise_list; p; p = p->lnext_)
-    visit(&g, K_PROMISE, p);
+  for (uint32_t i = 0; i < L->seeds.cap; i++)
+    if (L->seeds.slot[i] && L->seeds.slot[i] != AW__PSET_GONE)
+      visit(&g, K_PROMISE, L->seeds.slot[i]);
   for (uint32_t i = 0; i < g.n && !g.oom; i++) /* g.n grows as the walk finds objects */
     edges(&g, &g.nodes[i]);
 

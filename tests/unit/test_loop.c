@@ -940,6 +940,27 @@ test_loop_free_frees_cycles_through_errors_arrays_combinators_and_finally(void *
   unit_free(L);
 }
 
+/*
+ * A cycle closed by a combinator's slot: allSettled([i, j]) keeps i's value, an array holding
+ * j, in its state, and j (pending for ever) holds the state by its element reaction. i is
+ * gone by then: only the combinator, listed when its slot took the array, leads to the cycle.
+ */
+static void test_loop_free_frees_a_cycle_through_a_combinator_slot(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  aw_promise *i = aw_promise_new(L), *j = aw_promise_new(L);
+  aw_val in[2] = {aw_obj_val(aw_retain(i)), aw_obj_val(aw_retain(j))};
+  aw_promise *c = aw_promise_all_settled(L, 2, in);
+  aw_array *arr = aw_array_new(1);
+  assert_int_equal(aw_array_push(arr, aw_obj_val(j)), 0); /* the array takes the test's j */
+  assert_int_equal(aw_promise_resolve(i, aw_obj_val(arr)), 0);
+  aw_release(i);
+  aw_release(c);
+  run_ok(L);
+  assert_int_equal(unit_stats(L).promises, 2); /* j and the combinator; i went */
+  unit_free(L);
+}
+
 /* What the caller holds at aw_loop_free keeps its results, and all they reach. */
 static void test_loop_free_keeps_what_held_promises_reach(void **state) {
   (void)state;
@@ -1011,6 +1032,7 @@ int main(void) {
       UNIT_TEST(test_loop_free_frees_a_promise_rejected_with_itself),
       UNIT_TEST(test_loop_free_frees_promises_resolved_with_each_other),
       UNIT_TEST(test_loop_free_frees_cycles_through_errors_arrays_combinators_and_finally),
+      UNIT_TEST(test_loop_free_frees_a_cycle_through_a_combinator_slot),
       UNIT_TEST(test_loop_free_keeps_what_held_promises_reach),
   };
   return cmocka_run_group_tests_name("loop", tests, NULL, NULL);
