@@ -294,18 +294,18 @@ static inline void aw__pset_add(aw_promise *p) {
 /*
  * Whether a value can lead back to a promise through references the teardown
  * follows: a promise or resolver, or an array, error or box holding one, at
- * any depth (past 8 levels: yes). Strings, buffers and user objects cannot (a
- * user object's references are opaque). What the value holds is looked at
- * once, when a promise or a combinator's slot takes it.
+ * any depth (past 8 levels or 4096 values: yes). Strings, buffers and user
+ * objects cannot (a user object's references are opaque). What the value
+ * holds is looked at once, when a promise or a combinator's slot takes it.
  */
-bool aw__val_may_cycle_slow(aw_val v, int depth);
+bool aw__val_may_cycle_slow(aw_val v);
 static inline bool aw__val_may_cycle(aw_val v) {
   if (!aw_is_obj(v))
     return false;
   uint8_t t = v.u.o->type;
   if (t == AW_T_STRING || t == AW_T_BUFFER)
     return false;
-  return aw__val_may_cycle_slow(v, 0);
+  return aw__val_may_cycle_slow(v);
 }
 /* Promise.resolve(v) for this loop: a native promise of L as is, else a new one. */
 aw_promise *aw__promise_coerce(aw_loop *L, aw_val v);

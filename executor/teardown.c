@@ -115,11 +115,13 @@ void aw__pset_free(aw__pset *s) {
   *s = (aw__pset){0};
 }
 
-bool aw__val_may_cycle_slow(aw_val v, int depth) {
+/* Past 8 levels, or 4096 values looked at (arrays sharing arrays), the answer is yes. */
+static bool may_cycle(aw_val v, int depth, uint32_t *budget) {
   if (!aw_is_obj(v))
     return false;
-  if (depth > 8)
+  if (depth > 8 || !*budget)
     return true;
+  --*budget;
   aw_obj *o = v.u.o;
   switch (o->type) {
   case AW_T_PROMISE:
@@ -128,22 +130,27 @@ bool aw__val_may_cycle_slow(aw_val v, int depth) {
   case AW_T_ARRAY: {
     const aw_array *a = (const aw_array *)o;
     for (uint32_t i = 0; i < a->len; i++)
-      if (aw__val_may_cycle_slow(a->items[i], depth + 1))
+      if (aw_is_obj(a->items[i]) && may_cycle(a->items[i], depth + 1, budget))
         return true;
     return false;
   }
   case AW_T_ERROR: {
     const aw_error *e = (const aw_error *)o;
-    return aw__val_may_cycle_slow(e->cause, depth + 1) ||
-           (e->errors && aw__val_may_cycle_slow(aw_obj_val(e->errors), depth + 1));
+    return may_cycle(e->cause, depth + 1, budget) ||
+           (e->errors && may_cycle(aw_obj_val(e->errors), depth + 1, budget));
   }
   case AW_T_USER: {
     aw_val *b = aw__box_slot(o);
-    return b && aw__val_may_cycle_slow(*b, depth + 1);
+    return b && may_cycle(*b, depth + 1, budget);
   }
   default:
     return false;
   }
+}
+
+bool aw__val_may_cycle_slow(aw_val v) {
+  uint32_t budget = 4096;
+  return may_cycle(v, 0, &budget);
 }
 
 /* ---- the trial deletion ---------------------------------------------------------------------- */

@@ -961,6 +961,26 @@ static void test_loop_free_frees_a_cycle_through_a_combinator_slot(void **state)
   unit_free(L);
 }
 
+/* A value whose arrays share arrays (64^6 paths) is looked at in bounded work when it settles. */
+static void test_settling_with_arrays_sharing_arrays_is_bounded(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  aw_val v = aw_int(1);
+  for (int level = 0; level < 6; level++) {
+    aw_array *a = aw_array_new(64);
+    assert_non_null(a);
+    for (int k = 0; k < 64; k++)
+      assert_int_equal(aw_array_push(a, aw_retain_val(v)), 0);
+    aw_release_val(v);
+    v = aw_obj_val(a);
+  }
+  aw_promise *p = aw_promise_resolved(L, v);
+  assert_int_equal(aw_promise_state(p), AW_FULFILLED);
+  aw_release(p);
+  run_ok(L);
+  unit_finish(L);
+}
+
 /* What the caller holds at aw_loop_free keeps its results, and all they reach. */
 static void test_loop_free_keeps_what_held_promises_reach(void **state) {
   (void)state;
@@ -1033,6 +1053,7 @@ int main(void) {
       UNIT_TEST(test_loop_free_frees_promises_resolved_with_each_other),
       UNIT_TEST(test_loop_free_frees_cycles_through_errors_arrays_combinators_and_finally),
       UNIT_TEST(test_loop_free_frees_a_cycle_through_a_combinator_slot),
+      UNIT_TEST(test_settling_with_arrays_sharing_arrays_is_bounded),
       UNIT_TEST(test_loop_free_keeps_what_held_promises_reach),
   };
   return cmocka_run_group_tests_name("loop", tests, NULL, NULL);
