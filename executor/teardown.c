@@ -115,7 +115,7 @@ void aw__pset_free(aw__pset *s) {
   *s = (aw__pset){0};
 }
 
-/* Past 8 levels, or 4096 values looked at (arrays sharing arrays), the answer is yes. */
+/* Past 8 levels, or 4096 values looked at (one big array, arrays sharing arrays): yes. */
 static bool may_cycle(aw_val v, int depth, uint32_t *budget) {
   if (!aw_is_obj(v))
     return false;
@@ -129,6 +129,9 @@ static bool may_cycle(aw_val v, int depth, uint32_t *budget) {
     return true;
   case AW_T_ARRAY: {
     const aw_array *a = (const aw_array *)o;
+    if (a->len > *budget)
+      return true; /* a big array: a seed, rather than a scan on every settle */
+    *budget -= a->len;
     for (uint32_t i = 0; i < a->len; i++)
       if (aw_is_obj(a->items[i]) && may_cycle(a->items[i], depth + 1, budget))
         return true;
