@@ -25,7 +25,12 @@
 
 #include <string.h>
 
-enum { FRAME_LIVE = 1, FRAME_ZOMBIE = 2 }; /* AW__IN_FINALLY is the macros' bit */
+/*
+ * AW__IN_FINALLY is the macros' bit. FRAME_BUSY: aw_loop_free has yet to release
+ * the frame's fields, or is releasing them; a drop then only sets FRAME_DROPPED,
+ * and aw__frames_zombify frees the memory once it is done with the frame.
+ */
+enum { FRAME_LIVE = 1, FRAME_ZOMBIE = 2, FRAME_BUSY = 4, FRAME_DROPPED = 8 };
 
 static void list_add(aw_loop *L, aw_frame *f) {
   f->prev_ = NULL;
@@ -121,7 +126,9 @@ static void frame_free(aw_frame *f) {
 
 /* Dropped from a reaction list: a live frame is freed; a zombie's memory goes. */
 void aw__frame_drop(aw_frame *f) {
-  if (f->flags_ & FRAME_ZOMBIE)
+  if (f->flags_ & FRAME_BUSY)
+    f->flags_ |= FRAME_DROPPED; /* aw__frames_zombify is not done with it: it frees it after */
+  else if (f->flags_ & FRAME_ZOMBIE)
     frame_mem_free(f->completion.u.p, f); /* a zombie keeps its loop there */
   else
     frame_free(f);
@@ -134,20 +141,33 @@ void aw__frame_drop(aw_frame *f) {
  * another's promises; its memory stays until the promise whose reaction list
  * holds it drops it (at once for a cycle, or when you release a promise you
  * still hold).
+ *
+ * Any release here may free promises whose reaction lists hold frames: the
+ * frame being disposed (its dispose releases the promise it awaits), frames
+ * not reached yet, frames done. So every frame turns zombie and busy first:
+ * a drop of a busy frame only marks it, and the loop below, which alone runs
+ * disposes, frees the memory of a marked frame when it is done with it. No
+ * dispose runs inside another, and no frame is freed while its fields are in
+ * use. A frame never started awaits nothing: no list will drop it.
  */
 void aw__frames_zombify(aw_loop *L) {
+  for (aw_frame *f = L->frame_list; f; f = f->next_)
+    f->flags_ = FRAME_ZOMBIE | FRAME_BUSY | (f->resume ? 0 : FRAME_DROPPED);
+  L->live++; /* the frames freed below must not destroy L until we are done */
   while (L->frame_list) {
     aw_frame *f = L->frame_list;
     list_del(L, f);
-    f->flags_ = FRAME_ZOMBIE;
-    L->live++; /* releasing the promise may drop f itself: keep L until we are done */
-    fields_release(f);
+    fields_release(f);         /* may drop any frame, f included: they are only marked */
     f->completion = aw_ptr(L); /* a zombie's promise goes; its loop stays here */
     aw_promise *p = f->promise;
     f->promise = NULL;
-    aw_release(p); /* may free f (a cycle): f is not touched after this */
-    aw__loop_release(L);
+    aw_release(p); /* the same (a cycle drops f itself) */
+    if (f->flags_ & FRAME_DROPPED)
+      frame_mem_free(L, f); /* out of every list: nothing will drop it again */
+    else
+      f->flags_ &= ~(uint32_t)FRAME_BUSY; /* the promise whose list holds it frees it */
   }
+  aw__loop_release(L);
 }
 
 void aw__finish(aw_frame *f) {

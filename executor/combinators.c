@@ -89,6 +89,8 @@ void aw__combi_elem_run(aw_loop *L, aw__elem_r *e, aw_val v) {
   (void)L;
   aw__combi *s = state_of(e);
   aw_val *slot = &slots(s)[e->index];
+  if (AW__UNLIKELY(aw__val_may_cycle(v)))
+    aw__pset_add(&s->promise); /* the state holds the slots: a cycle may close through them */
   switch (s->kind) {
   case COMBI_ALL:
     if (aw_is_thrown(v)) {
@@ -118,6 +120,14 @@ void aw__combi_elem_run(aw_loop *L, aw__elem_r *e, aw_val v) {
 }
 
 void aw__combi_elem_drop(aw__elem_r *e) { combi_unref(state_of(e)); }
+
+aw_promise *aw__combi_of_elem(aw__elem_r *e) { return &state_of(e)->promise; }
+uint32_t aw__combi_refs(const aw_promise *p) { return ((const aw__combi *)p)->refs; }
+aw_val *aw__combi_slots(aw_promise *p, uint32_t *n) {
+  aw__combi *s = (aw__combi *)p;
+  *n = s->n;
+  return slots(s);
+}
 
 static void release_all(size_t n, const aw_val *values) {
   for (size_t i = 0; i < n; i++)

@@ -221,7 +221,10 @@ enum {
   AW__PF_MAYBE = 1 << 2,    /* rejected without handler, not handled since */
   AW__PF_WARNED = 1 << 3,   /* reported as unhandled */
   AW__PF_THEN = 1 << 4,     /* a then-promise (64-byte block) */
-  AW__PF_COMBI = 1 << 5     /* lives inside a combinator state block */
+  AW__PF_COMBI = 1 << 5,    /* lives inside a combinator state block */
+  AW__PF_INTERNAL = 1 << 6, /* settled by the library only */
+  AW__PF_OWNS_ARG = 1 << 7, /* a then-promise whose reaction's arg is an object it owns */
+  AW__PF_LISTED = 1 << 8    /* in the loop's set of cycle seeds (teardown.c) */
 };
 
 struct aw_promise {
@@ -260,6 +263,50 @@ aw_val aw__promise_take_settled(aw_promise *p);
 /* An internal then with an owned object arg (released after it runs). */
 void aw__promise_then_internal(aw_promise *p, aw_then_fn onf, aw_then_fn onr, aw_obj *arg);
 void aw__promise_free(aw_promise *p);
+/* Drops a detached reaction list (the nodes and what they hold), without running it. */
+void aw__reactions_drop(aw_loop *L, aw__rlink *head);
+/* The value a finally's box object holds, or NULL if o is not one (for aw__loop_teardown). */
+aw_val *aw__box_slot(aw_obj *o);
+/*
+ * aw_loop_free, last step: releases what the promises of L that nothing outside
+ * holds hold themselves (results, reactions), which frees every cycle among them.
+ */
+void aw__loop_teardown(aw_loop *L);
+
+/*
+ * The cycle seeds (teardown.c): the promises that took a reference that can
+ * lead back to them, the only places a cycle can close. Listed when they do,
+ * unlisted when freed; a set of pointers (open addressing), so a promise costs
+ * no memory for it.
+ */
+typedef struct aw__pset {
+  aw_promise **slot; /* NULL empty, AW__PSET_GONE removed */
+  uint32_t cap, len, gone;
+} aw__pset;
+#define AW__PSET_GONE ((aw_promise *)1)
+void aw__pset_add_slow(aw_promise *p);
+void aw__pset_remove(aw_promise *p);
+void aw__pset_free(aw__pset *s);
+static inline void aw__pset_add(aw_promise *p) {
+  if (!(p->hdr.flags & AW__PF_LISTED))
+    aw__pset_add_slow(p);
+}
+/*
+ * Whether a value can lead back to a promise through references the teardown
+ * follows: a promise or resolver, or an array, error or box holding one, at
+ * any depth (past 8 levels or 4096 values: yes). Strings, buffers and user
+ * objects cannot (a user object's references are opaque). What the value
+ * holds is looked at once, when a promise or a combinator's slot takes it.
+ */
+bool aw__val_may_cycle_slow(aw_val v);
+static inline bool aw__val_may_cycle(aw_val v) {
+  if (!aw_is_obj(v))
+    return false;
+  uint8_t t = v.u.o->type;
+  if (t == AW_T_STRING || t == AW_T_BUFFER)
+    return false;
+  return aw__val_may_cycle_slow(v);
+}
 /* Promise.resolve(v) for this loop: a native promise of L as is, else a new one. */
 aw_promise *aw__promise_coerce(aw_loop *L, aw_val v);
 /* The resolving functions of an internal promise, with "already resolved". */
@@ -285,6 +332,11 @@ size_t aw__combi_size(const aw_promise *p);
 void aw__promise_init_combi(aw_promise *p, aw_loop *L);
 void aw__combi_elem_run(aw_loop *L, aw__elem_r *e, aw_val v);
 void aw__combi_elem_drop(aw__elem_r *e);
+/* For aw__loop_teardown: the combinator whose state an element is part of; the state's count
+ * of outstanding elements (it holds the promise and the slots while non-zero); its slots. */
+aw_promise *aw__combi_of_elem(aw__elem_r *e);
+uint32_t aw__combi_refs(const aw_promise *p);
+aw_val *aw__combi_slots(aw_promise *p, uint32_t *n);
 
 /* ---- async frames --------------------------------------------------------- */
 
@@ -413,6 +465,7 @@ struct aw_loop {
   bool await_shortcut;
   aw__pool pool;
   uint64_t promises, frames, live; /* live = promises + frames (keeps L) */
+  aw__pset seeds;                  /* the promises a cycle can close through (teardown.c) */
 
   aw__timers timers;
   aw__imms imms;

@@ -143,6 +143,7 @@ aw_loop *aw_loop_new(const aw_loop_config *cfg, aw_val *err) {
 }
 
 static void loop_destroy(aw_loop *L) {
+  aw__pset_free(&L->seeds);
   aw__pool_drain(L);
   aw__inbox_destroy(&L->inbox);
   aw__free(L, sizeof *L);
@@ -221,6 +222,7 @@ int aw_loop_free(aw_loop *L) {
   pvec_free(&L->handled_later);
   aw_release_val(L->exception);
   L->exception = aw_undefined();
+  aw__loop_teardown(L); /* the cycles among promises nothing outside holds */
   /* no job of L runs or will post any more (work_vt->loop_free waited for them): after
    * this, no other thread touches L, its inbox or its eventfd */
   aw__inbox_close(&L->inbox);

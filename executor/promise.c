@@ -29,8 +29,6 @@
 
 #include <string.h>
 
-enum { AW__PF_INTERNAL = 1 << 6, AW__PF_OWNS_ARG = 1 << 7 };
-
 static void job_reaction(aw_loop *L, void *ptr, aw_val v);
 static void job_frame(aw_loop *L, void *ptr, aw_val v);
 static void job_rtj_native(aw_loop *L, void *ptr, aw_val v);
@@ -82,15 +80,20 @@ static void drop_reaction(aw_loop *L, aw__rlink *r) {
   }
 }
 
+void aw__reactions_drop(aw_loop *L, aw__rlink *r) {
+  while (r) {
+    aw__rlink *next = aw__r_next(r);
+    drop_reaction(L, r);
+    r = next;
+  }
+}
+
 void aw__promise_free(aw_promise *p) {
   aw_loop *L = p->loop;
+  if (AW__UNLIKELY(p->hdr.flags & AW__PF_LISTED))
+    aw__pset_remove(p);
   if (p->hdr.bits == AW_PENDING) {
-    aw__rlink *r = p->u.q.head;
-    while (r) {
-      aw__rlink *next = aw__r_next(r);
-      drop_reaction(L, r);
-      r = next;
-    }
+    aw__reactions_drop(L, p->u.q.head);
   } else {
     aw_release_val(p->u.result);
   }
@@ -125,6 +128,8 @@ static void settle(aw_promise *p, aw_val v, unsigned state) {
   aw__rlink *r = p->u.q.head;
   p->hdr.bits = (uint8_t)state;
   p->u.result = v;
+  if (AW__UNLIKELY(aw__val_may_cycle(v)))
+    aw__pset_add(p);
   aw_val jv = v;
   if (state == AW_REJECTED) {
     jv = aw_throw(v);
@@ -223,6 +228,8 @@ void aw__reject_once(aw_promise *p, aw_val reason) { reject_once(p, reason); }
 void aw__promise_add_reaction(aw_promise *p, aw__rlink *r, unsigned kind) {
   r->link = kind;
   if (p->hdr.bits == AW_PENDING) {
+    if (kind == AW__R_THEN && ((aw__then_r *)r)->arg)
+      aw__pset_add(p); /* the arg (a promise it settles, a race's result) may lead back */
     if (p->u.q.tail)
       p->u.q.tail->link = (uintptr_t)r | aw__r_kind(p->u.q.tail);
     else
@@ -457,7 +464,9 @@ aw_promise *aw_promise_catch(aw_promise *p, aw_then_fn onr, void *arg) {
 
 /* A then whose arg is an object the derived promise owns. */
 static aw_promise *then_owned(aw_promise *p, aw_then_fn onf, aw_then_fn onr, aw_obj *arg) {
-  return then_alloc(p, onf, onr, arg, AW__PF_OWNS_ARG);
+  aw_promise *d = then_alloc(p, onf, onr, arg, AW__PF_OWNS_ARG);
+  aw__pset_add(d); /* its arg (a finally's closure or box) may lead back */
+  return d;
 }
 
 aw_promise *aw__promise_coerce(aw_loop *L, aw_val v) {
@@ -532,6 +541,12 @@ static void box_finalize(aw_obj *o) {
 }
 static const aw_class box_class = {"ValueBox", box_finalize, NULL};
 static const aw_class finally_class = {"FinallyClosure", NULL, NULL};
+
+aw_val *aw__box_slot(aw_obj *o) {
+  if (aw_object_class(o) != &box_class)
+    return NULL;
+  return &((value_box *)aw_object_data(o))->v;
+}
 
 static aw_val thunk(aw_loop *L, aw_val v, void *arg) {
   (void)L;

@@ -162,8 +162,12 @@ void aw_loop_stop(aw_loop *L);
  * with their frames. The loop's pool jobs that run are cancelled and waited
  * for (see the lifetime contract above); no promise settles. Promises you
  * still hold stay valid until you release them (the loop's memory goes with
- * the last one). Other threads' posts are refused (-ESHUTDOWN) from the
- * moment it begins. -EBUSY while running, -EPERM from another thread.
+ * the last one), and so does everything they reach; the loop's promises
+ * nothing outside holds are freed, cycles among them included (a promise
+ * rejected with itself, two resolved with each other), except cycles through
+ * a user object's own references. Other threads' posts are refused
+ * (-ESHUTDOWN) from the moment it begins. -EBUSY while running, -EPERM from
+ * another thread.
  */
 int aw_loop_free(aw_loop *L);
 

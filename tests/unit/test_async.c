@@ -1218,6 +1218,66 @@ static void test_frame_awaiting_its_own_promise_is_freed_by_loop_free(void **sta
   assert_no_objects();
 }
 
+/*
+ * A frame whose own field is the only holder of the promise it awaits (difftest:
+ * `acc = e` in a catch, then `await acc` on a promise nothing else keeps). At
+ * aw_loop_free its dispose frees that promise, whose reaction list holds the
+ * very frame being disposed: the frame must be freed once, after its dispose.
+ */
+static void test_frame_whose_dispose_frees_its_awaited_promise_is_freed_by_loop_free(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  g_disposed = 0;
+  aw_promise *q = aw_promise_new(L);
+  aw_promise *result_;
+  ARG_ASYNC(L, waiter_body, "w", aw_obj_val(aw_retain(q)), q, true); /* the await takes q */
+  aw_release(result_);
+  run_ok(L);
+  assert_int_equal(unit_stats(L).frames, 1);
+  assert_int_equal(unit_stats(L).promises, 2); /* q and the function's */
+  assert_log("");
+  assert_int_equal(aw_loop_free(L), 0);
+  assert_log("dispose:w"); /* no finally: it never resumes */
+  assert_int_equal(g_disposed, 1);
+  assert_no_objects();
+}
+
+/*
+ * Disposes at aw_loop_free that free promises awaited by other frames: a holds
+ * (in an array) the promises b and c await, b holds the one a awaits. Frames
+ * are zombified newest first (c, b, a): b's dispose frees a's promise, which
+ * drops a before its own dispose ran; a's dispose then frees the promises
+ * whose lists hold b and c, both already disposed. Each dispose runs once and
+ * everything goes.
+ */
+static void test_disposes_at_loop_free_that_free_other_frames_awaited_promises(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  g_disposed = 0;
+  aw_promise *qa = aw_promise_new(L), *qb = aw_promise_new(L), *qc = aw_promise_new(L);
+  aw_array *held = aw_array_new(2);
+  assert_non_null(held);
+  assert_int_equal(aw_array_push(held, aw_obj_val(aw_retain(qb))), 0);
+  assert_int_equal(aw_array_push(held, aw_obj_val(aw_retain(qc))), 0);
+  aw_val b_holds = aw_obj_val(aw_retain(qa)); /* before a's await takes qa's first reference */
+  aw_promise *result_, *pa, *pb, *pc;
+  ARG_ASYNC(L, waiter_body, "a", aw_obj_val(held), qa, true);
+  pa = result_;
+  ARG_ASYNC(L, waiter_body, "b", b_holds, qb, true);
+  pb = result_;
+  ARG_ASYNC(L, waiter_body, "c", aw_string("held by c"), qc, true);
+  pc = result_;
+  aw_release(pa);
+  aw_release(pb);
+  aw_release(pc);
+  run_ok(L);
+  assert_int_equal(unit_stats(L).frames, 3);
+  assert_int_equal(aw_loop_free(L), 0);
+  assert_log("dispose:c dispose:b dispose:a");
+  assert_int_equal(g_disposed, 3);
+  assert_no_objects();
+}
+
 /* ---- detached tasks (aw_async_spawn) ----------------------------------------------------------
  */
 
@@ -1630,6 +1690,8 @@ int main(void) {
       UNIT_TEST(test_frame_with_a_queued_resume_is_dropped_by_loop_free),
       UNIT_TEST(test_frame_awaiting_a_held_promise_is_freed_after_loop_free),
       UNIT_TEST(test_frame_awaiting_its_own_promise_is_freed_by_loop_free),
+      UNIT_TEST(test_frame_whose_dispose_frees_its_awaited_promise_is_freed_by_loop_free),
+      UNIT_TEST(test_disposes_at_loop_free_that_free_other_frames_awaited_promises),
       UNIT_TEST(test_spawned_task_rejection_goes_to_its_handler_only),
       UNIT_TEST(test_spawned_task_throwing_before_its_first_await_is_handled),
       UNIT_TEST(test_spawned_task_returning_a_rejected_promise_reaches_its_handler),

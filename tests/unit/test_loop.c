@@ -836,6 +836,179 @@ static void test_loop_free_drops_queued_work_without_running_it(void **state) {
   assert_log("");
 }
 
+/*
+ * Cycles among promises (difftest): refcounts never free them, so aw_loop_free
+ * must release what the promises nobody outside holds hold (aw__loop_teardown).
+ * Each test first shows the cycle alive after the caller let everything go.
+ */
+static aw_val call_null(aw_loop *L, void *arg) {
+  (void)L;
+  (void)arg;
+  return aw_null();
+}
+
+static void test_loop_free_frees_a_promise_rejected_with_itself(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  aw_resolver *r;
+  aw_promise *p = aw_promise_with_resolvers(L, &r);
+  assert_int_equal(aw_resolver_reject(r, aw_obj_val(aw_retain(p))), 0);
+  aw_promise *c = aw_promise_catch(p, h_log, "caught");
+  aw_release(c);
+  aw_release(r);
+  aw_release(p);
+  run_ok(L);
+  assert_log("caught:[object Promise]");
+  assert_int_equal(unit_stats(L).promises, 1); /* p holds p */
+  unit_free(L);
+}
+
+static void test_loop_free_frees_promises_resolved_with_each_other(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  aw_promise *a = aw_promise_new(L), *b = aw_promise_new(L);
+  assert_int_equal(aw_promise_resolve(a, aw_obj_val(aw_retain(b))), 0);
+  assert_int_equal(aw_promise_resolve(b, aw_obj_val(aw_retain(a))), 0);
+  then_drop(a, h_never, h_never, "a");
+  aw_release(a);
+  aw_release(b);
+  run_ok(
+      L); /* each follows the other: both pending for ever, each one's reaction holds the other */
+  assert_log("");
+  assert_int_equal(unit_stats(L).promises, 3);
+  unit_free(L);
+}
+
+/* Cycles through what the library can see into: an error's cause, an array, a combinator's
+ * state, a finally's box; next to a frame awaiting one of them. */
+typedef struct cyc_frame {
+  aw_frame frame;
+  aw_promise *wait;
+} cyc_frame;
+
+static void cyc_body(aw_loop *L, aw_frame *self) {
+  cyc_frame *f = (cyc_frame *)self;
+  AW_BEGIN(self);
+  aw_promise *w = f->wait;
+  f->wait = NULL;
+  AW_AWAIT_IGNORE(w);
+  ulog("NEVER(frame)");
+  AW_END;
+}
+
+static void
+test_loop_free_frees_cycles_through_errors_arrays_combinators_and_finally(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  /* e rejected with an error whose cause is e, handled */
+  aw_promise *e = aw_promise_new(L);
+  aw_error *err = aw_error_new("Error", "cycle");
+  err->cause = aw_obj_val(aw_retain(e));
+  assert_int_equal(aw_promise_reject(e, aw_obj_val(err)), 0);
+  then_drop(e, NULL, h_log, "e");
+  /* y fulfilled with an array holding y */
+  aw_promise *y = aw_promise_new(L);
+  aw_array *arr = aw_array_new(1);
+  assert_int_equal(aw_array_push(arr, aw_obj_val(aw_retain(y))), 0);
+  assert_int_equal(aw_promise_resolve(y, aw_obj_val(arr)), 0);
+  /* x follows all([x]): x's element reaction holds the state, which holds the result, whose
+   * reaction (x adopting it) holds x */
+  aw_promise *x = aw_promise_new(L);
+  aw_val in[1] = {aw_obj_val(aw_retain(x))};
+  aw_promise *all = aw_promise_all(L, 1, in);
+  assert_int_equal(aw_promise_resolve(x, aw_obj_val(all)), 0);
+  /* a finally whose box keeps a reason that holds the finally's own promise */
+  aw_promise *s = aw_promise_new(L);
+  aw_promise *fin = aw_promise_finally(s, call_null, NULL);
+  aw_promise *fin_caught = aw_promise_catch(fin, h_log, "fin");
+  aw_error *ferr = aw_error_new("Error", "finally");
+  ferr->cause = aw_obj_val(fin);
+  assert_int_equal(aw_promise_reject(s, aw_obj_val(ferr)), 0);
+  /* a frame awaiting x */
+  AW_ASYNC_NEW(L, cyc_frame, cyc_body, f);
+  f->wait = aw_retain(x);
+  aw_release(aw_async_start(&f->frame));
+  aw_release(fin_caught);
+  aw_release(s);
+  aw_release(x);
+  aw_release(y);
+  aw_release(e);
+  run_ok(L);
+  assert_log("e:Error: cycle fin:Error: finally");
+  assert_true(unit_stats(L).promises > 0);
+  assert_int_equal(unit_stats(L).frames, 1);
+  unit_free(L);
+}
+
+/*
+ * A cycle closed by a combinator's slot: allSettled([i, j]) keeps i's value, an array holding
+ * j, in its state, and j (pending for ever) holds the state by its element reaction. i is
+ * gone by then: only the combinator, listed when its slot took the array, leads to the cycle.
+ */
+static void test_loop_free_frees_a_cycle_through_a_combinator_slot(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  aw_promise *i = aw_promise_new(L), *j = aw_promise_new(L);
+  aw_val in[2] = {aw_obj_val(aw_retain(i)), aw_obj_val(aw_retain(j))};
+  aw_promise *c = aw_promise_all_settled(L, 2, in);
+  aw_array *arr = aw_array_new(1);
+  assert_int_equal(aw_array_push(arr, aw_obj_val(j)), 0); /* the array takes the test's j */
+  assert_int_equal(aw_promise_resolve(i, aw_obj_val(arr)), 0);
+  aw_release(i);
+  aw_release(c);
+  run_ok(L);
+  assert_int_equal(unit_stats(L).promises, 2); /* j and the combinator; i went */
+  unit_free(L);
+}
+
+/* A value whose arrays share arrays (64^6 paths) is looked at in bounded work when it settles. */
+static void test_settling_with_arrays_sharing_arrays_is_bounded(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  aw_val v = aw_int(1);
+  for (int level = 0; level < 6; level++) {
+    aw_array *a = aw_array_new(64);
+    assert_non_null(a);
+    for (int k = 0; k < 64; k++)
+      assert_int_equal(aw_array_push(a, aw_retain_val(v)), 0);
+    aw_release_val(v);
+    v = aw_obj_val(a);
+  }
+  aw_promise *p = aw_promise_resolved(L, v);
+  assert_int_equal(aw_promise_state(p), AW_FULFILLED);
+  aw_release(p);
+  run_ok(L);
+  unit_finish(L);
+}
+
+/* What the caller holds at aw_loop_free keeps its results, and all they reach. */
+static void test_loop_free_keeps_what_held_promises_reach(void **state) {
+  (void)state;
+  aw_loop *L = unit_loop();
+  aw_promise *k = aw_promise_resolved(L, aw_string("v"));
+  aw_array *arr = aw_array_new(1);
+  assert_int_equal(aw_array_push(arr, aw_obj_val(k)), 0);
+  aw_promise *h = aw_promise_resolved(L, aw_obj_val(arr));
+  aw_promise *pending = aw_promise_new(L);
+  aw_promise *derived = aw_promise_then(pending, h_never, h_never, "derived");
+  aw_release(pending); /* held by nothing: its reaction goes, derived stays pending */
+  run_ok(L);
+  assert_int_equal(aw_loop_free(L), 0);
+  assert_int_equal(aw_promise_state(h), AW_FULFILLED);
+  aw_val v = aw_promise_result(h);
+  assert_true(aw_is_type(v, AW_T_ARRAY));
+  aw_array *got = (aw_array *)v.u.o;
+  assert_int_equal(got->len, 1);
+  aw_promise *k2 = (aw_promise *)got->items[0].u.o;
+  assert_int_equal(aw_promise_state(k2), AW_FULFILLED);
+  assert_string_equal(aw_cstr(aw_promise_result(k2)), "v");
+  assert_int_equal(aw_promise_state(derived), AW_PENDING);
+  aw_release(derived);
+  aw_release(h);
+  assert_log("");
+  assert_no_objects();
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       UNIT_TEST(test_run_with_nothing_to_do_returns_zero),
@@ -876,6 +1049,12 @@ int main(void) {
       UNIT_TEST(test_uncaught_exception_with_hook_goes_on),
       UNIT_TEST(test_uncaught_exception_in_a_microtask_stops_run),
       UNIT_TEST(test_loop_free_drops_queued_work_without_running_it),
+      UNIT_TEST(test_loop_free_frees_a_promise_rejected_with_itself),
+      UNIT_TEST(test_loop_free_frees_promises_resolved_with_each_other),
+      UNIT_TEST(test_loop_free_frees_cycles_through_errors_arrays_combinators_and_finally),
+      UNIT_TEST(test_loop_free_frees_a_cycle_through_a_combinator_slot),
+      UNIT_TEST(test_settling_with_arrays_sharing_arrays_is_bounded),
+      UNIT_TEST(test_loop_free_keeps_what_held_promises_reach),
   };
   return cmocka_run_group_tests_name("loop", tests, NULL, NULL);
 }
