@@ -610,7 +610,7 @@ def run(args):
         print(f'difftest: the first {min(KEEP_NONDET, stats.get("nondet"))} programs Node ran two '
               f'ways are in {os.path.join(outdir, "nondet")}/ (NAME.node1.out, NAME.node2.out)')
     print(f'difftest: {stats.n_leaks} leak reports from awdiff --check-leaks'
-          f'{" (in " + os.path.join(outdir, "leaks.txt") + ")" if stats.n_leaks else ""}')
+          f'{" (in " + os.path.join(outdir, "leaks.txt") + ", a failure)" if stats.n_leaks else ""}')
     if n_run < args.n:
         print(f'difftest: the time budget ({args.budget:g} s) ran out: {n_run} of {args.n} '
               f'programs run (seeds {args.seed}..{args.seed + n_run - 1})')
@@ -619,7 +619,8 @@ def run(args):
     sys.stdout.flush()
     if not args.out and not mismatches and not stats.n_leaks and not stats.get('nondet'):
         shutil.rmtree(outdir, ignore_errors=True)
-    return 1 if mismatches else 0
+    # aw_loop_free frees every cycle among promises (executor/teardown.c): a leak is a bug
+    return 1 if mismatches or stats.n_leaks else 0
 
 
 # ---- self-test ------------------------------------------------------------------------------
