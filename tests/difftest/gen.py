@@ -49,7 +49,7 @@ FEATURES = {
     'signals': True,         # AbortController, AbortSignal.timeout / any, abort, sigstate
     'delay': True,           # timers/promises setTimeout (delay K D -)
     # off: Node's timers/promises setTimeout with a signal rejects with an AbortError whose cause
-    # is the reason (and settles through a finally, two ticks later); aw_delay with the reason
+    # is the reason (and settles through a finally, four ticks later); aw_delay with the reason
     'delay_signal': False,   # delay K D S: a delay a signal cancels
 }
 
