@@ -32,11 +32,13 @@ function show(x) {
 }
 const isP = (x) => x instanceof Promise;
 // state: a promise's [[PromiseState]] and [[PromiseResult]], read synchronously through the
-// inspector protocol (an in-process session answers at once and runs no JavaScript of ours)
-let SESS;
+// inspector protocol (an in-process session answers at once and runs no JavaScript of ours).
+// Connected before any program runs: connecting takes ~2 ms, which inside a program would
+// move its first loop turn against its timers.
+const SESS = new (require('inspector').Session)();
+SESS.connect();
 function pstate(p) {
   if (!isP(p)) return '-';
-  if (!SESS) { SESS = new (require('inspector').Session)(); SESS.connect(); }
   const post = (m, a) => {
     let r, err;
     SESS.post(m, a, (e, x) => { err = e; r = x; });
@@ -64,6 +66,9 @@ function pstate(p) {
   post('Runtime.releaseObjectGroup', {objectGroup: 'aw'});
   return s;
 }
+// the first use of these costs a little: not inside a program
+pstate(Promise.resolve(0));
+AbortSignal.any([new AbortController().signal]);
 // rejmode: Node's --unhandled-rejections=warn|none, per program: what they change that a
 // program can see is that an unhandled rejection without a listener is not an uncaught
 // exception, which a listener that does nothing gives too
