@@ -822,8 +822,8 @@ class Gen:
             b.lines.append(f'cleart {k}')
 
     def s_ghost(self, b):
-        """Timeouts far in the future (many delays: many timer lists), all cleared at once in
-        some order, or unref'd so that they never run (the program ends long before)."""
+        """Timeouts of many delays (many timer lists), all cleared at once in some order, or far
+        in the future and unref'd, so that they never run (the program ends long before)."""
         if self.ntm > 48:
             return self.s_log(b)
         g = self.newblock('sync', 'task', None, 'unk', 'multi', False, b)
@@ -831,10 +831,12 @@ class Gen:
         self.left -= 1
         forever = self.f['unref'] and self.rnd() < 0.3
         ks = []
-        for _ in range(self.r.randint(3, 14)):
+        # cleared at once, any delay would do; short ones keep a shrunk program without its
+        # clears quick (it then runs them, late and alone)
+        for _ in range(self.r.randint(2, 5) if forever else self.r.randint(3, 14)):
             k = self.ntm
             self.ntm += 1
-            d = self.r.randint(600000, 900000) if forever else self.r.randint(1000, 100000)
+            d = self.r.randint(600000, 900000) if forever else self.r.randint(200, 3000)
             b.lines.append(f'timeout {k} {d} {g.bid}')
             ks.append(k)
         self.r.shuffle(ks)
