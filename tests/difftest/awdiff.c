@@ -257,6 +257,11 @@ static aw_val leaf(inv *s, const dt_ex *e) {
   switch (e->op) {
   case E_INT:
     return aw_int(e->num);
+  case E_DBL: {
+    double d;
+    memcpy(&d, &e->num, sizeof d);
+    return aw_double(d);
+  }
   case E_STR: {
     aw_val *slot = &G.strs[e->num];
     if (!aw_is_obj(*slot))

@@ -87,7 +87,8 @@ enum dt_expr {
   E_CALL,
   E_REC,
   E_RES,
-  E_REJ
+  E_REJ,
+  E_DBL
 };
 
 /*
@@ -114,7 +115,7 @@ typedef struct dt_ins {
 } dt_ins;
 
 /* One expression node: a = block (th, call, rec), slot (v), chars offset (s, e); num = N (i, call),
- * string slot (s). */
+ * string slot (s), the bits of the double (d). */
 typedef struct dt_ex {
   uint8_t op;
   uint8_t pad[3];

@@ -219,6 +219,21 @@ static uint32_t expr(void) {
       e->a = off;
       if (str)
         e->num = prog->nstr++;
+    } else if (tok_is(t, "d")) {
+      /* d M E: the double nearest to M * 10^E (strtod of "MeE", as JS's Number("MeE")) */
+      const tok *m = next("mantissa"), *x = m ? next("exponent") : NULL;
+      int64_t mi, xi;
+      if (!x)
+        break;
+      if (!num_of(m, &mi) || !num_of(x, &xi) || m->len > 20 || x->len > 5) {
+        fail("bad double '%.*s %.*s'", (int)m->len, m->s, (int)x->len, x->s);
+        break;
+      }
+      char buf[32];
+      snprintf(buf, sizeof buf, "%.*se%.*s", (int)m->len, m->s, (int)x->len, x->s);
+      double d = strtod(buf, NULL);
+      dt_ex *e = ex_push(E_DBL);
+      memcpy(&e->num, &d, sizeof d);
     } else if (tok_is(t, "u")) {
       ex_push(E_UNDEF);
     } else if (tok_is(t, "arg")) {

@@ -172,6 +172,9 @@ class Emitter:
         k = t[i]
         if k == 'i':
             return str(int(t[i + 1])), i + 2
+        if k == 'd':
+            m, x = int(t[i + 1]), int(t[i + 2])
+            return f"Number('{t[i + 1]}e{t[i + 2]}')", i + 3
         if k == 's':
             return "'" + t[i + 1] + "'", i + 2
         if k == 'u':

@@ -44,6 +44,7 @@ FEATURES = {
     'ghost_timers': True,    # bursts of long timers cleared at once, or unref'd for ever
     'spawn': True,           # async functions run as detached tasks with a catch (spawn B G)
     'rejmode': True,         # --unhandled-rejections=warn|none (rejmode M)
+    'doubles': True,         # d M E: numbers that are not integers (or are huge)
     'odd_reasons': True,     # rejections and throws of undefined, a promise, a thenable, n
     'finally_none': True,    # finally without a callback (finally K J -)
     'signals': True,         # AbortController, AbortSignal.timeout / any, abort, sigstate
@@ -176,6 +177,8 @@ class Gen:
         if b.nov and x >= 0.65:
             x = self.rnd() * 0.65
         if x < 0.3:
+            if self.f['doubles'] and self.rnd() < 0.1:
+                return self.double()
             return f'i {self.val}'
         if x < 0.45:
             return f's w{self.val}'
@@ -190,6 +193,22 @@ class Gen:
         if x < 0.88:
             return 'n'
         return f'v {self.anyslot()}'
+
+    def double(self):
+        """d M E: mantissas of 1-17 digits, exponents mostly small, at times at the ends of
+        the range (subnormals, Infinity); both sides print it as JS's Number::toString."""
+        r = self.r
+        m = str(r.randrange(1, 10 ** r.randint(1, 17)))
+        if r.random() < 0.3:
+            m = '-' + m
+        x = r.random()
+        if x < 0.7:
+            e = r.randint(-25, 25)
+        elif x < 0.85:
+            e = r.randint(-30, 30) - len(m)
+        else:
+            e = r.choice((r.randint(-345, -300), r.randint(290, 320)))
+        return f'd {m} {e}'
 
     def err(self, b=None):
         self.val += 1
@@ -1185,6 +1204,11 @@ def _check_prog(p):
         if k in ('i',):
             int(t[i + 1])
             return i + 2
+        if k == 'd':
+            int(t[i + 1]), int(t[i + 2])
+            if len(t[i + 1]) > 20 or len(t[i + 2]) > 5:
+                fail('bad double')
+            return i + 3
         if k in ('s', 'e'):
             if not t[i + 1].replace('_', '').isalnum():
                 fail(f'bad word {t[i + 1]}')

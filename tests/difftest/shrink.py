@@ -42,7 +42,7 @@ def parse_expr(t, i):
         return [k], i + 1
     if k in ('i', 's', 'e', 'v', 'th', 'rec'):
         return [k, t[i + 1]], i + 2
-    if k == 'call':
+    if k in ('call', 'd'):
         return [k, t[i + 1], t[i + 2]], i + 3
     if k in ('res', 'rej'):
         e, j = parse_expr(t, i + 1)
