@@ -12,8 +12,9 @@
  * An invocation (struct inv) holds pc, arg, n, acc, cur, hookp and its try
  * stack. A sync block runs on the C stack. An async block is a libawait async
  * function: one generic body (abody) whose frame holds the invocation; the
- * interpreter returns RUN_AWAIT with the operand, the body awaits it
- * (AW_AWAIT_SETTLED) and hands the outcome back to the interpreter.
+ * interpreter returns RUN_AWAIT with the operand, the body awaits it and hands
+ * the outcome back to the interpreter (AW_AWAIT_SETTLED); outside any try, a
+ * rejection completes the function at once, as it would there (AW_AWAIT).
  *
  * Completions follow ECMA-262: an abrupt completion (throw or return) walks
  * the try stack: a throw in a body goes to its catch section; a body or catch
@@ -788,7 +789,11 @@ static void abody(aw_loop *L, aw_frame *self) {
   for (;;) {
     int r = run(&f->s, &v);
     if (r == RUN_AWAIT) {
-      AW_AWAIT_SETTLED(v, v);
+      /* outside any try a rejection throws on out of the function: the plain await form */
+      if (f->s.depth == 0)
+        AW_AWAIT(v, v);
+      else
+        AW_AWAIT_SETTLED(v, v);
       continue;
     }
     if (r == RUN_RETURN)
