@@ -214,10 +214,12 @@ class Gen:
         self.val += 1
         if b is not None and self.f['odd_reasons'] and not b.nov and self.rnd() < 0.08:
             x = self.rnd()
-            if x < 0.3:
+            if x < 0.25:
                 return 'u'
-            if x < 0.45:
+            if x < 0.35:
                 return 'n'
+            if x < 0.5:
+                return self.r.choice(('arg', 'acc'))   # in a handler of `all`: an array
             if x < 0.75 or not self.f['thenables'] or b.depth >= 5 or self.left <= 0:
                 return f'v {self.pslot()}'
             return f'th {self.thenable(b)}'
