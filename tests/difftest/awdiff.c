@@ -12,8 +12,9 @@
  * An invocation (struct inv) holds pc, arg, n, acc, cur, hookp and its try
  * stack. A sync block runs on the C stack. An async block is a libawait async
  * function: one generic body (abody) whose frame holds the invocation; the
- * interpreter returns RUN_AWAIT with the operand, the body awaits it
- * (AW_AWAIT_SETTLED) and hands the outcome back to the interpreter.
+ * interpreter returns RUN_AWAIT with the operand, the body awaits it and hands
+ * the outcome back to the interpreter (AW_AWAIT_SETTLED); outside any try, a
+ * rejection completes the function at once, as it would there (AW_AWAIT).
  *
  * Completions follow ECMA-262: an abrupt completion (throw or return) walks
  * the try stack: a throw in a body goes to its catch section; a body or catch
@@ -78,6 +79,8 @@ static struct run {
   aw_timer TM[DT_NT];
   aw_immediate IM[DT_NT];
   int64_t CN[DT_NT];
+  aw_signal *SG[DT_NT]; /* signals: an AbortController's (SGC) or a made one (timeout, any) */
+  bool SGC[DT_NT];
   aw_val *strs; /* one string object per `s W` node, made when first evaluated */
   size_t nstrs;
   unsigned depth; /* nested block invocations on the C stack */
@@ -91,6 +94,16 @@ static void setV(uint32_t k, aw_val v) {
   G.V[k] = v;
   aw_release_val(old);
 }
+static void setSG(uint32_t k, aw_signal *s, bool controller) {
+  if (!s) {
+    fprintf(stderr, "awdiff: no signal\n");
+    abort();
+  }
+  aw_signal *old = G.SG[k];
+  G.SG[k] = s;
+  G.SGC[k] = controller;
+  aw_release(old);
+}
 static void setR(uint32_t k, aw_obj *o) {
   aw_obj *old = G.R[k];
   G.R[k] = o;
@@ -99,12 +112,18 @@ static void setR(uint32_t k, aw_obj *o) {
 
 /* resolve/reject through a slot or a cur: a promise's own functions or a resolver. v consumed. */
 static void settle(aw_obj *o, aw_val v, bool reject) {
-  if (!o)
+  if (!o) {
     aw_release_val(v);
-  else if (o->type == AW_T_PROMISE)
+  } else if (o->type == AW_T_PROMISE) {
     reject ? aw_promise_reject((aw_promise *)o, v) : aw_promise_resolve((aw_promise *)o, v);
-  else
+  } else {
+    /* every resolver the program holds settles a promise of the running loop */
+    if (aw_promise_loop(aw_resolver_promise((aw_resolver *)o)) != G.L) {
+      fprintf(stderr, "awdiff: a resolver of another loop\n");
+      abort();
+    }
     reject ? aw_resolver_reject((aw_resolver *)o, v) : aw_resolver_resolve((aw_resolver *)o, v);
+  }
 }
 
 /* ---- show() ----------------------------------------------------------------------------- */
@@ -230,7 +249,8 @@ static aw_val th_then(aw_loop *L, aw_obj *self, aw_resolver *r) {
   aw_release_val(v);
   return aw_undefined();
 }
-static const aw_class th_class = {"Thenable", NULL, th_then};
+/* "Object": an object literal, as JS's thenable is (an unhandled rejection names it #<Object>) */
+static const aw_class th_class = {"Object", NULL, th_then};
 
 /* ---- expressions ------------------------------------------------------------------------ */
 
@@ -238,6 +258,11 @@ static aw_val leaf(inv *s, const dt_ex *e) {
   switch (e->op) {
   case E_INT:
     return aw_int(e->num);
+  case E_DBL: {
+    double d;
+    memcpy(&d, &e->num, sizeof d);
+    return aw_double(d);
+  }
   case E_STR: {
     aw_val *slot = &G.strs[e->num];
     if (!aw_is_obj(*slot))
@@ -306,6 +331,11 @@ static void t_callback(aw_loop *L, void *arg) {
   else
     aw_release_val(v);
 }
+/* ptry: Promise.try(() => bB(undefined, 0)) */
+static aw_val p_try(aw_loop *L, void *arg) {
+  (void)L;
+  return invoke(((const dt_ins *)arg)->b, aw_undefined(), 0, NULL, NULL);
+}
 static aw_val x_executor(aw_loop *L, aw_promise *p, void *arg) {
   (void)L;
   const dt_ins *I = arg;
@@ -347,6 +377,15 @@ static void hk_uncaught(aw_loop *L, aw_val err, void *arg) {
   show(err);
   out_c('\n');
 }
+
+/* spawn's on_error: the G block, as a hook (what it returns or throws is dropped). */
+static aw_val sp_error(aw_loop *L, aw_val reason, void *arg) {
+  (void)L;
+  hook_run(((const dt_ins *)arg)->c, reason, NULL);
+  return aw_undefined();
+}
+
+static bool spawn_task(const dt_ins *I);
 
 /* ---- the interpreter -------------------------------------------------------------------- */
 
@@ -494,8 +533,14 @@ static int run(inv *s, aw_val *io) {
       aw_promise *d = NULL;
       if (aw_is_promise(pv)) {
         aw_promise *p = (aw_promise *)pv.u.o;
+        if (aw_promise_loop(p) != G.L) {
+          fprintf(stderr, "awdiff: a promise of another loop\n");
+          abort();
+        }
         if (I->op == S_FINALLY)
-          d = aw_promise_finally(p, h_finally, (void *)I);
+          d = aw_promise_finally(p, I->c != DT_NONE ? h_finally : NULL, (void *)I);
+        else if (I->op == S_CATCH)
+          d = aw_promise_catch(p, I->d != DT_NONE ? h_rejected : NULL, (void *)I);
         else
           d = aw_promise_then(p, I->c != DT_NONE ? h_fulfilled : NULL,
                               I->d != DT_NONE ? h_rejected : NULL, (void *)I);
@@ -533,6 +578,98 @@ static int run(inv *s, aw_val *io) {
         goto thrown;
       break;
     }
+    case S_PTRY:
+      setV(I->k, aw_obj_val(aw_promise_try(G.L, p_try, (void *)I)));
+      break;
+    case S_STATE: {
+      aw_val pv = G.V[I->b];
+      out_s(aw_dt_chars + I->label);
+      out_c(' ');
+      if (!aw_is_promise(pv)) {
+        out_c('-');
+      } else {
+        const aw_promise *p = (const aw_promise *)pv.u.o;
+        enum aw_state st = aw_promise_state(p);
+        aw_val r = aw_promise_result(p);
+        if (st == AW_PENDING && !aw_is_undefined(r)) {
+          fprintf(stderr, "awdiff: a pending promise with a result\n");
+          abort();
+        }
+        if (st == AW_PENDING) {
+          out_s("pending");
+        } else {
+          out_s(st == AW_FULFILLED ? "fulfilled " : "rejected ");
+          show(r);
+        }
+      }
+      out_c('\n');
+      break;
+    }
+    case S_UNREF:
+    case S_REF:
+      if (G.TM[I->k])
+        (I->op == S_UNREF ? aw_timer_unref : aw_timer_ref)(G.L, G.TM[I->k]);
+      break;
+    case S_SPAWN:
+      if (!spawn_task(I)) {
+        v = aw_throw(aw_err("RangeError", "Maximum call stack size exceeded"));
+        goto thrown;
+      }
+      break;
+    case S_SIG:
+      setSG(I->k, aw_signal_new(G.L), true);
+      break;
+    case S_SIGTO:
+      setSG(I->k, aw_signal_timeout(G.L, (uint64_t)I->num), false);
+      break;
+    case S_SIGANY: {
+      aw_signal *src[DT_NT];
+      size_t n = 0;
+      for (uint32_t i = 0; i < I->b; i++) {
+        aw_signal *x = G.SG[aw_dt_ex[I->ex + i].num];
+        if (x) /* JS: the empty slots filtered out */
+          src[n++] = x;
+      }
+      setSG(I->k, aw_signal_any(G.L, src, n), false);
+      break;
+    }
+    case S_ABORT:
+      v = eval(s, &ex);
+      if (aw_is_thrown(v))
+        goto thrown;
+      if (G.SG[I->k] && G.SGC[I->k])
+        aw_signal_abort(G.SG[I->k], v);
+      else
+        aw_release_val(v);
+      break;
+    case S_SIGSTATE: {
+      aw_signal *x = G.SG[I->k];
+      out_s(aw_dt_chars + I->label);
+      out_c(' ');
+      if (!x) {
+        out_c('-');
+      } else if (aw_signal_aborted(x)) {
+        out_s("aborted ");
+        show(aw_signal_reason(x));
+      } else {
+        out_s("live");
+      }
+      out_c('\n');
+      break;
+    }
+    case S_DELAY: {
+      aw_io_opts o = {.signal = I->c != DT_NONE ? G.SG[I->c] : NULL};
+      aw_promise *p = aw_delay(G.L, (uint64_t)I->num, o.signal ? &o : NULL);
+      if (!p) {
+        fprintf(stderr, "awdiff: aw_delay failed\n");
+        abort();
+      }
+      setV(I->k, aw_obj_val(p));
+      break;
+    }
+    case S_REJMODE:
+      aw_loop_set_rejection_mode(G.L, (enum aw_rejection_mode)I->k);
+      break;
     case S_MICRO:
       aw_queue_microtask(G.L, t_callback, (void *)I);
       break;
@@ -657,7 +794,11 @@ static void abody(aw_loop *L, aw_frame *self) {
   for (;;) {
     int r = run(&f->s, &v);
     if (r == RUN_AWAIT) {
-      AW_AWAIT_SETTLED(v, v);
+      /* outside any try a rejection throws on out of the function: the plain await form */
+      if (f->s.depth == 0)
+        AW_AWAIT(v, v);
+      else
+        AW_AWAIT_SETTLED(v, v);
       continue;
     }
     if (r == RUN_RETURN)
@@ -680,7 +821,7 @@ static void adispose(aw_frame *self) {
 
 static AW_ASYNC_DESC(adesc, aframe, abody, adispose);
 
-static aw_val start_async(const dt_block *blk, aw_val arg, int64_t n, aw_promise *hookp) {
+static aframe *new_async(const dt_block *blk, aw_val arg, int64_t n, aw_promise *hookp) {
   aframe *f = (aframe *)aw_async_new(G.L, &adesc);
   f->s.blk = blk;
   f->s.n = n;
@@ -694,7 +835,26 @@ static aw_val start_async(const dt_block *blk, aw_val arg, int64_t n, aw_promise
       exit(2);
     }
   }
-  return aw_obj_val(aw_async_start(&f->frame));
+  return f;
+}
+
+static aw_val start_async(const dt_block *blk, aw_val arg, int64_t n, aw_promise *hookp) {
+  return aw_obj_val(aw_async_start(&new_async(blk, arg, n, hookp)->frame));
+}
+
+/* spawn B G: B (async) as a detached task, G its on_error. false: the stack is full. */
+static bool spawn_task(const dt_ins *I) {
+  if (G.depth >= DT_MAX_DEPTH)
+    return false;
+  G.depth++;
+  aframe *f = new_async(&G.blocks[I->b], aw_undefined(), 0, NULL);
+  int r = aw_async_spawn(&f->frame, I->c != DT_NONE ? sp_error : NULL, (void *)I);
+  G.depth--;
+  if (r != 0) {
+    fprintf(stderr, "awdiff: aw_async_spawn: %d\n", r);
+    abort();
+  }
+  return true;
 }
 
 /* bB(arg, n, cur): a sync block's result (marked if thrown), an async block's promise. */
@@ -762,6 +922,8 @@ static int run_program(const dt_program *P, bool check_leaks) {
     aw_release_val(G.V[i]);
     aw_release(G.R[i]);
   }
+  for (int i = 0; i < DT_NT; i++)
+    aw_release(G.SG[i]);
   int fr = aw_loop_free(L);
   for (size_t i = 0; i < G.nstrs; i++)
     aw_release_val(G.strs[i]);

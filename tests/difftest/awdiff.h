@@ -59,7 +59,19 @@ enum dt_stmt {
   S_RETAWAIT,
   S_THROW,
   S_TRY,
-  S_ENDSEC
+  S_ENDSEC,
+  S_PTRY,
+  S_STATE,
+  S_UNREF,
+  S_REF,
+  S_SPAWN,
+  S_REJMODE,
+  S_SIG,
+  S_SIGTO,
+  S_SIGANY,
+  S_ABORT,
+  S_SIGSTATE,
+  S_DELAY
 };
 
 enum dt_expr {
@@ -75,19 +87,21 @@ enum dt_expr {
   E_CALL,
   E_REC,
   E_RES,
-  E_REJ
+  E_REJ,
+  E_DBL
 };
 
 /*
  * One statement. Fields by statement:
- *   k: the slot K (V/R), T (TM), I (IM) or C (CN);
- *   b: block B (newp, micro, tick, imm, timeout, interval), J (then, catch,
- *      finally), count C (combinators), catch pc (try);
- *   c: F (then, finally), T (countclear), finally pc (try);
+ *   k: the slot K (V/R; delay), T (TM; unref, ref), I (IM), C (CN), S (SG: sig, sigto,
+ *      sigany, abort, sigstate), the mode (rejmode);
+ *   b: block B (newp, ptry, spawn, micro, tick, imm, timeout, interval), J (then,
+ *      catch, finally, state), count C (combinators, sigany), catch pc (try);
+ *   c: F (then, finally), T (countclear), G (spawn), S (delay), finally pc (try);
  *   d: G (then, catch), end pc (try);
- *   ex: the first expression node of the operands;
+ *   ex: the first expression node of the operands (sigany: one E_INT per source slot);
  *   label: offset of L in aw_dt_chars;
- *   num: N (countclear), D (timeout, interval).
+ *   num: N (countclear), D (timeout, interval, sigto, delay).
  * Block ids are the program's own; pcs are relative to the block's start.
  */
 typedef struct dt_ins {
@@ -101,7 +115,7 @@ typedef struct dt_ins {
 } dt_ins;
 
 /* One expression node: a = block (th, call, rec), slot (v), chars offset (s, e); num = N (i, call),
- * string slot (s). */
+ * string slot (s), the bits of the double (d). */
 typedef struct dt_ex {
   uint8_t op;
   uint8_t pad[3];

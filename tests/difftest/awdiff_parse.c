@@ -157,6 +157,8 @@ typedef struct bref {
 } bref;
 static bref *refs;
 static size_t nref, cref;
+static bref *spawn_refs; /* spawn's task blocks, which must be async */
+static size_t nspawn, cspawn;
 
 static uint32_t block_ref(bool allow_none, bool need_sync) {
   const tok *t = next("block id");
@@ -217,6 +219,21 @@ static uint32_t expr(void) {
       e->a = off;
       if (str)
         e->num = prog->nstr++;
+    } else if (tok_is(t, "d")) {
+      /* d M E: the double nearest to M * 10^E (strtod of "MeE", as JS's Number("MeE")) */
+      const tok *m = next("mantissa"), *x = m ? next("exponent") : NULL;
+      int64_t mi, xi;
+      if (!x)
+        break;
+      if (!num_of(m, &mi) || !num_of(x, &xi) || m->len > 20 || x->len > 5) {
+        fail("bad double '%.*s %.*s'", (int)m->len, m->s, (int)x->len, x->s);
+        break;
+      }
+      char buf[32];
+      snprintf(buf, sizeof buf, "%.*se%.*s", (int)m->len, m->s, (int)x->len, x->s);
+      double d = strtod(buf, NULL);
+      dt_ex *e = ex_push(E_DBL);
+      memcpy(&e->num, &d, sizeof d);
     } else if (tok_is(t, "u")) {
       ex_push(E_UNDEF);
     } else if (tok_is(t, "arg")) {
@@ -319,6 +336,64 @@ static void statement(void) {
     dt_ins *I = ins_push(S_NEWP);
     I->k = (uint8_t)bounded("slot", DT_NV);
     I->b = block_ref(false, true);
+  } else if (tok_is(t, "ptry")) {
+    dt_ins *I = ins_push(S_PTRY);
+    I->k = (uint8_t)bounded("slot", DT_NV);
+    I->b = block_ref(false, false);
+  } else if (tok_is(t, "state")) {
+    dt_ins *I = ins_push(S_STATE);
+    I->label = label();
+    I->b = bounded("slot", DT_NV);
+  } else if (tok_is(t, "unref") || tok_is(t, "ref")) {
+    ins_push(tok_is(t, "unref") ? S_UNREF : S_REF)->k = (uint8_t)bounded("timer slot", DT_NT);
+  } else if (tok_is(t, "spawn")) {
+    dt_ins *I = ins_push(S_SPAWN);
+    I->b = block_ref(false, false);
+    I->c = block_ref(true, true);
+    spawn_refs = grow(spawn_refs, &cspawn, nspawn + 1, sizeof *spawn_refs);
+    spawn_refs[nspawn++] = (bref){I->b, false, lineno};
+  } else if (tok_is(t, "sig") || tok_is(t, "sigto")) {
+    bool to = tok_is(t, "sigto");
+    dt_ins *I = ins_push(to ? S_SIGTO : S_SIG);
+    I->k = (uint8_t)bounded("signal slot", DT_NT);
+    if (to && (I->num = number("delay")) < 0)
+      fail("negative delay");
+  } else if (tok_is(t, "sigany")) {
+    dt_ins *I = ins_push(S_SIGANY);
+    I->k = (uint8_t)bounded("signal slot", DT_NT);
+    I->b = bounded("count", DT_NT + 1);
+    I->ex = (uint32_t)nex;
+    for (uint32_t j = 0; j < I->b && !failed; j++) {
+      uint32_t src = bounded("signal slot", DT_NT);
+      ex_push(E_INT)->num = src;
+    }
+  } else if (tok_is(t, "abort")) {
+    dt_ins *I = ins_push(S_ABORT);
+    I->k = (uint8_t)bounded("signal slot", DT_NT);
+    I->ex = expr();
+  } else if (tok_is(t, "sigstate")) {
+    dt_ins *I = ins_push(S_SIGSTATE);
+    I->label = label();
+    I->k = (uint8_t)bounded("signal slot", DT_NT);
+  } else if (tok_is(t, "delay")) {
+    dt_ins *I = ins_push(S_DELAY);
+    I->k = (uint8_t)bounded("slot", DT_NV);
+    if ((I->num = number("delay")) < 0)
+      fail("negative delay");
+    const tok *w = next("signal slot or -");
+    if (w && tok_is(w, "-"))
+      I->c = DT_NONE;
+    else if (w)
+      itok--, I->c = bounded("signal slot", DT_NT);
+  } else if (tok_is(t, "rejmode")) {
+    const tok *m = next("rejection mode");
+    static const char *const modes[] = {"throw", "warn", "none"};
+    uint8_t i = 0;
+    while (m && i < 3 && !tok_is(m, modes[i]))
+      i++;
+    if (m && i == 3)
+      fail("bad rejection mode '%.*s'", (int)m->len, m->s);
+    ins_push(S_REJMODE)->k = i;
   } else if (tok_is(t, "withres") || tok_is(t, "tsave")) {
     dt_ins *I = ins_push(tok_is(t, "withres") ? S_WITHRES : S_TSAVE);
     I->k = (uint8_t)bounded("slot", DT_NV);
@@ -345,7 +420,7 @@ static void statement(void) {
     dt_ins *I = ins_push(S_FINALLY);
     I->k = (uint8_t)bounded("slot", DT_NV);
     I->b = bounded("slot", DT_NV);
-    I->c = block_ref(false, false);
+    I->c = block_ref(true, false);
   } else if (tok_is(t, "micro") || tok_is(t, "tick")) {
     ins_push(tok_is(t, "micro") ? S_MICRO : S_TICK)->b = block_ref(false, false);
   } else if (tok_is(t, "imm")) {
@@ -456,6 +531,13 @@ static void program_end(void) {
       return;
     }
   }
+  for (size_t i = 0; i < nspawn; i++) {
+    if (spawn_refs[i].id < n && !B[spawn_refs[i].id].async) {
+      lineno = spawn_refs[i].line;
+      fail("block %u must be async (spawn)", spawn_refs[i].id);
+      return;
+    }
+  }
   prog->block0 = (uint32_t)nblk;
   prog->nblocks = n;
   nblk += n;
@@ -501,6 +583,7 @@ static void line(void) {
     hooks_seen = false;
     npb = 0;
     nref = 0;
+    nspawn = 0;
     return;
   }
   if (tok_is(t, "hooks")) {

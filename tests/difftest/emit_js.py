@@ -31,6 +31,56 @@ function show(x) {
   return 'object';
 }
 const isP = (x) => x instanceof Promise;
+// state: a promise's [[PromiseState]] and [[PromiseResult]], read synchronously through the
+// inspector protocol (an in-process session answers at once and runs no JavaScript of ours).
+// Connected before any program runs: connecting takes ~2 ms, which inside a program would
+// move its first loop turn against its timers.
+const SESS = new (require('inspector').Session)();
+SESS.connect();
+function pstate(p) {
+  if (!isP(p)) return '-';
+  const post = (m, a) => {
+    let r, err;
+    SESS.post(m, a, (e, x) => { err = e; r = x; });
+    if (err || r === undefined) throw new Error('inspector: ' + m);
+    return r;
+  };
+  globalThis.__awp = p;
+  const id = post('Runtime.evaluate', {expression: 'globalThis.__awp', objectGroup: 'aw'}).result.objectId;
+  globalThis.__awp = undefined;
+  let st, res;
+  for (const q of post('Runtime.getProperties', {objectId: id, ownProperties: true}).internalProperties) {
+    if (q.name === '[[PromiseState]]') st = q.value.value;
+    if (q.name === '[[PromiseResult]]') res = q.value;
+  }
+  let s = st;
+  if (st !== 'pending') {
+    const a = res.objectId ? {objectId: res.objectId}
+      : res.unserializableValue !== undefined ? {unserializableValue: res.unserializableValue}
+      : res.type === 'undefined' ? {} : {value: res.value};
+    post('Runtime.callFunctionOn', {objectId: id, arguments: [a],
+                                    functionDeclaration: 'function (x) { globalThis.__awr = x; }'});
+    s += ' ' + show(globalThis.__awr);
+    globalThis.__awr = undefined;
+  }
+  post('Runtime.releaseObjectGroup', {objectGroup: 'aw'});
+  return s;
+}
+// the first use of these costs a little: not inside a program
+pstate(Promise.resolve(0));
+AbortSignal.any([new AbortController().signal]);
+// rejmode: Node's --unhandled-rejections=warn|none, per program: what they change that a
+// program can see is that an unhandled rejection without a listener is not an uncaught
+// exception, which a listener that does nothing gives too
+const quietRej = () => {};
+function rejmode(m) {
+  process.removeListener('unhandledRejection', quietRej);
+  if (m !== 'throw') process.on('unhandledRejection', quietRej);
+}
+// every timer a program makes: the ones still pending when it ends (unref'd) never run
+const TP = require('timers/promises');
+let TIMERS = [];
+function tm(t) { TIMERS.push(t); return t; }
 const PROGS = [];
 """
 
@@ -41,6 +91,8 @@ function finish() {
   if (!running) return;
   running = false;
   for (const e of EVENTS) process.removeAllListeners(e);
+  for (const t of TIMERS) clearTimeout(t);
+  TIMERS = [];
   OUT.push('#### end');
   process.stdout.write(OUT.join('\n') + '\n');
   OUT = [];
@@ -121,6 +173,9 @@ class Emitter:
         k = t[i]
         if k == 'i':
             return str(int(t[i + 1])), i + 2
+        if k == 'd':
+            m, x = int(t[i + 1]), int(t[i + 2])
+            return f"Number('{t[i + 1]}e{t[i + 2]}')", i + 3
         if k == 's':
             return "'" + t[i + 1] + "'", i + 2
         if k == 'u':
@@ -173,6 +228,51 @@ class Emitter:
             k, b = int(t[1]), self.bref(t[2])
             return (f'V[{k}] = new Promise((res, rej) => {{ R[{k}] = {{res, rej}}; '
                     f'{b}(undefined, 0, res, rej); }});')
+        if op == 'ptry':
+            k, b = int(t[1]), self.bref(t[2])
+            return f'V[{k}] = new Promise((ok) => ok({b}(undefined, 0)));'
+        if op == 'state':
+            return f"out('{t[1]} ' + pstate(V[{int(t[2])}]));"
+        if op in ('unref', 'ref'):
+            k = int(t[1])
+            return f'if (TM[{k}]) TM[{k}].{op}();'
+        if op == 'spawn':
+            b = self.bref(t[1])
+            if t[2] == '-':
+                return f'{b}(undefined, 0).catch(() => {{}});'
+            g = self.bref(t[2])
+            return f'{b}(undefined, 0).catch((x) => {{ try {{ {g}(x, 0); }} catch (e) {{}} }});'
+        if op == 'sig':
+            return f'SG[{int(t[1])}] = new AbortController();'
+        if op == 'sigto':
+            return f'SG[{int(t[1])}] = {{signal: AbortSignal.timeout({int(t[2])})}};'
+        if op == 'sigany':
+            k, c = int(t[1]), int(t[2])
+            srcs = [f'SG[{int(x)}]' for x in t[3:]]
+            if len(srcs) != c:
+                raise IRError('bad sigany')
+            return (f'SG[{k}] = {{signal: AbortSignal.any([{", ".join(srcs)}]'
+                    f'.filter(Boolean).map((x) => x.signal))}};')
+        if op == 'abort':
+            k = int(t[1])
+            return f'{{ const x = {self.one_expr(t, 2)}; if (SG[{k}] && SG[{k}].abort) SG[{k}].abort(x); }}'
+        if op == 'sigstate':
+            k = int(t[2])
+            return (f"out('{t[1]} ' + (!SG[{k}] ? '-' : SG[{k}].signal.aborted ? "
+                    f"'aborted ' + show(SG[{k}].signal.reason) : 'live'));")
+        if op == 'delay':
+            k, d = int(t[1]), int(t[2])
+            if d < 0:
+                raise IRError('negative delay')
+            if t[3] == '-':
+                return f'V[{k}] = TP.setTimeout({d});'
+            s = int(t[3])
+            return (f'V[{k}] = SG[{s}] ? TP.setTimeout({d}, undefined, {{signal: SG[{s}].signal}}) '
+                    f': TP.setTimeout({d});')
+        if op == 'rejmode':
+            if t[1] not in ('throw', 'warn', 'none'):
+                raise IRError('bad rejection mode ' + t[1])
+            return f"rejmode('{t[1]}');"
         if op == 'withres':
             k = int(t[1])
             return (f'{{ let r; V[{k}] = new Promise((a, b) => {{ r = {{res: a, rej: b}}; }}); '
@@ -195,9 +295,8 @@ class Emitter:
             return f'V[{k}] = isP(V[{j}]) ? V[{j}].catch({self.handler(t[3])}) : undefined;'
         if op == 'finally':
             k, j = int(t[1]), int(t[2])
-            if t[3] == '-':
-                raise IRError('finally without a block')
-            return f'V[{k}] = isP(V[{j}]) ? V[{j}].finally({self.handler(t[3])}) : undefined;'
+            f = 'undefined' if t[3] == '-' else f'() => {self.bref(t[3])}(undefined, 0)'
+            return f'V[{k}] = isP(V[{j}]) ? V[{j}].finally({f}) : undefined;'
         if op in ('all', 'allset', 'race', 'any'):
             k, c = int(t[1]), int(t[2])
             items, i = [], 3
@@ -216,8 +315,8 @@ class Emitter:
             return f'IM[{int(t[1])}] = setImmediate(() => {self.bref(t[2])}(undefined, 0));'
         if op in ('timeout', 'interval'):
             fn = 'setTimeout' if op == 'timeout' else 'setInterval'
-            return (f'TM[{int(t[1])}] = {fn}(() => {self.bref(t[3])}(undefined, 0), '
-                    f'{int(t[2])});')
+            return (f'TM[{int(t[1])}] = tm({fn}(() => {self.bref(t[3])}(undefined, 0), '
+                    f'{int(t[2])}));')
         if op == 'cleart':
             return f'clearTimeout(TM[{int(t[1])}]);'
         if op == 'cleari':
@@ -267,7 +366,7 @@ class Emitter:
         if 0 not in p.blocks:
             raise IRError(f'program {p.name}: no block 0')
         parts = [f'PROGS.push([{p.name!r}, () => {{\n',
-                 '  const V = [], R = [], TM = [], IM = [], CN = new Array(64).fill(0);\n',
+                 '  const V = [], R = [], TM = [], IM = [], CN = new Array(64).fill(0), SG = [];\n',
                  '  let hookp;\n']
         for bid in sorted(p.blocks):
             kind, lines = p.blocks[bid]

@@ -36,6 +36,20 @@ FEATURES = {
     'withres': True,         # withres K
     'try': True,             # try / catch / finally
     'large': True,           # ~5% of programs of 100-300 statements
+    'ptry': True,            # Promise.try (ptry K B)
+    'state': True,           # a promise's state and result (state L J)
+    'unref': True,           # timers unref'd while a later timer keeps the program alive
+    'ghost_timers': True,    # bursts of long timers cleared at once, or unref'd for ever
+    'spawn': True,           # async functions run as detached tasks with a catch (spawn B G)
+    'rejmode': True,         # --unhandled-rejections=warn|none (rejmode M)
+    'doubles': True,         # d M E: numbers that are not integers (or are huge)
+    'odd_reasons': True,     # rejections and throws of undefined, a promise, a thenable, n
+    'finally_none': True,    # finally without a callback (finally K J -)
+    'signals': True,         # AbortController, AbortSignal.timeout / any, abort, sigstate
+    'delay': True,           # timers/promises setTimeout (delay K D -)
+    # off: Node's timers/promises setTimeout with a signal rejects with an AbortError whose cause
+    # is the reason (and settles through a finally, four ticks later); aw_delay with the reason
+    'delay_signal': False,   # delay K D S: a delay a signal cancels
 }
 
 SEP = 5         # ms between two due times of different timer lists
@@ -88,6 +102,9 @@ class Gen:
         self.ivs = []         # TM slots of intervals (never set again; for cleart)
         self.nim = 0
         self.ncn = 0
+        self.nsg = 0          # next SG slot (never reused: a signal lives as long as its program)
+        self.sg_ctl = []      # SG slots of AbortControllers
+        self.sg_frozen = set()  # sources of an any: no listener may come after (see s_delay)
         self.due = []         # (earliest, latest due ms, delay, exclusive)
         # sizes: most small / medium, ~5% large
         # (a budget unit is one statement chosen; the blocks it makes add some more lines)
@@ -158,6 +175,8 @@ class Gen:
         if b.nov and x >= 0.65:
             x = self.rnd() * 0.65
         if x < 0.3:
+            if self.f['doubles'] and self.rnd() < 0.1:
+                return self.double()
             return f'i {self.val}'
         if x < 0.45:
             return f's w{self.val}'
@@ -173,8 +192,35 @@ class Gen:
             return 'n'
         return f'v {self.anyslot()}'
 
-    def err(self):
+    def double(self):
+        """d M E: mantissas of 1-17 digits, exponents mostly small, at times at the ends of
+        the range (subnormals, Infinity); both sides print it as JS's Number::toString."""
+        r = self.r
+        m = str(r.randrange(1, 10 ** r.randint(1, 17)))
+        if r.random() < 0.3:
+            m = '-' + m
+        x = r.random()
+        if x < 0.7:
+            e = r.randint(-25, 25)
+        elif x < 0.85:
+            e = r.randint(-30, 30) - len(m)
+        else:
+            e = r.choice((r.randint(-345, -300), r.randint(290, 320)))
+        return f'd {m} {e}'
+
+    def err(self, b=None):
         self.val += 1
+        if b is not None and self.f['odd_reasons'] and not b.nov and self.rnd() < 0.08:
+            x = self.rnd()
+            if x < 0.25:
+                return 'u'
+            if x < 0.35:
+                return 'n'
+            if x < 0.5:
+                return self.r.choice(('arg', 'acc'))   # in a handler of `all`: an array
+            if x < 0.75 or not self.f['thenables'] or b.depth >= 5 or self.left <= 0:
+                return f'v {self.pslot()}'
+            return f'th {self.thenable(b)}'
         if self.rnd() < 0.85:
             return f'e E{self.val}'
         return f'i {self.val}' if self.rnd() < 0.5 else f's w{self.val}'
@@ -407,7 +453,7 @@ class Gen:
             op = 'retawait' if t.kind == 'async' and self.rnd() < 0.5 else 'return'
             out.append(f'{op} {self.prom(t)}')
         elif x < 0.75 and t.mt:
-            out.append(f'throw {self.err()}')
+            out.append(f'throw {self.err(t)}')
         # else: falls off the end
 
     def task(self, b, how, times, phase, mult, mt):
@@ -527,7 +573,7 @@ class Gen:
                 v = self.resval(b)
             b.lines.append(f'resolve {k} {v}')
         else:
-            b.lines.append(f'reject {k} {self.err()}')
+            b.lines.append(f'reject {k} {self.err(b)}')
 
     def observe(self, b, k):
         """Attach logging handlers to V[k]."""
@@ -551,8 +597,10 @@ class Gen:
             b.lines.append(f'then {k} {j} {f} {g}')
         elif x < 0.8:
             b.lines.append(f'catch {k} {j} {self.handler(b, "handler", k)}')
-        else:
+        elif x < 0.97 or not self.f['finally_none']:
             b.lines.append(f'finally {k} {j} {self.handler(b, "fin", k)}')
+        else:
+            b.lines.append(f'finally {k} {j} -')
         self.pslots.append(k)
         if self.rnd() < 0.3:
             self.observe(b, k)
@@ -579,7 +627,7 @@ class Gen:
         """A rejected promise handled later: in a timer, an immediate, the same drain, never."""
         k = self.newslot()
         if self.rnd() < 0.6:
-            b.lines.append(f'set {k} rej {self.err()}')
+            b.lines.append(f'set {k} rej {self.err(b)}')
         else:
             e = self.newblock('sync', 'exec', b.times, b.phase, b.mult, True, b, True)
             e.lines.append(f'log {self.L()}')
@@ -727,6 +775,149 @@ class Gen:
             b.lines.append(f'cleart {k}')
         self.ivs.append(k)
 
+    def s_ptry(self, b):
+        """Promise.try of a block called now: its throw rejects the new promise."""
+        kind = 'async' if self.f['async'] and self.rnd() < 0.3 else 'sync'
+        t = self.newblock(kind, 'call', b.times, b.phase, b.mult, True, b)
+        t.lines.append(f'logv {self.L()} n')
+        self.left -= 1
+        self.body(t, self.nsub(t) + (kind == 'async'))
+        self.ending(t)
+        k = self.newslot()
+        b.lines.append(f'ptry {k} {t.bid}')
+        self.pslots.append(k)
+        if self.rnd() < 0.5:
+            self.observe(b, k)
+
+    def s_state(self, b):
+        b.lines.append(f'state {self.L()} {self.pslot()}')
+
+    def s_spawn(self, b):
+        """An async block called now as a detached task; G logs what it throws."""
+        t = self.newblock('async', 'call', b.times, b.phase, b.mult, True, b)
+        t.lines.append(f'logv {self.L()} n')
+        self.left -= 1
+        self.body(t, self.nsub(t) + 1)
+        self.ending(t)
+        g = self.logger(b) if self.rnd() < 0.75 else '-'
+        b.lines.append(f'spawn {t.bid} {g}')
+
+    def s_rejmode(self, b):
+        b.lines.append('rejmode ' + self.r.choice(('throw', 'warn', 'warn', 'none')))
+
+    def s_unref(self, b):
+        """A timeout unref'd at once, then: a later timer that keeps the program alive until
+        after it (the keeper: its own TM slot, which nothing clears), a ref again, or a clear. An
+        unref'd timer nothing outlives would race the end of the program."""
+        if not (self.timer_ok(b) and b.mult == 'once'):
+            return self.s_timeout(b)
+        d = self.pick_delay(b, False)
+        if d is None:
+            return self.s_log(b)
+        t = self.task(b, 'timeout', frozenset(x + max(d, 1) for x in b.times), 'tgroup', b.mult,
+                      False)
+        t.slack += 1
+        self.body(t, self.nsub(t) - 1)
+        k = self.tmslot()
+        b.lines.append(f'timeout {k} {d} {t.bid}')
+        b.lines.append(f'unref {k}')
+        x = self.rnd()
+        if x < 0.65 and self.ntm < 64:
+            # keeper due >= SEP after the unref'd one's latest due, whichever time b runs at
+            spread = max(b.times) - min(b.times)
+            lo = max(d, 1) + spread + b.slack + 1 + SEP
+            for dk in (lo, lo + 1, lo + SEP, lo + 2 * SEP):
+                dues = [(x + dk, x + dk + b.slack + 1) for x in b.times]
+                if self.fits(dues, dk, False, b.mult):
+                    for a, z in dues:
+                        self.due.append((a, z, dk, False))
+                    kt = self.task(b, 'timeout', frozenset(x + dk for x in b.times), 'tgroup',
+                                   b.mult, False)
+                    kt.slack += 1
+                    kk = self.ntm
+                    self.ntm += 1
+                    b.lines.append(f'timeout {kk} {dk} {kt.bid}')
+                    return
+        if x < 0.85 or self.rnd() < 0.5:
+            b.lines.append(f'ref {k}')
+        else:
+            b.lines.append(f'cleart {k}')
+
+    def s_ghost(self, b):
+        """Timeouts of many delays (many timer lists), all cleared at once in some order, or far
+        in the future and unref'd, so that they never run (the program ends long before)."""
+        if self.ntm > 48:
+            return self.s_log(b)
+        g = self.newblock('sync', 'task', None, 'unk', 'multi', False, b)
+        g.lines.append(f'log {self.L()}')
+        self.left -= 1
+        forever = self.f['unref'] and self.rnd() < 0.3
+        ks = []
+        # cleared at once, any delay would do; short ones keep a shrunk program without its
+        # clears quick (it then runs them, late and alone)
+        for _ in range(self.r.randint(2, 5) if forever else self.r.randint(3, 14)):
+            k = self.ntm
+            self.ntm += 1
+            d = self.r.randint(600000, 900000) if forever else self.r.randint(200, 3000)
+            b.lines.append(f'timeout {k} {d} {g.bid}')
+            ks.append(k)
+        self.r.shuffle(ks)
+        for k in ks:
+            b.lines.append(f'unref {k}' if forever else f'cleart {k}')
+
+    def s_sig(self, b):
+        """A new signal: a controller's, AbortSignal.timeout (a due time of its own, kept apart
+        from every other: it aborts then if the program still runs), or AbortSignal.any."""
+        if self.nsg >= 64:
+            return self.s_sigstate(b)
+        k = self.nsg
+        x = self.rnd()
+        if x < 0.3 and self.timer_ok(b) and b.mult == 'once':
+            d = self.pick_delay(b, True)
+            if d is not None:
+                self.nsg += 1
+                b.lines.append(f'sigto {k} {d}')
+                return
+        if x < 0.6 and self.nsg:
+            srcs = [str(self.r.randrange(self.nsg)) for _ in range(self.r.randint(0, 3))]
+            self.nsg += 1
+            self.sg_frozen.update(int(s) for s in srcs)
+            b.lines.append(' '.join(['sigany', str(k), str(len(srcs))] + srcs))
+            return
+        self.nsg += 1
+        self.sg_ctl.append(k)
+        b.lines.append(f'sig {k}')
+
+    def s_abort(self, b):
+        k = self.r.choice(self.sg_ctl) if self.rnd() < 0.9 else self.r.randrange(64)
+        e = 'u' if self.rnd() < 0.4 else self.err(b)
+        b.lines.append(f'abort {k} {e}')
+
+    def s_sigstate(self, b):
+        k = self.r.randrange(self.nsg) if self.nsg and self.rnd() < 0.95 else self.r.randrange(64)
+        b.lines.append(f'sigstate {self.L()} {k}')
+
+    def s_delay(self, b):
+        """await-able timers/promises setTimeout: a timer (due time reserved as a timeout's)."""
+        if not self.timer_ok(b):
+            return self.s_log(b)
+        d = self.pick_delay(b, False)
+        if d is None:
+            return self.s_log(b)
+        s = '-'
+        if self.f['delay_signal'] and self.nsg and self.rnd() < 0.6:
+            # its abort listener comes after every listener of the signal so far: in Node 20 an
+            # AbortSignal.any made from the signal aborts after all of them, in libawait where it
+            # listens; no listener after one
+            ok = [i for i in range(self.nsg) if i not in self.sg_frozen]
+            if ok:
+                s = str(self.r.choice(ok))
+        k = self.newslot()
+        b.lines.append(f'delay {k} {d} {s}')
+        self.pslots.append(k)
+        if self.rnd() < 0.7:
+            self.observe(b, k)
+
     def s_clear(self, b):
         if (self.tms or self.ivs) and (self.rnd() < 0.6 or not self.nim):
             b.lines.append(f'cleart {self.r.choice(self.tms + self.ivs)}')
@@ -751,7 +942,7 @@ class Gen:
             b.lines.append(f'logv {self.L()} acc')
 
     def s_throw(self, b):
-        b.lines.append(f'throw {self.err()}')
+        b.lines.append(f'throw {self.err(b)}')
         b.dead = True
 
     def s_tcur(self, b):
@@ -847,6 +1038,36 @@ class Gen:
         if f['clears'] and (self.tms or self.ivs or self.nim):
             fns.append(self.s_clear)
             w.append(1)
+        if f['ptry'] and b.depth < 5 and not b.nov:
+            fns.append(self.s_ptry)
+            w.append(1.5)
+        if f['state']:
+            fns.append(self.s_state)
+            w.append(1.5)
+        if f['spawn'] and f['async'] and b.depth < 5 and not b.nov:
+            fns.append(self.s_spawn)
+            w.append(1)
+        if f['rejmode']:
+            fns.append(self.s_rejmode)
+            w.append(0.3)
+        if f['unref'] and self.timer_ok(b) and b.mult == 'once':
+            fns.append(self.s_unref)
+            w.append(1.5)
+        if f['signals']:
+            fns.append(self.s_sig)
+            w.append(1 if self.nsg < 64 else 0)
+            if self.sg_ctl:
+                fns.append(self.s_abort)
+                w.append(1)
+            if self.nsg:
+                fns.append(self.s_sigstate)
+                w.append(1)
+        if f['delay'] and self.timer_ok(b):
+            fns.append(self.s_delay)
+            w.append(1.5)
+        if f['ghost_timers']:
+            fns.append(self.s_ghost)
+            w.append(0.3)
         if f['try'] and b.depth < 5:
             fns.append(self.s_try)
             w.append(2)
@@ -955,6 +1176,7 @@ def _check_prog(p):
     tm_sets = {}          # TM slot -> timeout statements
     cns = set()
     ivblocks = []
+    errblocks = []        # spawn's on_error blocks: they only log, as hooks
 
     def fail(msg):
         raise Bad(f'{name}: {msg}')
@@ -985,6 +1207,11 @@ def _check_prog(p):
         if k in ('i',):
             int(t[i + 1])
             return i + 2
+        if k == 'd':
+            int(t[i + 1]), int(t[i + 2])
+            if len(t[i + 1]) > 20 or len(t[i + 2]) > 5:
+                fail('bad double')
+            return i + 3
         if k in ('s', 'e'):
             if not t[i + 1].replace('_', '').isalnum():
                 fail(f'bad word {t[i + 1]}')
@@ -1049,6 +1276,58 @@ def _check_prog(p):
                 bref(t[2], True)
             elif op == 'withres':
                 slot(t[1], 256)
+            elif op == 'ptry':
+                slot(t[1], 256)
+                bref(t[2])
+                if len(t) != 3:
+                    fail('bad ptry')
+            elif op == 'state':
+                label(t[1])
+                slot(t[2], 256)
+                if len(t) != 3:
+                    fail('bad state')
+            elif op in ('unref', 'ref'):
+                slot(t[1], 64)
+                if len(t) != 2:
+                    fail('bad ' + op)
+            elif op == 'spawn':
+                if len(t) != 3:
+                    fail('bad spawn')
+                if blocks[bref(t[1])][0] != 'async':
+                    fail(f'spawn of the sync block {t[1]}')
+                if t[2] != '-':
+                    errblocks.append(bref(t[2], True))
+            elif op == 'sig':
+                slot(t[1], 64)
+                if len(t) != 2:
+                    fail('bad sig')
+            elif op == 'sigto':
+                slot(t[1], 64)
+                if len(t) != 3 or int(t[2]) < 0:
+                    fail('bad sigto')
+            elif op == 'sigany':
+                slot(t[1], 64)
+                if len(t) != 3 + int(t[2]):
+                    fail('bad sigany')
+                for x in t[3:]:
+                    slot(x, 64)
+            elif op == 'abort':
+                slot(t[1], 64)
+                one(t, 2)
+            elif op == 'sigstate':
+                label(t[1])
+                slot(t[2], 64)
+                if len(t) != 3:
+                    fail('bad sigstate')
+            elif op == 'delay':
+                slot(t[1], 256)
+                if len(t) != 4 or int(t[2]) < 0:
+                    fail('bad delay')
+                if t[3] != '-':
+                    slot(t[3], 64)
+            elif op == 'rejmode':
+                if len(t) != 2 or t[1] not in ('throw', 'warn', 'none'):
+                    fail('bad rejmode')
             elif op in ('resolve', 'reject'):
                 slot(t[1], 256)
                 one(t, 2)
@@ -1069,7 +1348,8 @@ def _check_prog(p):
                     fail('bad then')
             elif op in ('catch', 'finally'):
                 slot(t[1], 256), slot(t[2], 256)
-                bref(t[3])
+                if t[3] != '-' or op == 'catch':
+                    bref(t[3])
                 if len(t) != 4:
                     fail('bad ' + op)
             elif op in ('all', 'allset', 'race', 'any'):
@@ -1115,11 +1395,11 @@ def _check_prog(p):
                 or not 1 <= int(first[2]) <= 4 or first[1] in cns):
             fail(f'interval block {b} does not start with its own countclear')
         cns.add(first[1])
-    for h in p['hooks']:
+    for h in p['hooks'] + [str(b) for b in errblocks]:
         if h != '-':
             for t in blocks[bref(h, True)][1]:
                 if t[0] not in ('log', 'logv', 'logp'):
-                    fail(f'hook block {h} does more than log')
+                    fail(f'hook or on_error block {h} does more than log')
 
 
 def generate(seed, features=None):

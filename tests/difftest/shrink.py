@@ -15,16 +15,18 @@ import copy
 import emit_js
 
 # Operand kinds: L label, K slot index, N integer, B block id, H block id or '-', E expression,
-# LIST a count then that many expressions.
+# LIST a count then that many expressions, W a word.
 SCHEMA = {
     'log': 'L', 'logv': 'LE', 'logp': 'L', 'set': 'KE', 'newp': 'KB', 'withres': 'K',
     'resolve': 'KE', 'reject': 'KE', 'tres': 'E', 'trej': 'E', 'tsave': 'K',
-    'then': 'KKHH', 'catch': 'KKH', 'finally': 'KKB',
+    'then': 'KKHH', 'catch': 'KKH', 'finally': 'KKH',
     'all': 'KX', 'allset': 'KX', 'race': 'KX', 'any': 'KX',
     'micro': 'B', 'tick': 'B', 'imm': 'KB', 'timeout': 'KNB', 'interval': 'KNB',
     'cleart': 'K', 'cleari': 'K', 'countclear': 'KNK',
     'await': 'E', 'return': 'E', 'retawait': 'E', 'throw': 'E',
     'try': '', 'endtry': '',
+    'ptry': 'KB', 'state': 'LK', 'unref': 'K', 'ref': 'K', 'spawn': 'BH', 'rejmode': 'W',
+    'sig': 'K', 'sigto': 'KN', 'sigany': 'KS', 'abort': 'KE', 'sigstate': 'LK', 'delay': 'KNW',
 }
 MARKERS = ('try', 'catch_', 'finally_', 'endtry')
 
@@ -40,7 +42,7 @@ def parse_expr(t, i):
         return [k], i + 1
     if k in ('i', 's', 'e', 'v', 'th', 'rec'):
         return [k, t[i + 1]], i + 2
-    if k == 'call':
+    if k in ('call', 'd'):
         return [k, t[i + 1], t[i + 2]], i + 3
     if k in ('res', 'rej'):
         e, j = parse_expr(t, i + 1)
@@ -75,6 +77,10 @@ def parse_stmt(t, depth):
                 e, i = parse_expr(t, i)
                 items.append(e)
             ops.append(items)
+        elif kind == 'S':
+            c = int(t[i])
+            ops.append(t[i + 1:i + 1 + c])
+            i += 1 + c
         else:
             ops.append(t[i])
             i += 1
@@ -95,6 +101,9 @@ def fmt_stmt(s):
             out.append(str(len(x)))
             for e in x:
                 out.extend(fmt_expr(e))
+        elif kind == 'S':
+            out.append(str(len(x)))
+            out.extend(x)
         else:
             out.append(x)
     return ' '.join(out)
@@ -259,9 +268,11 @@ def renumber(p):
 
 
 def protected_blocks(p):
-    """Hook blocks and what they call: IR.md says these never throw, so no edit may take
-    away the try..catch that keeps a throw in."""
-    return reachable(p, [int(h) for h in p.hooks if h != '-'])
+    """Hook blocks, spawn's on_error blocks and what they call: IR.md says these never throw,
+    so no edit may take away the try..catch that keeps a throw in."""
+    roots = [int(h) for h in p.hooks if h != '-']
+    roots += [int(s[2]) for b in p.blocks.values() for s in b[1] if s[0] == 'spawn' and s[2] != '-']
+    return reachable(p, roots)
 
 
 def has_interval(p):
