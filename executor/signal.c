@@ -33,9 +33,11 @@ typedef struct sigdata {
   aw_timer timer;
   anysrc *srcs; /* aw_signal_any's sources, until it aborts or goes */
   size_t nsrcs;
+  bool composite; /* made by aw_signal_any */
 } sigdata;
 
 static void any_drop_sources(sigdata *d);
+static void any_source_aborted(aw_loop *L, aw_signal *src, aw_signal_listener *l);
 
 static void sig_finalize(aw_obj *o);
 static const aw_class signal_class = {"AbortSignal", sig_finalize, NULL};
@@ -116,15 +118,19 @@ int aw_signal_abort(aw_signal *s, aw_val reason) {
   }
   any_drop_sources(d); /* its sources matter no more */
   aw_retain((aw_obj *)s);
-  while (d->head) {
+  /* Node's abortSignal(): the 'abort' listeners, then the dependant signals
+   * (those of aw_signal_any), in the order they were made */
+  for (int dependants = 0; dependants < 2; dependants++) {
     aw_signal_listener *l = d->head;
-    d->head = l->next_;
-    if (d->head)
-      d->head->prev_ = NULL;
-    else
-      d->tail = NULL;
-    l->prev_ = l->next_ = NULL;
-    l->fn(d->loop, s, l);
+    while (l) {
+      if ((l->fn == any_source_aborted) != dependants) {
+        l = l->next_;
+        continue;
+      }
+      aw_signal_unlisten(s, l);
+      l->fn(d->loop, s, l);
+      l = d->head; /* the listener may have removed any others */
+    }
   }
   aw_release((aw_obj *)s);
   return 0;
@@ -217,19 +223,34 @@ aw_signal *aw_signal_any(aw_loop *L, aw_signal **signals, size_t n) {
       aw_signal_abort(s, aw_retain_val(aw_signal_reason(signals[i])));
       return s;
     }
-  if (n == 0)
-    return s; /* any([]) never aborts */
-  anysrc *a = aw__try_alloc_user(n * sizeof *a);
+  sigdata *d = data_of(s);
+  d->composite = true;
+  /* As Node: a combined source stands for its own sources (so every
+   * dependant hangs on a plain signal, in the order it was made). */
+  size_t m = 0;
+  for (size_t i = 0; i < n; i++) {
+    sigdata *sd = data_of(signals[i]);
+    m += sd->composite ? sd->nsrcs : 1;
+  }
+  if (m == 0)
+    return s; /* any([]) (or of such) never aborts */
+  anysrc *a = aw__try_alloc_user(m * sizeof *a);
   if (!a) {
     aw_release((aw_obj *)s);
     return NULL;
   }
-  sigdata *d = data_of(s);
   d->srcs = a;
-  d->nsrcs = n;
+  d->nsrcs = m;
+  size_t k = 0;
   for (size_t i = 0; i < n; i++) {
-    a[i] = (anysrc){.l = {.fn = any_source_aborted}, .src = aw_retain(signals[i]), .self = s};
-    aw_signal_listen(a[i].src, &a[i].l); /* none is aborted (checked above) */
+    sigdata *sd = data_of(signals[i]);
+    size_t c = sd->composite ? sd->nsrcs : 1;
+    for (size_t j = 0; j < c; j++) {
+      aw_signal *src = sd->composite ? sd->srcs[j].src : signals[i];
+      a[k] = (anysrc){.l = {.fn = any_source_aborted}, .src = aw_retain(src), .self = s};
+      aw_signal_listen(src, &a[k].l); /* none is aborted (checked above) */
+      k++;
+    }
   }
   return s;
 }

@@ -509,10 +509,23 @@ static void delay_abort(aw_obj *o, aw_val reason) {
   delay_settle(o, aw_throw(reason));
 }
 
+/* timers/promises: new AbortError(undefined, { cause: signal.reason }) */
+static aw_val abort_error(aw_signal *s) {
+  aw_error *e = aw_error_new("AbortError", "The operation was aborted");
+  aw_error_set_cause(e, aw_retain_val(aw_signal_reason(s)));
+  return aw_obj_val(e);
+}
+
 static void delay_on_signal(aw_loop *L, aw_signal *s, aw_signal_listener *l) {
   (void)L;
   delay *d = AW__CONTAINER(l, delay, listener);
-  delay_abort(d->self, aw_retain_val(aw_signal_reason(s)));
+  delay_abort(d->self, abort_error(s));
+}
+
+static aw_val delay_unlistened(aw_loop *L, void *arg) {
+  (void)L;
+  (void)arg;
+  return aw_undefined();
 }
 
 static void delay_on_deadline(aw_loop *L, void *arg) {
@@ -526,7 +539,7 @@ aw_promise *aw_delay(aw_loop *L, uint64_t ms, const aw_io_opts *o) {
   if (!L || !aw__on_owner(L) || L->freeing)
     return NULL;
   if (o && o->signal && aw_signal_aborted(o->signal))
-    return aw_promise_rejected(L, aw_retain_val(aw_signal_reason(o->signal)));
+    return aw_promise_rejected(L, abort_error(o->signal));
   aw_obj *self = aw_object_new(&delay_class, sizeof(delay));
   if (!self)
     aw__oom(sizeof(delay)); /* bookkeeping-sized, as a timer */
@@ -548,6 +561,18 @@ aw_promise *aw_delay(aw_loop *L, uint64_t ms, const aw_io_opts *o) {
         aw_set_timeout(L, o->timeout_ms > TIMEOUT_MAX ? TIMEOUT_MAX : (int64_t)o->timeout_ms,
                        delay_on_deadline, self);
     aw_timer_unref(L, d->deadline); /* the delay's own timer keeps the loop alive */
+  }
+  /* Node returns SafePromisePrototypeFinally(ret, () => removeEventListener())
+   * when given a signal, which is new Promise((a, b) => new SafePromise((a2,
+   * b2) => ret.then(a2, b2)).finally(fn).then(a, b)): the same links here,
+   * so it settles five ticks after the timer or the abort, as there */
+  if (d->signal) {
+    aw_promise *s1 = aw_promise_then(d->promise, NULL, NULL, NULL);
+    aw_promise *s2 = aw_promise_finally(s1, delay_unlistened, NULL);
+    aw_promise *s3 = aw_promise_then(s2, NULL, NULL, NULL);
+    aw_release(s1);
+    aw_release(s2);
+    return s3;
   }
   return aw_retain(d->promise);
 }

@@ -258,9 +258,11 @@ struct aw_io_opts; /* aw/io.h */
  * promise that resolves with undefined after ms milliseconds (a delay below
  * 1 means 1, as setTimeout; above 2^31-1 it is clamped to that). Its timer
  * keeps the loop alive while it is pending. With o->signal it rejects with
- * the signal's reason when the signal aborts (at once with a promise
- * rejected already if it is aborted at the call); with o->timeout_ms, with a
- * TimeoutError if that comes first. o may be NULL. NULL from another thread
+ * an AbortError ("The operation was aborted") whose cause is the signal's
+ * reason when the signal aborts, and settles as Node's does, through a
+ * finally (five ticks after the timer or the abort); if the signal is
+ * aborted at the call, the promise is rejected already. With o->timeout_ms
+ * (no Node counterpart) it rejects with a TimeoutError if that comes first. o may be NULL. NULL from another thread
  * or on a loop being freed. At aw_loop_free a pending delay never settles
  * (its promise is released like an I/O operation's).
  */

@@ -12,10 +12,19 @@
 static aw_val h_reason(aw_loop *L, aw_val v, void *label) {
   (void)L;
   aw_error *e = aw_as_error(v);
-  if (e)
+  if (e && aw_is_undefined(e->cause)) {
     ulog("%s:%s:%s", (const char *)label, e->name, e->message->data);
-  else
+  } else if (e) {
+    aw_error *c = aw_as_error(e->cause);
+    const char *cs = aw_cstr(e->cause);
+    ulog("%s:%s:%s:cause %s%s%s", (const char *)label, e->name, e->message->data,
+         c    ? c->name
+         : cs ? cs
+              : "?",
+         c ? ":" : "", c ? c->message->data : "");
+  } else {
     ulogv(label, v);
+  }
   return aw_undefined();
 }
 
@@ -148,7 +157,9 @@ static void test_any_of_a_shutdown_and_a_timeout_aborts_a_delay_at_the_deadline(
   assert_non_null(p);
   aw_release(aw_promise_then(p, h_never, h_reason, "delay"));
   run_ok(L);
-  assert_log("delay:TimeoutError:The operation was aborted due to timeout");
+  /* as timers/promises: an AbortError caused by the signal's reason */
+  assert_log("delay:AbortError:The operation was aborted:cause TimeoutError:The operation was "
+             "aborted due to timeout");
   aw_release(p);
   aw_release(any);
   aw_release(shutdown);
@@ -182,7 +193,7 @@ static void test_delay_rejects_with_the_signals_reason_and_frees_its_timer(void 
   aw_release(aw_promise_then(p, h_never, h_reason, "delay"));
   aw_set_timeout(L, 1, abort_later, s);
   run_ok(L);
-  assert_log("delay:second");
+  assert_log("delay:AbortError:The operation was aborted:cause second");
   aw_release(p);
   aw_release(s);
   unit_finish(L);
@@ -198,7 +209,8 @@ static void test_delay_with_an_aborted_signal_rejects_at_once(void **state) {
   assert_int_equal(aw_promise_state(p), AW_REJECTED);
   aw_release(aw_promise_then(p, h_never, h_reason, "delay"));
   run_ok(L);
-  assert_log("delay:AbortError:This operation was aborted");
+  assert_log("delay:AbortError:The operation was aborted:cause AbortError:This operation was "
+             "aborted");
   aw_release(p);
   aw_release(s);
   unit_finish(L);
