@@ -47,9 +47,7 @@ FEATURES = {
     'finally_none': True,    # finally without a callback (finally K J -)
     'signals': True,         # AbortController, AbortSignal.timeout / any, abort, sigstate
     'delay': True,           # timers/promises setTimeout (delay K D -)
-    # off: Node's timers/promises setTimeout with a signal rejects with an AbortError whose cause
-    # is the reason (and settles through a finally, four ticks later); aw_delay with the reason
-    'delay_signal': False,   # delay K D S: a delay a signal cancels
+    'delay_signal': True,    # delay K D S: a delay a signal cancels
 }
 
 SEP = 5         # ms between two due times of different timer lists
