@@ -262,9 +262,9 @@ struct aw_io_opts; /* aw/io.h */
  * reason when the signal aborts, and settles as Node's does, through a
  * finally (five ticks after the timer or the abort); if the signal is
  * aborted at the call, the promise is rejected already. With o->timeout_ms
- * (no Node counterpart) it rejects with a TimeoutError if that comes first. o may be NULL. NULL from another thread
- * or on a loop being freed. At aw_loop_free a pending delay never settles
- * (its promise is released like an I/O operation's).
+ * (no Node counterpart) it rejects with a TimeoutError if that comes first. o may be NULL. NULL
+ * from another thread or on a loop being freed. At aw_loop_free a pending delay never settles (its
+ * promise is released like an I/O operation's).
  */
 aw_promise *aw_delay(aw_loop *L, uint64_t ms, const struct aw_io_opts *o);
 
