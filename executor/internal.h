@@ -494,7 +494,7 @@ struct aw_loop {
    * An exception escaping a callback (or a nextTick callback of a drain) cuts
    * the checkpoint after it short (drain_cut); what it left is owed
    * (drain_owed) to the next checkpoint: after the next callback, at the end
-   * of a phase that ran one, or at the start of the check phase. See
+   * of a phase whose last callback threw, or at the start of the check phase. See
    * aw__checkpoint.
    */
   bool drain_cut, drain_owed;
@@ -527,14 +527,13 @@ static inline bool aw__on_owner(const aw_loop *L) {
 }
 
 void aw__checkpoint(aw_loop *L);
-/* The checkpoint after a callback of the timers or check phase, and the one owed at its end. */
-void aw__phase_checkpoint_slow(aw_loop *L);
-void aw__phase_end(aw_loop *L, bool ran);
-static inline void aw__phase_checkpoint(aw_loop *L) {
-  /* most callbacks queue nothing and throw nothing: skip the call */
+/* The close of a timers or check phase: drains again if its last callback threw. */
+void aw__phase_end(aw_loop *L, bool last_threw);
+/* The checkpoint after a callback: most queue nothing and throw nothing, so skip the call. */
+static inline void aw__after_callback(aw_loop *L) {
   if (!aw__ring_empty(&L->ticks) || !aw__ring_empty(&L->micro) || L->unhandled.len ||
       L->handled_later.len || L->drain_cut || L->drain_owed)
-    aw__phase_checkpoint_slow(L);
+    aw__checkpoint(L);
 }
 /* A macrotask: fn(L, arg), then a microtask checkpoint. */
 void aw__macrotask(aw_loop *L, aw_task_fn fn, void *arg);

@@ -491,7 +491,7 @@ static void drain(aw_loop *L) {
  * their next callback is a first one, with no drain before it. A nextTick
  * callback that throws ends the drain where it is. Either way what is left
  * is owed (drain_owed) to the next checkpoint that runs: after the next
- * callback, at the end of a phase that ran one (aw__phase_end), or at the
+ * callback, at the end of a phase whose last callback threw (aw__phase_end), or at the
  * start of the check phase (Node's RunAndClearNativeImmediates scope), which
  * the noop immediate of handled_uncaught() guarantees comes.
  */
@@ -503,8 +503,6 @@ void aw__checkpoint(aw_loop *L) {
   }
   drain(L);
 }
-
-void aw__phase_checkpoint_slow(aw_loop *L) { aw__checkpoint(L); }
 
 /* The close of the phase's callback scope. After each callback but the last
  * its checkpoint stands for Node's runNextTicks() before the next one, after
@@ -527,10 +525,7 @@ static void main_checkpoint(aw_loop *L) {
 static inline void macrotask(aw_loop *L, aw_task_fn fn, void *arg) {
   fn(L, arg);
   L->stats.macrotasks++;
-  /* most macrotasks queue nothing: skip the call */
-  if (!aw__ring_empty(&L->ticks) || !aw__ring_empty(&L->micro) || L->unhandled.len ||
-      L->handled_later.len || L->drain_cut)
-    aw__checkpoint(L);
+  aw__after_callback(L);
 }
 void aw__macrotask(aw_loop *L, aw_task_fn fn, void *arg) { macrotask(L, fn, arg); }
 
@@ -609,7 +604,7 @@ void aw__imms_run(aw_loop *L) {
           fn(L, arg);
           L->stats.macrotasks++;
           threw = L->drain_cut;
-          aw__phase_checkpoint(L);
+          aw__after_callback(L);
         }
       } else {
         imm_release(q, idx); /* cleared while queued */

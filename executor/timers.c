@@ -389,7 +389,7 @@ static void list_run(aw_loop *L, uint32_t li, uint64_t now, bool *threw) {
       timer_gone(T, t);
       slot_free(T, ti);
     }
-    aw__phase_checkpoint(L);
+    aw__after_callback(L);
   }
   T->running = 0;
   if (!T->list[li].head)
