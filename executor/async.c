@@ -98,10 +98,13 @@ void aw__frame_resume(aw_loop *L, aw_frame *f, aw_val v) {
   L->job_frame = NULL;
 }
 
+static void tries_free(aw_frame *f);
+
 /* Releases the frame's fields (dispose, the await result, the completion). */
 static void fields_release(aw_frame *f) {
   if (f->desc->dispose)
     f->desc->dispose(f);
+  tries_free(f);
   aw_release_val(f->result);
   aw_release_val(f->completion);
   f->result = f->completion = aw_undefined();
@@ -186,6 +189,130 @@ void aw__rethrow(aw_frame *f) {
   aw_release_val(f->completion);
   f->completion = f->result;
   f->result = aw_undefined();
+}
+
+/* ---- try statements ----------------------------------------------------------------------------
+ *
+ * AW_TRY pushes an entry with the address of its own label; every way out of
+ * the blocks that is not their end (a throw, a rejected await, AW_RETURN)
+ * goes through aw__unwind, which hands the completion to the innermost
+ * entry and jumps back to that label. There the macros' chain of ifs asks
+ * the entry which block runs: the try block only on the way in, the catch
+ * when the try block threw, the finally on any way out of try or catch, and
+ * AW_END_TRY pops the entry and resumes what the finally left pending. So
+ * each statement needs one label and the blocks need not know each other.
+ *
+ *   state        how it got there                 runs next
+ *   TRY          pushed                           the try block
+ *   THREW        a throw in the try block         the catch, else the finally
+ *   CATCH        the catch began                  its block, then the finally
+ *   LEAVING      a throw in the catch, a return   the finally, then outwards
+ *   FINALLY      the finally began                its block, then what is pending
+ *
+ * The entries live in a block of the frame's own (tries_), made by the first
+ * AW_TRY that runs and kept until the frame goes: a function that never runs
+ * a try statement pays one NULL pointer.
+ */
+enum { TRY_TRY, TRY_THREW, TRY_CATCH, TRY_LEAVING, TRY_FINALLY };
+
+typedef struct aw__try {
+  void *label;
+  uint32_t state;
+  bool pending; /* the finally has a completion to resume (value: a return, or thrown) */
+  aw_val value;
+} aw__try;
+
+struct aw__tries {
+  uint32_t n, cap;
+  aw__try t[];
+};
+
+static void tries_free(aw_frame *f) {
+  struct aw__tries *ts = f->tries_;
+  if (!ts)
+    return;
+  f->tries_ = NULL;
+  for (uint32_t i = 0; i < ts->n; i++)
+    aw_release_val(ts->t[i].value);
+  aw__free(ts, sizeof *ts + ts->cap * sizeof(aw__try));
+}
+
+static aw__try *try_top(aw_frame *f) {
+  struct aw__tries *ts = f->tries_;
+  return ts && ts->n ? &ts->t[ts->n - 1] : NULL;
+}
+
+static void try_pop(aw_frame *f) {
+  aw__try *t = try_top(f);
+  aw_release_val(t->value);
+  f->tries_->n--;
+}
+
+void aw__try_push(aw_frame *f, void *label) {
+  struct aw__tries *ts = f->tries_;
+  if (!ts || ts->n == ts->cap) {
+    uint32_t ocap = ts ? ts->cap : 0, ncap = ocap ? ocap * 2 : 4;
+    ts = aw__realloc(ts, ts ? sizeof *ts + ocap * sizeof(aw__try) : 0,
+                     sizeof *ts + ncap * sizeof(aw__try));
+    if (!f->tries_)
+      ts->n = 0;
+    ts->cap = ncap;
+    f->tries_ = ts;
+  }
+  ts->t[ts->n++] = (aw__try){label, TRY_TRY, false, {{0}, AW_TAG_UNDEFINED, 0}};
+}
+
+bool aw__try_body(aw_frame *f) { return try_top(f)->state == TRY_TRY; }
+
+bool aw__try_catch(aw_frame *f, aw_val *e) {
+  aw__try *t = try_top(f);
+  if (t->state != TRY_THREW)
+    return false;
+  t->state = TRY_CATCH;
+  t->pending = false;
+  aw_release_val(*e);
+  *e = aw_caught(t->value);
+  t->value = aw_undefined();
+  return true;
+}
+
+bool aw__try_finally(aw_frame *f) {
+  aw__try *t = try_top(f);
+  if (t->state == TRY_FINALLY)
+    return false; /* cannot happen: the finally's end is AW_END_TRY */
+  t->pending = t->state == TRY_THREW || t->state == TRY_LEAVING;
+  t->state = TRY_FINALLY;
+  return true;
+}
+
+bool aw__try_end(aw_frame *f) {
+  aw__try *t = try_top(f);
+  bool pending = t->pending || t->state == TRY_THREW || t->state == TRY_LEAVING;
+  if (!pending) {
+    try_pop(f);
+    return false;
+  }
+  aw_release_val(f->completion); /* the pending return or throw goes on outwards */
+  f->completion = t->value;
+  t->value = aw_undefined();
+  try_pop(f);
+  return true;
+}
+
+void *aw__unwind(aw_frame *f) {
+  aw__try *t;
+  while ((t = try_top(f))) {
+    if (t->state == TRY_FINALLY) { /* a throw or return inside a finally replaces its pending */
+      try_pop(f);
+      continue;
+    }
+    t->state = t->state == TRY_TRY && aw_is_thrown(f->completion) ? TRY_THREW : TRY_LEAVING;
+    aw_release_val(t->value);
+    t->value = f->completion;
+    f->completion = aw_undefined();
+    return t->label;
+  }
+  return NULL; /* the function's end */
 }
 
 static void await_fail(aw_loop *L, aw_frame *f, const char *why) {

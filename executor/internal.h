@@ -319,6 +319,32 @@ void aw__job_drop(aw_loop *L, aw__job *j);
 bool aw__is_thenable(aw_val v);
 bool aw__promise_usable(const aw_promise *p);
 
+/* ---- functions (fn.c) ------------------------------------------------------ */
+
+struct aw_fn {
+  aw_obj hdr;
+  uint32_t ncap;
+  aw_fn_code code;
+  aw_val cap[];
+};
+
+aw_resolver *aw__resolver_new(aw_promise *p); /* takes the reference to p */
+/* A then whose arg is an object the derived promise owns (a closure, a finally's box). */
+aw_promise *aw__promise_then_owned(aw_promise *p, aw_then_fn onf, aw_then_fn onr, aw_obj *arg);
+/* Calls f's code with a (borrowed) and undefined; the result is yours. */
+static inline aw_val aw__fn_invoke(aw_loop *L, aw_fn *f, aw_val a) {
+  return f->code(L, a, aw_undefined(), f->cap);
+}
+/* A loop callback's closure ran: what it returned, a throw reported as uncaught. */
+void aw__fn_task_done(aw_loop *L, aw_val ret);
+/* The task function of the loop's closure callbacks (arg: the aw_fn); does not release it. */
+void aw__fn_task(aw_loop *L, void *arg);
+void aw__fn_free(aw_fn *f);
+/* The ring job of aw_queue_microtask_fn/aw_next_tick_fn (ptr: the aw_fn). */
+void aw__job_closure(aw_loop *L, void *ptr, aw_val v);
+/* The function of a thenable made by aw_thenable_new, or NULL (for the teardown). */
+aw_fn *aw__thenable_fn(aw_obj *o);
+
 /* ---- combinators ---------------------------------------------------------- */
 
 /* A combinator element: its state block is found from its index (see combinators.c). */
@@ -409,6 +435,7 @@ typedef struct aw__imms {
 
 void aw__imms_free(aw__imms *q);
 void aw__imms_run(aw_loop *L);
+void aw__imms_drop_fns(aw_loop *L);
 
 /* ---- the loop -------------------------------------------------------------- */
 

@@ -163,8 +163,17 @@ static void drop_queues(aw_loop *L) {
       aw__job j = L->micro.buf[L->micro.head++ & L->micro.mask];
       aw__job_drop(L, &j);
     }
-    L->ticks.head = L->ticks.tail;
+    while (!aw__ring_empty(&L->ticks)) {
+      aw__job j = L->ticks.buf[L->ticks.head++ & L->ticks.mask];
+      aw__job_drop(L, &j); /* user tasks hold nothing; a closure's function goes */
+    }
   }
+}
+
+/* aw_loop_post_fn's task: runs the function once and lets it go. */
+static void post_fn_task(aw_loop *L, void *arg) {
+  aw__fn_task(L, arg);
+  aw_release((aw_fn *)arg);
 }
 
 /* Frees the finished jobs in the inbox (their promises are not settled now); drops posts. */
@@ -175,6 +184,8 @@ static void drain_inbox(aw_loop *L) {
   while (aw__inbox_pop(&L->inbox, &fn, &arg))
     if (job_done && fn == job_done)
       fn(L, arg);
+    else if (fn == post_fn_task)
+      aw_release((aw_fn *)arg); /* a function posted and never run */
 }
 
 /* The pool's per-turn flush: a test and nothing more on a loop that never used the pool. */
@@ -206,6 +217,7 @@ int aw_loop_free(aw_loop *L) {
   }
   /* aw_delay's pending promises, released unsettled like the ops'; aw_loop_fd's descriptors */
   aw__timers_drop_owned(L);
+  aw__imms_drop_fns(L);
   if (L->embed_vt)
     L->embed_vt->free(L);
   drop_queues(L);
@@ -446,6 +458,25 @@ int aw_next_tick(aw_loop *L, aw_task_fn fn, void *arg) {
   return queue_task(L, L ? &L->ticks : NULL, fn, arg);
 }
 
+/* A closure job: runs once, then lets its function go (aw__job_drop lets it go unrun). */
+void aw__job_closure(aw_loop *L, void *ptr, aw_val v) {
+  (void)v;
+  aw__fn_task(L, ptr);
+  aw_release((aw_fn *)ptr);
+}
+
+static int queue_fn(aw_loop *L, bool tick, aw_fn *fn) {
+  if (!L || !fn || fn->hdr.type != AW_T_FUNCTION || !aw__on_owner(L) || L->freeing) {
+    aw_release(fn);
+    return !L || !fn || fn->hdr.type != AW_T_FUNCTION ? -EINVAL : -EPERM;
+  }
+  aw__ring_push(tick ? &L->ticks : &L->micro, aw__job_closure, fn, aw_undefined());
+  return 0;
+}
+
+int aw_queue_microtask_fn(aw_loop *L, aw_fn *fn) { return queue_fn(L, false, fn); }
+int aw_next_tick_fn(aw_loop *L, aw_fn *fn) { return queue_fn(L, true, fn); }
+
 /* drain_cut stops the nextTick queue; it is never set while microtasks run (in_microtask). */
 static void run_ring(aw_loop *L, aw__ring *r, bool microtasks) {
   uint64_t n = 0;
@@ -557,6 +588,29 @@ aw_immediate aw_set_immediate(aw_loop *L, aw_task_fn fn, void *arg) {
   return IMM_ID(idx, s->gen);
 }
 
+/* aw_set_immediate_fn's task: aw__imms_run calls the function itself, with the id. */
+static void imm_fn_task(aw_loop *L, void *arg) { aw__fn_task(L, arg); }
+
+aw_immediate aw_set_immediate_fn(aw_loop *L, aw_fn *fn) {
+  aw_immediate id = fn && fn->hdr.type == AW_T_FUNCTION ? aw_set_immediate(L, imm_fn_task, fn) : 0;
+  if (!id)
+    aw_release(fn);
+  return id;
+}
+
+/* aw_loop_free: the functions of the immediates still queued go. */
+void aw__imms_drop_fns(aw_loop *L) {
+  aw__imms *q = &L->imms;
+  for (uint32_t idx = q->head; idx; idx = q->slot[idx].next) {
+    aw__imm *s = &q->slot[idx];
+    if (s->fn == imm_fn_task) {
+      s->fn = NULL;
+      q->count--;
+      aw_release((aw_fn *)s->arg); /* nothing queues an immediate now: the slots stay put */
+    }
+  }
+}
+
 static void imm_release(aw__imms *q, uint32_t idx) {
   q->slot[idx].gen++;
   q->slot[idx].next = q->free_head;
@@ -570,9 +624,11 @@ void aw_clear_immediate(aw_loop *L, aw_immediate id) {
   uint32_t idx = (uint32_t)id, gen = (uint32_t)(id >> 32);
   if (idx == 0 || idx >= q->nslot || q->slot[idx].gen != gen || !q->slot[idx].fn)
     return;
+  aw_fn *fn = q->slot[idx].fn == imm_fn_task ? q->slot[idx].arg : NULL;
   q->slot[idx].fn = NULL; /* unlinked when the check phase reaches it */
   q->slot[idx].gen++;     /* the id is dead now */
   q->count--;
+  aw_release(fn);
 }
 
 /*
@@ -597,11 +653,18 @@ void aw__imms_run(aw_loop *L) {
       aw_task_fn fn = s->fn;
       void *arg = s->arg;
       if (fn) {
+        aw_immediate id = IMM_ID(idx, s->gen);
         q->count--;
         s->fn = NULL;
         imm_release(q, idx);
-        if (!L->failed) {
+        bool run = !L->failed;
+        if (run && fn == imm_fn_task) /* its id as the argument: Node's `this` */
+          aw__fn_task_done(L, aw__fn_invoke(L, arg, aw_int((int64_t)id)));
+        else if (run)
           fn(L, arg);
+        if (fn == imm_fn_task)
+          aw_release((aw_fn *)arg); /* an immediate's function goes once it ran (or never will) */
+        if (run) {
           L->stats.macrotasks++;
           threw = L->drain_cut;
           aw__after_callback(L);
@@ -669,6 +732,17 @@ int aw_loop_post(aw_loop *L, aw_task_fn fn, void *arg) {
   if (L->freeing)
     return -ESHUTDOWN;
   return aw__inbox_push_local(&L->inbox, fn, arg);
+}
+
+int aw_loop_post_fn(aw_loop *L, aw_fn *fn) {
+  if (!fn || fn->hdr.type != AW_T_FUNCTION) {
+    aw_release(fn);
+    return -EINVAL;
+  }
+  int r = aw_loop_post(L, post_fn_task, fn);
+  if (r < 0)
+    aw_release(fn); /* refused: the function is still this thread's */
+  return r;
 }
 
 /* Runs what other threads sent, each a macrotask (a bounded number per phase). */

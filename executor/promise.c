@@ -318,7 +318,7 @@ static void job_rtj_native(aw_loop *L, void *ptr, aw_val v) {
 }
 
 /* ResolveThenableJob for a user thenable: call its then with fresh resolvers. */
-static aw_resolver *resolver_new(aw_promise *p) {
+aw_resolver *aw__resolver_new(aw_promise *p) {
   aw_resolver *r = aw__alloc(sizeof *r);
   r->hdr = (aw_obj){1, AW_T_RESOLVER, 0, 0};
   r->pad_ = 0;
@@ -328,7 +328,7 @@ static aw_resolver *resolver_new(aw_promise *p) {
 }
 
 static void job_rtj_foreign(aw_loop *L, void *ptr, aw_val v) {
-  aw_resolver *r = resolver_new(ptr); /* takes the job's reference */
+  aw_resolver *r = aw__resolver_new(ptr); /* takes the job's reference */
   aw_obj *o = v.u.o;
   aw_val ret = aw_object_class(o)->then(L, o, r);
   if (aw_is_thrown(ret) && !r->hdr.bits) {
@@ -352,6 +352,8 @@ void aw__job_drop(aw_loop *L, aw__job *j) {
   } else if (j->fn == job_rtj_native || j->fn == job_rtj_foreign) {
     aw_release(j->ptr);
     aw_release_val(j->v);
+  } else if (j->fn == aw__job_closure) {
+    aw_release((aw_fn *)j->ptr);
   }
   /* user tasks hold nothing of ours */
 }
@@ -463,7 +465,7 @@ aw_promise *aw_promise_catch(aw_promise *p, aw_then_fn onr, void *arg) {
 }
 
 /* A then whose arg is an object the derived promise owns. */
-static aw_promise *then_owned(aw_promise *p, aw_then_fn onf, aw_then_fn onr, aw_obj *arg) {
+aw_promise *aw__promise_then_owned(aw_promise *p, aw_then_fn onf, aw_then_fn onr, aw_obj *arg) {
   aw_promise *d = then_alloc(p, onf, onr, arg, AW__PF_OWNS_ARG);
   aw__pset_add(d); /* its arg (a finally's closure or box) may lead back */
   return d;
@@ -556,8 +558,13 @@ static aw_val thunk(aw_loop *L, aw_val v, void *arg) {
 }
 
 static aw_val finally_step(aw_loop *L, aw_val v, void *arg, bool rejected) {
-  finally_closure *c = aw_object_data(arg);
-  aw_val result = c->fn(L, c->arg);
+  aw_val result;
+  if (((aw_obj *)arg)->type == AW_T_FUNCTION) { /* aw_promise_finally_fn */
+    result = aw__fn_invoke(L, arg, aw_undefined());
+  } else {
+    finally_closure *c = aw_object_data(arg);
+    result = c->fn(L, c->arg);
+  }
   if (aw_is_thrown(result))
     return result;
   aw_promise *p = aw__promise_coerce(L, result);
@@ -566,7 +573,7 @@ static aw_val finally_step(aw_loop *L, aw_val v, void *arg, bool rejected) {
     aw__oom(sizeof(value_box));
   aw_val kept = aw_retain_val(v);
   ((value_box *)aw_object_data(box))->v = rejected ? aw_throw(kept) : kept;
-  aw_promise *d = then_owned(p, thunk, NULL, box);
+  aw_promise *d = aw__promise_then_owned(p, thunk, NULL, box);
   aw_release(p);
   return aw_obj_val(d);
 }
@@ -589,7 +596,17 @@ aw_promise *aw_promise_finally(aw_promise *p, aw_call_fn fn, void *arg) {
   finally_closure *c = aw_object_data(clo);
   c->fn = fn;
   c->arg = arg;
-  return then_owned(p, then_finally, catch_finally, clo);
+  return aw__promise_then_owned(p, then_finally, catch_finally, clo);
+}
+
+aw_promise *aw_promise_finally_fn(aw_promise *p, aw_fn *fn) {
+  if (AW__UNLIKELY(!aw__promise_usable(p))) {
+    aw_release(fn);
+    return NULL;
+  }
+  if (!fn)
+    return then_alloc(p, NULL, NULL, NULL, 0);
+  return aw__promise_then_owned(p, then_finally, catch_finally, &fn->hdr);
 }
 
 /* ---- resolvers ------------------------------------------------------------------------ */
@@ -634,6 +651,6 @@ aw_promise *aw_promise_with_resolvers(aw_loop *L, aw_resolver **out) {
   if (!loop_usable(L) || !out)
     return NULL;
   aw_promise *p = aw__promise_alloc(L);
-  *out = resolver_new(aw_retain(p));
+  *out = aw__resolver_new(aw_retain(p));
   return p;
 }

@@ -142,9 +142,18 @@ static bool may_cycle(aw_val v, int depth, uint32_t *budget) {
     return may_cycle(e->cause, depth + 1, budget) ||
            (e->errors && may_cycle(aw_obj_val(e->errors), depth + 1, budget));
   }
+  case AW_T_FUNCTION: {
+    const aw_fn *f = (const aw_fn *)o;
+    for (uint32_t i = 0; i < f->ncap; i++)
+      if (may_cycle(f->cap[i], depth + 1, budget))
+        return true;
+    return false;
+  }
   case AW_T_USER: {
     aw_val *b = aw__box_slot(o);
-    return b && may_cycle(*b, depth + 1, budget);
+    aw_fn *then = aw__thenable_fn(o);
+    return (b && may_cycle(*b, depth + 1, budget)) ||
+           (then && may_cycle(aw_obj_val(then), depth + 1, budget));
   }
   default:
     return false;
@@ -276,10 +285,11 @@ static void visit_obj(graph *g, const aw_obj *o) {
   case AW_T_ARRAY:
   case AW_T_ERROR:
   case AW_T_RESOLVER:
+  case AW_T_FUNCTION:
     visit(g, K_OBJ, o);
     return;
   case AW_T_USER:
-    if (aw__box_slot((aw_obj *)o))
+    if (aw__box_slot((aw_obj *)o) || aw__thenable_fn((aw_obj *)o))
       visit(g, K_OBJ, o);
     return;
   default:
@@ -335,9 +345,21 @@ static void obj_edges(graph *g, const aw_obj *o) {
   case AW_T_RESOLVER:
     visit_obj(g, &((const aw_resolver *)o)->promise->hdr);
     return;
-  case AW_T_USER:
-    visit_val(g, *aw__box_slot((aw_obj *)o));
+  case AW_T_FUNCTION: {
+    const aw_fn *f = (const aw_fn *)o;
+    for (uint32_t i = 0; i < f->ncap; i++)
+      visit_val(g, f->cap[i]);
     return;
+  }
+  case AW_T_USER: {
+    aw_val *b = aw__box_slot((aw_obj *)o);
+    aw_fn *then = aw__thenable_fn((aw_obj *)o);
+    if (b)
+      visit_val(g, *b);
+    if (then)
+      visit_obj(g, &then->hdr);
+    return;
+  }
   default:
     return;
   }

@@ -34,7 +34,16 @@
 
 /* T_OWNED: arg is an aw_obj the timer holds a reference to, released if the loop is freed
  * before the timer fires (aw__timers_drop_owned); the callback takes that reference over. */
-enum { T_LIVE = 1, T_LISTED = 2, T_FIRING = 4, T_CLEARED = 8, T_UNREF = 16, T_OWNED = 32 };
+/* T_FN: arg is an aw_fn the timer owns for its whole life, released when its slot is freed. */
+enum {
+  T_LIVE = 1,
+  T_LISTED = 2,
+  T_FIRING = 4,
+  T_CLEARED = 8,
+  T_UNREF = 16,
+  T_OWNED = 32,
+  T_FN = 64
+};
 
 void aw__timers_init(aw__timers *T) {
   memset(T, 0, sizeof *T);
@@ -263,11 +272,13 @@ static uint32_t slot_new(aw__timers *T) {
 
 static void slot_free(aw__timers *T, uint32_t ti) {
   aw__timer *t = &T->slot[ti];
+  aw_fn *fn = t->flags & T_FN ? t->arg : NULL;
   t->gen++;
   t->flags = 0;
   t->fn = NULL;
   t->next = T->free_head;
   T->free_head = ti;
+  aw_release(fn); /* last: releasing it may run a finalizer that uses the timers */
 }
 
 /* The live timer an id names, or 0. */
@@ -308,6 +319,20 @@ aw_timer aw_set_timeout(aw_loop *L, int64_t ms, aw_task_fn fn, void *arg) {
 aw_timer aw_set_interval(aw_loop *L, int64_t ms, aw_task_fn fn, void *arg) {
   return timer_new(L, ms, coerce_ms(ms), fn, arg);
 }
+
+static aw_timer timer_fn(aw_loop *L, int64_t ms, bool repeat, aw_fn *fn) {
+  aw_timer id = fn && fn->hdr.type == AW_T_FUNCTION
+                    ? timer_new(L, ms, repeat ? coerce_ms(ms) : 0, aw__fn_task, fn)
+                    : 0;
+  if (id)
+    L->timers.slot[(uint32_t)id].flags |= T_FN;
+  else
+    aw_release(fn);
+  return id;
+}
+
+aw_timer aw_set_timeout_fn(aw_loop *L, int64_t ms, aw_fn *fn) { return timer_fn(L, ms, false, fn); }
+aw_timer aw_set_interval_fn(aw_loop *L, int64_t ms, aw_fn *fn) { return timer_fn(L, ms, true, fn); }
 
 static void timer_gone(aw__timers *T, aw__timer *t) {
   T->active--;
@@ -376,7 +401,10 @@ static void list_run(aw_loop *L, uint32_t li, uint64_t now, bool *threw) {
     uint64_t start = t->repeat ? aw__hrtime_ms(L) : 0;
     aw_task_fn fn = t->fn;
     void *arg = t->arg;
-    fn(L, arg);
+    if (t->flags & T_FN) /* its id as the argument: Node's `this` */
+      aw__fn_task_done(L, aw__fn_invoke(L, arg, aw_int((int64_t)((uint64_t)t->gen << 32 | ti))));
+    else
+      fn(L, arg);
     L->stats.macrotasks++;
     *threw = L->drain_cut;
     t = &T->slot[ti]; /* the slot array may have moved */
@@ -437,6 +465,11 @@ void aw__timers_drop_owned(aw_loop *L) {
   aw__timers *T = &L->timers;
   for (uint32_t ti = 1; ti < T->nslot; ti++) {
     aw__timer *t = &T->slot[ti];
+    if ((t->flags & (T_LIVE | T_FN)) == (T_LIVE | T_FN)) {
+      t->flags &= ~(uint32_t)T_FN;
+      aw_release((aw_fn *)t->arg);
+      continue;
+    }
     if ((t->flags & (T_LIVE | T_OWNED)) != (T_LIVE | T_OWNED) || (t->flags & T_CLEARED))
       continue;
     t->flags &= ~(uint32_t)T_OWNED;

@@ -226,6 +226,9 @@ static void free_one(aw_obj *o) {
     aw__obj_block_free(o, sizeof *r);
     return;
   }
+  case AW_T_FUNCTION:
+    aw__fn_free((aw_fn *)o);
+    return;
   case AW_T_USER: {
     aw__uobj *u = (aw__uobj *)o;
     if (u->cls && u->cls->finalize)

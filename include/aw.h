@@ -20,6 +20,7 @@
 
 #include "aw/async.h"
 #include "aw/errno.h"
+#include "aw/fn.h"
 #include "aw/io.h"
 #include "aw/loop.h"
 #include "aw/promise.h"

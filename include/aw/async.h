@@ -37,14 +37,14 @@
  *  - The function runs synchronously until its first await, then
  *    aw_async_start returns its promise (yours).
  *  - AW_AWAIT(dst, expr): dst = await expr; a rejection is thrown on, to the
- *    AW_FINALLY block if there is one, and then it rejects the promise —
+ *    AW_TRY/AW_CLEANUP blocks if there are any, and then it rejects the promise —
  *    an uncaught throw. expr may be a promise, a thenable, any value (aw_v
  *    converts C values); it is consumed, and dst receives a reference.
  *  - AW_AWAIT_SETTLED(dst, expr): the try/catch form: dst is the value, or
  *    the reason marked thrown (test with aw_is_thrown, unwrap with aw_caught).
  *  - AW_RETURN(v), AW_THROW(v): complete the function (v consumed).
  *    Falling off the end returns undefined.
- *  - AW_FINALLY ... AW_END_FINALLY: a cleanup block that runs on every exit,
+ *  - AW_CLEANUP ... AW_END_CLEANUP: a cleanup block that runs on every exit,
  *    like finally: it may await; its own AW_RETURN or AW_THROW replaces the
  *    outcome, otherwise the pending return value or throw stands. Without a
  *    cleanup block, end the body with AW_END.
@@ -93,6 +93,7 @@ struct aw_frame {
   uint32_t line;     /* line of the last await, for async stacks */
   uint32_t flags_;
   aw_frame *prev_, *next_; /* the loop's list of live frames */
+  struct aw__tries *tries_; /* the AW_TRY statements in progress; NULL if none ever ran */
 };
 
 /*
@@ -155,9 +156,14 @@ bool aw__await(aw_frame *f, aw_val v);
 void aw__complete(aw_frame *f, aw_val v);
 void aw__rethrow(aw_frame *f);
 void aw__finish(aw_frame *f);
+/* The try statements (AW_TRY): see executor/async.c. */
+void aw__try_push(aw_frame *f, void *label);
+bool aw__try_body(aw_frame *f);
+bool aw__try_catch(aw_frame *f, aw_val *e);
+bool aw__try_finally(aw_frame *f);
+bool aw__try_end(aw_frame *f);
+void *aw__unwind(aw_frame *f); /* the label of the try that takes the completion, or NULL */
 
-#define AW__CAT_(a, b) a##b
-#define AW__CAT(a, b) AW__CAT_(a, b)
 
 /* Declares `type *var` as a new frame of an async function with body `body`. */
 #define AW_ASYNC_NEW(L, type, body, var) AW_ASYNC_NEW_DISPOSE(L, type, body, NULL, var)
@@ -185,12 +191,21 @@ void aw__finish(aw_frame *f);
     return;                                                                                        \
   lbl:
 
+/* Leaves for the innermost try statement that takes the completion, or for the end. */
+#define AW__UNWIND()                                                                               \
+  do {                                                                                             \
+    void *aw__to_;                                                                                 \
+    if (__builtin_expect(aw__self->tries_ != NULL, 0) && (aw__to_ = aw__unwind(aw__self)))         \
+      goto *aw__to_;                                                                               \
+    goto aw__exit;                                                                                 \
+  } while (0)
+
 #define AW__AWAIT(dst, expr, lbl)                                                                  \
   do {                                                                                             \
     AW__SUSPEND(expr, lbl)                                                                         \
     if (aw_is_thrown(aw__self->result)) {                                                          \
       aw__rethrow(aw__self);                                                                       \
-      goto aw__exit;                                                                               \
+      AW__UNWIND();                                                                                \
     }                                                                                              \
     (dst) = aw__self->result;                                                                      \
     aw__self->result = aw_undefined();                                                             \
@@ -211,7 +226,7 @@ void aw__finish(aw_frame *f);
     AW__SUSPEND(expr, lbl)                                                                         \
     if (aw_is_thrown(aw__self->result)) {                                                          \
       aw__rethrow(aw__self);                                                                       \
-      goto aw__exit;                                                                               \
+      AW__UNWIND();                                                                                \
     }                                                                                              \
     aw_release_val(aw__self->result);                                                              \
     aw__self->result = aw_undefined();                                                             \
@@ -236,21 +251,68 @@ void aw__finish(aw_frame *f);
 #define AW_RETURN(v)                                                                               \
   do {                                                                                             \
     aw__complete(aw__self, aw_v(v));                                                               \
-    goto aw__exit;                                                                                 \
+    AW__UNWIND();                                                                                  \
   } while (0)
 
 #define AW_THROW(v)                                                                                \
   do {                                                                                             \
     aw__complete(aw__self, aw_throw(aw_v(v)));                                                     \
-    goto aw__exit;                                                                                 \
+    AW__UNWIND();                                                                                  \
   } while (0)
 
-#define AW_FINALLY                                                                                 \
+/*
+ * try/catch/finally statements, nestable, any number per function, awaits in
+ * every block:
+ *
+ *   AW_TRY {
+ *     AW_AWAIT(v, fetch(L));          // a rejection lands in the catch
+ *     if (bad) AW_THROW(aw_err("Error", "bad"));   // so does a throw
+ *   } AW_CATCH(e) {                   // e: an aw_val, borrowed for the block
+ *     log_error(e);
+ *   } AW_FINALLY {
+ *     close_it();                     // on every way out, AW_RETURN included
+ *   } AW_END_TRY;
+ *
+ * AW_CATCH and AW_FINALLY are each optional. As in JS: a throw in the try
+ * block goes to the catch; one in the catch, or in a try without a catch,
+ * runs the finally and goes on outwards; AW_RETURN runs the finally blocks
+ * of every try it leaves, inner first; a throw or AW_RETURN inside a finally
+ * replaces what was pending, and the finally's normal end resumes it.
+ *
+ * AW_CATCH(e) moves the exception into e, an aw_val lvalue that holds a
+ * value or undefined (its old value is released): a field of the frame
+ * (zeroed at the start, released with the frame by AW_ASYNC), which also
+ * survives awaits in the catch block, or a C local you initialised and
+ * release yourself.
+ *
+ * Leave a try statement's blocks only by reaching their end, AW_RETURN,
+ * AW_THROW or a rejected await: break, continue or goto out of them skips the
+ * statement's bookkeeping (use a flag, or put the loop inside the try).
+ */
+#define AW_TRY AW__TRY(AW__CAT(aw__try_, __COUNTER__))
+#define AW__TRY(lbl)                                                                               \
+  aw__try_push(aw__self, &&lbl);                                                                   \
+  lbl:                                                                                             \
+  if (aw__try_body(aw__self))
+#define AW_CATCH(e) if (aw__try_catch(aw__self, &(e)))
+#define AW_FINALLY if (aw__try_finally(aw__self))
+#define AW_END_TRY                                                                                 \
+  if (aw__try_end(aw__self))                                                                       \
+  AW__UNWIND()
+
+/*
+ * The frame's cleanup block, AW_CLEANUP ... AW_END_CLEANUP in place of
+ * AW_END: runs on every exit of the function (return, throw, a rejection),
+ * after the finally blocks of AW_TRY; it may await; its own AW_RETURN or
+ * AW_THROW replaces the outcome, otherwise the pending return value or throw
+ * stands. (AW_ASYNC functions release their fields without one.)
+ */
+#define AW_CLEANUP                                                                                 \
   aw__finally:                                                                                     \
   aw__self->flags_ |= AW__IN_FINALLY
 
 /* Every exit (return, throw, a rejection) jumps here: the cleanup block first, then the end. */
-#define AW_END_FINALLY                                                                             \
+#define AW_END_CLEANUP                                                                             \
   aw__exit:                                                                                        \
   __attribute__((unused));                                                                         \
   if (!(aw__self->flags_ & AW__IN_FINALLY))                                                        \
@@ -259,8 +321,108 @@ void aw__finish(aw_frame *f);
   return
 
 #define AW_END                                                                                     \
-  AW_FINALLY;                                                                                      \
-  AW_END_FINALLY
+  AW_CLEANUP;                                                                                      \
+  AW_END_CLEANUP
+
+/*
+ * Declared async functions: the frame, the starter and the body in one.
+ *
+ *   AW_ASYNC(sum_to, (int64_t, n), AW_VAR(int64_t, i), AW_VAR(aw_val, last)) {
+ *     for (my->i = 1; my->i <= my->n; my->i++)
+ *       AW_AWAIT_IGNORE(aw_int(my->i));
+ *     AW_RETURN(aw_int(my->n));
+ *   } AW_ASYNC_END;
+ *
+ *   aw_promise *p = sum_to(L, 10);      // static aw_promise *sum_to(aw_loop *L, int64_t n)
+ *
+ * After the name: the parameters as (type, name) pairs, then the locals that
+ * must survive an await as AW_VAR(type, name), up to 16 in all. Each is a
+ * field of the frame, reached through `my` (my->n); the frame starts zeroed.
+ * Fields of type aw_val, or a pointer to an aw_promise, aw_str, aw_buf,
+ * aw_array, aw_error, aw_resolver, aw_fn or aw_obj, are references the frame
+ * owns: released when the frame goes, whether the function returned, threw,
+ * or was dropped unfinished. So an object argument is consumed (pass
+ * aw_ref(x) to keep x), and a field you assign takes over a reference
+ * (release what it held first, or use AW_SET). L is the loop, as in every
+ * body. The function is static; AW_ASYNC_DECLARE(name, params...) declares
+ * it ahead, for functions that call one another.
+ */
+#define AW_VAR(type, name) (type, name, var)
+
+#define AW_ASYNC_DECLARE(name, ...) static aw_promise *name(aw_loop *L AW__MAP(AW__PARAM, __VA_ARGS__))
+
+#define AW_ASYNC(name, ...)                                                                        \
+  struct name##__frame {                                                                           \
+    aw_frame frame;                                                                                \
+    AW__MAP(AW__FIELD, __VA_ARGS__)                                                                \
+  };                                                                                               \
+  static void name##__body(aw_loop *L, aw_frame *aw__s);                                           \
+  static void name##__dispose(aw_frame *aw__s) {                                                   \
+    struct name##__frame *my = (struct name##__frame *)aw__s;                                      \
+    (void)my;                                                                                      \
+    AW__MAP(AW__DISPOSE, __VA_ARGS__)                                                              \
+  }                                                                                                \
+  static const aw_async_desc name##__desc = {name##__body, #name, __FILE__,                        \
+                                             (uint32_t)sizeof(struct name##__frame),               \
+                                             name##__dispose};                                     \
+  AW_ASYNC_DECLARE(name, __VA_ARGS__) {                                                            \
+    struct name##__frame *my = (struct name##__frame *)aw_async_new(L, &name##__desc);             \
+    AW__MAP(AW__COPY, __VA_ARGS__)                                                                 \
+    return aw_async_start(&my->frame);                                                             \
+  }                                                                                                \
+  static void name##__body(aw_loop *L, aw_frame *aw__s) {                                          \
+    struct name##__frame *const my = (struct name##__frame *)aw__s;                                \
+    (void)my;                                                                                      \
+    AW_BEGIN(aw__s);
+
+#define AW_ASYNC_END                                                                               \
+  AW_END;                                                                                          \
+  }                                                                                                \
+  extern int aw__async_end_
+
+/* Releases what a field holds and assigns v (consumed): for owned fields. */
+#define AW_SET(field, v)                                                                           \
+  do {                                                                                             \
+    __typeof__(field) aw__set_ = (v);                                                              \
+    AW__DROP(&(field));                                                                            \
+    (field) = aw__set_;                                                                            \
+  } while (0)
+
+/* await x without consuming it: x stays yours (a promise the frame keeps). */
+#define AW_AWAIT_REF(dst, x) AW_AWAIT(dst, aw_ref(x))
+
+#define AW__FIELD(x) AW__FIELD_ x
+#define AW__FIELD_(type, name, ...) type name;
+#define AW__PARAM(x) AW__CAT(AW__PARAM_, AW__NARG x) x
+#define AW__PARAM_2(type, name) , type name
+#define AW__PARAM_3(type, name, v)
+#define AW__COPY(x) AW__CAT(AW__COPY_, AW__NARG x) x
+#define AW__COPY_2(type, name) my->name = name;
+#define AW__COPY_3(type, name, v)
+#define AW__DISPOSE(x) AW__DISPOSE_ x
+#define AW__DISPOSE_(type, name, ...) AW__DROP(&my->name);
+
+static inline void aw__drop_val(void *p) {
+  aw_release_val(*(aw_val *)p);
+  *(aw_val *)p = aw_undefined();
+}
+static inline void aw__drop_obj(void *p) {
+  aw_release(*(void **)p);
+  *(void **)p = NULL;
+}
+static inline void aw__drop_none(const void *p) { (void)p; }
+#define AW__DROP(pp)                                                                               \
+  _Generic((pp), aw_val *                                                                          \
+           : aw__drop_val, aw_promise **                                                           \
+           : aw__drop_obj, aw_str **                                                               \
+           : aw__drop_obj, aw_buf **                                                               \
+           : aw__drop_obj, aw_array **                                                             \
+           : aw__drop_obj, aw_error **                                                             \
+           : aw__drop_obj, aw_resolver **                                                          \
+           : aw__drop_obj, aw_fn **                                                                \
+           : aw__drop_obj, aw_obj **                                                               \
+           : aw__drop_obj, default                                                                 \
+           : aw__drop_none)(pp)
 
 #ifdef __cplusplus
 }

@@ -69,6 +69,7 @@ typedef struct aw_buf aw_buf;
 typedef struct aw_array aw_array;
 typedef struct aw_error aw_error;
 typedef struct aw_resolver aw_resolver;
+typedef struct aw_fn aw_fn; /* a function value: code and captured values (aw/fn.h) */
 
 enum aw_tag {
   AW_TAG_UNDEFINED = 0,
@@ -102,7 +103,8 @@ enum aw_type {
   AW_T_ARRAY,
   AW_T_ERROR,
   AW_T_RESOLVER,
-  AW_T_USER
+  AW_T_USER,
+  AW_T_FUNCTION /* aw/fn.h */
 };
 
 /* The header every object starts with. Read-only outside the library. */
@@ -240,12 +242,20 @@ static inline void aw_release_val(aw_val v) { aw__release_val_at(v, (const char 
 
 /*
  * aw_v(x): any C value as an aw_val. Objects are wrapped without a new
- * reference (the reference moves into the value).
+ * reference (the reference moves into the value). A C string (char *)
+ * becomes a new string value, a copy, as a JS string literal is a value:
+ * AW_RETURN("done") returns the string "done".
+ *
+ * aw_ref(x): aw_v of a new reference to x, for an operand that is consumed
+ * (an await, a combinator's input, a resolution value) when you keep x:
+ * AW_AWAIT(v, aw_ref(my->p)) awaits the promise the frame holds and leaves
+ * it held.
  */
 static inline aw_val aw__v_val(aw_val v) { return v; }
 static inline aw_val aw__v_obj(const void *o) { return aw_obj_val((void *)o); }
 static inline aw_val aw__v_int(long long i) { return aw_int(i); }
 static inline aw_val aw__v_uint(unsigned long long i) { return aw_int((int64_t)i); }
+static inline aw_val aw__v_cstr(const char *s); /* a new string (below) */
 #define aw_v(x)                                                                                    \
   _Generic((x), aw_val                                                                             \
            : aw__v_val, aw_promise *                                                               \
@@ -255,7 +265,10 @@ static inline aw_val aw__v_uint(unsigned long long i) { return aw_int((int64_t)i
            : aw__v_obj, aw_array *                                                                 \
            : aw__v_obj, aw_error *                                                                 \
            : aw__v_obj, aw_resolver *                                                              \
-           : aw__v_obj, _Bool                                                                      \
+           : aw__v_obj, aw_fn *                                                                    \
+           : aw__v_obj, char *                                                                     \
+           : aw__v_cstr, const char *                                                              \
+           : aw__v_cstr, _Bool                                                                     \
            : aw_bool, char                                                                         \
            : aw__v_int, signed char                                                                \
            : aw__v_int, short                                                                      \
@@ -270,6 +283,7 @@ static inline aw_val aw__v_uint(unsigned long long i) { return aw_int((int64_t)i
            : aw__v_uint, float                                                                     \
            : aw_double, double                                                                     \
            : aw_double)(x)
+#define aw_ref(x) aw_retain_val(aw_v(x))
 
 /* ---- strings ------------------------------------------------------------ */
 
@@ -308,6 +322,7 @@ aw_str *aw_vstrf(const char *fmt, va_list ap);
  * are false for it and releasing it does nothing.
  */
 static inline aw_val aw_string(const char *cstr) { return aw_obj_val(aw_str_from(cstr)); }
+static inline aw_val aw__v_cstr(const char *s) { return aw_string(s); }
 /* The characters of a string value (borrowed), or NULL if v is not a string. */
 static inline const char *aw_cstr(aw_val v) {
   return aw_is_string(v) ? ((aw_str *)v.u.o)->data : (const char *)0;
@@ -479,6 +494,34 @@ aw_obj *aw_object_new(const aw_class *cls, size_t size);
 /* The payload of a user object (max-aligned). */
 void *aw_object_data(aw_obj *o);
 const aw_class *aw_object_class(const aw_obj *o);
+
+/* ---- macro machinery (aw/fn.h, aw/async.h) ------------------------------------------------ */
+
+#define AW__CAT_(a, b) a##b
+#define AW__CAT(a, b) AW__CAT_(a, b)
+/* The number of arguments, 0 to 16. */
+#define AW__NARG(...)                                                                              \
+  AW__NARG_(__VA_ARGS__ __VA_OPT__(, ) 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 6, 5, 4, 3, 2, 1, 0)
+#define AW__NARG_(_1, _2, _3, _4, _5, _6, _7, _8, _9, _10, _11, _12, _13, _14, _15, _16, N, ...) N
+/* m(x) for each argument, 0 to 16 of them, side by side (m brings its own separator). */
+#define AW__MAP(m, ...) AW__CAT(AW__MAP_, AW__NARG(__VA_ARGS__))(m __VA_OPT__(, ) __VA_ARGS__)
+#define AW__MAP_0(m)
+#define AW__MAP_1(m, x) m(x)
+#define AW__MAP_2(m, x, ...) m(x) AW__MAP_1(m, __VA_ARGS__)
+#define AW__MAP_3(m, x, ...) m(x) AW__MAP_2(m, __VA_ARGS__)
+#define AW__MAP_4(m, x, ...) m(x) AW__MAP_3(m, __VA_ARGS__)
+#define AW__MAP_5(m, x, ...) m(x) AW__MAP_4(m, __VA_ARGS__)
+#define AW__MAP_6(m, x, ...) m(x) AW__MAP_5(m, __VA_ARGS__)
+#define AW__MAP_7(m, x, ...) m(x) AW__MAP_6(m, __VA_ARGS__)
+#define AW__MAP_8(m, x, ...) m(x) AW__MAP_7(m, __VA_ARGS__)
+#define AW__MAP_9(m, x, ...) m(x) AW__MAP_8(m, __VA_ARGS__)
+#define AW__MAP_10(m, x, ...) m(x) AW__MAP_9(m, __VA_ARGS__)
+#define AW__MAP_11(m, x, ...) m(x) AW__MAP_10(m, __VA_ARGS__)
+#define AW__MAP_12(m, x, ...) m(x) AW__MAP_11(m, __VA_ARGS__)
+#define AW__MAP_13(m, x, ...) m(x) AW__MAP_12(m, __VA_ARGS__)
+#define AW__MAP_14(m, x, ...) m(x) AW__MAP_13(m, __VA_ARGS__)
+#define AW__MAP_15(m, x, ...) m(x) AW__MAP_14(m, __VA_ARGS__)
+#define AW__MAP_16(m, x, ...) m(x) AW__MAP_15(m, __VA_ARGS__)
 
 #ifdef __cplusplus
 }

@@ -67,10 +67,10 @@ static void main_body(aw_loop *L, aw_frame *self) {
   conf_logv("got", v);
   aw_release_val(v);
   conf_log("sequential took ~%lld", (long long)bucket(conf_now_ms() - f->t0));
-  AW_FINALLY;
+  AW_CLEANUP;
   aw_release(f->pa);
   aw_release(f->pb);
-  AW_END_FINALLY;
+  AW_END_CLEANUP;
 }
 static aw_promise *main_async(aw_loop *L) {
   AW_ASYNC_NEW(L, main_frame, main_body, f);

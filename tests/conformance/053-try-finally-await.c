@@ -24,11 +24,11 @@ static void f_body(aw_loop *L, aw_frame *self) {
   if (f->fail)
     AW_THROW(aw_err("Error", "failed"));
   AW_RETURN(aw_string("returned"));
-  AW_FINALLY;
+  AW_CLEANUP;
   conf_log("finally start");
   AW_AWAIT_IGNORE(sleep_ms(L, 5));
   conf_log("finally end");
-  AW_END_FINALLY;
+  AW_END_CLEANUP;
 }
 static aw_promise *fn(aw_loop *L, bool fail) {
   AW_ASYNC_NEW(L, f_frame, f_body, f);

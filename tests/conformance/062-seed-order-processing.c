@@ -29,9 +29,9 @@ static void update_body(aw_loop *L, aw_frame *self) {
   aw_release(t);
   AW_AWAIT_IGNORE(aw_null());
   AW_RETURN(aw_string("updated"));
-  AW_FINALLY; /* releases the frame's locals (not a JS finally) */
+  AW_CLEANUP; /* releases the frame's locals (not a JS finally) */
   aw_release_val(f->total);
-  AW_END_FINALLY;
+  AW_END_CLEANUP;
 }
 static aw_promise *updateOrderInDatabase(aw_loop *L, int64_t orderId, aw_val total) {
   AW_ASYNC_NEW(L, update_frame, update_body, f);
@@ -116,13 +116,13 @@ catch_:
   conf_log("order failed %s", message(f->error));
   AW_RETURN(aw_string("failed"));
   /* } */
-  AW_FINALLY; /* releases the frame's locals (not a JS finally) */
+  AW_CLEANUP; /* releases the frame's locals (not a JS finally) */
   aw_release_val(f->total);
   aw_release_val(f->status);
   aw_release_val(f->payment);
   aw_release_val(f->shipping);
   aw_release_val(f->error);
-  AW_END_FINALLY;
+  AW_END_CLEANUP;
 }
 static aw_promise *handleOrderApi(aw_loop *L, int64_t orderId) {
   AW_ASYNC_NEW(L, handle_frame, handle_body, f);

@@ -34,9 +34,9 @@ static void main_body(aw_loop *L, aw_frame *self) {
   aw_val sum = aw_int(f->ten.u.i + v.u.i);
   conf_logv("sum", sum);
   AW_RETURN(aw_strf("%s %lld", aw_cstr(f->name), (long long)sum.u.i));
-  AW_FINALLY; /* releases the frame's locals (not a JS finally) */
+  AW_CLEANUP; /* releases the frame's locals (not a JS finally) */
   aw_release_val(f->name);
-  AW_END_FINALLY;
+  AW_END_CLEANUP;
 }
 static aw_promise *main_async(aw_loop *L) {
   AW_ASYNC_NEW(L, main_frame, main_body, f);

@@ -78,10 +78,10 @@ catch_:
   fprintf(stderr, "Error processing order: ");
   aw_error_print(f->error, stderr);
   /* } */
-  AW_FINALLY; /* releases the frame's locals (not a JS finally) */
+  AW_CLEANUP; /* releases the frame's locals (not a JS finally) */
   aw_release_val(f->order);
   aw_release_val(f->error);
-  AW_END_FINALLY;
+  AW_END_CLEANUP;
 }
 static aw_promise *handleOrderApi(aw_loop *L) {
   AW_ASYNC_NEW(L, handle_frame, handle_body, f);

@@ -1,7 +1,7 @@
 /*
  * tests/unit/test_async.c — async functions (aw/async.h): the synchronous
  * prefix, AW_AWAIT of values, promises, thenables and rejections,
- * AW_AWAIT_SETTLED, AW_THROW, AW_FINALLY, return values and their ticks,
+ * AW_AWAIT_SETTLED, AW_THROW, AW_CLEANUP, return values and their ticks,
  * constant C stack over deep recursion and long await loops, and frames that
  * can never resume.
  *
@@ -692,40 +692,40 @@ static void test_returning_a_thenable_costs_one_tick_more_than_a_value(void **st
   unit_finish(L);
 }
 
-/* ---- AW_FINALLY ------------------------------------------------------------------- */
+/* ---- AW_CLEANUP ------------------------------------------------------------------- */
 
 static void fin_return_body(aw_loop *L, aw_frame *self) {
   AW_BEGIN(self);
   AW_AWAIT_IGNORE(aw_int(0));
   AW_RETURN(aw_string("returned"));
-  AW_FINALLY;
+  AW_CLEANUP;
   ulog("finally");
-  AW_END_FINALLY;
+  AW_END_CLEANUP;
 }
 static void fin_throw_body(aw_loop *L, aw_frame *self) {
   AW_BEGIN(self);
   AW_AWAIT_IGNORE(aw_int(0));
   AW_THROW(aw_err("Error", "thrown"));
-  AW_FINALLY;
+  AW_CLEANUP;
   ulog("finally");
-  AW_END_FINALLY;
+  AW_END_CLEANUP;
 }
 static void fin_await_reject_body(aw_loop *L, aw_frame *self) {
   AW_BEGIN(self);
   aw_val v;
   AW_AWAIT(v, aw_promise_rejected(L, aw_err("Error", "awaited")));
   ulogv("NOT-REACHED", v);
-  AW_FINALLY;
+  AW_CLEANUP;
   ulog("finally");
-  AW_END_FINALLY;
+  AW_END_CLEANUP;
 }
 static void fin_fallthrough_body(aw_loop *L, aw_frame *self) {
   AW_BEGIN(self);
   AW_AWAIT_IGNORE(aw_int(0));
   ulog("body");
-  AW_FINALLY;
+  AW_CLEANUP;
   ulog("finally");
-  AW_END_FINALLY;
+  AW_END_CLEANUP;
 }
 
 STARTER(fin_return, fin_return_body)
@@ -791,11 +791,11 @@ static void fin_awaits_body(aw_loop *L, aw_frame *self) {
   if (f->fail)
     AW_THROW(aw_err("Error", "failed"));
   AW_RETURN(aw_string("returned"));
-  AW_FINALLY;
+  AW_CLEANUP;
   ulog("finally-start");
   AW_AWAIT_IGNORE(aw_retain(g_gate));
   ulog("finally-end");
-  AW_END_FINALLY;
+  AW_END_CLEANUP;
 }
 static aw_promise *fin_awaits(aw_loop *L, bool fail) {
   AW_ASYNC_NEW(L, fail_frame, fin_awaits_body, f);
@@ -829,34 +829,34 @@ static void ret_in_fin_over_throw_body(aw_loop *L, aw_frame *self) {
   AW_BEGIN(self);
   AW_AWAIT_IGNORE(aw_null());
   AW_THROW(aw_err("Error", "replaced"));
-  AW_FINALLY;
+  AW_CLEANUP;
   AW_RETURN(7);
-  AW_END_FINALLY;
+  AW_END_CLEANUP;
 }
 static void ret_in_fin_over_return_body(aw_loop *L, aw_frame *self) {
   AW_BEGIN(self);
   AW_AWAIT_IGNORE(aw_null());
   AW_RETURN(aw_string("replaced"));
-  AW_FINALLY;
+  AW_CLEANUP;
   AW_RETURN(aw_string("from finally"));
-  AW_END_FINALLY;
+  AW_END_CLEANUP;
 }
 static void throw_in_fin_over_return_body(aw_loop *L, aw_frame *self) {
   AW_BEGIN(self);
   AW_AWAIT_IGNORE(aw_null());
   AW_RETURN(aw_string("replaced"));
-  AW_FINALLY;
+  AW_CLEANUP;
   AW_THROW(aw_err("Error", "from finally"));
-  AW_END_FINALLY;
+  AW_END_CLEANUP;
 }
 static void await_reject_in_fin_body(aw_loop *L, aw_frame *self) {
   AW_BEGIN(self);
   AW_AWAIT_IGNORE(aw_null());
   AW_RETURN(aw_string("replaced"));
-  AW_FINALLY;
+  AW_CLEANUP;
   AW_AWAIT_IGNORE(aw_promise_rejected(L, aw_err("Error", "awaited in finally")));
   ulog("NOT-REACHED");
-  AW_END_FINALLY;
+  AW_END_CLEANUP;
 }
 
 static void test_return_in_finally_overrides_a_throw(void **state) {
@@ -1079,9 +1079,9 @@ static void waiter_body(aw_loop *L, aw_frame *self) {
   AW_AWAIT(v, take_wait(f));
   ulogv("RESUMED", v);
   aw_release_val(v);
-  AW_FINALLY;
+  AW_CLEANUP;
   ulog("finally:%s", f->label);
-  AW_END_FINALLY;
+  AW_END_CLEANUP;
 }
 
 static aw_promise *waiter(aw_loop *L, const char *label, aw_promise *wait) {
@@ -1129,9 +1129,9 @@ static void outer_waiter_body(aw_loop *L, aw_frame *self) {
   AW_AWAIT(v, waiter(L, "inner", take_wait(f)));
   ulogv("RESUMED", v);
   aw_release_val(v);
-  AW_FINALLY;
+  AW_CLEANUP;
   ulog("finally:%s", f->label);
-  AW_END_FINALLY;
+  AW_END_CLEANUP;
 }
 
 static void test_chain_of_frames_awaiting_an_orphan_is_dropped(void **state) {
