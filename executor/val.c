@@ -745,15 +745,152 @@ static void to_string_into(sbuf *b, aw_val v, int depth) {
   case AW_T_RESOLVER:
     sb_adds(b, "[object Resolver]");
     return;
-  case AW_T_USER: {
-    const aw_class *c = aw_object_class(v.u.o);
-    snprintf(tmp, sizeof tmp, "[object %s]", c && c->name ? c->name : "Object");
-    sb_adds(b, tmp);
+  case AW_T_USER: /* Object.prototype.toString: the class's name is not JS's to see */
+    sb_adds(b, "[object Object]");
     return;
-  }
+  case AW_T_FUNCTION:
+    sb_adds(b, "function () { [native code] }");
+    return;
   default:
     sb_adds(b, "[object]");
   }
+}
+
+/* util.inspect's forms for what console.log prints of a value inside another, or not a string. */
+static void inspect_into(sbuf *b, aw_val v, int depth) {
+  v = aw_caught(v);
+  if (aw_is_string(v) && depth > 0) {
+    sb_adds(b, "'");
+    to_string_into(b, v, depth);
+    sb_adds(b, "'");
+    return;
+  }
+  if (aw_tag_of(v) != AW_TAG_OBJ || !v.u.o) {
+    to_string_into(b, v, depth);
+    return;
+  }
+  switch (v.u.o->type) {
+  case AW_T_ARRAY: {
+    aw_array *a = (aw_array *)v.u.o;
+    if (!a->len) {
+      sb_adds(b, "[]");
+      return;
+    }
+    if (depth > 2) {
+      sb_adds(b, "[Array]");
+      return;
+    }
+    sb_adds(b, "[ ");
+    for (uint32_t i = 0; i < a->len; i++) {
+      if (i)
+        sb_adds(b, ", ");
+      inspect_into(b, a->items[i], depth + 1);
+    }
+    sb_adds(b, " ]");
+    return;
+  }
+  case AW_T_PROMISE: {
+    aw_promise *p = (aw_promise *)v.u.o;
+    enum aw_state st = aw_promise_state(p);
+    sb_adds(b, st == AW_PENDING    ? "Promise { <pending> }"
+               : st == AW_REJECTED ? "Promise { <rejected> "
+                                   : "Promise { ");
+    if (st != AW_PENDING) {
+      inspect_into(b, aw_promise_result(p), depth + 1);
+      sb_adds(b, " }");
+    }
+    return;
+  }
+  case AW_T_FUNCTION:
+    sb_adds(b, "[Function (anonymous)]");
+    return;
+  case AW_T_USER:
+    sb_adds(b, "{}");
+    return;
+  default:
+    to_string_into(b, v, depth);
+  }
+}
+
+aw_str *aw_format(size_t n, const aw_val *v) {
+  sbuf b = {0};
+  for (size_t i = 0; i < n && v; i++) {
+    if (i)
+      sb_adds(&b, " ");
+    inspect_into(&b, v[i], 0);
+  }
+  aw_str *s = b.failed ? NULL : aw_str_new(b.p ? b.p : "", b.len);
+  aw__free(b.p, b.cap);
+  return s;
+}
+
+aw_str *aw_join(const aw_array *a, const char *sep) {
+  if (!a || a->hdr.type != AW_T_ARRAY)
+    return NULL;
+  sbuf b = {0};
+  for (uint32_t i = 0; i < a->len; i++) {
+    if (i)
+      sb_adds(&b, sep ? sep : ",");
+    unsigned t = aw_tag_of(a->items[i]);
+    if (t != AW_TAG_UNDEFINED && t != AW_TAG_NULL)
+      to_string_into(&b, a->items[i], 1);
+  }
+  aw_str *s = b.failed ? NULL : aw_str_new(b.p ? b.p : "", b.len);
+  aw__free(b.p, b.cap);
+  return s;
+}
+
+/* Numbers compare across int and double, as JS has one number type. */
+static bool equal_values(aw_val x, aw_val y, bool same_value) {
+  x = aw_caught(x);
+  y = aw_caught(y);
+  if (aw_is_number(x) && aw_is_number(y)) {
+    if (aw_tag_of(x) == AW_TAG_INT && aw_tag_of(y) == AW_TAG_INT)
+      return x.u.i == y.u.i;
+    double a = aw_num(x), c = aw_num(y);
+    if (same_value) {
+      if (isnan(a) || isnan(c))
+        return isnan(a) && isnan(c);
+      return a == c && signbit(a) == signbit(c);
+    }
+    return a == c;
+  }
+  unsigned tx = aw_tag_of(x), ty = aw_tag_of(y);
+  bool nx = tx == AW_TAG_NULL || (tx == AW_TAG_OBJ && !x.u.o);
+  bool ny = ty == AW_TAG_NULL || (ty == AW_TAG_OBJ && !y.u.o);
+  if (nx || ny)
+    return nx && ny;
+  if (tx != ty)
+    return false;
+  switch (tx) {
+  case AW_TAG_UNDEFINED:
+    return true;
+  case AW_TAG_BOOL:
+    return x.u.b == y.u.b;
+  case AW_TAG_PTR:
+    return x.u.p == y.u.p;
+  default:
+    if (x.u.o == y.u.o)
+      return true;
+    if (x.u.o->type == AW_T_STRING && y.u.o->type == AW_T_STRING) { /* strings are values */
+      const aw_str *a = (const aw_str *)x.u.o, *c = (const aw_str *)y.u.o;
+      return a->len == c->len && !memcmp(a->data, c->data, a->len);
+    }
+    return false;
+  }
+}
+
+bool aw_same_value(aw_val x, aw_val y) { return equal_values(x, y, true); }
+bool aw_strict_equals(aw_val x, aw_val y) { return equal_values(x, y, false); }
+
+bool aw_error_is(aw_val v, const char *name) {
+  v = aw_caught(v);
+  if (!aw_is_error(v) || !name)
+    return false;
+  const aw_error *e = (const aw_error *)v.u.o;
+  return !strcmp(name, "Error") || !strcmp(e->name, name) ||
+         (!strcmp(name, "DOMException") &&
+          (!strcmp(e->name, "AbortError") || !strcmp(e->name, "TimeoutError")));
 }
 
 aw_str *aw_to_string(aw_val v) {

@@ -92,7 +92,7 @@ struct aw_frame {
   aw_val completion; /* the pending return value or throw */
   uint32_t line;     /* line of the last await, for async stacks */
   uint32_t flags_;
-  aw_frame *prev_, *next_; /* the loop's list of live frames */
+  aw_frame *prev_, *next_;  /* the loop's list of live frames */
   struct aw__tries *tries_; /* the AW_TRY statements in progress; NULL if none ever ran */
 };
 
@@ -163,7 +163,6 @@ bool aw__try_catch(aw_frame *f, aw_val *e);
 bool aw__try_finally(aw_frame *f);
 bool aw__try_end(aw_frame *f);
 void *aw__unwind(aw_frame *f); /* the label of the try that takes the completion, or NULL */
-
 
 /* Declares `type *var` as a new frame of an async function with body `body`. */
 #define AW_ASYNC_NEW(L, type, body, var) AW_ASYNC_NEW_DISPOSE(L, type, body, NULL, var)
@@ -349,7 +348,8 @@ void *aw__unwind(aw_frame *f); /* the label of the try that takes the completion
  */
 #define AW_VAR(type, name) (type, name, var)
 
-#define AW_ASYNC_DECLARE(name, ...) static aw_promise *name(aw_loop *L AW__MAP(AW__PARAM, __VA_ARGS__))
+#define AW_ASYNC_DECLARE(name, ...)                                                                \
+  static aw_promise *name(aw_loop *L AW__MAP(AW__PARAM, __VA_ARGS__))
 
 #define AW_ASYNC(name, ...)                                                                        \
   struct name##__frame {                                                                           \
@@ -362,9 +362,8 @@ void *aw__unwind(aw_frame *f); /* the label of the try that takes the completion
     (void)my;                                                                                      \
     AW__MAP(AW__DISPOSE, __VA_ARGS__)                                                              \
   }                                                                                                \
-  static const aw_async_desc name##__desc = {name##__body, #name, __FILE__,                        \
-                                             (uint32_t)sizeof(struct name##__frame),               \
-                                             name##__dispose};                                     \
+  static const aw_async_desc name##__desc = {                                                      \
+      name##__body, #name, __FILE__, (uint32_t)sizeof(struct name##__frame), name##__dispose};     \
   AW_ASYNC_DECLARE(name, __VA_ARGS__) {                                                            \
     struct name##__frame *my = (struct name##__frame *)aw_async_new(L, &name##__desc);             \
     AW__MAP(AW__COPY, __VA_ARGS__)                                                                 \

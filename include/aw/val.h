@@ -337,6 +337,25 @@ static inline const char *aw_cstr(aw_val v) {
  */
 aw_str *aw_to_string(aw_val v);
 
+/*
+ * console.log(v0, v1, ...): the values as util.format prints them, joined by
+ * spaces. A string at the top is itself; inside an array it is quoted
+ * ('a'); arrays print as [ 1, 'a' ] ([] when empty); a promise as
+ * Promise { <pending> }, Promise { 42 }, Promise { <rejected> Error: x }; a
+ * function as [Function (anonymous)]; a user object as {}; an error as
+ * "Name: message" (Node adds its stack). A new string, NULL as aw_to_string.
+ */
+aw_str *aw_format(size_t n, const aw_val *v);
+/* Array.prototype.join(sep): String of each element (undefined and null empty); sep NULL is ",". */
+aw_str *aw_join(const aw_array *a, const char *sep);
+/*
+ * Object.is (SameValue) and ===: numbers by value across ints and doubles
+ * (NaN is NaN for SameValue only; +0 and -0 differ for SameValue only),
+ * strings by content, other objects by identity.
+ */
+bool aw_same_value(aw_val x, aw_val y);
+bool aw_strict_equals(aw_val x, aw_val y);
+
 /* ---- buffers ------------------------------------------------------------ */
 
 /* A byte buffer with a length and a capacity; the bytes are mutable. */
@@ -461,6 +480,12 @@ static inline const char *aw_error_message(aw_val v) {
   aw_error *e = aw_as_error(v);
   return e ? e->message->data : (const char *)0;
 }
+/*
+ * v instanceof <name>: v is an error (thrown or not) of that name, or name is
+ * "Error" (every error class derives from it), or name is "DOMException" and
+ * v is an AbortError or a TimeoutError (as Node makes those).
+ */
+bool aw_error_is(aw_val v, const char *name);
 /*
  * Writes "Name: message", the cause chain and the async stack, one per line,
  * to f (a FILE *), as Node prints an uncaught error. Any value works.

@@ -1,46 +1,24 @@
-/* 020: three awaits in an async function and a four-link then chain advance one tick per step side
- * by side */
+// three awaits in an async function and a four-link then chain advance one tick per step side by
+// side
 #include "conf.h"
 
-typedef struct {
-  aw_frame frame;
-} f_frame;
-
-static void f_body(aw_loop *L, aw_frame *self) {
-  AW_BEGIN(self);
+AW_ASYNC(f) {
   AW_AWAIT_IGNORE(aw_null());
-  conf_log("f1");
+  LOG("f1");
   AW_AWAIT_IGNORE(aw_null());
-  conf_log("f2");
+  LOG("f2");
   AW_AWAIT_IGNORE(aw_null());
-  conf_log("f3");
-  AW_RETURN(aw_string("f"));
-  AW_END;
+  LOG("f3");
+  AW_RETURN("f");
 }
-static aw_promise *f(aw_loop *L) {
-  AW_ASYNC_NEW(L, f_frame, f_body, fr);
-  return aw_async_start(&fr->frame);
-}
+AW_ASYNC_END;
 
-/* () => 'c' */
-static aw_val return_c(aw_loop *L, aw_val v, void *arg) { return aw_string("c"); }
-
-static void program(aw_loop *L) {
-  aw_promise *chain = aw_promise_resolved(L, aw_undefined());
-  chain = conf_then(chain, conf_log_then, NULL, "c1");
-  chain = conf_then(chain, conf_log_then, NULL, "c2");
-  chain = conf_then(chain, conf_log_then, NULL, "c3");
-  chain = conf_then(chain, return_c, NULL, NULL);
+PROGRAM {
+  aw_promise *chain =
+      CHAIN(RESOLVED(aw_undefined()), LOG_FN("c1"), LOG_FN("c2"), LOG_FN("c3"), RET_FN("c"));
   aw_promise *fp = f(L);
-  aw_release(conf_then(fp, conf_logv_then, NULL, "result"));
-  aw_release(conf_then(chain, conf_logv_then, NULL, "result"));
-  aw_promise *p = aw_promise_resolved(L, aw_undefined());
-  p = conf_then(p, conf_log_then, NULL, "x1");
-  p = conf_then(p, conf_log_then, NULL, "x2");
-  p = conf_then(p, conf_log_then, NULL, "x3");
-  p = conf_then(p, conf_log_then, NULL, "x4");
-  p = conf_then(p, conf_log_then, NULL, "x5");
-  aw_release(p);
+  DROP(THEN(fp, LOGV_FN("result")));
+  DROP(THEN(chain, LOGV_FN("result")));
+  DROP(CHAIN(RESOLVED(aw_undefined()), LOG_FN("x1"), LOG_FN("x2"), LOG_FN("x3"), LOG_FN("x4"),
+             LOG_FN("x5")));
 }
-
-int main(void) { return conf_main(program); }

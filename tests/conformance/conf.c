@@ -202,3 +202,75 @@ int conf_main(void (*program)(aw_loop *L)) {
   }
   return r == AW_EUNCAUGHT ? 1 : 0;
 }
+
+/* ---- the second translations --------------------------------------------------------- */
+
+void conf_logvals(size_t n, aw_val *v) {
+  aw_str *s = aw_format(n, v);
+  printf("%s\n", s ? s->data : "[too long]");
+  aw_release(s);
+  for (size_t i = 0; i < n; i++)
+    aw_release_val(v[i]);
+}
+
+AW_FN(log_code) {
+  conf_log("%s", aw_cstr(cap[0]));
+  return aw_undefined();
+}
+AW_FN(logv_code) {
+  conf_logv(aw_cstr(cap[0]), a);
+  return aw_undefined();
+}
+AW_FN(logmsg_code) {
+  conf_log("%s %s", aw_cstr(cap[0]), conf_msg(a));
+  return aw_undefined();
+}
+AW_FN(ret_code) { return aw_retain_val(cap[0]); }
+AW_FN(throw_code) { return aw_throw(aw_err("Error", "%s", aw_cstr(cap[0]))); }
+
+aw_fn *conf_log_fn(const char *label) { return aw_fn(log_code, label); }
+aw_fn *conf_logv_fn(const char *label) { return aw_fn(logv_code, label); }
+aw_fn *conf_logmsg_fn(const char *label) { return aw_fn(logmsg_code, label); }
+aw_fn *conf_ret_fn(aw_val v) { return aw_fn(ret_code, v); }
+aw_fn *conf_throw_fn(const char *msg) { return aw_fn(throw_code, msg); }
+
+aw_promise *conf_then_fn(aw_promise *p, aw_fn *f, aw_fn *r) {
+  aw_promise *d = aw_promise_then_fn(p, f, r);
+  aw_release(p);
+  return d;
+}
+
+aw_promise *conf_finally_fn(aw_promise *p, aw_fn *f) {
+  aw_promise *d = aw_promise_finally_fn(p, f);
+  aw_release(p);
+  return d;
+}
+
+aw_promise *conf_chain(aw_promise *p, size_t n, aw_fn **fns) {
+  for (size_t i = 0; i < n; i++)
+    p = conf_then_fn(p, fns[i], NULL);
+  return p;
+}
+
+/* () => settle(v): cap[0] the resolve or reject function, cap[1] the value. */
+AW_FN(call_with) { return aw_call(L, (aw_fn *)cap[0].u.o, aw_ref(cap[1])); }
+
+/* (resolve, reject) => setTimeout(() => resolve(v) or reject(v), ms); cap: ms, v, reject? */
+AW_FN(settle_later) {
+  aw_val settle = cap[2].u.b ? b : a;
+  aw_set_timeout_fn(L, cap[0].u.i, aw_fn(call_with, aw_ref(settle), aw_ref(cap[1])));
+  return aw_undefined();
+}
+
+aw_promise *conf_resolve_in(aw_loop *L, int64_t ms, aw_val v) {
+  return aw_promise_new_fn(L, aw_fn(settle_later, ms, v, false));
+}
+
+aw_promise *conf_reject_in(aw_loop *L, int64_t ms, const char *msg) {
+  return aw_promise_new_fn(L, aw_fn(settle_later, ms, aw_err("Error", "%s", msg), true));
+}
+
+const char *conf_msg(aw_val e) {
+  const char *m = aw_error_message(e);
+  return m ? m : "undefined";
+}

@@ -58,4 +58,56 @@ int64_t conf_now_ms(void);
  */
 int conf_main(void (*program)(aw_loop *L));
 
+/* ---- the second translations: functions as values (aw/fn.h) and AW_ASYNC ------------------ */
+
+/*
+ * PROGRAM { ... } is the main script (L is the loop) and defines main():
+ * conf_main runs it, then the loop, and checks that nothing leaked.
+ */
+#define PROGRAM                                                                                    \
+  static void conf_program(aw_loop *L);                                                            \
+  int main(void) { return conf_main(conf_program); }                                               \
+  static void conf_program(aw_loop *L)
+
+#define LOG conf_log
+/* console.log(a, b, ...) of aw_vals (any values through aw_v): util.format's spacing. */
+#define LOGV(...) conf_logvals(AW__NARG(__VA_ARGS__), (aw_val[]){AW__MAP(AW__V_ITEM, __VA_ARGS__)})
+void conf_logvals(size_t n, aw_val *v); /* consumes the values */
+
+/* Functions for the arrows the corpus writes most (each a new aw_fn): */
+aw_fn *conf_log_fn(const char *label);    /* () => console.log(label) */
+aw_fn *conf_logv_fn(const char *label);   /* v => console.log(label, v) */
+aw_fn *conf_logmsg_fn(const char *label); /* e => console.log(label, e.message) */
+aw_fn *conf_ret_fn(aw_val v);             /* () => v (v consumed; a new reference per call) */
+aw_fn *conf_throw_fn(const char *msg);    /* () => { throw new Error(msg) } */
+#define LOG_FN conf_log_fn
+#define LOGV_FN conf_logv_fn
+#define LOGMSG_FN conf_logmsg_fn
+#define RET_FN(v) conf_ret_fn(aw_v(v))
+#define THROW_FN conf_throw_fn
+
+/* p.then(f) / p.then(f, r) / p.catch(r) / p.finally(f), consuming p, so chains read p = THEN(p, f).
+ */
+aw_promise *conf_then_fn(aw_promise *p, aw_fn *f, aw_fn *r);
+#define THEN(p, f) conf_then_fn((p), (f), NULL)
+#define THEN2(p, f, r) conf_then_fn((p), (f), (r))
+#define CATCH(p, r) conf_then_fn((p), NULL, (r))
+aw_promise *conf_finally_fn(aw_promise *p, aw_fn *f);
+#define FINALLY(p, f) conf_finally_fn((p), (f))
+/* p.then(f1).then(f2)...: consumes p, returns the last promise. */
+aw_promise *conf_chain(aw_promise *p, size_t n, aw_fn **fns);
+#define CHAIN(p, ...) conf_chain((p), AW__NARG(__VA_ARGS__), (aw_fn *[]){__VA_ARGS__})
+
+/* Promise.resolve(v), Promise.reject(new Error(msg)). */
+#define RESOLVED(v) aw_promise_resolved(L, aw_v(v))
+#define REJECTED(msg) aw_promise_rejected(L, aw_err("Error", "%s", (msg)))
+/* new Promise(r => setTimeout(() => r(v), ms)) and its reject twin (new Error(msg)). */
+aw_promise *conf_resolve_in(aw_loop *L, int64_t ms, aw_val v);
+aw_promise *conf_reject_in(aw_loop *L, int64_t ms, const char *msg);
+#define SLEEP(ms) conf_resolve_in(L, (ms), aw_undefined())
+/* Drops a promise (or any object) whose value the program never reads: the statement p.then(f);. */
+#define DROP(x) aw_release(x)
+/* The message of an error value, "undefined" if it has none. */
+const char *conf_msg(aw_val e);
+
 #endif
