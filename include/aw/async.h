@@ -343,7 +343,9 @@ void *aw__unwind(aw_frame *f); /* the label of the try that takes the completion
  * or was dropped unfinished. So an object argument is consumed (pass
  * aw_ref(x) to keep x), and a field you assign takes over a reference
  * (release what it held first, or use AW_SET). L is the loop, as in every
- * body. The function is static; AW_ASYNC_DECLARE(name, params...) declares
+ * body. A C local of the body lives only between two awaits: a resumed
+ * function jumps past its declaration, so `arec *r = my->r;` at the top is
+ * garbage after the first await (read my->r there instead). The function is static; AW_ASYNC_DECLARE(name, params...) declares
  * it ahead, for functions that call one another.
  */
 #define AW_VAR(type, name) (type, name, var)

@@ -444,26 +444,8 @@ static void start_file(awsum *A, arec *r, aw_buf *b) {
 
 static void queue_file(awsum *A, arec *r);
 
-typedef struct stat_file {
-  aw_frame frame;
-  awsum *A;
-  arec *r;
-} stat_file;
-
-static void stat_file_body(aw_loop *L, aw_frame *self) {
-  stat_file *s = (stat_file *)self;
-  awsum *A = s->A;
-  arec *r = s->r;
-  AW_BEGIN(self);
-  aw_val v, err;
-  AW_AWAIT_CATCH(v, aw_fs_stat(L, r->path, 0, NULL), err, failed);
-  r->err = rec_check_stat(r, v);
-  aw_release_val(v);
-  goto done;
-failed:
-  r->err = reason_errno(err);
-  aw_release_val(err);
-done:
+/* A file's stat is in (or failed): it goes to the hash queue, or is done. */
+static void stat_done(awsum *A, arec *r) {
   A->hq->stats--;
   if (r->err) {
     r->flags |= RF_DONE;
@@ -475,8 +457,21 @@ done:
     queue_file(A, r);
   }
   pump(A);
-  AW_END;
 }
+
+AW_ASYNC(stat_file, (awsum *, A), (arec *, r)) {
+  aw_val v, err;
+  AW_AWAIT_CATCH(v, aw_fs_stat(L, my->r->path, 0, NULL), err, failed);
+  my->r->err = rec_check_stat(my->r, v);
+  aw_release_val(v);
+  goto done;
+failed:
+  my->r->err = reason_errno(err);
+  aw_release_val(err);
+done:
+  stat_done(my->A, my->r);
+}
+AW_ASYNC_END;
 
 /* ---- scheduling --------------------------------------------------------------------------------
  */
@@ -504,11 +499,8 @@ static void pump(awsum *A) {
   while (q->nbig && (b = class_take(&q->cls[CLS_BIG])))
     start_file(A, heap_pop(q), b);
   while (q->uhead < q->utail && q->stats < STATS_IN_FLIGHT) {
-    AW_ASYNC_NEW(A->L, stat_file, stat_file_body, s);
-    s->A = A;
-    s->r = q->unstat[q->uhead++];
     q->stats++;
-    aw_release(aw_async_start(&s->frame));
+    aw_release(stat_file(A->L, A, q->unstat[q->uhead++]));
   }
   if (q->shead == q->stail)
     q->shead = q->stail = 0;

@@ -183,35 +183,23 @@ aw_promise *fd_wait(awsum *A) {
   return aw_retain(p);
 }
 
-struct fd_open {
-  aw_frame frame;
-  awsum *A;
-  const char *path; /* borrowed */
-  int flags;
-};
-
-static void fd_open_body(aw_loop *L, aw_frame *self) {
-  struct fd_open *f = (struct fd_open *)self;
-  AW_BEGIN(self);
+/* Opens path, waiting for a descriptor while the process is out of them (EMFILE, ENFILE). */
+AW_ASYNC(fd_open_async, (awsum *, A), (const char *, path), (int, flags)) {
   aw_val v;
   for (;;) {
-    AW_AWAIT_SETTLED(v, aw_fs_open(L, f->path, f->flags, 0, NULL));
+    AW_AWAIT_SETTLED(v, aw_fs_open(L, my->path, my->flags, 0, NULL));
     if (!aw_is_thrown(v))
       AW_RETURN(v);
-    if (!fd_should_wait(f->A, reason_errno(aw_caught(v))))
+    if (!fd_should_wait(my->A, reason_errno(aw_caught(v))))
       AW_THROW(aw_caught(v));
     aw_release_val(v);
-    AW_AWAIT_IGNORE(fd_wait(f->A));
+    AW_AWAIT_IGNORE(fd_wait(my->A));
   }
-  AW_END;
 }
+AW_ASYNC_END;
 
 aw_promise *fd_open(awsum *A, const char *path, int flags) {
-  AW_ASYNC_NEW(A->L, struct fd_open, fd_open_body, f);
-  f->A = A;
-  f->path = path;
-  f->flags = flags;
-  return aw_async_start(&f->frame);
+  return fd_open_async(A->L, A, path, flags);
 }
 
 /* ---- hash mode --------------------------------------------------------------------------- */
