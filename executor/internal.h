@@ -424,13 +424,15 @@ typedef struct aw__imm {
   uint32_t gen;
   aw_task_fn fn; /* NULL once cleared */
   void *arg;
+  bool unref; /* does not keep the loop alive (aw_immediate_unref) */
 } aw__imm;
 
 typedef struct aw__imms {
   aw__imm *slot;
   uint32_t nslot, cap, free_head;
   uint32_t head, tail; /* the queue */
-  uint64_t count;      /* queued and not cleared (all are ref'd) */
+  uint64_t count;      /* queued and not cleared */
+  uint64_t refd;       /* of those, the ref'd ones: they keep the loop alive */
 } aw__imms;
 
 void aw__imms_free(aw__imms *q);

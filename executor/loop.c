@@ -579,6 +579,8 @@ aw_immediate aw_set_immediate(aw_loop *L, aw_task_fn fn, void *arg) {
   s->next = 0;
   s->fn = fn;
   s->arg = arg;
+  s->unref = false;
+  q->refd++;
   if (q->tail)
     q->slot[q->tail].next = idx;
   else
@@ -606,6 +608,7 @@ void aw__imms_drop_fns(aw_loop *L) {
     if (s->fn == imm_fn_task) {
       s->fn = NULL;
       q->count--;
+      q->refd -= !s->unref;
       aw_release((aw_fn *)s->arg); /* nothing queues an immediate now: the slots stay put */
     }
   }
@@ -628,7 +631,40 @@ void aw_clear_immediate(aw_loop *L, aw_immediate id) {
   q->slot[idx].fn = NULL; /* unlinked when the check phase reaches it */
   q->slot[idx].gen++;     /* the id is dead now */
   q->count--;
+  q->refd -= !q->slot[idx].unref;
   aw_release(fn);
+}
+
+/* The queued, not cleared immediate an id names, or NULL. */
+static aw__imm *imm_lookup(aw_loop *L, aw_immediate id) {
+  if (!L || !aw__on_owner(L) || !id)
+    return NULL;
+  aw__imms *q = &L->imms;
+  uint32_t idx = (uint32_t)id, gen = (uint32_t)(id >> 32);
+  if (idx == 0 || idx >= q->nslot || q->slot[idx].gen != gen || !q->slot[idx].fn)
+    return NULL;
+  return &q->slot[idx];
+}
+
+void aw_immediate_unref(aw_loop *L, aw_immediate id) {
+  aw__imm *s = imm_lookup(L, id);
+  if (s && !s->unref) {
+    s->unref = true;
+    L->imms.refd--;
+  }
+}
+
+void aw_immediate_ref(aw_loop *L, aw_immediate id) {
+  aw__imm *s = imm_lookup(L, id);
+  if (s && s->unref) {
+    s->unref = false;
+    L->imms.refd++;
+  }
+}
+
+bool aw_immediate_has_ref(aw_loop *L, aw_immediate id) {
+  aw__imm *s = imm_lookup(L, id);
+  return s && !s->unref;
 }
 
 /*
@@ -655,6 +691,7 @@ void aw__imms_run(aw_loop *L) {
       if (fn) {
         aw_immediate id = IMM_ID(idx, s->gen);
         q->count--;
+        q->refd -= !s->unref;
         s->fn = NULL;
         imm_release(q, idx);
         bool run = !L->failed;
@@ -820,13 +857,13 @@ void aw_loop_unref(aw_loop *L) {
 }
 
 static bool alive(aw_loop *L) {
-  return L->refs > 0 || L->timers.refd > 0 || L->imms.count > 0 || L->nclosing > 0 ||
+  return L->refs > 0 || L->timers.refd > 0 || L->imms.refd > 0 || L->nclosing > 0 ||
          (L->backend && L->backend->alive(L)) || L->jobs_pending > 0 || aw__inbox_ready(&L->inbox);
 }
 
 /* How long the I/O phase may block: 0 if anything is runnable, -1 for ever. */
 static int poll_timeout(aw_loop *L) {
-  if (L->stop || L->imms.count > 0 || L->nclosing > 0 || !alive(L))
+  if (L->stop || L->imms.refd > 0 || L->nclosing > 0 || !alive(L))
     return 0;
   int64_t t = aw__timers_timeout(L);
   if (t > INT32_MAX)

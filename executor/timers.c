@@ -42,7 +42,8 @@ enum {
   T_CLEARED = 8,
   T_UNREF = 16,
   T_OWNED = 32,
-  T_FN = 64
+  T_FN = 64,
+  T_REFRESH = 128 /* refreshed inside its own callback: re-armed from t->start when it returns */
 };
 
 void aw__timers_init(aw__timers *T) {
@@ -375,6 +376,33 @@ void aw_timer_ref(aw_loop *L, aw_timer id) {
   }
 }
 
+bool aw_timer_has_ref(aw_loop *L, aw_timer id) {
+  uint32_t ti = lookup(L, id);
+  return ti && !(L->timers.slot[ti].flags & T_UNREF);
+}
+
+int aw_timer_refresh(aw_loop *L, aw_timer id) {
+  uint32_t ti = lookup(L, id);
+  if (!ti)
+    return -ENOENT;
+  aw__timers *T = &L->timers;
+  aw__timer *t = &T->slot[ti];
+  uint64_t now = aw__hrtime_ms(L);
+  if (t->flags & T_FIRING) {
+    /* an interval re-arms from its own start anyway (listOnTimeout inserts it after the
+     * callback, which moves it); a timeout is re-armed from now when its callback returns */
+    t->flags |= T_REFRESH;
+    t->start = now;
+    return 0;
+  }
+  uint32_t li = t->list, msecs = T->list[li].msecs;
+  list_unlink(T, ti);
+  if (!T->list[li].head)
+    list_retire(T, li);
+  insert(T, ti, msecs, now);
+  return 0;
+}
+
 /* ---- the timers phase ------------------------------------------------------------------ */
 
 /* listOnTimeout(list, now) */
@@ -413,6 +441,9 @@ static void list_run(aw_loop *L, uint32_t li, uint64_t now, bool *threw) {
       slot_free(T, ti);
     } else if (t->repeat) {
       insert(T, ti, t->repeat, start);
+    } else if (t->flags & T_REFRESH) {
+      t->flags &= ~(uint32_t)T_REFRESH;
+      insert(T, ti, T->list[li].msecs, t->start);
     } else {
       timer_gone(T, t);
       slot_free(T, ti);

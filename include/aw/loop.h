@@ -244,10 +244,29 @@ void aw_clear_timer(aw_loop *L, aw_timer t);
 /* An unref'd timer does not keep the loop alive. */
 void aw_timer_unref(aw_loop *L, aw_timer t);
 void aw_timer_ref(aw_loop *L, aw_timer t);
+/* timeout.hasRef(): false for an unref'd timer, and for one that fired (for good) or was cleared. */
+bool aw_timer_has_ref(aw_loop *L, aw_timer t);
+/*
+ * timeout.refresh(): the timer's delay starts again now, its callback and
+ * ref state unchanged. From inside its own callback, a timeout is armed again
+ * (it runs once more, a delay after the call), as in Node; an interval goes on
+ * as it would. -ENOENT for a timer that fired for good or was cleared (Node
+ * would re-arm it; here its id is dead once its callback returned).
+ */
+int aw_timer_refresh(aw_loop *L, aw_timer t);
 
 /* setImmediate: fn(L, arg) in the next check phase. Returns 0 on bad arguments. */
 aw_immediate aw_set_immediate(aw_loop *L, aw_task_fn fn, void *arg);
 void aw_clear_immediate(aw_loop *L, aw_immediate id);
+/*
+ * immediate.unref() / ref() / hasRef(): an unref'd immediate does not keep
+ * the loop alive and does not keep the I/O phase from blocking; it still runs
+ * in the check phase of any turn the loop makes for something else, and can
+ * be cleared. has_ref is false for an id that ran or was cleared.
+ */
+void aw_immediate_unref(aw_loop *L, aw_immediate id);
+void aw_immediate_ref(aw_loop *L, aw_immediate id);
+bool aw_immediate_has_ref(aw_loop *L, aw_immediate id);
 
 /* ---- delays ------------------------------------------------------------ */
 
