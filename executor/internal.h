@@ -446,6 +446,8 @@ typedef struct aw__task {
   void *arg;
 } aw__task;
 
+#define AW__EVENTS 5
+
 typedef struct aw__pvec {
   aw_promise **items;
   uint32_t len, cap;
@@ -505,12 +507,25 @@ struct aw_loop {
   aw__pvec unhandled;
   aw__pvec handled_later;
   enum aw_rejection_mode rejections;
-  aw_unhandled_fn on_unhandled;
-  void *on_unhandled_arg;
-  aw_handled_fn on_handled;
-  void *on_handled_arg;
-  aw_uncaught_fn on_uncaught;
-  void *on_uncaught_arg;
+  /* process.on(...): the listeners of each event, in registration order (aw_loop_on) */
+  struct aw__listeners {
+    aw_fn **fns;
+    uint32_t n, cap;
+  } listeners[AW__EVENTS];
+  aw_fn *c_hook[3];        /* the listener each old one-hook setter added
+                              (aw_loop_on_uncaught_exception...) */
+  uint64_t rejection_ids;  /* Node's lastPromiseId: every rejection tracked counts */
+  uint64_t *unhandled_ids; /* beside unhandled.items */
+  struct aw__warned {
+    const aw_promise *p; /* not a reference: aw__warned_forget when it is freed */
+    uint64_t id;
+  } * warned;
+  uint32_t nwarned, warned_cap;
+  const char *fatal_what;
+  int exit_code;        /* process.exitCode */
+  bool exited;          /* 'exit' was emitted */
+  bool fatal_in_hook;   /* an uncaughtException listener threw: exit code 7, no 'exit' */
+  aw_val fatal_pending; /* the fatal error to print after the 'exit' listeners (fatal_what set) */
 
   /* state */
   pthread_t owner;
@@ -579,6 +594,10 @@ uint32_t aw__slot_grow(void **arr, uint32_t *n, uint32_t *cap, size_t esz);
 void aw__track_reject(aw_loop *L, aw_promise *p);
 void aw__track_handle(aw_loop *L, aw_promise *p);
 bool aw__process_rejections(aw_loop *L);
+/* A promise reported unhandled (AW__PF_WARNED) is freed: its rejection id goes. */
+void aw__warned_forget(aw_loop *L, const aw_promise *p);
+/* Runs the microtask queue until it is empty, no ticks (after 'exit'). */
+void aw__drain_microtasks(aw_loop *L);
 
 /* OS signals (executor/ossignal.c): aw_loop_free drops L's registrations first. */
 void aw__ossignal_loop_free(aw_loop *L);

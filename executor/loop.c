@@ -194,6 +194,9 @@ static inline void work_flush(aw_loop *L) {
     L->work_vt->flush(L);
 }
 
+static void listeners_free(aw_loop *L);
+static void warned_free(aw_loop *L);
+
 int aw_loop_free(aw_loop *L) {
   if (!L)
     return -EINVAL;
@@ -230,8 +233,14 @@ int aw_loop_free(aw_loop *L) {
   aw__free(L->closing, L->closing_cap * sizeof(aw__task));
   L->closing = NULL;
   L->nclosing = L->closing_cap = 0;
+  aw__free(L->unhandled_ids, L->unhandled.cap * sizeof(uint64_t));
+  L->unhandled_ids = NULL;
   pvec_free(&L->unhandled);
   pvec_free(&L->handled_later);
+  listeners_free(L);
+  warned_free(L);
+  aw_release_val(L->fatal_pending);
+  L->fatal_pending = aw_undefined();
   aw_release_val(L->exception);
   L->exception = aw_undefined();
   aw__loop_teardown(L); /* the cycles among promises nothing outside holds */
@@ -248,26 +257,134 @@ int aw_loop_free(aw_loop *L) {
   return 0;
 }
 
-/* ---- hooks and failure -------------------------------------------------------------- */
+/* ---- listeners, failure, 'exit' and warnings --------------------------------------------------
+ *
+ * Each event has a list of function values (process.on). An emit copies the
+ * list (a reference to each), as EventEmitter.emit does, and stops at the
+ * first listener that throws; the throw becomes an uncaught exception, or,
+ * out of an uncaughtException listener, the fatal end Node gives it.
+ */
+
+static bool event_ok(aw_loop *L, int ev) {
+  return L && aw__on_owner(L) && ev >= 0 && ev < AW__EVENTS;
+}
+
+int aw_loop_on(aw_loop *L, enum aw_event ev, aw_fn *fn) {
+  if (!event_ok(L, (int)ev) || !fn || fn->hdr.type != AW_T_FUNCTION) {
+    aw_release(fn);
+    return !L || !fn ? -EINVAL : L && !aw__on_owner(L) ? -EPERM : -EINVAL;
+  }
+  struct aw__listeners *ls = &L->listeners[ev];
+  if (ls->n == ls->cap) {
+    uint32_t ncap = ls->cap ? ls->cap * 2 : 4;
+    ls->fns = aw__realloc(ls->fns, ls->cap * sizeof(aw_fn *), ncap * sizeof(aw_fn *));
+    ls->cap = ncap;
+  }
+  ls->fns[ls->n++] = fn;
+  return 0;
+}
+
+int aw_loop_off(aw_loop *L, enum aw_event ev, aw_fn *fn) {
+  if (!event_ok(L, (int)ev) || !fn)
+    return L && !aw__on_owner(L) ? -EPERM : -EINVAL;
+  struct aw__listeners *ls = &L->listeners[ev];
+  for (uint32_t i = ls->n; i-- > 0;) {
+    if (ls->fns[i] != fn)
+      continue;
+    memmove(&ls->fns[i], &ls->fns[i + 1], (ls->n - i - 1) * sizeof(aw_fn *));
+    ls->n--;
+    aw_release(fn);
+    return 0;
+  }
+  return -ENOENT;
+}
+
+void aw_loop_off_all(aw_loop *L, enum aw_event ev) {
+  if (!event_ok(L, (int)ev))
+    return;
+  struct aw__listeners *ls = &L->listeners[ev];
+  while (ls->n) /* one at a time: a release may run a finalizer that touches the list */
+    aw_release(ls->fns[--ls->n]);
+}
+
+size_t aw_loop_listener_count(aw_loop *L, enum aw_event ev) {
+  return event_ok(L, (int)ev) ? L->listeners[ev].n : 0;
+}
+
+static void listeners_free(aw_loop *L) {
+  for (int ev = 0; ev < AW__EVENTS; ev++) {
+    aw_loop_off_all(L, (enum aw_event)ev);
+    aw__free(L->listeners[ev].fns, L->listeners[ev].cap * sizeof(aw_fn *));
+    L->listeners[ev] = (struct aw__listeners){0};
+  }
+  L->c_hook[0] = L->c_hook[1] = L->c_hook[2] = NULL;
+}
+
+/* Emits ev with (a, b) (borrowed): what the throwing listener threw (yours), or undefined. */
+static aw_val emit(aw_loop *L, enum aw_event ev, aw_val a, aw_val b) {
+  struct aw__listeners *ls = &L->listeners[ev];
+  uint32_t n = ls->n;
+  if (!n)
+    return aw_undefined();
+  aw_fn *one[4], **copy = n <= 4 ? one : aw__alloc(n * sizeof *copy);
+  for (uint32_t i = 0; i < n; i++)
+    copy[i] = aw_retain(ls->fns[i]);
+  aw_val thrown = aw_undefined();
+  uint32_t i = 0;
+  for (; i < n; i++) {
+    aw_val r = aw_fn_call(L, copy[i], aw_retain_val(a), aw_retain_val(b));
+    if (aw_is_thrown(r)) {
+      thrown = r;
+      break;
+    }
+    aw_release_val(r);
+  }
+  for (uint32_t j = 0; j < n; j++)
+    aw_release(copy[j]);
+  if (copy != one)
+    aw__free(copy, n * sizeof *copy);
+  return thrown;
+}
+
+/* The old setters: a listener calling the C hook, in place of the one they added before. */
+AW_FN(call_unhandled) {
+  ((aw_unhandled_fn)cap[0].u.p)(L, a, (aw_promise *)b.u.o, cap[1].u.p);
+  return aw_undefined();
+}
+AW_FN(call_handled) {
+  ((aw_handled_fn)cap[0].u.p)(L, (aw_promise *)a.u.o, cap[1].u.p);
+  return aw_undefined();
+}
+AW_FN(call_uncaught) {
+  ((aw_uncaught_fn)cap[0].u.p)(L, a, cap[1].u.p);
+  return aw_undefined();
+}
+
+static void set_c_hook(aw_loop *L, int slot, enum aw_event ev, aw_fn_code code, void *fn,
+                       void *arg) {
+  if (!L || !aw__on_owner(L))
+    return;
+  if (L->c_hook[slot]) {
+    (void)aw_loop_off(L, ev, L->c_hook[slot]);
+    L->c_hook[slot] = NULL;
+  }
+  if (!fn)
+    return;
+  aw_fn *f = aw_fn_new(code, 2, (aw_val[]){aw_ptr(fn), aw_ptr(arg)});
+  L->c_hook[slot] = f;
+  (void)aw_loop_on(L, ev, f);
+}
 
 void aw_loop_on_unhandled_rejection(aw_loop *L, aw_unhandled_fn fn, void *arg) {
-  if (L && aw__on_owner(L)) {
-    L->on_unhandled = fn;
-    L->on_unhandled_arg = arg;
-  }
+  set_c_hook(L, 0, AW_EVENT_UNHANDLED_REJECTION, call_unhandled, (void *)fn, arg);
 }
 void aw_loop_on_rejection_handled(aw_loop *L, aw_handled_fn fn, void *arg) {
-  if (L && aw__on_owner(L)) {
-    L->on_handled = fn;
-    L->on_handled_arg = arg;
-  }
+  set_c_hook(L, 1, AW_EVENT_REJECTION_HANDLED, call_handled, (void *)fn, arg);
 }
 void aw_loop_on_uncaught_exception(aw_loop *L, aw_uncaught_fn fn, void *arg) {
-  if (L && aw__on_owner(L)) {
-    L->on_uncaught = fn;
-    L->on_uncaught_arg = arg;
-  }
+  set_c_hook(L, 2, AW_EVENT_UNCAUGHT_EXCEPTION, call_uncaught, (void *)fn, arg);
 }
+
 void aw_loop_set_rejection_mode(aw_loop *L, enum aw_rejection_mode mode) {
   if (L && aw__on_owner(L) && mode >= AW_REJECTIONS_THROW && mode <= AW_REJECTIONS_NONE)
     L->rejections = mode;
@@ -275,13 +392,35 @@ void aw_loop_set_rejection_mode(aw_loop *L, enum aw_rejection_mode mode) {
 
 aw_val aw_loop_exception(aw_loop *L) { return L ? L->exception : aw_undefined(); }
 
-static void fail(aw_loop *L, aw_val err, const char *what) {
+int aw_loop_exit_code(const aw_loop *L) { return L ? L->exit_code : 0; }
+void aw_loop_set_exit_code(aw_loop *L, int code) {
+  if (L && aw__on_owner(L))
+    L->exit_code = code;
+}
+
+static void print_fatal(const char *what, aw_val err) {
   fprintf(stderr, "%s: ", what);
   aw_error_print(err, stderr);
   fflush(stderr);
+}
+
+/*
+ * The loop stops on err (consumed). Printed now, or, when 'exit' listeners
+ * will run, after them (aw_loop_run), as Node prints a fatal error.
+ */
+static void fail(aw_loop *L, aw_val err, const char *what) {
   aw_release_val(L->exception);
   L->exception = aw_caught(err);
   L->failed = true;
+  L->exit_code =
+      L->fatal_in_hook ? 7 : 1; /* Node's kGenericUserError, or 7 for a listener's throw */
+  if (L->listeners[AW_EVENT_EXIT].n && !L->exited && !L->fatal_in_hook) {
+    aw_release_val(L->fatal_pending);
+    L->fatal_pending = aw_retain_val(aw_caught(err));
+    L->fatal_what = what;
+    return;
+  }
+  print_fatal(what, err);
 }
 
 static void noop_task(aw_loop *L, void *arg) {
@@ -294,8 +433,26 @@ static void noop_task(aw_loop *L, void *arg) {
  * left runs after that immediate at the latest). It is a callback of the check
  * phase like any other: the phase restart and drain rules see it. */
 static void handled_uncaught(aw_loop *L) {
-  if (!L->freeing)
+  if (!L->freeing && !L->exited)
     (void)aw_set_immediate(L, noop_task, NULL);
+}
+
+/* An exception reaches the uncaughtException listeners (origin as Node names it), or fails L. */
+static void raise_uncaught(aw_loop *L, aw_val err, const char *origin, const char *what) {
+  if (!L->listeners[AW_EVENT_UNCAUGHT_EXCEPTION].n || L->fatal_in_hook) {
+    fail(L, err, what);
+    return;
+  }
+  aw_val o = aw_string(origin);
+  aw_val thrown = emit(L, AW_EVENT_UNCAUGHT_EXCEPTION, aw_caught(err), o);
+  aw_release_val(o);
+  aw_release_val(err);
+  if (aw_is_thrown(thrown)) { /* Node: the throw is fatal, exit code 7, no 'exit' */
+    L->fatal_in_hook = true;
+    fail(L, thrown, "Uncaught");
+    return;
+  }
+  handled_uncaught(L);
 }
 
 void aw_uncaught(aw_loop *L, aw_val err) {
@@ -303,24 +460,135 @@ void aw_uncaught(aw_loop *L, aw_val err) {
     aw_release_val(err);
     return;
   }
-  if (L->on_uncaught) {
-    /* A throw out of a callback or a nextTick callback ends that drain (a
-     * microtask's throw does not: Node catches it in the microtask). */
-    if (!L->in_microtask)
-      L->drain_cut = true;
-    L->on_uncaught(L, aw_caught(err), L->on_uncaught_arg);
-    aw_release_val(err);
-    handled_uncaught(L);
+  /* A throw out of a callback or a nextTick callback ends that drain (a
+   * microtask's throw does not: Node catches it in the microtask). */
+  if (L->listeners[AW_EVENT_UNCAUGHT_EXCEPTION].n && !L->in_microtask)
+    L->drain_cut = true;
+  raise_uncaught(L, err, "uncaughtException", "Uncaught");
+}
+
+/* A listener of an event other than uncaughtException threw: an uncaught exception. */
+static void listener_threw(aw_loop *L, aw_val thrown) {
+  if (aw_is_thrown(thrown))
+    raise_uncaught(L, thrown, "uncaughtException", "Uncaught");
+}
+
+/* ---- 'exit' --------------------------------------------------------------------------------- */
+
+/* aw_loop_run's end: 'exit' once, then the fatal error it held back, if any. */
+static void emit_exit(aw_loop *L) {
+  if (L->exited || L->fatal_in_hook || L->freeing)
+    return;
+  L->exited = true;
+  if (L->listeners[AW_EVENT_EXIT].n) {
+    aw_val code = aw_int(L->exit_code);
+    bool was_failed = L->failed;
+    L->failed = false; /* the listeners run, as in Node, after a fatal exception too */
+    aw_val thrown = emit(L, AW_EVENT_EXIT, code, aw_undefined());
+    if (aw_is_thrown(thrown))
+      raise_uncaught(L, thrown, "uncaughtException", "Uncaught");
+    /* a microtask an 'exit' listener queued runs (V8 drains when the stack empties); a tick
+     * never does */
+    aw__drain_microtasks(L);
+    L->failed = L->failed || was_failed;
+  }
+  if (L->fatal_what) {
+    print_fatal(L->fatal_what, L->fatal_pending);
+    aw_release_val(L->fatal_pending);
+    L->fatal_pending = aw_undefined();
+    L->fatal_what = NULL;
+  }
+}
+
+/* ---- warnings ---------------------------------------------------------------------------------
+ */
+
+static void warning_tick(aw_loop *L, aw_val w) {
+  if (!L->listeners[AW_EVENT_WARNING].n) {
+    fprintf(stderr, "(libawait) ");
+    aw__print_value(stderr, w);
+    fputc('\n', stderr);
+    fflush(stderr);
     return;
   }
-  fail(L, err, "Uncaught");
+  listener_threw(L, emit(L, AW_EVENT_WARNING, w, aw_undefined()));
+}
+
+AW_FN(warning_code) {
+  warning_tick(L, cap[0]);
+  return aw_undefined();
+}
+
+void aw_loop_emit_warning(aw_loop *L, aw_val w) {
+  if (!L || !aw__on_owner(L) || L->freeing) {
+    aw_release_val(w);
+    return;
+  }
+  w = aw_caught(w);
+  if (!aw_is_error(w)) {
+    aw_str *s = aw_to_string(w);
+    aw_release_val(w);
+    w = aw_err("Warning", "%s", s ? s->data : "");
+    aw_release(s);
+  }
+  (void)aw_next_tick_fn(L, aw_fn(warning_code, w)); /* Node: process.nextTick(doEmitWarning) */
+}
+
+static void warn(aw_loop *L, const char *name, aw_val msg_owned) {
+  aw_str *s = aw_to_string(msg_owned);
+  aw_release_val(msg_owned);
+  aw_loop_emit_warning(L, aw_err(name, "%s", s ? s->data : ""));
+  aw_release(s);
 }
 
 /* ---- the rejection tracker (Node's lib/internal/process/promises.js) ---------------- */
 
+/*
+ * Rejection ids, Node's uid of each tracked rejection: the unhandled list
+ * carries them beside its promises (unhandled_ids), and the promises reported
+ * keep theirs in a small table (warned, not holding a reference: a promise
+ * leaves it when it is handled or freed), for PromiseRejectionHandledWarning.
+ */
+static void unhandled_push(aw_loop *L, aw_promise *p, uint64_t id) {
+  uint32_t cap = L->unhandled.cap;
+  aw__pvec_push(&L->unhandled, p);
+  if (L->unhandled.cap != cap)
+    L->unhandled_ids =
+        aw__realloc(L->unhandled_ids, cap * sizeof(uint64_t), L->unhandled.cap * sizeof(uint64_t));
+  L->unhandled_ids[L->unhandled.len - 1] = id;
+}
+
+static void warned_add(aw_loop *L, aw_promise *p, uint64_t id) {
+  if (L->nwarned == L->warned_cap) {
+    uint32_t ncap = L->warned_cap ? L->warned_cap * 2 : 8;
+    L->warned = aw__realloc(L->warned, L->warned_cap * sizeof *L->warned, ncap * sizeof *L->warned);
+    L->warned_cap = ncap;
+  }
+  L->warned[L->nwarned++] = (struct aw__warned){p, id};
+}
+
+static uint64_t warned_take(aw_loop *L, const aw_promise *p) {
+  for (uint32_t i = 0; i < L->nwarned; i++) {
+    if (L->warned[i].p != p)
+      continue;
+    uint64_t id = L->warned[i].id;
+    L->warned[i] = L->warned[--L->nwarned];
+    return id;
+  }
+  return 0;
+}
+
+void aw__warned_forget(aw_loop *L, const aw_promise *p) { (void)warned_take(L, p); }
+
+static void warned_free(aw_loop *L) {
+  aw__free(L->warned, L->warned_cap * sizeof *L->warned);
+  L->warned = NULL;
+  L->nwarned = L->warned_cap = 0;
+}
+
 void aw__track_reject(aw_loop *L, aw_promise *p) {
   p->hdr.flags |= AW__PF_MAYBE;
-  aw__pvec_push(&L->unhandled, aw_retain(p));
+  unhandled_push(L, aw_retain(p), ++L->rejection_ids);
 }
 
 void aw__track_handle(aw_loop *L, aw_promise *p) {
@@ -336,9 +604,25 @@ void aw__track_handle(aw_loop *L, aw_promise *p) {
  * if it is an error, else an UnhandledPromiseRejection error naming it the
  * way V8's NoSideEffectsToString does (lib/internal/process/promises.js).
  */
+static aw_str *rejection_what(aw_val reason);
+
+/* V8's NoSideEffectsToString of a reason, as a string value. */
+static aw_val rejection_text(aw_val reason) { return aw_obj_val(rejection_what(reason)); }
+
 static aw_val rejection_as_exception(aw_val reason) {
   if (aw_is_error(reason))
     return aw_retain_val(reason);
+  aw_str *what = rejection_what(reason);
+  aw_error *e = aw_error_new("UnhandledPromiseRejection",
+                             "This error originated either by throwing inside of an async function "
+                             "without a catch block, or by rejecting a promise which was not "
+                             "handled with .catch(). The promise rejected with the reason \"%s\".",
+                             what ? what->data : "");
+  aw_release(what);
+  return aw_obj_val(e);
+}
+
+static aw_str *rejection_what(aw_val reason) {
   char tmp[160];
   const char *what = NULL;
   aw_str *s = NULL;
@@ -365,41 +649,38 @@ static aw_val rejection_as_exception(aw_val reason) {
       what = "#<Object>";
     }
   }
-  if (!what) {
-    s = aw_to_string(reason);
-    what = s ? s->data : "(a value too long to print)";
-  }
-  aw_error *e = aw_error_new("UnhandledPromiseRejection",
-                             "This error originated either by throwing inside of an async function "
-                             "without a catch block, or by rejecting a promise which was not "
-                             "handled with .catch(). The promise rejected with the reason \"%s\".",
-                             what);
-  aw_release(s);
-  return aw_obj_val(e);
+  if (!what)
+    return s = aw_to_string(reason), s ? s : aw__str_lit("(a value too long to print)");
+  return aw__str_lit(what);
 }
 
-static void report_unhandled(aw_loop *L, aw_promise *p) {
+static void report_unhandled(aw_loop *L, aw_promise *p, uint64_t id) {
   aw_val reason = p->u.result;
-  if (L->on_unhandled) {
-    L->on_unhandled(L, reason, p, L->on_unhandled_arg);
+  warned_add(L, p, id);
+  if (L->listeners[AW_EVENT_UNHANDLED_REJECTION].n) {
+    listener_threw(L, emit(L, AW_EVENT_UNHANDLED_REJECTION, reason, aw_obj_val(p)));
     return;
   }
   switch (L->rejections) {
-  case AW_REJECTIONS_THROW: {
-    aw_val err = rejection_as_exception(reason);
-    if (L->on_uncaught) {
-      L->on_uncaught(L, err, L->on_uncaught_arg);
-      aw_release_val(err);
-      handled_uncaught(L);
-      return;
-    }
-    fail(L, err, "Uncaught (in promise)");
+  case AW_REJECTIONS_THROW:
+    raise_uncaught(L, rejection_as_exception(reason), "unhandledRejection",
+                   "Uncaught (in promise)");
+    return;
+  case AW_REJECTIONS_WARN: {
+    /* Node emits two: the reason (its stack; String() here), then what happened */
+    aw_val what = aw_is_error(reason) ? aw_retain_val(reason) : rejection_text(reason);
+    warn(L, "UnhandledPromiseRejectionWarning", what);
+    warn(L, "UnhandledPromiseRejectionWarning",
+         aw_obj_val(aw_strf(
+             "Unhandled promise rejection. This error originated either by throwing inside of an "
+             "async function without a catch block, or by rejecting a promise which was not "
+             "handled with .catch(). To terminate the node process on unhandled promise "
+             "rejection, use the CLI flag `--unhandled-rejections=strict` (see "
+             "https://nodejs.org/api/cli.html#cli_unhandled_rejections_mode). (rejection id: "
+             "%llu)",
+             (unsigned long long)id)));
     return;
   }
-  case AW_REJECTIONS_WARN:
-    fprintf(stderr, "(libawait) warning: unhandled promise rejection: ");
-    aw_error_print(reason, stderr);
-    return;
   case AW_REJECTIONS_NONE:
     return;
   }
@@ -413,24 +694,31 @@ bool aw__process_rejections(aw_loop *L) {
   while (L->handled_later.len) {
     aw__pvec hl = L->handled_later;
     L->handled_later = (aw__pvec){0};
-    for (uint32_t i = 0; i < hl.len; i++) {
-      if (L->on_handled)
-        L->on_handled(L, hl.items[i], L->on_handled_arg);
-      else if (L->rejections != AW_REJECTIONS_NONE && !L->on_unhandled)
-        fprintf(stderr, "(libawait) warning: promise rejection was handled asynchronously\n");
+    for (uint32_t i = 0; i < hl.len && !L->failed; i++) {
+      aw_promise *p = hl.items[i];
+      uint64_t id = warned_take(L, p);
+      if (L->listeners[AW_EVENT_REJECTION_HANDLED].n)
+        listener_threw(L, emit(L, AW_EVENT_REJECTION_HANDLED, aw_obj_val(p), aw_undefined()));
+      else /* Node warns in every mode when no listener took it */
+        warn(L, "PromiseRejectionHandledWarning",
+             aw_obj_val(aw_strf("Promise rejection was handled asynchronously (rejection id: %llu)",
+                                (unsigned long long)id)));
     }
     pvec_free(&hl);
   }
   aw__pvec un = L->unhandled;
+  uint64_t *ids = L->unhandled_ids;
   L->unhandled = (aw__pvec){0};
+  L->unhandled_ids = NULL;
   for (uint32_t i = 0; i < un.len; i++) {
     aw_promise *p = un.items[i];
     if (!(p->hdr.flags & AW__PF_MAYBE) || L->failed)
       continue;
     p->hdr.flags |= AW__PF_WARNED;
-    report_unhandled(L, p);
+    report_unhandled(L, p, ids[i]);
     did = true;
   }
+  aw__free(ids, un.cap * sizeof(uint64_t));
   pvec_free(&un);
   return did || L->unhandled.len > 0;
 }
@@ -533,6 +821,11 @@ void aw__checkpoint(aw_loop *L) {
     return;
   }
   drain(L);
+}
+
+void aw__drain_microtasks(aw_loop *L) {
+  if (!L->failed)
+    run_ring(L, &L->micro, true);
 }
 
 /* The close of the phase's callback scope. After each callback but the last
@@ -970,6 +1263,8 @@ int aw_loop_run(aw_loop *L) {
       return finish_run(L, saved, r); /* fork()ed from one of its callbacks */
     iterate(L, true);
   }
+  if (L->failed || !(L->stop && alive(L)))
+    emit_exit(L); /* nothing left, or an uncaught exception: 'exit', once */
   if (L->failed)
     return finish_run(L, saved, AW_EUNCAUGHT);
   r = L->stop && alive(L) ? 1 : 0;

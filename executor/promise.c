@@ -90,8 +90,12 @@ void aw__reactions_drop(aw_loop *L, aw__rlink *r) {
 
 void aw__promise_free(aw_promise *p) {
   aw_loop *L = p->loop;
-  if (AW__UNLIKELY(p->hdr.flags & AW__PF_LISTED))
-    aw__pset_remove(p);
+  if (AW__UNLIKELY(p->hdr.flags & (AW__PF_LISTED | AW__PF_WARNED))) {
+    if (p->hdr.flags & AW__PF_LISTED)
+      aw__pset_remove(p);
+    if (p->hdr.flags & AW__PF_WARNED)
+      aw__warned_forget(L, p);
+  }
   if (p->hdr.bits == AW_PENDING) {
     aw__reactions_drop(L, p->u.q.head);
   } else {

@@ -202,10 +202,77 @@ typedef void (*aw_handled_fn)(aw_loop *L, aw_promise *p, void *arg);
 /* 'uncaughtException': err is borrowed. */
 typedef void (*aw_uncaught_fn)(aw_loop *L, aw_val err, void *arg);
 
+/*
+ * One hook per event, as a C callback: each setter replaces the listener it
+ * added before (NULL removes it), which is one entry of the event's list
+ * below, in the place of its call.
+ */
 void aw_loop_on_unhandled_rejection(aw_loop *L, aw_unhandled_fn fn, void *arg);
 void aw_loop_on_rejection_handled(aw_loop *L, aw_handled_fn fn, void *arg);
 void aw_loop_on_uncaught_exception(aw_loop *L, aw_uncaught_fn fn, void *arg);
 void aw_loop_set_rejection_mode(aw_loop *L, enum aw_rejection_mode mode);
+
+/*
+ * process.on(event, listener): lists of function values (aw/fn.h), called in
+ * registration order, as an EventEmitter emits: the list is copied first, so
+ * a listener added during an emit is not called by it and one removed is
+ * still called. A listener gets (a, b):
+ *
+ *   AW_EVENT_UNCAUGHT_EXCEPTION  (err, origin) origin "uncaughtException" or
+ *                                "unhandledRejection" (the throw mode's)
+ *   AW_EVENT_UNHANDLED_REJECTION (reason, promise)
+ *   AW_EVENT_REJECTION_HANDLED   (promise)
+ *   AW_EVENT_EXIT                (code)  see "exit" below
+ *   AW_EVENT_WARNING             (warning) an error value, see aw_loop_emit_warning
+ *
+ * A listener that throws (returns aw_throw(x)) stops the emit: the listeners
+ * after it are not called, and x is an uncaught exception (aw_uncaught),
+ * except from an uncaughtException listener: then, as in Node, the loop stops
+ * at once, x is printed as fatal, the exit code is 7 and no 'exit' listener
+ * runs.
+ *
+ * aw_loop_on takes the listener (consumed); the same function added twice is
+ * two listeners. aw_loop_off removes the most recently added listener that is
+ * that function (borrowed; -ENOENT if none), as removeListener;
+ * aw_loop_off_all empties the list (removeAllListeners). -EINVAL for a bad
+ * event or listener, -EPERM from another thread.
+ */
+enum aw_event {
+  AW_EVENT_UNCAUGHT_EXCEPTION = 0,
+  AW_EVENT_UNHANDLED_REJECTION,
+  AW_EVENT_REJECTION_HANDLED,
+  AW_EVENT_EXIT,
+  AW_EVENT_WARNING
+};
+int aw_loop_on(aw_loop *L, enum aw_event ev, aw_fn *listener);
+int aw_loop_off(aw_loop *L, enum aw_event ev, aw_fn *listener);
+void aw_loop_off_all(aw_loop *L, enum aw_event ev);
+size_t aw_loop_listener_count(aw_loop *L, enum aw_event ev);
+
+/*
+ * 'exit' and process.exitCode. aw_loop_run emits AW_EVENT_EXIT once in a
+ * loop's life, with the exit code as a: when it returns because nothing is
+ * left, or because an uncaught exception stopped it (the code is then 1, and
+ * the error is printed after the listeners, as Node prints it). Not on
+ * aw_loop_stop, and not after an uncaughtException listener threw (code 7).
+ * A listener may set the code or add listeners (not called by this emit); a
+ * tick it queues never runs, a microtask runs after the last listener.
+ * aw_loop_exit_code is the code so far: what the set call stored (0 at
+ * first), 1 after an uncaught exception, 7 after a throw in an
+ * uncaughtException listener; return it from main().
+ */
+int aw_loop_exit_code(const aw_loop *L);
+void aw_loop_set_exit_code(aw_loop *L, int code);
+
+/*
+ * process.emitWarning(warning): warning (consumed) is an error value, or a
+ * string that becomes an error named "Warning". The 'warning' listeners get
+ * it in a nextTick, as in Node; with no listener it is printed to stderr as
+ * "(libawait) Name: message". The library's own warnings go this way: the
+ * warn rejection mode's UnhandledPromiseRejectionWarning (two, as Node's)
+ * and PromiseRejectionHandledWarning, with Node's messages and rejection ids.
+ */
+void aw_loop_emit_warning(aw_loop *L, aw_val warning);
 
 /*
  * Reports an exception thrown by a callback (err is consumed), as an
@@ -244,7 +311,8 @@ void aw_clear_timer(aw_loop *L, aw_timer t);
 /* An unref'd timer does not keep the loop alive. */
 void aw_timer_unref(aw_loop *L, aw_timer t);
 void aw_timer_ref(aw_loop *L, aw_timer t);
-/* timeout.hasRef(): false for an unref'd timer, and for one that fired (for good) or was cleared. */
+/* timeout.hasRef(): false for an unref'd timer, and for one that fired (for good) or was cleared.
+ */
 bool aw_timer_has_ref(aw_loop *L, aw_timer t);
 /*
  * timeout.refresh(): the timer's delay starts again now, its callback and
