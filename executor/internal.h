@@ -522,7 +522,8 @@ struct aw_loop {
   } * warned;
   uint32_t nwarned, warned_cap;
   const char *fatal_what;
-  int exit_code;        /* process.exitCode */
+  int exit_code; /* process.exitCode */
+  bool exit_code_set; /* process.exitCode is not undefined */
   bool exited;          /* 'exit' was emitted */
   bool fatal_in_hook;   /* an uncaughtException listener threw: exit code 7, no 'exit' */
   aw_val fatal_pending; /* the fatal error to print after the 'exit' listeners (fatal_what set) */

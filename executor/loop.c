@@ -394,9 +394,12 @@ aw_val aw_loop_exception(aw_loop *L) { return L ? L->exception : aw_undefined();
 
 int aw_loop_exit_code(const aw_loop *L) { return L ? L->exit_code : 0; }
 void aw_loop_set_exit_code(aw_loop *L, int code) {
-  if (L && aw__on_owner(L))
+  if (L && aw__on_owner(L)) {
     L->exit_code = code;
+    L->exit_code_set = true;
+  }
 }
+bool aw_loop_exit_code_set(const aw_loop *L) { return L && L->exit_code_set; }
 
 static void print_fatal(const char *what, aw_val err) {
   fprintf(stderr, "%s: ", what);

@@ -263,6 +263,8 @@ size_t aw_loop_listener_count(aw_loop *L, enum aw_event ev);
  */
 int aw_loop_exit_code(const aw_loop *L);
 void aw_loop_set_exit_code(aw_loop *L, int code);
+/* Whether the code was set (process.exitCode !== undefined): by the call, or by a fatal exception. */
+bool aw_loop_exit_code_set(const aw_loop *L);
 
 /*
  * process.emitWarning(warning): warning (consumed) is an error value, or a

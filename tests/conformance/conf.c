@@ -185,6 +185,7 @@ int conf_main(void (*program)(aw_loop *L)) {
   nkept = 0;
   aw_loop_stats st;
   aw_loop_stats_get(L, &st);
+  int code = aw_loop_exit_code(L);
   int fr = aw_loop_free(L);
   int64_t alive = aw_objects_alive();
   fflush(stdout);
@@ -200,7 +201,7 @@ int conf_main(void (*program)(aw_loop *L)) {
     fprintf(stderr, "leak: %lld objects alive after the loop was freed\n", (long long)alive);
     return 1;
   }
-  return r == AW_EUNCAUGHT ? 1 : 0;
+  return code; /* process.exitCode: 1 after an uncaught exception, 7 after one in its listener */
 }
 
 /* ---- the second translations --------------------------------------------------------- */
