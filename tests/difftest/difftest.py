@@ -204,7 +204,7 @@ class Runner:
 
     def cmd(self, side, base):
         if side == 'node':
-            return [self.node, base + '.js']
+            return [self.node, '--expose-internals', base + '.js']  # pstate: emit_js.py
         return [self.awdiff, '--check-leaks', base + '.ir']
 
     def run(self, sides, progs, timeout=None, alone=False, js=None):
@@ -711,7 +711,7 @@ sys.path.insert(0, @HERE@)
 import difftest
 files = [a for a in sys.argv[1:] if not a.startswith('--')]
 js = difftest.node_script(open(files[0]).read())
-out = subprocess.run([@NODE@, '-'], input=js.encode(), stdout=subprocess.PIPE).stdout.decode()
+out = subprocess.run([@NODE@, '--expose-internals', '-'], input=js.encode(), stdout=subprocess.PIPE).stdout.decode()
 pre = False
 name = None
 for line in out.split('\n')[:-1]:
