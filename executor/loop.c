@@ -269,6 +269,13 @@ static bool event_ok(aw_loop *L, int ev) {
   return L && aw__on_owner(L) && ev >= 0 && ev < AW__EVENTS;
 }
 
+/* A listener an old setter added is going: the setter must not look for it again. */
+static void forget_c_hook(aw_loop *L, const aw_fn *fn) {
+  for (int i = 0; i < 3; i++)
+    if (L->c_hook[i] == fn)
+      L->c_hook[i] = NULL;
+}
+
 int aw_loop_on(aw_loop *L, enum aw_event ev, aw_fn *fn) {
   if (!event_ok(L, (int)ev) || !fn || fn->hdr.type != AW_T_FUNCTION) {
     aw_release(fn);
@@ -293,6 +300,7 @@ int aw_loop_off(aw_loop *L, enum aw_event ev, aw_fn *fn) {
       continue;
     memmove(&ls->fns[i], &ls->fns[i + 1], (ls->n - i - 1) * sizeof(aw_fn *));
     ls->n--;
+    forget_c_hook(L, fn);
     aw_release(fn);
     return 0;
   }
@@ -303,8 +311,11 @@ void aw_loop_off_all(aw_loop *L, enum aw_event ev) {
   if (!event_ok(L, (int)ev))
     return;
   struct aw__listeners *ls = &L->listeners[ev];
-  while (ls->n) /* one at a time: a release may run a finalizer that touches the list */
-    aw_release(ls->fns[--ls->n]);
+  while (ls->n) { /* one at a time: a release may run a finalizer that touches the list */
+    aw_fn *fn = ls->fns[--ls->n];
+    forget_c_hook(L, fn);
+    aw_release(fn);
+  }
 }
 
 size_t aw_loop_listener_count(aw_loop *L, enum aw_event ev) {
@@ -364,10 +375,8 @@ static void set_c_hook(aw_loop *L, int slot, enum aw_event ev, aw_fn_code code, 
                        void *arg) {
   if (!L || !aw__on_owner(L))
     return;
-  if (L->c_hook[slot]) {
-    (void)aw_loop_off(L, ev, L->c_hook[slot]);
-    L->c_hook[slot] = NULL;
-  }
+  if (L->c_hook[slot])
+    (void)aw_loop_off(L, ev, L->c_hook[slot]); /* forgets it */
   if (!fn)
     return;
   aw_fn *f = aw_fn_new(code, 2, (aw_val[]){aw_ptr(fn), aw_ptr(arg)});
